@@ -1,0 +1,8 @@
+//! trustplane core: domain types and pure logic. No I/O, no clock reads, no randomness:
+//! everything that varies is a parameter, so the logic is deterministic and testable.
+
+pub mod audit;
+pub mod authn;
+pub mod credential;
+pub mod identity;
+pub mod password;
