@@ -1,1 +1,285 @@
-//! audit
+//! The tamper-evident audit log: each entry carries the SHA-256 of the previous one, so an
+//! edited, removed or re-ordered entry breaks the chain from that point on.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who performed an administrative change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// `user:<uuid>`, `token:<uuid>`, `cli:<os user>`, `bootstrap` or `system`.
+    pub id: String,
+    /// Human-readable name (login name, token name).
+    pub name: String,
+    /// Client address, when the change came over the network.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    pub fn user(id: uuid::Uuid, username: &str, ip: Option<String>) -> Self {
+        Actor {
+            id: format!("user:{id}"),
+            name: username.to_string(),
+            ip,
+        }
+    }
+    pub fn token(id: uuid::Uuid, name: &str, ip: Option<String>) -> Self {
+        Actor {
+            id: format!("token:{id}"),
+            name: name.to_string(),
+            ip,
+        }
+    }
+    pub fn cli(os_user: &str) -> Self {
+        Actor {
+            id: format!("cli:{os_user}"),
+            name: format!("{os_user} (command line)"),
+            ip: None,
+        }
+    }
+    pub fn system() -> Self {
+        Actor {
+            id: "system".into(),
+            name: "trustplane".into(),
+            ip: None,
+        }
+    }
+}
+
+/// An administrative change before it is appended: the store adds sequence, time and hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditDraft {
+    pub actor: Actor,
+    /// Dotted action name, e.g. `user.create`, `group.member.add`.
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    /// JSON text of the object before / after the change.
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl AuditDraft {
+    pub fn new(actor: &Actor, action: &str, target_type: &str, target_id: Option<String>) -> Self {
+        AuditDraft {
+            actor: actor.clone(),
+            action: action.into(),
+            target_type: target_type.into(),
+            target_id,
+            before: None,
+            after: None,
+        }
+    }
+    pub fn before<T: Serialize>(mut self, v: &T) -> Self {
+        self.before = serde_json::to_string(v).ok();
+        self
+    }
+    pub fn after<T: Serialize>(mut self, v: &T) -> Self {
+        self.after = serde_json::to_string(v).ok();
+        self
+    }
+}
+
+/// A stored audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// Unix time in milliseconds (UTC).
+    pub at_ms: i64,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub ip: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The hash of an entry: SHA-256 over an unambiguous (length-prefixed) encoding of every field
+/// except `hash` itself.
+pub fn entry_hash(e: &AuditEntry) -> String {
+    let mut h = Sha256::new();
+    let mut field = |bytes: Option<&[u8]>| match bytes {
+        None => h.update([0u8]),
+        Some(b) => {
+            h.update([1u8]);
+            h.update((b.len() as u64).to_be_bytes());
+            h.update(b);
+        }
+    };
+    field(Some(&e.seq.to_be_bytes()));
+    field(Some(&e.at_ms.to_be_bytes()));
+    field(Some(e.actor_id.as_bytes()));
+    field(Some(e.actor_name.as_bytes()));
+    field(e.ip.as_deref().map(str::as_bytes));
+    field(Some(e.action.as_bytes()));
+    field(Some(e.target_type.as_bytes()));
+    field(e.target_id.as_deref().map(str::as_bytes));
+    field(e.before.as_deref().map(str::as_bytes));
+    field(e.after.as_deref().map(str::as_bytes));
+    field(Some(e.prev_hash.as_bytes()));
+    hex::encode(h.finalize())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("audit entry {seq}: its content does not match its hash (edited)")]
+    HashMismatch { seq: i64 },
+    #[error("audit entry {seq}: prev_hash does not match the previous entry (removed or re-ordered entries)")]
+    BrokenLink { seq: i64 },
+    #[error("audit entry {seq}: expected sequence number {expected} (entries missing)")]
+    Gap { seq: i64, expected: i64 },
+}
+
+impl ChainError {
+    pub fn seq(&self) -> i64 {
+        match self {
+            ChainError::HashMismatch { seq }
+            | ChainError::BrokenLink { seq }
+            | ChainError::Gap { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Incremental chain verifier: feed entries in sequence order.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    prev_hash: String,
+    next_seq: i64,
+    pub checked: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        ChainVerifier {
+            prev_hash: GENESIS_HASH.to_string(),
+            next_seq: 1,
+            checked: 0,
+        }
+    }
+}
+
+impl ChainVerifier {
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainError> {
+        if e.seq != self.next_seq {
+            return Err(ChainError::Gap {
+                seq: e.seq,
+                expected: self.next_seq,
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            return Err(ChainError::BrokenLink { seq: e.seq });
+        }
+        if entry_hash(e) != e.hash {
+            return Err(ChainError::HashMismatch { seq: e.seq });
+        }
+        self.prev_hash = e.hash.clone();
+        self.next_seq += 1;
+        self.checked += 1;
+        Ok(())
+    }
+}
+
+/// Builds the next entry of the chain from a draft.
+pub fn seal(draft: &AuditDraft, seq: i64, at_ms: i64, prev_hash: &str) -> AuditEntry {
+    let mut e = AuditEntry {
+        seq,
+        at_ms,
+        actor_id: draft.actor.id.clone(),
+        actor_name: draft.actor.name.clone(),
+        ip: draft.actor.ip.clone(),
+        action: draft.action.clone(),
+        target_type: draft.target_type.clone(),
+        target_id: draft.target_id.clone(),
+        before: draft.before.clone(),
+        after: draft.after.clone(),
+        prev_hash: prev_hash.to_string(),
+        hash: String::new(),
+    };
+    e.hash = entry_hash(&e);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chain(n: i64) -> Vec<AuditEntry> {
+        let mut out = Vec::new();
+        let mut prev = GENESIS_HASH.to_string();
+        for i in 1..=n {
+            let d = AuditDraft::new(&Actor::cli("root"), "user.create", "user", Some(i.to_string()))
+                .after(&serde_json::json!({"username": format!("u{i}")}));
+            let e = seal(&d, i, 1_000 * i, &prev);
+            prev = e.hash.clone();
+            out.push(e);
+        }
+        out
+    }
+
+    fn verify(entries: &[AuditEntry]) -> Result<u64, ChainError> {
+        let mut v = ChainVerifier::default();
+        for e in entries {
+            v.push(e)?;
+        }
+        Ok(v.checked)
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        assert_eq!(verify(&chain(5)), Ok(5));
+        assert_eq!(verify(&[]), Ok(0));
+    }
+
+    #[test]
+    fn edited_entry_is_named() {
+        let mut c = chain(5);
+        c[2].after = Some(r#"{"username":"mallory"}"#.into());
+        assert_eq!(verify(&c), Err(ChainError::HashMismatch { seq: 3 }));
+    }
+
+    #[test]
+    fn rehashed_edit_breaks_the_next_link() {
+        let mut c = chain(5);
+        c[2].actor_name = "someone else".into();
+        c[2].hash = entry_hash(&c[2]);
+        assert_eq!(verify(&c), Err(ChainError::BrokenLink { seq: 4 }));
+    }
+
+    #[test]
+    fn removed_entry_is_a_gap() {
+        let mut c = chain(5);
+        c.remove(1);
+        assert_eq!(
+            verify(&c),
+            Err(ChainError::Gap {
+                seq: 3,
+                expected: 2
+            })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_single_field_edit_is_detected(idx in 0usize..6, which in 0u8..5, text in "[a-z]{1,8}") {
+            let mut c = chain(6);
+            let e = &mut c[idx];
+            match which {
+                0 => e.action.push_str(&text),
+                1 => e.actor_id.push_str(&text),
+                2 => e.at_ms += 1,
+                3 => e.target_id = Some(text.clone()),
+                _ => e.before = Some(text.clone()),
+            }
+            let err = verify(&c).unwrap_err();
+            prop_assert_eq!(err.seq(), idx as i64 + 1);
+        }
+    }
+}

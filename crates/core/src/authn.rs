@@ -1,1 +1,347 @@
-//! authn
+//! The login flow as an explicit state machine (after kanidm's `authsession`).
+//!
+//! The edge performs the I/O (looks the user up, verifies the password against the stored
+//! hash or a dummy hash) and feeds the *outcome* in; the machine decides what comes next.
+//! Later steps (second factor, registration interrupt, password-change interrupt, conditional
+//! access) are added as [`Step`] variants, not as flags in handlers.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// An authentication method, with its RFC 8176 `amr` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    Password,
+}
+
+impl AuthMethod {
+    /// RFC 8176 Authentication Method Reference value.
+    pub fn amr(self) -> &'static str {
+        match self {
+            AuthMethod::Password => "pwd",
+        }
+    }
+}
+
+/// One method the user performed, and when: sign-in frequency checks read these times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodUse {
+    pub method: AuthMethod,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// What the edge found when it checked the first factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstFactorOutcome {
+    /// The password matched an enabled user.
+    Verified { user_id: Uuid },
+    /// No such user (a dummy hash was verified so that timing matches).
+    UnknownUser,
+    /// The user exists but the password did not match (or the user has no password).
+    WrongPassword { user_id: Uuid },
+    /// The password matched but the account is disabled.
+    Disabled { user_id: Uuid },
+    /// Too many attempts for this IP address or account.
+    RateLimited { user_id: Option<Uuid> },
+}
+
+/// Why a login was refused. The code is stored in the sign-in log; the user only ever sees
+/// [`DenyReason::public_message`], which is the same for every credential failure so that the
+/// response does not reveal whether an account exists or is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    UnknownUser,
+    WrongPassword,
+    AccountDisabled,
+    RateLimited,
+    FlowExpired,
+}
+
+impl DenyReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::UnknownUser => "unknown_user",
+            DenyReason::WrongPassword => "wrong_password",
+            DenyReason::AccountDisabled => "account_disabled",
+            DenyReason::RateLimited => "rate_limited",
+            DenyReason::FlowExpired => "flow_expired",
+        }
+    }
+
+    pub fn public_message(self) -> &'static str {
+        match self {
+            DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled => {
+                "Incorrect username or password."
+            }
+            DenyReason::RateLimited => "Too many sign-in attempts. Wait a minute and try again.",
+            DenyReason::FlowExpired => "Your sign-in took too long. Please start again.",
+        }
+    }
+}
+
+/// A step that must be completed after the first factor before a session is issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "step")]
+pub enum Step {
+    /// The user must choose a new password (admin-forced, or leaked credentials detected).
+    ChangePassword { reason: PasswordChangeReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasswordChangeReason {
+    AdminRequired,
+    LeakedCredentials,
+}
+
+/// Outcome of one pending step, as checked by the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    PasswordChanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum LoginState {
+    /// Waiting for username and password.
+    AwaitingFirstFactor,
+    /// First factor done; `pending` steps remain, the first one is current.
+    InProgress { user_id: Uuid, pending: Vec<Step> },
+    /// All steps complete: the edge issues a session.
+    Success { user_id: Uuid },
+    /// Refused.
+    Denied { reason: DenyReason },
+}
+
+/// A login attempt. Serialisable so that a multi-step flow can be kept server-side between
+/// requests (any instance can continue it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFlow {
+    pub state: LoginState,
+    pub methods: Vec<MethodUse>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+/// How long a login flow may take from start to finish.
+pub const FLOW_LIFETIME: Duration = Duration::minutes(15);
+
+impl LoginFlow {
+    pub fn new(now: OffsetDateTime) -> Self {
+        LoginFlow {
+            state: LoginState::AwaitingFirstFactor,
+            methods: Vec::new(),
+            started_at: now,
+        }
+    }
+
+    fn expired(&self, now: OffsetDateTime) -> bool {
+        now - self.started_at > FLOW_LIFETIME || now < self.started_at
+    }
+
+    fn deny(mut self, reason: DenyReason) -> Self {
+        self.state = LoginState::Denied { reason };
+        self
+    }
+
+    /// Feeds the first-factor outcome. `steps_for` tells which further steps this user must
+    /// complete (empty for a plain password sign-in); it is only consulted on success.
+    pub fn first_factor(
+        mut self,
+        outcome: FirstFactorOutcome,
+        now: OffsetDateTime,
+        steps_for: impl FnOnce(Uuid) -> Vec<Step>,
+    ) -> Self {
+        if self.state != LoginState::AwaitingFirstFactor {
+            return self;
+        }
+        if self.expired(now) {
+            return self.deny(DenyReason::FlowExpired);
+        }
+        match outcome {
+            FirstFactorOutcome::UnknownUser => self.deny(DenyReason::UnknownUser),
+            FirstFactorOutcome::WrongPassword { .. } => self.deny(DenyReason::WrongPassword),
+            FirstFactorOutcome::Disabled { .. } => self.deny(DenyReason::AccountDisabled),
+            FirstFactorOutcome::RateLimited { .. } => self.deny(DenyReason::RateLimited),
+            FirstFactorOutcome::Verified { user_id } => {
+                self.methods.push(MethodUse {
+                    method: AuthMethod::Password,
+                    at: now,
+                });
+                let pending = steps_for(user_id);
+                self.state = if pending.is_empty() {
+                    LoginState::Success { user_id }
+                } else {
+                    LoginState::InProgress { user_id, pending }
+                };
+                self
+            }
+        }
+    }
+
+    /// The step the user has to complete now, if any.
+    pub fn current_step(&self) -> Option<&Step> {
+        match &self.state {
+            LoginState::InProgress { pending, .. } => pending.first(),
+            _ => None,
+        }
+    }
+
+    /// Feeds the outcome of the current step. An outcome that does not belong to the current
+    /// step leaves the flow unchanged.
+    pub fn complete_step(mut self, outcome: StepOutcome, now: OffsetDateTime) -> Self {
+        if self.expired(now) {
+            return self.deny(DenyReason::FlowExpired);
+        }
+        let LoginState::InProgress { user_id, pending } = &mut self.state else {
+            return self;
+        };
+        let matches = matches!(
+            (pending.first(), &outcome),
+            (
+                Some(Step::ChangePassword { .. }),
+                StepOutcome::PasswordChanged
+            )
+        );
+        if !matches {
+            return self;
+        }
+        pending.remove(0);
+        if pending.is_empty() {
+            self.state = LoginState::Success { user_id: *user_id };
+        }
+        self
+    }
+
+    pub fn user_id(&self) -> Option<Uuid> {
+        match &self.state {
+            LoginState::InProgress { user_id, .. } | LoginState::Success { user_id } => {
+                Some(*user_id)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `amr` values of the methods performed so far, de-duplicated, in order.
+    pub fn amr(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for m in &self.methods {
+            let v = m.method.amr();
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2026-11-25 10:00 UTC);
+
+    fn uid() -> Uuid {
+        Uuid::from_u128(42)
+    }
+
+    #[test]
+    fn password_success_without_steps() {
+        let f = LoginFlow::new(T0).first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| vec![],
+        );
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+        assert_eq!(f.amr(), vec!["pwd"]);
+        assert_eq!(f.methods[0].at, T0);
+    }
+
+    #[test]
+    fn credential_failures_look_the_same_to_the_user() {
+        let outcomes = [
+            FirstFactorOutcome::UnknownUser,
+            FirstFactorOutcome::WrongPassword { user_id: uid() },
+            FirstFactorOutcome::Disabled { user_id: uid() },
+        ];
+        let mut messages = vec![];
+        let mut codes = vec![];
+        for o in outcomes {
+            let f = LoginFlow::new(T0).first_factor(o, T0, |_| vec![]);
+            let LoginState::Denied { reason } = f.state else {
+                panic!("not denied")
+            };
+            messages.push(reason.public_message());
+            codes.push(reason.code());
+            assert!(f.methods.is_empty());
+        }
+        assert!(messages.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(
+            codes,
+            vec!["unknown_user", "wrong_password", "account_disabled"]
+        );
+    }
+
+    #[test]
+    fn steps_must_be_completed_in_order() {
+        let step = Step::ChangePassword {
+            reason: PasswordChangeReason::LeakedCredentials,
+        };
+        let f = LoginFlow::new(T0).first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| vec![step.clone()],
+        );
+        assert_eq!(f.current_step(), Some(&step));
+        assert_eq!(f.user_id(), Some(uid()));
+        let f = f.complete_step(StepOutcome::PasswordChanged, T0 + Duration::minutes(1));
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+    }
+
+    #[test]
+    fn expired_flow_is_denied() {
+        let f = LoginFlow::new(T0).first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0 + Duration::minutes(16),
+            |_| vec![],
+        );
+        assert_eq!(
+            f.state,
+            LoginState::Denied {
+                reason: DenyReason::FlowExpired
+            }
+        );
+    }
+
+    #[test]
+    fn first_factor_cannot_be_replayed_on_a_finished_flow() {
+        let f = LoginFlow::new(T0).first_factor(FirstFactorOutcome::UnknownUser, T0, |_| vec![]);
+        let again = f.clone().first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| vec![],
+        );
+        assert_eq!(f, again);
+    }
+
+    #[test]
+    fn flow_round_trips_through_json() {
+        let f = LoginFlow::new(T0).first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| {
+                vec![Step::ChangePassword {
+                    reason: PasswordChangeReason::AdminRequired,
+                }]
+            },
+        );
+        let json = serde_json::to_string(&f).unwrap();
+        let back: LoginFlow = serde_json::from_str(&json).unwrap();
+        assert_eq!(f, back);
+    }
+}
