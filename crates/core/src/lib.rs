@@ -6,3 +6,5 @@ pub mod authn;
 pub mod credential;
 pub mod identity;
 pub mod password;
+pub mod session;
+pub mod signin;
