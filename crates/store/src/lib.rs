@@ -1,1 +1,250 @@
-//! store
+//! Persistence behind the [`Store`] trait.
+//!
+//! One implementation, [`SqlStore`], runs on sqlx's runtime-selected `Any` driver, so SQLite
+//! (the embedded default) and PostgreSQL share every query: the schema keeps both dialects in
+//! step (text UUIDs, integer unix-millisecond times, `$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`), and there are no `if sqlite { … }` branches. Each backend has its own migration
+//! folder. Every multi-row change runs in one transaction together with its audit entry.
+
+mod rows;
+mod sql;
+
+pub use sql::SqlStore;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use trustplane_core::audit::{AuditDraft, AuditEntry, ChainError};
+use trustplane_core::identity::{Group, Role, User};
+use trustplane_core::session::{ApiToken, Session};
+use trustplane_core::signin::{SignInEvent, SignInResult};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(
+        "the database was migrated by a newer trustplane (schema version {0} is unknown to this build); refusing to start"
+    )]
+    NewerSchema(i64),
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Stable machine code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Conflict(_) => "conflict",
+            StoreError::NotFound(_) => "not_found",
+            StoreError::NewerSchema(_) => "newer_schema",
+            StoreError::UnsupportedUrl(_) => "unsupported_database_url",
+            StoreError::Unavailable(_) => "database_unavailable",
+            StoreError::Corrupt(_) => "corrupt_data",
+            StoreError::Database(_) => "database_error",
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Credentials and status needed to check a sign-in.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub password_must_change: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Case-insensitive substring of login name, display name or email.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SignInQuery {
+    pub user_id: Option<Uuid>,
+    /// Exact (case-insensitive) login name as typed.
+    pub username: Option<String>,
+    pub result: Option<SignInResult>,
+    pub failure_reason: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only entries with `seq < before_seq` (paging backwards from the newest).
+    pub before_seq: Option<i64>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub limit: i64,
+}
+
+/// A session together with the user it belongs to, as the request path needs both.
+#[derive(Debug, Clone)]
+pub struct SessionWithUser {
+    pub session: Session,
+    pub user: User,
+}
+
+/// The persistence interface of trustplane. Every method that changes administrative state
+/// takes the audit entry to append in the same transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// A trivial round-trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    // --- users -----------------------------------------------------------------------------
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        roles: &[Role],
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
+    async fn find_user(&self, username: &str) -> Result<Option<User>>;
+    async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>>;
+    async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>>;
+    async fn count_users(&self) -> Result<i64>;
+    /// Writes display name, email, status and updated time.
+    async fn update_user(&self, user: &User, audit: AuditDraft) -> Result<()>;
+    async fn delete_user(&self, id: Uuid, audit: AuditDraft) -> Result<()>;
+    /// Sets a new password hash. With an audit entry this is an administrative or self-service
+    /// change (and `revoke_sessions_at` revokes every session of the user in the same
+    /// transaction); without one it is the silent re-hash after a sign-in.
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        must_change: bool,
+        revoke_sessions_at: Option<OffsetDateTime>,
+        audit: Option<AuditDraft>,
+    ) -> Result<()>;
+
+    // --- groups ----------------------------------------------------------------------------
+    async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()>;
+    async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
+    async fn find_group(&self, name: &str) -> Result<Option<Group>>;
+    async fn list_groups(&self) -> Result<Vec<Group>>;
+    async fn delete_group(&self, id: Uuid, audit: AuditDraft) -> Result<()>;
+    /// Adds a member; `Ok(false)` if already a member (no audit entry then).
+    async fn add_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft) -> Result<bool>;
+    async fn remove_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft)
+    -> Result<bool>;
+    async fn group_members(&self, group_id: Uuid) -> Result<Vec<User>>;
+    async fn groups_of(&self, user_id: Uuid) -> Result<Vec<Group>>;
+
+    // --- roles -----------------------------------------------------------------------------
+    async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;
+    async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;
+    async fn roles_of(&self, user_id: Uuid) -> Result<Vec<Role>>;
+    async fn role_holders(&self, role: Role) -> Result<Vec<User>>;
+
+    // --- sessions --------------------------------------------------------------------------
+    async fn create_session(&self, session: &Session, secret_hash: &str) -> Result<()>;
+    async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<SessionWithUser>>;
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>>;
+    async fn touch_session(
+        &self,
+        id: Uuid,
+        last_seen: OffsetDateTime,
+        idle_expires: OffsetDateTime,
+    ) -> Result<()>;
+    /// Revokes one session; `Ok(false)` if it was already revoked or does not exist.
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<bool>;
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<u64>;
+    /// Sessions of one user, or of everyone, newest first; `active_at` keeps only those still
+    /// valid at that time.
+    async fn list_sessions(
+        &self,
+        user_id: Option<Uuid>,
+        active_at: Option<OffsetDateTime>,
+        limit: i64,
+    ) -> Result<Vec<Session>>;
+
+    // --- API tokens ------------------------------------------------------------------------
+    async fn create_api_token(
+        &self,
+        token: &ApiToken,
+        secret_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    async fn revoke_api_token(&self, id: Uuid, at: OffsetDateTime, audit: AuditDraft)
+    -> Result<bool>;
+    async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+
+    // --- sign-in log -----------------------------------------------------------------------
+    async fn record_sign_in(&self, event: &SignInEvent) -> Result<()>;
+    async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>>;
+
+    // --- audit log -------------------------------------------------------------------------
+    async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry>;
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// Walks the whole chain in order; `Ok(Err(_))` names the first broken entry.
+    async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>>;
+
+    // --- bootstrap -------------------------------------------------------------------------
+    /// Replaces any earlier bootstrap token with this one.
+    async fn set_bootstrap_token(&self, secret_hash: &str, expires_at: OffsetDateTime)
+    -> Result<()>;
+    /// Whether a bootstrap token with this hash exists and is unexpired.
+    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Creates the first administrator with the bootstrap token, atomically consuming the
+    /// token. Fails with `NotFound("bootstrap token")` when it is invalid, expired or used.
+    async fn bootstrap_admin(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+        user: &User,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+}
+
+/// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if
+/// needed, and applies pending migrations.
+pub async fn open(url: &str) -> Result<SqlStore> {
+    SqlStore::connect(url).await
+}

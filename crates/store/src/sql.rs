@@ -1,0 +1,974 @@
+//! [`SqlStore`]: the [`Store`] implementation shared by SQLite and PostgreSQL.
+
+use crate::rows::*;
+use crate::*;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, FromRow};
+use std::time::Duration;
+use trustplane_core::audit::{ChainVerifier, seal};
+use trustplane_core::identity::fold_name;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How many audit entries `verify_audit` reads per page.
+const AUDIT_PAGE: i64 = 1000;
+
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn db(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(ref d) if d.message().contains("append-only") => {
+            StoreError::Database("the audit log is append-only".into())
+        }
+        other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`.
+fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        _ => db(e),
+    }
+}
+
+fn now_ms() -> i64 {
+    ms(OffsetDateTime::now_utc())
+}
+
+fn like_pattern(s: &str) -> String {
+    let mut out = String::from("%");
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Appends an audit entry inside the caller's transaction. The `UPDATE` of the chain head
+/// locks it, so concurrent appends (from several instances too) serialise.
+async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> Result<AuditEntry> {
+    let (seq, prev): (i64, String) = sqlx::query_as(
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    let e = seal(draft, seq, now_ms(), &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor_id, actor_name, ip, action, target_type, target_id, \
+         before_json, after_json, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+    )
+    .bind(e.seq)
+    .bind(e.at_ms)
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.ip)
+    .bind(&e.action)
+    .bind(&e.target_type)
+    .bind(&e.target_id)
+    .bind(&e.before)
+    .bind(&e.after)
+    .bind(&e.prev_hash)
+    .bind(&e.hash)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&e.hash)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(e)
+}
+
+async fn insert_user(
+    conn: &mut AnyConnection,
+    user: &User,
+    password_hash: Option<&str>,
+    roles: &[Role],
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO users (id, username, username_folded, display_name, email, status, \
+         password_hash, password_must_change, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,0,$8,$9)",
+    )
+    .bind(user.id.to_string())
+    .bind(&user.username)
+    .bind(fold_name(&user.username))
+    .bind(&user.display_name)
+    .bind(&user.email)
+    .bind(user.status.as_str())
+    .bind(password_hash)
+    .bind(ms(user.created_at))
+    .bind(ms(user.updated_at))
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict("a user with this login name"))?;
+    for role in roles {
+        sqlx::query("INSERT INTO role_assignments (user_id, role, assigned_at) VALUES ($1,$2,$3)")
+            .bind(user.id.to_string())
+            .bind(role.as_str())
+            .bind(ms(user.created_at))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    /// Connects and migrates. `sqlite://PATH` creates the file if missing.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let sep = if rest.contains('?') { '&' } else { '?' };
+            let url = if rest.contains("mode=") {
+                url.to_string()
+            } else {
+                format!("{url}{sep}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            // Never echo credentials that may sit in the URL.
+            let scheme = url.split(':').next().unwrap_or_default().to_string();
+            return Err(StoreError::UnsupportedUrl(format!("{scheme}:…")));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers proceed while one writer commits; it persists in the file.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await
+                .map_err(db)?;
+        }
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::NewerSchema(v),
+            other => StoreError::Database(format!("migration failed: {other}")),
+        })?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// The underlying pool (for tests and maintenance tools).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn fetch_users(&self, sql: String, bind: &str) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(safe(sql))
+            .bind(bind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        convert(rows)
+    }
+}
+
+/// Runs a single audited statement: `Ok(true)` and an audit entry if it changed a row.
+macro_rules! audited_change {
+    ($self:ident, $audit:ident, $query:expr) => {{
+        let mut tx = $self.pool.begin().await.map_err(db)?;
+        let n = $query
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(db)?;
+            Ok(false)
+        } else {
+            append_in(&mut tx, &$audit).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(true)
+        }
+    }};
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        roles: &[Role],
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        insert_user(&mut tx, user, password_hash, roles).await?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
+        let row: Option<UserRow> =
+            sqlx::query_as(safe(format!("SELECT {USER_COLS} FROM users WHERE id = $1")))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn find_user(&self, username: &str) -> Result<Option<User>> {
+        let row: Option<UserRow> = sqlx::query_as(safe(format!(
+            "SELECT {USER_COLS} FROM users WHERE username_folded = $1"
+        )))
+        .bind(fold_name(username))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>> {
+        let row: Option<LoginRow> = sqlx::query_as(safe(format!(
+            "SELECT {USER_COLS}, password_hash, password_must_change FROM users \
+             WHERE username_folded = $1"
+        )))
+        .bind(fold_name(username))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                user: User::try_from(r.user)?,
+                password_hash: r.password_hash,
+                password_must_change: r.password_must_change != 0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_users(&self, q: &UserQuery) -> Result<Vec<User>> {
+        let limit = q.limit.clamp(1, 1000);
+        let rows: Vec<UserRow> = match &q.search {
+            Some(s) if !s.trim().is_empty() => sqlx::query_as(safe(format!(
+                "SELECT {USER_COLS} FROM users WHERE username_folded LIKE $1 ESCAPE '\\' \
+                 OR lower(display_name) LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\' \
+                 ORDER BY username_folded LIMIT $2 OFFSET $3"
+            )))
+            .bind(like_pattern(s.trim()))
+            .bind(limit)
+            .bind(q.offset.max(0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?,
+            _ => sqlx::query_as(safe(format!(
+                "SELECT {USER_COLS} FROM users ORDER BY username_folded LIMIT $1 OFFSET $2"
+            )))
+            .bind(limit)
+            .bind(q.offset.max(0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?,
+        };
+        convert(rows)
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(n)
+    }
+
+    async fn update_user(&self, user: &User, audit: AuditDraft) -> Result<()> {
+        let changed: Result<bool> = audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "UPDATE users SET display_name = $1, email = $2, status = $3, updated_at = $4 \
+                 WHERE id = $5"
+            )
+            .bind(&user.display_name)
+            .bind(&user.email)
+            .bind(user.status.as_str())
+            .bind(ms(user.updated_at))
+            .bind(user.id.to_string())
+        );
+        if changed? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("user"))
+        }
+    }
+
+    async fn delete_user(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
+        let changed: Result<bool> = audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id.to_string())
+        );
+        if changed? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("user"))
+        }
+    }
+
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        must_change: bool,
+        revoke_sessions_at: Option<OffsetDateTime>,
+        audit: Option<AuditDraft>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = $1, password_must_change = $2, updated_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(hash)
+        .bind(i64::from(must_change))
+        .bind(now_ms())
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        if let Some(at) = revoke_sessions_at {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(ms(at))
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        if let Some(a) = audit {
+            append_in(&mut tx, &a).await?;
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO user_groups (id, name, name_folded, description, created_at) \
+             VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(group.id.to_string())
+        .bind(&group.name)
+        .bind(fold_name(&group.name))
+        .bind(&group.description)
+        .bind(ms(group.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("a group with this name"))?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
+        let row: Option<GroupRow> =
+            sqlx::query_as(safe(format!("SELECT {GROUP_COLS} FROM user_groups WHERE id = $1")))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        row.map(Group::try_from).transpose()
+    }
+
+    async fn find_group(&self, name: &str) -> Result<Option<Group>> {
+        let row: Option<GroupRow> = sqlx::query_as(safe(format!(
+            "SELECT {GROUP_COLS} FROM user_groups WHERE name_folded = $1"
+        )))
+        .bind(fold_name(name))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(Group::try_from).transpose()
+    }
+
+    async fn list_groups(&self) -> Result<Vec<Group>> {
+        let rows: Vec<GroupRow> = sqlx::query_as(safe(format!(
+            "SELECT {GROUP_COLS} FROM user_groups ORDER BY name_folded"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        convert(rows)
+    }
+
+    async fn delete_group(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
+        let changed: Result<bool> = audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM user_groups WHERE id = $1").bind(id.to_string())
+        );
+        if changed? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("group"))
+        }
+    }
+
+    async fn add_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1,$2,$3) \
+                 ON CONFLICT (group_id, user_id) DO NOTHING"
+            )
+            .bind(group_id.to_string())
+            .bind(user_id.to_string())
+            .bind(now_ms())
+        )
+    }
+
+    async fn remove_member(
+        &self,
+        group_id: Uuid,
+        user_id: Uuid,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                .bind(group_id.to_string())
+                .bind(user_id.to_string())
+        )
+    }
+
+    async fn group_members(&self, group_id: Uuid) -> Result<Vec<User>> {
+        self.fetch_users(
+            format!(
+                "SELECT {} FROM users u JOIN group_members m ON m.user_id = u.id \
+                 WHERE m.group_id = $1 ORDER BY u.username_folded",
+                prefixed(USER_COLS, "u")
+            ),
+            &group_id.to_string(),
+        )
+        .await
+    }
+
+    async fn groups_of(&self, user_id: Uuid) -> Result<Vec<Group>> {
+        let rows: Vec<GroupRow> = sqlx::query_as(safe(format!(
+            "SELECT {} FROM user_groups g JOIN group_members m ON m.group_id = g.id \
+             WHERE m.user_id = $1 ORDER BY g.name_folded",
+            prefixed(GROUP_COLS, "g")
+        )))
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        convert(rows)
+    }
+
+    async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "INSERT INTO role_assignments (user_id, role, assigned_at) VALUES ($1,$2,$3) \
+                 ON CONFLICT (user_id, role) DO NOTHING"
+            )
+            .bind(user_id.to_string())
+            .bind(role.as_str())
+            .bind(now_ms())
+        )
+    }
+
+    async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM role_assignments WHERE user_id = $1 AND role = $2")
+                .bind(user_id.to_string())
+                .bind(role.as_str())
+        )
+    }
+
+    async fn roles_of(&self, user_id: Uuid) -> Result<Vec<Role>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT role FROM role_assignments WHERE user_id = $1 ORDER BY role")
+                .bind(user_id.to_string())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        rows.iter().map(|(r,)| role(r)).collect()
+    }
+
+    async fn role_holders(&self, r: Role) -> Result<Vec<User>> {
+        self.fetch_users(
+            format!(
+                "SELECT {} FROM users u JOIN role_assignments a ON a.user_id = u.id \
+                 WHERE a.role = $1 ORDER BY u.username_folded",
+                prefixed(USER_COLS, "u")
+            ),
+            r.as_str(),
+        )
+        .await
+    }
+
+    async fn create_session(&self, s: &Session, secret_hash: &str) -> Result<()> {
+        let methods = serde_json::to_string(&s.methods)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, \
+             idle_expires_at, absolute_expires_at, revoked_at, ip, user_agent, methods) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,$8,$9,$10)",
+        )
+        .bind(s.id.to_string())
+        .bind(secret_hash)
+        .bind(s.user_id.to_string())
+        .bind(ms(s.created_at))
+        .bind(ms(s.last_seen_at))
+        .bind(ms(s.idle_expires_at))
+        .bind(ms(s.absolute_expires_at))
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .bind(methods)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("session"))?;
+        Ok(())
+    }
+
+    async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<SessionWithUser>> {
+        let row: Option<SessionUserRow> = sqlx::query_as(safe(format!(
+            "SELECT {SESSION_COLS}, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.secret_hash = $1",
+            prefixed(USER_COLS, "u")
+        )))
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| {
+            Ok(SessionWithUser {
+                session: Session::try_from(r.session)?,
+                user: User::try_from(r.user)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_session(&self, id: Uuid) -> Result<Option<Session>> {
+        let row: Option<SessionRow> =
+            sqlx::query_as(safe(format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = $1")))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        row.map(Session::try_from).transpose()
+    }
+
+    async fn touch_session(
+        &self,
+        id: Uuid,
+        last_seen: OffsetDateTime,
+        idle_expires: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 \
+             WHERE id = $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(last_seen))
+        .bind(ms(idle_expires))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<bool> {
+        let q = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(ms(at))
+            .bind(id.to_string());
+        match audit {
+            Some(a) => audited_change!(self, a, q),
+            None => Ok(q.execute(&self.pool).await.map_err(db)?.rows_affected() > 0),
+        }
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let n = sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(user_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if let Some(a) = audit {
+            append_in(&mut tx, &a).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+
+    async fn list_sessions(
+        &self,
+        user_id: Option<Uuid>,
+        active_at: Option<OffsetDateTime>,
+        limit: i64,
+    ) -> Result<Vec<Session>> {
+        let mut w = Where::default();
+        if let Some(u) = user_id {
+            w.push("s.user_id = ?", u.to_string());
+        }
+        if let Some(t) = active_at {
+            w.clause("s.revoked_at IS NULL");
+            w.push_i("s.idle_expires_at > ?", ms(t));
+            w.push_i("s.absolute_expires_at > ?", ms(t));
+        }
+        let sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions s{} ORDER BY s.created_at DESC LIMIT {}",
+            w.sql(),
+            limit.clamp(1, 1000)
+        );
+        let rows: Vec<SessionRow> = w.fetch_all(sql, &self.pool).await?;
+        convert(rows)
+    }
+
+    async fn create_api_token(
+        &self,
+        t: &ApiToken,
+        secret_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, expires_at, \
+             created_by, last_used_at, revoked_at) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,NULL)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.name)
+        .bind(t.role.as_str())
+        .bind(secret_hash)
+        .bind(ms(t.created_at))
+        .bind(ms(t.expires_at))
+        .bind(&t.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("API token"))?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
+        let row: Option<TokenRow> = sqlx::query_as(safe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE secret_hash = $1"
+        )))
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows: Vec<TokenRow> = sqlx::query_as(safe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens ORDER BY created_at DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        convert(rows)
+    }
+
+    async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"
+            )
+            .bind(ms(at))
+            .bind(id.to_string())
+        )
+    }
+
+    async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(ms(at))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn record_sign_in(&self, e: &SignInEvent) -> Result<()> {
+        let methods =
+            serde_json::to_string(&e.methods).map_err(|x| StoreError::Database(x.to_string()))?;
+        sqlx::query(safe(format!(
+            "INSERT INTO sign_ins ({SIGN_IN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+        )))
+        .bind(e.id.to_string())
+        .bind(ms(e.at))
+        .bind(e.user_id.map(|u| u.to_string()))
+        .bind(&e.username)
+        .bind(e.result.as_str())
+        .bind(&e.failure_reason)
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.correlation_id)
+        .bind(methods)
+        .bind(e.details.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>> {
+        let mut w = Where::default();
+        if let Some(u) = q.user_id {
+            w.push("user_id = ?", u.to_string());
+        }
+        if let Some(u) = &q.username {
+            w.push("lower(username) = ?", fold_name(u));
+        }
+        if let Some(r) = q.result {
+            w.push("result = ?", r.as_str().to_string());
+        }
+        if let Some(r) = &q.failure_reason {
+            w.push("failure_reason = ?", r.clone());
+        }
+        if let Some(t) = q.since {
+            w.push_i("at >= ?", ms(t));
+        }
+        if let Some(t) = q.until {
+            w.push_i("at < ?", ms(t));
+        }
+        let sql = format!(
+            "SELECT {SIGN_IN_COLS} FROM sign_ins{} ORDER BY at DESC, id DESC LIMIT {}",
+            w.sql(),
+            q.limit.clamp(1, 10_000)
+        );
+        let rows: Vec<SignInRow> = w.fetch_all(sql, &self.pool).await?;
+        convert(rows)
+    }
+
+    async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let e = append_in(&mut tx, &draft).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(e)
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut w = Where::default();
+        if let Some(s) = q.before_seq {
+            w.push_i("seq < ?", s);
+        }
+        if let Some(a) = &q.action {
+            w.push("action = ?", a.clone());
+        }
+        if let Some(t) = &q.target_id {
+            w.push("target_id = ?", t.clone());
+        }
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_log{} ORDER BY seq DESC LIMIT {}",
+            w.sql(),
+            q.limit.clamp(1, 10_000)
+        );
+        let rows: Vec<AuditRow> = w.fetch_all(sql, &self.pool).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>> {
+        let mut v = ChainVerifier::default();
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<AuditRow> = sqlx::query_as(safe(format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+            )))
+            .bind(after)
+            .bind(AUDIT_PAGE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in rows {
+                if let Err(e) = v.push(&AuditEntry::from(r)) {
+                    return Ok(Err(e));
+                }
+            }
+        }
+        Ok(Ok(v.checked))
+    }
+
+    async fn set_bootstrap_token(
+        &self,
+        secret_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM bootstrap_tokens")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO bootstrap_tokens (secret_hash, expires_at) VALUES ($1, $2)")
+            .bind(secret_hash)
+            .bind(ms(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT expires_at FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn bootstrap_admin(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+        user: &User,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let n = sqlx::query(
+            "DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("bootstrap token"));
+        }
+        insert_user(&mut tx, user, Some(password_hash), &[Role::GlobalAdministrator]).await?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+/// Marks SQL assembled here as audited: every dynamic part is a constant column list or a
+/// generated `$n` placeholder; values are always bound, never interpolated.
+fn safe(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}
+
+/// `a, b` -> `u.a, u.b`.
+fn prefixed(cols: &str, alias: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// A small WHERE-clause builder: `?` in each condition becomes the next `$n`.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Where {
+    fn clause(&mut self, c: &str) {
+        self.clauses.push(c.to_string());
+    }
+    fn push(&mut self, cond: &str, v: String) {
+        self.args.push(Arg::Text(v));
+        self.clauses.push(cond.replace('?', &format!("${}", self.args.len())));
+    }
+    fn push_i(&mut self, cond: &str, v: i64) {
+        self.args.push(Arg::Int(v));
+        self.clauses.push(cond.replace('?', &format!("${}", self.args.len())));
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+    async fn fetch_all<T>(self, sql: String, pool: &AnyPool) -> Result<Vec<T>>
+    where
+        T: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        let mut q = sqlx::query_as::<_, T>(safe(sql));
+        for a in self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        q.fetch_all(pool).await.map_err(db)
+    }
+}
