@@ -1,1 +1,494 @@
-fn main() {}
+//! `trustplane`: the server and its administration commands.
+//!
+//! Admin commands work directly on the configured database; they are safe while the server
+//! runs (SQLite in WAL mode serialises writers, PostgreSQL is transactional), and every change
+//! they make is audited with the operating-system user as the actor.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Read};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use trustplane_core::audit::Actor;
+use trustplane_core::identity::{Role, UserStatus};
+use trustplane_server::config::{Config, Overrides};
+use trustplane_server::error::AppError;
+use trustplane_server::ops::{NewUser, Ops, parse_lifetime};
+use trustplane_store::{Store, UserQuery};
+
+#[derive(Parser)]
+#[command(
+    name = "trustplane",
+    version,
+    about = "Self-hosted Zero Trust access control plane"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "TRUSTPLANE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default ./trustplane-data).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://… (default: SQLite in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8420).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Administration on the configured database.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    #[command(subcommand)]
+    User(UserCmd),
+    #[command(subcommand)]
+    Group(GroupCmd),
+    #[command(subcommand)]
+    Role(RoleCmd),
+    #[command(subcommand)]
+    Token(TokenCmd),
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Create {
+        login: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the initial password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Assign an admin role (repeatable).
+        #[arg(long)]
+        role: Vec<String>,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user (revokes every session).
+    Disable { login: String },
+    /// Enable a user.
+    Enable { login: String },
+    /// Delete a user.
+    Delete { login: String },
+    /// Set a user's password (revokes every session).
+    SetPassword {
+        login: String,
+        /// Read the new password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Create a group.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Add a user to a group.
+    AddMember { group: String, login: String },
+    /// Remove a user from a group.
+    RemoveMember { group: String, login: String },
+    /// List groups.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RoleCmd {
+    /// Assign an admin role: global_administrator, security_administrator,
+    /// helpdesk_administrator or security_reader.
+    Assign { login: String, role: String },
+    /// Remove an admin role.
+    Unassign { login: String, role: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create an API token and print it once.
+    Create {
+        #[arg(long)]
+        role: String,
+        /// Lifetime such as 90d, 12h, 30m.
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Verify the audit log's hash chain; names the first broken entry.
+    Verify,
+}
+
+#[derive(Debug)]
+enum CliError {
+    App(AppError),
+    Other(String),
+}
+
+impl From<AppError> for CliError {
+    fn from(e: AppError) -> Self {
+        CliError::App(e)
+    }
+}
+
+impl From<trustplane_store::StoreError> for CliError {
+    fn from(e: trustplane_store::StoreError) -> Self {
+        CliError::Other(e.to_string())
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::App(e) => write!(f, "{} ({})", e.message, e.code),
+            CliError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+fn init_tracing(cfg_format: Option<&str>, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRUSTPLANE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let json = match cfg_format {
+        Some("json") => true,
+        Some("pretty") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn read_password_stdin() -> Result<String, CliError> {
+    let mut s = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut s)
+        .map_err(|e| CliError::Other(format!("cannot read the password from stdin: {e}")))?;
+    // One trailing newline (from `echo` or a here-string) is not part of the password.
+    let pw = s
+        .strip_suffix("\r\n")
+        .or_else(|| s.strip_suffix('\n'))
+        .unwrap_or(&s);
+    Ok(pw.to_string())
+}
+
+fn os_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async_main(cli))
+}
+
+async fn async_main(cli: Cli) -> ExitCode {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        Command::Admin(_) => None,
+    };
+    let overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        data: cli.global.data.clone(),
+        listen,
+        database_url: cli.global.database_url.clone(),
+    };
+    let cfg = match Config::load(&overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Serve { .. } => {
+            init_tracing(cfg.log_format.as_deref(), "info");
+            serve(cfg).await
+        }
+        Command::Admin(cmd) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            match admin(cfg, cmd).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(cfg: Config) -> ExitCode {
+    let db_kind = if cfg.database_url().starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    let data = cfg.data.display().to_string();
+    let server = match trustplane_server::prepare(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.local_addr;
+    tracing::info!(%addr, database = db_kind, data = %data, "trustplane listening");
+    println!("trustplane is listening on http://{addr} ({db_kind}, data in {data})");
+    match &server.bootstrap_url {
+        // Printed to the terminal, never to the log: the link is a one-time secret.
+        Some(url) => println!(
+            "\nNo administrator exists yet. Open this one-time link within 24 hours to create one:\n\n    {url}\n\nor run: trustplane admin user create LOGIN --role global_administrator --password-stdin\n"
+        ),
+        None => println!("Sign in at http://{addr}/login"),
+    }
+    match server.run(trustplane_server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
+    trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
+    let ops = Ops::new(store.clone(), cfg.password_hash);
+    let actor = Actor::cli(&os_user());
+    match cmd {
+        AdminCmd::User(u) => user_cmd(&ops, &actor, u).await?,
+        AdminCmd::Group(g) => group_cmd(&ops, &actor, g).await?,
+        AdminCmd::Role(RoleCmd::Assign { login, role }) => {
+            let role: Role = role.parse().map_err(AppError::from)?;
+            let user = ops.user_by_name(&login).await?;
+            let changed = ops.assign_role(&actor, user.id, role).await?;
+            println!(
+                "{}",
+                if changed {
+                    format!("Assigned {role} to {}.", user.username)
+                } else {
+                    format!("{} already has {role}.", user.username)
+                }
+            );
+        }
+        AdminCmd::Role(RoleCmd::Unassign { login, role }) => {
+            let role: Role = role.parse().map_err(AppError::from)?;
+            let user = ops.user_by_name(&login).await?;
+            ops.unassign_role(&actor, user.id, role).await?;
+            println!("Removed {role} from {}.", user.username);
+        }
+        AdminCmd::Token(TokenCmd::Create {
+            role,
+            expires,
+            name,
+        }) => {
+            let role: Role = role.parse().map_err(AppError::from)?;
+            let lifetime = parse_lifetime(&expires)?;
+            let (token, secret) = ops.create_token(&actor, &name, role, lifetime).await?;
+            eprintln!(
+                "Created API token {} ({}), expires {}. It is shown only once:",
+                token.id, role, token.expires_at
+            );
+            println!("{secret}");
+        }
+        AdminCmd::Audit(AuditCmd::Verify) => {
+            return match store.verify_audit().await? {
+                Ok(n) => {
+                    println!("audit log intact: {n} entries verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("audit log BROKEN at entry {}: {e}", e.seq());
+                    Ok(ExitCode::from(3))
+                }
+            };
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user_cmd(ops: &Ops, actor: &Actor, cmd: UserCmd) -> Result<(), CliError> {
+    match cmd {
+        UserCmd::Create {
+            login,
+            display_name,
+            email,
+            password_stdin,
+            role,
+        } => {
+            let roles = role
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(AppError::from)?;
+            let password = if password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
+            let user = ops
+                .create_user(
+                    actor,
+                    NewUser {
+                        username: login,
+                        display_name,
+                        email,
+                        password,
+                        roles,
+                    },
+                )
+                .await?;
+            println!("Created user {} ({}).", user.username, user.id);
+        }
+        UserCmd::List { json } => {
+            let users = ops
+                .store
+                .list_users(&UserQuery {
+                    search: None,
+                    limit: 1000,
+                    offset: 0,
+                })
+                .await?;
+            if json {
+                let v = serde_json::to_string_pretty(&users)
+                    .map_err(|e| CliError::Other(e.to_string()))?;
+                println!("{v}");
+            } else {
+                println!("{:<24} {:<28} {:<9} ID", "LOGIN", "DISPLAY NAME", "STATUS");
+                for u in users {
+                    println!(
+                        "{:<24} {:<28} {:<9} {}",
+                        u.username,
+                        u.display_name,
+                        u.status.as_str(),
+                        u.id
+                    );
+                }
+            }
+        }
+        UserCmd::Disable { login } => {
+            let u = ops.user_by_name(&login).await?;
+            ops.update_user(actor, u.id, None, None, Some(UserStatus::Disabled))
+                .await?;
+            println!("Disabled {} and revoked their sessions.", u.username);
+        }
+        UserCmd::Enable { login } => {
+            let u = ops.user_by_name(&login).await?;
+            ops.update_user(actor, u.id, None, None, Some(UserStatus::Enabled))
+                .await?;
+            println!("Enabled {}.", u.username);
+        }
+        UserCmd::Delete { login } => {
+            let u = ops.user_by_name(&login).await?;
+            ops.delete_user(actor, u.id).await?;
+            println!("Deleted {}.", u.username);
+        }
+        UserCmd::SetPassword { login, .. } => {
+            let u = ops.user_by_name(&login).await?;
+            let pw = read_password_stdin()?;
+            ops.set_password(actor, u.id, &pw).await?;
+            println!(
+                "Password set for {}; their sessions were revoked.",
+                u.username
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn group_cmd(ops: &Ops, actor: &Actor, cmd: GroupCmd) -> Result<(), CliError> {
+    match cmd {
+        GroupCmd::Create { name, description } => {
+            let g = ops.create_group(actor, &name, &description).await?;
+            println!("Created group {} ({}).", g.name, g.id);
+        }
+        GroupCmd::AddMember { group, login } | GroupCmd::RemoveMember { group, login }
+            if group.is_empty() || login.is_empty() =>
+        {
+            return Err(CliError::Other("group and login must not be empty".into()));
+        }
+        GroupCmd::AddMember { group, login } => {
+            let g = find_group(ops, &group).await?;
+            let u = ops.user_by_name(&login).await?;
+            let added = ops.add_member(actor, g.id, u.id).await?;
+            println!(
+                "{}",
+                if added {
+                    format!("Added {} to {}.", u.username, g.name)
+                } else {
+                    format!("{} is already in {}.", u.username, g.name)
+                }
+            );
+        }
+        GroupCmd::RemoveMember { group, login } => {
+            let g = find_group(ops, &group).await?;
+            let u = ops.user_by_name(&login).await?;
+            ops.remove_member(actor, g.id, u.id).await?;
+            println!("Removed {} from {}.", u.username, g.name);
+        }
+        GroupCmd::List => {
+            for g in ops.store.list_groups().await? {
+                println!("{:<32} {}", g.name, g.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn find_group(ops: &Ops, name: &str) -> Result<trustplane_core::identity::Group, CliError> {
+    ops.store
+        .find_group(name)
+        .await?
+        .ok_or_else(|| CliError::App(AppError::not_found("group")))
+}

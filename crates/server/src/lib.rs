@@ -1,1 +1,325 @@
-//! server
+//! trustplane HTTP server: self-service pages, admin console, admin API, health and metrics.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod login;
+pub mod ops;
+pub mod pages;
+pub mod secrets;
+pub mod state;
+
+use crate::auth::RequestCtx;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::pages::{account, admin};
+use crate::secrets::{MasterKey, ensure_private_dir, random_token};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use trustplane_core::credential::secret_digest;
+use trustplane_core::identity::Role;
+use trustplane_store::Store;
+use uuid::Uuid;
+
+/// How long a first-run bootstrap link stays valid.
+pub const BOOTSTRAP_LIFETIME: time::Duration = time::Duration::hours(24);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] trustplane_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server instance in
+/// the process, e.g. in tests).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .clone()
+}
+
+/// Builds the application router.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.cfg.max_body_bytes;
+    Router::new()
+        .route("/", get(account::root))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_endpoint))
+        .route("/static/app.css", get(pages::stylesheet))
+        .route(
+            "/login",
+            get(account::login_form).post(account::login_submit),
+        )
+        .route("/logout", post(account::logout))
+        .route(
+            "/bootstrap",
+            get(account::bootstrap_form).post(account::bootstrap_submit),
+        )
+        .route("/my", get(account::my))
+        .route("/my/password", post(account::my_password))
+        .route("/my/sessions/{id}/revoke", post(account::my_revoke_session))
+        .route("/admin", get(admin::home))
+        .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{id}", get(admin::user))
+        .route("/admin/users/{id}/status", post(admin::user_status))
+        .route("/admin/users/{id}/delete", post(admin::user_delete))
+        .route("/admin/users/{id}/password", post(admin::user_password))
+        .route("/admin/users/{id}/roles", post(admin::user_roles))
+        .route(
+            "/admin/groups",
+            get(admin::groups).post(admin::create_group),
+        )
+        .route("/admin/groups/{id}", get(admin::group))
+        .route("/admin/groups/{id}/members", post(admin::add_member))
+        .route(
+            "/admin/groups/{id}/members/remove",
+            post(admin::remove_member),
+        )
+        .route("/admin/groups/{id}/delete", post(admin::delete_group))
+        .route("/admin/sessions", get(admin::sessions))
+        .route("/admin/sessions/{id}/revoke", post(admin::revoke_session))
+        .route("/admin/sign-ins", get(admin::sign_ins))
+        .route("/admin/audit", get(admin::audit))
+        .route(
+            "/admin/tokens",
+            get(admin::tokens).post(admin::create_token),
+        )
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .nest("/api/v1", api::router())
+        .fallback(|| async { pages::error_page(&AppError::not_found("page")) })
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .with_state(state)
+}
+
+/// Per-request edge: correlation id, client address, security headers, metrics.
+async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let ctx = RequestCtx {
+        correlation_id: Uuid::now_v7().to_string(),
+        ip: state.client_ip(peer, req.headers()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+    };
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let correlation = HeaderValue::from_str(&ctx.correlation_id).ok();
+    req.extensions_mut().insert(ctx);
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if let Some(c) = correlation {
+        h.insert("x-correlation-id", c);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("trustplane_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("trustplane_http_request_duration_seconds",
+        "method" => method, "route" => route)
+    .record(started.elapsed().as_secs_f64());
+    res
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
+    match ping {
+        Ok(Ok(())) => axum::Json(serde_json::json!({
+            "status": "ready",
+            "database": state.store.backend().name(),
+        }))
+        .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable",
+                "error": "database_unavailable",
+                "message": "The database is not reachable.",
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "Metrics recorder is not installed.",
+        )
+        .into_response(),
+    }
+}
+
+/// A bound, not yet serving, trustplane server.
+pub struct Server {
+    pub state: AppState,
+    pub listener: TcpListener,
+    pub local_addr: SocketAddr,
+    /// The one-time link to create the first administrator, when none exists yet.
+    pub bootstrap_url: Option<String>,
+}
+
+/// Prepares the data directory, secrets and database, and binds the listener.
+pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
+    ensure_private_dir(cfg.data_dir())?;
+    let key = MasterKey::load_or_create(&cfg.secret_key_path())?;
+    let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr()?;
+    let public = match &cfg.public_url {
+        Some(_) => cfg.public_url(),
+        None => format!("http://{local_addr}"),
+    };
+    let state = AppState::new(store.clone(), cfg, &key, metrics_handle())
+        .map_err(|e| ServeError::Other(e.message))?;
+    let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
+    Ok(Server {
+        state,
+        listener,
+        local_addr,
+        bootstrap_url,
+    })
+}
+
+/// While no enabled global administrator exists, issues a fresh one-time bootstrap link
+/// (replacing any earlier one).
+pub async fn bootstrap_if_needed(
+    store: &dyn Store,
+    public_url: &str,
+) -> Result<Option<String>, ServeError> {
+    let admins = store.role_holders(Role::GlobalAdministrator).await?;
+    if admins.iter().any(|u| u.is_enabled()) {
+        return Ok(None);
+    }
+    let token = random_token();
+    store
+        .set_bootstrap_token(
+            &secret_digest(&token),
+            OffsetDateTime::now_utc() + BOOTSTRAP_LIFETIME,
+        )
+        .await?;
+    Ok(Some(format!("{public_url}/bootstrap?token={token}")))
+}
+
+impl Server {
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let router = app(self.state);
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

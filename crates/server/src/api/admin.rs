@@ -1,0 +1,531 @@
+//! Admin API: users, groups, roles, sessions, logs and API tokens. Each handler names the one
+//! permission it needs; the work itself is done by [`Ops`], shared with the console and CLI.
+
+use super::JsonBody;
+use super::types::*;
+use crate::auth::ApiCaller;
+use crate::error::{AppError, ErrorBody};
+use crate::ops::{NewUser, Ops, parse_lifetime};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use trustplane_core::identity::{Permission, Role, RoleSet, UserStatus};
+use trustplane_core::signin::SignInResult;
+use trustplane_store::{AuditQuery, SignInQuery, UserQuery};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+fn ops(state: &AppState) -> Ops {
+    Ops::new(state.store.clone(), state.hash_params)
+}
+
+fn parse_role(s: &str) -> Result<Role, AppError> {
+    s.parse::<Role>().map_err(AppError::from)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListUsersQuery {
+    /// Case-insensitive substring of login name, display name or email.
+    search: Option<String>,
+    /// 1..=1000, default 100.
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", params(ListUsersQuery),
+    responses((status = 200, body = [UserView]), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ListUsersQuery>,
+) -> Result<Json<Vec<UserView>>, AppError> {
+    caller.require(Permission::UsersRead)?;
+    let users = state
+        .store
+        .list_users(&UserQuery {
+            search: q.search,
+            limit: q.limit.unwrap_or(100),
+            offset: q.offset.unwrap_or(0),
+        })
+        .await?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = CreateUser,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<(StatusCode, Json<UserView>), AppError> {
+    caller.require(Permission::UsersWrite)?;
+    let roles = body
+        .roles
+        .iter()
+        .map(|r| parse_role(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !roles.is_empty() {
+        caller.require(Permission::RolesAssign)?;
+    }
+    let user = ops(&state)
+        .create_user(
+            &caller.actor(),
+            NewUser {
+                username: body.username,
+                display_name: body.display_name,
+                email: body.email,
+                password: body.password,
+                roles,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<UserDetail>, AppError> {
+    caller.require(Permission::UsersRead)?;
+    let user = ops(&state).user(id).await?;
+    let groups = state.store.groups_of(id).await?;
+    let roles = state.store.roles_of(id).await?;
+    Ok(Json(UserDetail {
+        user: user.into(),
+        groups: groups.into_iter().map(GroupView::from).collect(),
+        roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+    }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    request_body = UpdateUser,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody<UpdateUser>,
+) -> Result<Json<UserView>, AppError> {
+    caller.require(Permission::UsersWrite)?;
+    let status = match body.status.as_deref() {
+        None => None,
+        Some(s) => Some(UserStatus::parse(s).ok_or_else(|| {
+            AppError::bad_request("invalid_status", "status must be `enabled` or `disabled`")
+        })?),
+    };
+    let user = ops(&state)
+        .update_user(
+            &caller.actor(),
+            id,
+            body.display_name,
+            body.email.map(Some),
+            status,
+        )
+        .await?;
+    Ok(Json(user.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Permission::UsersWrite)?;
+    ops(&state).delete_user(&caller.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn ensure_may_act(
+    state: &AppState,
+    caller: &ApiCaller,
+    p: Permission,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    caller.require(p)?;
+    let target = RoleSet(state.store.roles_of(user_id).await?);
+    if caller.roles.may_act_on(p, &target) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "Only a global administrator may do this to a privileged account.",
+        ))
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "admin", params(("id" = Uuid, Path)),
+    request_body = SetPassword,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody<SetPassword>,
+) -> Result<StatusCode, AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    ops(&state)
+        .set_password(&caller.actor(), id, &body.password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/sessions", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = [SessionView])))]
+pub async fn user_sessions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<SessionView>>, AppError> {
+    caller.require(Permission::SessionsRead)?;
+    let list = state
+        .store
+        .list_sessions(Some(id), Some(OffsetDateTime::now_utc()), 1000)
+        .await?;
+    Ok(Json(list.into_iter().map(SessionView::from).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/sessions", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Revoked)))]
+pub async fn revoke_user_sessions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Revoked>, AppError> {
+    ensure_may_act(&state, &caller, Permission::SessionsRevoke, id).await?;
+    let audit = trustplane_core::audit::AuditDraft::new(
+        &caller.actor(),
+        "session.revoke_all",
+        "user",
+        Some(id.to_string()),
+    );
+    let n = state
+        .store
+        .revoke_user_sessions(id, OffsetDateTime::now_utc(), Some(audit))
+        .await?;
+    Ok(Json(Revoked { revoked: n }))
+}
+
+#[utoipa::path(put, path = "/api/v1/users/{id}/roles/{role}", tag = "admin",
+    params(("id" = Uuid, Path), ("role" = String, Path, description = "global_administrator, security_administrator, helpdesk_administrator or security_reader")),
+    responses((status = 200, body = Changed)))]
+pub async fn assign_role(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, role)): Path<(Uuid, String)>,
+) -> Result<Json<Changed>, AppError> {
+    caller.require(Permission::RolesAssign)?;
+    let changed = ops(&state)
+        .assign_role(&caller.actor(), id, parse_role(&role)?)
+        .await?;
+    Ok(Json(Changed { changed }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/roles/{role}", tag = "admin",
+    params(("id" = Uuid, Path), ("role" = String, Path)),
+    responses((status = 200, body = Changed), (status = 409, body = ErrorBody)))]
+pub async fn unassign_role(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, role)): Path<(Uuid, String)>,
+) -> Result<Json<Changed>, AppError> {
+    caller.require(Permission::RolesAssign)?;
+    let changed = ops(&state)
+        .unassign_role(&caller.actor(), id, parse_role(&role)?)
+        .await?;
+    Ok(Json(Changed { changed }))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups", tag = "admin", responses((status = 200, body = [GroupView])))]
+pub async fn list_groups(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<GroupView>>, AppError> {
+    caller.require(Permission::GroupsRead)?;
+    let groups = state.store.list_groups().await?;
+    Ok(Json(groups.into_iter().map(GroupView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups", tag = "admin", request_body = CreateGroup,
+    responses((status = 201, body = GroupView), (status = 409, body = ErrorBody)))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    JsonBody(body): JsonBody<CreateGroup>,
+) -> Result<(StatusCode, Json<GroupView>), AppError> {
+    caller.require(Permission::GroupsWrite)?;
+    let g = ops(&state)
+        .create_group(&caller.actor(), &body.name, &body.description)
+        .await?;
+    Ok((StatusCode::CREATED, Json(g.into())))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = GroupView), (status = 404, body = ErrorBody)))]
+pub async fn get_group(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<GroupView>, AppError> {
+    caller.require(Permission::GroupsRead)?;
+    Ok(Json(ops(&state).group(id).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_group(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    caller.require(Permission::GroupsWrite)?;
+    ops(&state).delete_group(&caller.actor(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = [UserView])))]
+pub async fn group_members(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<UserView>>, AppError> {
+    caller.require(Permission::GroupsRead)?;
+    ops(&state).group(id).await?;
+    let users = state.store.group_members(id).await?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}", tag = "admin",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), responses((status = 200, body = Changed)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Changed>, AppError> {
+    caller.require(Permission::GroupsWrite)?;
+    let changed = ops(&state).add_member(&caller.actor(), id, user_id).await?;
+    Ok(Json(Changed { changed }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "admin",
+    params(("id" = Uuid, Path), ("user_id" = Uuid, Path)), responses((status = 200, body = Changed)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, user_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Changed>, AppError> {
+    caller.require(Permission::GroupsWrite)?;
+    let changed = ops(&state)
+        .remove_member(&caller.actor(), id, user_id)
+        .await?;
+    Ok(Json(Changed { changed }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListSessionsQuery {
+    /// Only this user's sessions.
+    user_id: Option<Uuid>,
+    /// Include revoked and expired sessions (default false).
+    all: Option<bool>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "admin", params(ListSessionsQuery),
+    responses((status = 200, body = [SessionView])))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<ListSessionsQuery>,
+) -> Result<Json<Vec<SessionView>>, AppError> {
+    caller.require(Permission::SessionsRead)?;
+    let active = (!q.all.unwrap_or(false)).then(OffsetDateTime::now_utc);
+    let list = state
+        .store
+        .list_sessions(q.user_id, active, q.limit.unwrap_or(200))
+        .await?;
+    Ok(Json(list.into_iter().map(SessionView::from).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Changed), (status = 404, body = ErrorBody)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Changed>, AppError> {
+    let s = state
+        .store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("session"))?;
+    ensure_may_act(&state, &caller, Permission::SessionsRevoke, s.user_id).await?;
+    let changed = ops(&state).revoke_session(&caller.actor(), id).await?;
+    Ok(Json(Changed { changed }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SignInLogQuery {
+    user_id: Option<Uuid>,
+    username: Option<String>,
+    /// `success`, `failure` or `interrupted`.
+    result: Option<String>,
+    failure_reason: Option<String>,
+    /// RFC 3339 time.
+    since: Option<String>,
+    /// RFC 3339 time (exclusive).
+    until: Option<String>,
+    /// 1..=10000, default 100.
+    limit: Option<i64>,
+}
+
+fn parse_time(field: &'static str, s: Option<String>) -> Result<Option<OffsetDateTime>, AppError> {
+    s.map(|s| {
+        OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
+            AppError::bad_request(
+                "invalid_time",
+                format!("{field} must be an RFC 3339 time like 2026-11-25T10:00:00Z"),
+            )
+        })
+    })
+    .transpose()
+}
+
+#[utoipa::path(get, path = "/api/v1/sign-ins", tag = "admin", params(SignInLogQuery),
+    responses((status = 200, body = [SignInView]), (status = 400, body = ErrorBody)))]
+pub async fn list_sign_ins(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<SignInLogQuery>,
+) -> Result<Json<Vec<SignInView>>, AppError> {
+    caller.require(Permission::SignInLogRead)?;
+    let result = match q.result.as_deref() {
+        None | Some("") => None,
+        Some(r) => Some(SignInResult::parse(r).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_result",
+                "result must be success, failure or interrupted",
+            )
+        })?),
+    };
+    let events = state
+        .store
+        .list_sign_ins(&SignInQuery {
+            user_id: q.user_id,
+            username: q.username,
+            result,
+            failure_reason: q.failure_reason,
+            since: parse_time("since", q.since)?,
+            until: parse_time("until", q.until)?,
+            limit: q.limit.unwrap_or(100),
+        })
+        .await?;
+    Ok(Json(events.into_iter().map(SignInView::from).collect()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditLogQuery {
+    /// Page backwards: only entries with a smaller sequence number.
+    before_seq: Option<i64>,
+    action: Option<String>,
+    target_id: Option<String>,
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(AuditLogQuery),
+    responses((status = 200, body = [AuditView])))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(q): Query<AuditLogQuery>,
+) -> Result<Json<Vec<AuditView>>, AppError> {
+    caller.require(Permission::AuditLogRead)?;
+    let entries = state
+        .store
+        .list_audit(&AuditQuery {
+            before_seq: q.before_seq,
+            action: q.action,
+            target_id: q.target_id,
+            limit: q.limit.unwrap_or(100),
+        })
+        .await?;
+    Ok(Json(entries.into_iter().map(AuditView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "admin",
+    responses((status = 200, body = AuditVerifyView)))]
+pub async fn verify_audit(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<AuditVerifyView>, AppError> {
+    caller.require(Permission::AuditLogRead)?;
+    Ok(Json(match state.store.verify_audit().await? {
+        Ok(n) => AuditVerifyView {
+            intact: true,
+            entries_checked: n,
+            first_broken_seq: None,
+            message: format!("{n} entries verified"),
+        },
+        Err(e) => AuditVerifyView {
+            intact: false,
+            entries_checked: 0,
+            first_broken_seq: Some(e.seq()),
+            message: e.to_string(),
+        },
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin", responses((status = 200, body = [TokenView])))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<TokenView>>, AppError> {
+    caller.require(Permission::TokensManage)?;
+    let list = state.store.list_api_tokens().await?;
+    Ok(Json(list.into_iter().map(TokenView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    JsonBody(body): JsonBody<CreateToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
+    caller.require(Permission::TokensManage)?;
+    let lifetime = parse_lifetime(body.expires_in.as_deref().unwrap_or("90d"))?;
+    let (token, secret) = ops(&state)
+        .create_token(
+            &caller.actor(),
+            &body.name,
+            parse_role(&body.role)?,
+            lifetime,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: token.into(),
+            secret,
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Changed)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Changed>, AppError> {
+    caller.require(Permission::TokensManage)?;
+    let changed = ops(&state).revoke_token(&caller.actor(), id).await?;
+    Ok(Json(Changed { changed }))
+}

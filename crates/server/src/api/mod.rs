@@ -1,0 +1,185 @@
+//! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
+
+pub mod admin;
+pub mod types;
+
+use crate::auth::ApiCaller;
+use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use types::*;
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "trustplane API", version = "1", description = "Admin and self-service API of trustplane. Authenticate with a session cookie (plus the X-CSRF-Token header on changes) or `Authorization: Bearer <API token>`."),
+    paths(
+        me, my_sessions, revoke_my_session,
+        admin::list_users, admin::create_user, admin::get_user, admin::update_user, admin::delete_user,
+        admin::set_password, admin::user_sessions, admin::revoke_user_sessions, admin::assign_role, admin::unassign_role,
+        admin::list_groups, admin::create_group, admin::get_group, admin::delete_group, admin::group_members,
+        admin::add_member, admin::remove_member,
+        admin::list_sessions, admin::revoke_session,
+        admin::list_sign_ins, admin::list_audit, admin::verify_audit,
+        admin::list_tokens, admin::create_token, admin::revoke_token,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&SecurityAddon),
+    tags((name = "self", description = "The signed-in user"), (name = "admin", description = "Administration"))
+)]
+pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("tp_session"))),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/me", get(me))
+        .route("/me/sessions", get(my_sessions))
+        .route("/me/sessions/{id}", delete(revoke_my_session))
+        .route("/users", get(admin::list_users).post(admin::create_user))
+        .route(
+            "/users/{id}",
+            get(admin::get_user)
+                .patch(admin::update_user)
+                .delete(admin::delete_user),
+        )
+        .route("/users/{id}/password", post(admin::set_password))
+        .route(
+            "/users/{id}/sessions",
+            get(admin::user_sessions).delete(admin::revoke_user_sessions),
+        )
+        .route(
+            "/users/{id}/roles/{role}",
+            put(admin::assign_role).delete(admin::unassign_role),
+        )
+        .route("/groups", get(admin::list_groups).post(admin::create_group))
+        .route(
+            "/groups/{id}",
+            get(admin::get_group).delete(admin::delete_group),
+        )
+        .route("/groups/{id}/members", get(admin::group_members))
+        .route(
+            "/groups/{id}/members/{user_id}",
+            put(admin::add_member).delete(admin::remove_member),
+        )
+        .route("/sessions", get(admin::list_sessions))
+        .route("/sessions/{id}", delete(admin::revoke_session))
+        .route("/sign-ins", get(admin::list_sign_ins))
+        .route("/audit", get(admin::list_audit))
+        .route("/audit/verify", get(admin::verify_audit))
+        .route("/tokens", get(admin::list_tokens).post(admin::create_token))
+        .route("/tokens/{id}", delete(admin::revoke_token))
+        .fallback(|| async { AppError::not_found("API endpoint") })
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A JSON body with errors in the API's error shape (400 for malformed JSON, 415 for a
+/// missing content type, 413 for an oversized body).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rej) => Err(AppError::new(rej.status(), "invalid_body", rej.body_text())),
+        }
+    }
+}
+
+fn require_user(caller: &ApiCaller) -> Result<&crate::auth::SessionCtx, AppError> {
+    caller.session().ok_or_else(|| {
+        AppError::bad_request(
+            "not_a_user",
+            "This endpoint describes a signed-in user; API tokens do not represent one.",
+        )
+    })
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "self",
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<MeView>, AppError> {
+    let ctx = require_user(&caller)?;
+    let groups = state.store.groups_of(ctx.user.id).await?;
+    Ok(Json(MeView {
+        id: ctx.user.id,
+        username: ctx.user.username.clone(),
+        display_name: ctx.user.display_name.clone(),
+        email: ctx.user.email.clone(),
+        groups: groups.into_iter().map(|g| g.name).collect(),
+        roles: ctx.roles.0.iter().map(|r| r.as_str().to_string()).collect(),
+        session_id: ctx.session.id,
+        amr: ctx
+            .session
+            .methods
+            .iter()
+            .map(|m| m.method.amr().to_string())
+            .collect(),
+    }))
+}
+
+/// The signed-in user's active sessions.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "self",
+    responses((status = 200, body = [SessionView]), (status = 401, body = ErrorBody)))]
+async fn my_sessions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<SessionView>>, AppError> {
+    let ctx = require_user(&caller)?;
+    let list = state
+        .store
+        .list_sessions(Some(ctx.user.id), Some(OffsetDateTime::now_utc()), 500)
+        .await?;
+    Ok(Json(list.into_iter().map(SessionView::from).collect()))
+}
+
+/// Signs out one of the user's own sessions.
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "self",
+    params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn revoke_my_session(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    let ctx = require_user(&caller)?;
+    match state.store.get_session(id).await? {
+        Some(s) if s.user_id == ctx.user.id => {
+            state
+                .store
+                .revoke_session(id, OffsetDateTime::now_utc(), None)
+                .await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        _ => Err(AppError::not_found("session")),
+    }
+}

@@ -1,0 +1,211 @@
+//! Configuration: built-in defaults, then a TOML file, then `TRUSTPLANE_*` environment
+//! variables (nested keys with `__`, e.g. `TRUSTPLANE_SESSION__IDLE_MINUTES`), then command-line
+//! flags. Unknown keys are errors, so a typo never silently falls back to a default.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use trustplane_core::credential::HashParams;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory: SQLite database, generated secrets, outbox.
+    pub data: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`; default: SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// The URL users reach trustplane at (for links and cookie security), e.g.
+    /// `https://id.example.com`. Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Mark cookies `Secure`. Default: true when `public_url` is https.
+    pub cookie_secure: Option<bool>,
+    /// Path of the 32-byte master key; default `<data>/secret.key` (generated, mode 0600).
+    /// Several instances on one PostgreSQL must share the same key.
+    pub secret_key_file: Option<PathBuf>,
+    /// Name shown on pages.
+    pub organisation: String,
+    pub session: SessionConfig,
+    pub password_hash: HashParams,
+    pub rate_limit: RateLimitConfig,
+    /// Reverse proxies whose `X-Forwarded-For` is trusted (CIDRs). Empty: the peer address
+    /// of the TCP connection is the client address.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `json`, `pretty`, or unset (pretty on a terminal, JSON otherwise).
+    pub log_format: Option<String>,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_minutes: i64,
+    pub absolute_hours: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sign-in attempts per minute from one IP address (burst: the same number).
+    pub sign_in_per_ip_per_minute: u32,
+    /// Failed sign-ins per account within a 15-minute window before the account is
+    /// temporarily refused (whatever the password).
+    pub failures_per_account: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data: PathBuf::from("trustplane-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            database_url: None,
+            public_url: None,
+            cookie_secure: None,
+            secret_key_file: None,
+            organisation: "trustplane".into(),
+            session: SessionConfig::default(),
+            password_hash: HashParams::default(),
+            rate_limit: RateLimitConfig::default(),
+            trusted_proxies: Vec::new(),
+            log_format: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_minutes: 8 * 60,
+            absolute_hours: 24,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            sign_in_per_ip_per_minute: 30,
+            failures_per_account: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0}")]
+    Invalid(String),
+}
+
+/// Command-line overrides (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let file = o
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("TRUSTPLANE_CONFIG").map(PathBuf::from));
+        if let Some(path) = &file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig = fig.merge(
+            Env::prefixed("TRUSTPLANE_")
+                .split("__")
+                // Variables for tests and for the config file location are not config keys.
+                .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config"),
+        );
+        let mut cfg: Config = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(d) = &o.data {
+            cfg.data = d.clone();
+        }
+        if let Some(l) = o.listen {
+            cfg.listen = l;
+        }
+        if let Some(u) = &o.database_url {
+            cfg.database_url = Some(u.clone());
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.password_hash
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("password_hash: {e}")))?;
+        if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
+            return Err(ConfigError::Invalid(
+                "session lifetimes must be positive".into(),
+            ));
+        }
+        if self.rate_limit.sign_in_per_ip_per_minute == 0
+            || self.rate_limit.failures_per_account == 0
+        {
+            return Err(ConfigError::Invalid(
+                "rate limits must be at least 1".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "public_url must start with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}", self.data.join("trustplane.db").display()),
+        }
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| self.public_url().starts_with("https://"))
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data.join("secret.key"))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+}

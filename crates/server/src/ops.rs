@@ -1,0 +1,438 @@
+//! Administrative operations shared by the admin API, the admin console and the CLI: input
+//! validation, safety rules (never remove the last global administrator) and audit entries.
+//! Each operation is one store transaction together with its audit entry.
+
+use crate::error::AppError;
+use crate::secrets::{random_salt, random_token};
+use axum::http::StatusCode;
+use serde::Serialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::credential::{HashParams, hash_password, secret_digest};
+use trustplane_core::identity::{
+    Group, Role, User, UserStatus, validate_email, validate_name, validate_username,
+};
+use trustplane_core::session::ApiToken;
+use trustplane_store::Store;
+use uuid::Uuid;
+
+/// Minimum password length until the full password-protection rules apply everywhere
+/// (NIST SP 800-63B recommends at least 8; we default to 12).
+pub const MIN_PASSWORD_LEN: usize = 12;
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+/// Checks a new password. Length is counted in characters; every printable character and
+/// Unicode is allowed; there are no composition rules (NIST SP 800-63B).
+pub fn check_new_password(password: &str) -> Result<(), AppError> {
+    let n = password.chars().count();
+    if password.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "password_rejected",
+            "The password must not be empty.",
+        ));
+    }
+    if n < MIN_PASSWORD_LEN {
+        return Err(AppError::bad_request(
+            "password_rejected",
+            format!("Too short: {n} of {MIN_PASSWORD_LEN} characters."),
+        ));
+    }
+    if n > MAX_PASSWORD_LEN {
+        return Err(AppError::bad_request(
+            "password_rejected",
+            format!("Too long: at most {MAX_PASSWORD_LEN} characters."),
+        ));
+    }
+    if password.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            "password_rejected",
+            "The password contains control characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes on a blocking thread (Argon2id takes tens of milliseconds by design).
+pub async fn hash(password: &str, params: HashParams) -> Result<String, AppError> {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || hash_password(&pw, &params, &random_salt()))
+        .await
+        .map_err(|_| AppError::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+/// The public view of a user in audit entries (never a password hash).
+#[derive(Serialize)]
+struct UserAudit<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    email: &'a Option<String>,
+    status: UserStatus,
+}
+
+fn user_audit(u: &User) -> UserAudit<'_> {
+    UserAudit {
+        username: &u.username,
+        display_name: &u.display_name,
+        email: &u.email,
+        status: u.status,
+    }
+}
+
+pub struct Ops {
+    pub store: Arc<dyn Store>,
+    pub params: HashParams,
+}
+
+impl Ops {
+    pub fn new(store: Arc<dyn Store>, params: HashParams) -> Self {
+        Ops { store, params }
+    }
+
+    pub async fn create_user(&self, actor: &Actor, input: NewUser) -> Result<User, AppError> {
+        let username = validate_username(&input.username)?;
+        let display_name = match input.display_name.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => validate_name("display_name", d)?,
+            _ => username.clone(),
+        };
+        let email = match input.email.as_deref().map(str::trim) {
+            Some(e) if !e.is_empty() => Some(validate_email(e)?),
+            _ => None,
+        };
+        let hash = match &input.password {
+            Some(pw) => {
+                check_new_password(pw)?;
+                Some(hash(pw, self.params).await?)
+            }
+            None => None,
+        };
+        let now = OffsetDateTime::now_utc();
+        let user = User {
+            id: Uuid::now_v7(),
+            username,
+            display_name,
+            email,
+            status: UserStatus::Enabled,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = AuditDraft::new(actor, "user.create", "user", Some(user.id.to_string())).after(
+            &serde_json::json!({
+                "user": user_audit(&user),
+                "roles": input.roles,
+                "password_set": hash.is_some(),
+            }),
+        );
+        self.store
+            .create_user(&user, hash.as_deref(), &input.roles, audit)
+            .await?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, id: Uuid) -> Result<User, AppError> {
+        self.store
+            .get_user(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("user"))
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<User, AppError> {
+        self.store
+            .find_user(username)
+            .await?
+            .ok_or_else(|| AppError::not_found("user"))
+    }
+
+    /// Updates display name, email and status. Disabling revokes every session.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        display_name: Option<String>,
+        email: Option<Option<String>>,
+        status: Option<UserStatus>,
+    ) -> Result<User, AppError> {
+        let before = self.user(id).await?;
+        let mut after = before.clone();
+        if let Some(d) = display_name {
+            after.display_name = validate_name("display_name", &d)?;
+        }
+        if let Some(e) = email {
+            after.email = match e.as_deref().map(str::trim) {
+                Some(e) if !e.is_empty() => Some(validate_email(e)?),
+                _ => None,
+            };
+        }
+        if let Some(s) = status {
+            if s == UserStatus::Disabled && before.status == UserStatus::Enabled {
+                self.ensure_not_last_global_admin(id, "disable").await?;
+            }
+            after.status = s;
+        }
+        after.updated_at = OffsetDateTime::now_utc();
+        let action = match (before.status, after.status) {
+            (UserStatus::Enabled, UserStatus::Disabled) => "user.disable",
+            (UserStatus::Disabled, UserStatus::Enabled) => "user.enable",
+            _ => "user.update",
+        };
+        let audit = AuditDraft::new(actor, action, "user", Some(id.to_string()))
+            .before(&user_audit(&before))
+            .after(&user_audit(&after));
+        self.store.update_user(&after, audit).await?;
+        if after.status == UserStatus::Disabled {
+            self.store
+                .revoke_user_sessions(id, after.updated_at, None)
+                .await?;
+        }
+        Ok(after)
+    }
+
+    pub async fn delete_user(&self, actor: &Actor, id: Uuid) -> Result<(), AppError> {
+        let before = self.user(id).await?;
+        self.ensure_not_last_global_admin(id, "delete").await?;
+        let audit = AuditDraft::new(actor, "user.delete", "user", Some(id.to_string()))
+            .before(&user_audit(&before));
+        self.store.delete_user(id, audit).await?;
+        Ok(())
+    }
+
+    /// Sets a password (admin reset or CLI). All of the user's sessions are revoked in the same
+    /// transaction.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        password: &str,
+    ) -> Result<(), AppError> {
+        let user = self.user(id).await?;
+        check_new_password(password)?;
+        let h = hash(password, self.params).await?;
+        let now = OffsetDateTime::now_utc();
+        let audit = AuditDraft::new(actor, "user.password.set", "user", Some(id.to_string()))
+            .after(&serde_json::json!({"username": user.username, "sessions_revoked": true}));
+        self.store
+            .set_password_hash(id, &h, false, Some(now), Some(audit))
+            .await?;
+        Ok(())
+    }
+
+    async fn ensure_not_last_global_admin(&self, id: Uuid, verb: &str) -> Result<(), AppError> {
+        let holders = self.store.role_holders(Role::GlobalAdministrator).await?;
+        let enabled: Vec<&User> = holders.iter().filter(|u| u.is_enabled()).collect();
+        if enabled.len() == 1 && enabled[0].id == id {
+            return Err(AppError::new(
+                StatusCode::CONFLICT,
+                "last_global_administrator",
+                format!("Refusing to {verb} the last enabled global administrator."),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn assign_role(&self, actor: &Actor, id: Uuid, role: Role) -> Result<bool, AppError> {
+        let user = self.user(id).await?;
+        let audit = AuditDraft::new(actor, "role.assign", "user", Some(id.to_string()))
+            .after(&serde_json::json!({"username": user.username, "role": role}));
+        Ok(self.store.assign_role(id, role, audit).await?)
+    }
+
+    pub async fn unassign_role(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        role: Role,
+    ) -> Result<bool, AppError> {
+        let user = self.user(id).await?;
+        if role == Role::GlobalAdministrator {
+            self.ensure_not_last_global_admin(id, "remove the role of")
+                .await?;
+        }
+        let audit = AuditDraft::new(actor, "role.unassign", "user", Some(id.to_string()))
+            .before(&serde_json::json!({"username": user.username, "role": role}));
+        Ok(self.store.unassign_role(id, role, audit).await?)
+    }
+
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        name: &str,
+        description: &str,
+    ) -> Result<Group, AppError> {
+        let group = Group {
+            id: Uuid::now_v7(),
+            name: validate_name("name", name)?,
+            description: description.trim().chars().take(1000).collect(),
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let audit = AuditDraft::new(actor, "group.create", "group", Some(group.id.to_string()))
+            .after(&group);
+        self.store.create_group(&group, audit).await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, id: Uuid) -> Result<Group, AppError> {
+        self.store
+            .get_group(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("group"))
+    }
+
+    pub async fn delete_group(&self, actor: &Actor, id: Uuid) -> Result<(), AppError> {
+        let g = self.group(id).await?;
+        let audit =
+            AuditDraft::new(actor, "group.delete", "group", Some(id.to_string())).before(&g);
+        Ok(self.store.delete_group(id, audit).await?)
+    }
+
+    pub async fn add_member(
+        &self,
+        actor: &Actor,
+        group_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<bool, AppError> {
+        let g = self.group(group_id).await?;
+        let u = self.user(user_id).await?;
+        let audit = AuditDraft::new(actor, "group.member.add", "group", Some(g.id.to_string()))
+            .after(&serde_json::json!({"group": g.name, "user": u.username, "user_id": u.id}));
+        Ok(self.store.add_member(group_id, user_id, audit).await?)
+    }
+
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        group_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<bool, AppError> {
+        let g = self.group(group_id).await?;
+        let u = self.user(user_id).await?;
+        let audit = AuditDraft::new(
+            actor,
+            "group.member.remove",
+            "group",
+            Some(g.id.to_string()),
+        )
+        .before(&serde_json::json!({"group": g.name, "user": u.username, "user_id": u.id}));
+        Ok(self.store.remove_member(group_id, user_id, audit).await?)
+    }
+
+    /// Creates an API token; returns it with the secret, which is shown once and never stored.
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+        role: Role,
+        lifetime: time::Duration,
+    ) -> Result<(ApiToken, String), AppError> {
+        if lifetime <= time::Duration::ZERO || lifetime > time::Duration::days(366) {
+            return Err(AppError::bad_request(
+                "invalid_expiry",
+                "Token lifetime must be between 1 minute and 366 days.",
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let token = ApiToken {
+            id: Uuid::now_v7(),
+            name: validate_name("name", name)?,
+            role,
+            created_at: now,
+            expires_at: now + lifetime,
+            created_by: actor.id.clone(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let secret = format!("tpat_{}", random_token());
+        let audit = AuditDraft::new(
+            actor,
+            "token.create",
+            "api_token",
+            Some(token.id.to_string()),
+        )
+        .after(&token);
+        self.store
+            .create_api_token(&token, &secret_digest(&secret), audit)
+            .await?;
+        Ok((token, secret))
+    }
+
+    pub async fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<bool, AppError> {
+        let audit = AuditDraft::new(actor, "token.revoke", "api_token", Some(id.to_string()));
+        Ok(self
+            .store
+            .revoke_api_token(id, OffsetDateTime::now_utc(), audit)
+            .await?)
+    }
+
+    pub async fn revoke_session(&self, actor: &Actor, session_id: Uuid) -> Result<bool, AppError> {
+        let audit = AuditDraft::new(
+            actor,
+            "session.revoke",
+            "session",
+            Some(session_id.to_string()),
+        );
+        Ok(self
+            .store
+            .revoke_session(session_id, OffsetDateTime::now_utc(), Some(audit))
+            .await?)
+    }
+}
+
+/// Parses a lifetime like `90d`, `12h`, `30m`.
+pub fn parse_lifetime(s: &str) -> Result<time::Duration, AppError> {
+    let s = s.trim();
+    let bad = || {
+        AppError::bad_request(
+            "invalid_expiry",
+            format!("`{s}` is not a lifetime: use a number with d, h or m (e.g. 90d)"),
+        )
+    };
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().map_err(|_| bad())?;
+    if n <= 0 {
+        return Err(bad());
+    }
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("            ").is_err());
+        assert!(check_new_password(&"x".repeat(257)).is_err());
+        assert!(check_new_password("correct horse\u{0}battery").is_err());
+        assert!(check_new_password("correct horse battery").is_ok());
+        assert!(check_new_password("пароль-достаточно-длинный").is_ok());
+        let e = check_new_password("ninechars").unwrap_err();
+        assert_eq!(e.message, "Too short: 9 of 12 characters.");
+    }
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
+        assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
+        for bad in ["", "d", "0d", "-1d", "5y", "abc"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+}

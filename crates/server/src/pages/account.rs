@@ -1,0 +1,389 @@
+//! Sign-in, sign-out, first-administrator bootstrap, and the user's own account page.
+
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render, render_status, safe_next};
+use crate::auth::{PageUser, RequestCtx, resolve_session};
+use crate::error::AppError;
+use crate::login::{LoginOutcome, password_login};
+use crate::ops;
+use crate::state::{AppState, SESSION_COOKIE};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::authn::DenyReason;
+use trustplane_core::credential::{secret_digest, verify_password};
+use trustplane_core::identity::{User, UserStatus, validate_name, validate_username};
+use uuid::Uuid;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    notice: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    signed_out: Option<String>,
+}
+
+pub async fn root(State(state): State<AppState>, jar: CookieJar) -> Response {
+    match resolve_session(&state, &jar).await {
+        Ok(Some(ctx)) if ctx.roles.is_admin() => Redirect::to("/admin").into_response(),
+        Ok(Some(_)) => Redirect::to("/my").into_response(),
+        _ => Redirect::to("/login").into_response(),
+    }
+}
+
+pub async fn login_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let (jar, csrf) = state.csrf_issue(jar);
+    let page = LoginPage {
+        organisation: &state.cfg.organisation,
+        csrf,
+        next: safe_next(&q.next),
+        username: "",
+        error: None,
+        notice: q.signed_out.as_ref().map(|_| "You have signed out."),
+    };
+    (jar, render(&page)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> PageResult {
+    let outcome = password_login(&state, &ctx, &form.username, &form.password).await?;
+    match outcome {
+        LoginOutcome::Success { secret, .. } => {
+            let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
+            Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+        }
+        LoginOutcome::Denied(reason) => {
+            let (jar, csrf) = state.csrf_issue(jar);
+            let status = if reason == DenyReason::RateLimited {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            let page = LoginPage {
+                organisation: &state.cfg.organisation,
+                csrf,
+                next: safe_next(&form.next),
+                username: &form.username,
+                error: Some(reason.public_message()),
+                notice: None,
+            };
+            Ok((jar, render_status(status, &page)).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnlyForm {}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    if let Some(ctx) = resolve_session(&state, &jar).await? {
+        state
+            .store
+            .revoke_session(ctx.session.id, OffsetDateTime::now_utc(), None)
+            .await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
+}
+
+// --- bootstrap ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "bootstrap.html")]
+struct BootstrapPage<'a> {
+    csrf: String,
+    token: &'a str,
+    username: &'a str,
+    display_name: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct BootstrapQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn bootstrap_invalid() -> PageError {
+    PageError(AppError::new(
+        StatusCode::NOT_FOUND,
+        "bootstrap_invalid",
+        "This setup link is invalid, expired or already used. Restart trustplane to get a new one \
+         (only while no administrator exists), or use `trustplane admin user create`.",
+    ))
+}
+
+pub async fn bootstrap_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<BootstrapQuery>,
+) -> PageResult {
+    let now = OffsetDateTime::now_utc();
+    if !state
+        .store
+        .bootstrap_token_valid(&secret_digest(&q.token), now)
+        .await?
+    {
+        return Err(bootstrap_invalid());
+    }
+    let (jar, csrf) = state.csrf_issue(jar);
+    let page = BootstrapPage {
+        csrf,
+        token: &q.token,
+        username: "admin",
+        display_name: "Administrator",
+        error: None,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct BootstrapForm {
+    token: String,
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    password: String,
+}
+
+pub async fn bootstrap_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<BootstrapForm>,
+) -> PageResult {
+    let now = OffsetDateTime::now_utc();
+    let secret_hash = secret_digest(&form.token);
+    if !state.store.bootstrap_token_valid(&secret_hash, now).await? {
+        return Err(bootstrap_invalid());
+    }
+    let checked = validate_username(&form.username)
+        .map_err(AppError::from)
+        .and_then(|u| {
+            let d = if form.display_name.trim().is_empty() {
+                u.clone()
+            } else {
+                validate_name("display_name", &form.display_name)?
+            };
+            ops::check_new_password(&form.password)?;
+            Ok((u, d))
+        });
+    let (username, display_name) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            let (jar, csrf) = state.csrf_issue(jar);
+            let page = BootstrapPage {
+                csrf,
+                token: &form.token,
+                username: &form.username,
+                display_name: &form.display_name,
+                error: Some(&e.message),
+            };
+            return Ok((jar, render_status(StatusCode::BAD_REQUEST, &page)).into_response());
+        }
+    };
+    let hash = ops::hash(&form.password, state.hash_params).await?;
+    let user = User {
+        id: Uuid::now_v7(),
+        username,
+        display_name,
+        email: None,
+        status: UserStatus::Enabled,
+        created_at: now,
+        updated_at: now,
+    };
+    let actor = Actor {
+        id: "bootstrap".into(),
+        name: "first-run setup".into(),
+        ip: ctx.ip.map(|i| i.to_string()),
+    };
+    let audit = AuditDraft::new(&actor, "user.create", "user", Some(user.id.to_string()))
+        .after(&serde_json::json!({"username": user.username, "roles": ["global_administrator"], "bootstrap": true}));
+    state
+        .store
+        .bootstrap_admin(&secret_hash, now, &user, &hash, audit)
+        .await
+        .map_err(|e| match e {
+            trustplane_store::StoreError::NotFound(_) => bootstrap_invalid(),
+            other => PageError(other.into()),
+        })?;
+    tracing::info!(user = %user.username, "first administrator created");
+    Ok(Redirect::to("/login?next=/admin").into_response())
+}
+
+// --- my account --------------------------------------------------------------------------
+
+pub struct SessionRow {
+    id: Uuid,
+    created: String,
+    last_seen: String,
+    ip: String,
+    agent: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "my.html")]
+struct MyPage {
+    c: Chrome,
+    user: User,
+    groups: Vec<String>,
+    roles: Vec<&'static str>,
+    sessions: Vec<SessionRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Flash {
+    #[serde(default)]
+    pub(crate) ok: Option<String>,
+    #[serde(default)]
+    pub(crate) err: Option<String>,
+}
+
+fn flash_text(code: &str) -> Option<String> {
+    let text = match code {
+        "password" => "Your password was changed. Other sessions were signed out.",
+        "revoked" => "The session was signed out.",
+        "wrong_password" => "The current password is not correct.",
+        _ => return None,
+    };
+    Some(text.to_string())
+}
+
+pub async fn my(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    let now = OffsetDateTime::now_utc();
+    let groups = state.store.groups_of(ctx.user.id).await?;
+    let sessions = state
+        .store
+        .list_sessions(Some(ctx.user.id), Some(now), 100)
+        .await?;
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(&ctx, csrf, "my");
+    c.notice = flash.ok.as_deref().and_then(flash_text);
+    c.error = flash.err.as_deref().and_then(flash_text);
+    let page = MyPage {
+        c,
+        roles: ctx.roles.0.iter().map(|r| r.label()).collect(),
+        groups: groups.into_iter().map(|g| g.name).collect(),
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                current: s.id == ctx.session.id,
+                id: s.id,
+                created: fmt_time(s.created_at),
+                last_seen: fmt_time(s.last_seen_at),
+                ip: s.ip.unwrap_or_default(),
+                agent: s.user_agent.unwrap_or_default().chars().take(60).collect(),
+            })
+            .collect(),
+        user: ctx.user,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+pub async fn my_revoke_session(
+    State(state): State<AppState>,
+    PageUser(ctx): PageUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    // Only the user's own sessions: someone else's id is "not found".
+    let Some(s) = state.store.get_session(id).await? else {
+        return Err(PageError(AppError::not_found("session")));
+    };
+    if s.user_id != ctx.user.id {
+        return Err(PageError(AppError::not_found("session")));
+    }
+    state
+        .store
+        .revoke_session(id, OffsetDateTime::now_utc(), None)
+        .await?;
+    Ok(Redirect::to("/my?ok=revoked").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn my_password(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    PageUser(ctx): PageUser,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> PageResult {
+    let record = state
+        .store
+        .login_record(&ctx.user.username)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let stored = record
+        .password_hash
+        .unwrap_or_else(|| state.dummy_hash.clone());
+    let params = state.hash_params;
+    let pw = form.current_password.clone();
+    let ok = state
+        .blocking_hash(move || verify_password(&pw, &stored, &params).is_match())
+        .await?;
+    if !ok {
+        return Ok(Redirect::to("/my?err=wrong_password").into_response());
+    }
+    ops::check_new_password(&form.new_password)?;
+    let hash = ops::hash(&form.new_password, state.hash_params).await?;
+    let now = OffsetDateTime::now_utc();
+    let actor = ctx.actor(req.ip);
+    let audit = AuditDraft::new(
+        &actor,
+        "user.password.change",
+        "user",
+        Some(ctx.user.id.to_string()),
+    );
+    // Every session is revoked, this one included: the user signs in again with the new
+    // password, which also proves they know it.
+    state
+        .store
+        .set_password_hash(ctx.user.id, &hash, false, Some(now), Some(audit))
+        .await?;
+    Ok(Redirect::to("/login?next=%2Fmy%3Fok%3Dpassword").into_response())
+}

@@ -1,0 +1,862 @@
+//! The admin console: users, groups, sessions, sign-in log, audit log, API tokens. Every
+//! action goes through [`Ops`], the same code as the admin API and the CLI.
+
+use super::account::{CsrfOnlyForm, Flash};
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
+use crate::auth::{AdminPage, RequestCtx, SessionCtx};
+use crate::error::AppError;
+use crate::ops::{NewUser, Ops, parse_lifetime};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use trustplane_core::identity::{Group, Permission, Role, RoleSet, User, UserStatus};
+use trustplane_core::signin::{SignInEvent, SignInResult};
+use trustplane_store::{AuditQuery, SignInQuery, UserQuery};
+use uuid::Uuid;
+
+fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
+    if ctx.roles.allows(p) {
+        Ok(())
+    } else {
+        Err(PageError(AppError::forbidden(
+            "Your administrator role does not allow this.",
+        )))
+    }
+}
+
+fn ops(state: &AppState) -> Ops {
+    Ops::new(state.store.clone(), state.hash_params)
+}
+
+fn chrome(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &SessionCtx,
+    nav: &'static str,
+    flash: &Flash,
+) -> (CookieJar, Chrome) {
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(ctx, csrf, nav);
+    c.notice = flash.ok.clone().and_then(flash_text);
+    c.error = flash.err.clone();
+    (jar, c)
+}
+
+fn flash_text(code: String) -> Option<String> {
+    let t = match code.as_str() {
+        "created" => "Created.",
+        "saved" => "Saved.",
+        "deleted" => "Deleted.",
+        "revoked" => "Revoked.",
+        "password" => "Password set; the user was signed out everywhere.",
+        "member" => "Membership updated.",
+        "role" => "Roles updated.",
+        _ => return None,
+    };
+    Some(t.to_string())
+}
+
+/// Redirect back with an error message shown on the page.
+fn back_with_error(path: &str, e: &AppError) -> axum::response::Response {
+    let q = serde_urlencoded::to_string([("err", e.message.as_str())]).unwrap_or_default();
+    Redirect::to(&format!("{path}?{q}")).into_response()
+}
+
+pub struct SignInRow {
+    at: String,
+    username: String,
+    result: &'static str,
+    ok: bool,
+    reason: String,
+    ip: String,
+    correlation_id: String,
+}
+
+fn signin_rows(events: Vec<SignInEvent>) -> Vec<SignInRow> {
+    events
+        .into_iter()
+        .map(|e| SignInRow {
+            at: fmt_time(e.at),
+            username: e.username,
+            result: e.result.as_str(),
+            ok: e.result == SignInResult::Success,
+            reason: e.failure_reason.unwrap_or_default(),
+            ip: e.ip.unwrap_or_default(),
+            correlation_id: e.correlation_id,
+        })
+        .collect()
+}
+
+// --- dashboard ---------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/home.html")]
+struct HomePage {
+    c: Chrome,
+    users: i64,
+    groups: usize,
+    active_sessions: usize,
+    failures_24h: usize,
+    signins: Vec<SignInRow>,
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+) -> PageResult {
+    let now = OffsetDateTime::now_utc();
+    let users = state.store.count_users().await?;
+    let groups = state.store.list_groups().await?.len();
+    let active_sessions = state
+        .store
+        .list_sessions(None, Some(now), 1000)
+        .await?
+        .len();
+    let failures_24h = state
+        .store
+        .list_sign_ins(&SignInQuery {
+            result: Some(SignInResult::Failure),
+            since: Some(now - Duration::hours(24)),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?
+        .len();
+    let recent = if ctx.roles.allows(Permission::SignInLogRead) {
+        state
+            .store
+            .list_sign_ins(&SignInQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await?
+    } else {
+        vec![]
+    };
+    let (jar, c) = chrome(&state, jar, &ctx, "home", &Flash::default());
+    let page = HomePage {
+        c,
+        users,
+        groups,
+        active_sessions,
+        failures_24h,
+        signins: signin_rows(recent),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+// --- users -------------------------------------------------------------------------------
+
+pub struct UserRow {
+    id: Uuid,
+    username: String,
+    display_name: String,
+    email: String,
+    enabled: bool,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    c: Chrome,
+    q: String,
+    users: Vec<UserRow>,
+    can_write: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(flatten)]
+    flash: Flash,
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(q): Query<UsersQuery>,
+) -> PageResult {
+    need(&ctx, Permission::UsersRead)?;
+    let list = state
+        .store
+        .list_users(&UserQuery {
+            search: Some(q.q.clone()),
+            limit: 500,
+            offset: 0,
+        })
+        .await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "users", &q.flash);
+    let page = UsersPage {
+        c,
+        q: q.q,
+        can_write: ctx.roles.allows(Permission::UsersWrite),
+        users: list
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                enabled: u.is_enabled(),
+                username: u.username,
+                display_name: u.display_name,
+                email: u.email.unwrap_or_default(),
+                created: fmt_time(u.created_at),
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserForm {
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    password: String,
+}
+
+pub async fn create_user(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<CreateUserForm>,
+) -> PageResult {
+    need(&ctx, Permission::UsersWrite)?;
+    let input = NewUser {
+        username: f.username,
+        display_name: Some(f.display_name),
+        email: Some(f.email),
+        password: Some(f.password),
+        roles: vec![],
+    };
+    match ops(&state).create_user(&ctx.actor(req.ip), input).await {
+        Ok(u) => Ok(Redirect::to(&format!("/admin/users/{}?ok=created", u.id)).into_response()),
+        Err(e) => Ok(back_with_error("/admin/users", &e)),
+    }
+}
+
+pub struct SessionView {
+    id: Uuid,
+    username: String,
+    created: String,
+    last_seen: String,
+    expires: String,
+    ip: String,
+    methods: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+struct UserPage {
+    c: Chrome,
+    user: User,
+    groups: Vec<Group>,
+    roles: Vec<Role>,
+    all_roles: [Role; 4],
+    sessions: Vec<SessionView>,
+    can_write: bool,
+    can_reset: bool,
+    can_roles: bool,
+    can_revoke: bool,
+}
+
+async fn session_views(
+    state: &AppState,
+    user: Option<&User>,
+) -> Result<Vec<SessionView>, PageError> {
+    let now = OffsetDateTime::now_utc();
+    let sessions = state
+        .store
+        .list_sessions(user.map(|u| u.id), Some(now), 500)
+        .await?;
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        let username = match user {
+            Some(u) => u.username.clone(),
+            None => state
+                .store
+                .get_user(s.user_id)
+                .await?
+                .map(|u| u.username)
+                .unwrap_or_default(),
+        };
+        out.push(SessionView {
+            id: s.id,
+            username,
+            created: fmt_time(s.created_at),
+            last_seen: fmt_time(s.last_seen_at),
+            expires: fmt_time(s.idle_expires_at.min(s.absolute_expires_at)),
+            ip: s.ip.unwrap_or_default(),
+            methods: s
+                .methods
+                .iter()
+                .map(|m| m.method.amr())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(out)
+}
+
+pub async fn user(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::UsersRead)?;
+    let user = ops(&state).user(id).await?;
+    let roles = state.store.roles_of(id).await?;
+    let target = RoleSet(roles.clone());
+    let groups = state.store.groups_of(id).await?;
+    let sessions = if ctx.roles.allows(Permission::SessionsRead) {
+        session_views(&state, Some(&user)).await?
+    } else {
+        vec![]
+    };
+    let (jar, c) = chrome(&state, jar, &ctx, "users", &flash);
+    let page = UserPage {
+        c,
+        can_write: ctx.roles.allows(Permission::UsersWrite),
+        can_reset: ctx
+            .roles
+            .may_act_on(Permission::UsersResetPassword, &target),
+        can_roles: ctx.roles.allows(Permission::RolesAssign),
+        can_revoke: ctx.roles.may_act_on(Permission::SessionsRevoke, &target),
+        user,
+        groups,
+        roles,
+        all_roles: Role::ALL,
+        sessions,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    status: String,
+}
+
+pub async fn user_status(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<StatusForm>,
+) -> PageResult {
+    need(&ctx, Permission::UsersWrite)?;
+    let here = format!("/admin/users/{id}");
+    let Some(status) = UserStatus::parse(&f.status) else {
+        return Ok(back_with_error(
+            &here,
+            &AppError::bad_request("invalid_status", "Unknown status."),
+        ));
+    };
+    match ops(&state)
+        .update_user(&ctx.actor(req.ip), id, None, None, Some(status))
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=saved")).into_response()),
+        Err(e) => Ok(back_with_error(&here, &e)),
+    }
+}
+
+pub async fn user_delete(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::UsersWrite)?;
+    match ops(&state).delete_user(&ctx.actor(req.ip), id).await {
+        Ok(()) => Ok(Redirect::to("/admin/users?ok=deleted").into_response()),
+        Err(e) => Ok(back_with_error(&format!("/admin/users/{id}"), &e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    password: String,
+}
+
+pub async fn user_password(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<SetPasswordForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow resetting this user's password.",
+        )));
+    }
+    let here = format!("/admin/users/{id}");
+    match ops(&state)
+        .set_password(&ctx.actor(req.ip), id, &f.password)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("{here}?ok=password")).into_response()),
+        Err(e) => Ok(back_with_error(&here, &e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    role: String,
+    op: String,
+}
+
+pub async fn user_roles(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<RoleForm>,
+) -> PageResult {
+    need(&ctx, Permission::RolesAssign)?;
+    let here = format!("/admin/users/{id}");
+    let role: Role = match f.role.parse() {
+        Ok(r) => r,
+        Err(e) => return Ok(back_with_error(&here, &AppError::from(e))),
+    };
+    let o = ops(&state);
+    let actor = ctx.actor(req.ip);
+    let r = match f.op.as_str() {
+        "assign" => o.assign_role(&actor, id, role).await,
+        "unassign" => o.unassign_role(&actor, id, role).await,
+        _ => Err(AppError::bad_request("invalid_op", "Unknown action.")),
+    };
+    match r {
+        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=role")).into_response()),
+        Err(e) => Ok(back_with_error(&here, &e)),
+    }
+}
+
+// --- groups ------------------------------------------------------------------------------
+
+pub struct GroupRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/groups.html")]
+struct GroupsPage {
+    c: Chrome,
+    groups: Vec<GroupRow>,
+    can_write: bool,
+}
+
+pub async fn groups(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::GroupsRead)?;
+    let list = state.store.list_groups().await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "groups", &flash);
+    let page = GroupsPage {
+        c,
+        can_write: ctx.roles.allows(Permission::GroupsWrite),
+        groups: list
+            .into_iter()
+            .map(|g| GroupRow {
+                id: g.id,
+                name: g.name,
+                description: g.description,
+                created: fmt_time(g.created_at),
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CreateGroupForm {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create_group(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<CreateGroupForm>,
+) -> PageResult {
+    need(&ctx, Permission::GroupsWrite)?;
+    match ops(&state)
+        .create_group(&ctx.actor(req.ip), &f.name, &f.description)
+        .await
+    {
+        Ok(g) => Ok(Redirect::to(&format!("/admin/groups/{}?ok=created", g.id)).into_response()),
+        Err(e) => Ok(back_with_error("/admin/groups", &e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/group.html")]
+struct GroupPage {
+    c: Chrome,
+    group: Group,
+    members: Vec<User>,
+    can_write: bool,
+}
+
+pub async fn group(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::GroupsRead)?;
+    let group = ops(&state).group(id).await?;
+    let members = state.store.group_members(id).await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "groups", &flash);
+    let page = GroupPage {
+        c,
+        group,
+        members,
+        can_write: ctx.roles.allows(Permission::GroupsWrite),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    username: String,
+}
+
+async fn change_member(
+    state: &AppState,
+    req: &RequestCtx,
+    ctx: &SessionCtx,
+    id: Uuid,
+    username: &str,
+    add: bool,
+) -> PageResult {
+    need(ctx, Permission::GroupsWrite)?;
+    let here = format!("/admin/groups/{id}");
+    let o = ops(state);
+    let r = async {
+        let user = o.user_by_name(username).await?;
+        if add {
+            o.add_member(&ctx.actor(req.ip), id, user.id).await
+        } else {
+            o.remove_member(&ctx.actor(req.ip), id, user.id).await
+        }
+    }
+    .await;
+    match r {
+        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=member")).into_response()),
+        Err(e) => Ok(back_with_error(&here, &e)),
+    }
+}
+
+pub async fn add_member(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<MemberForm>,
+) -> PageResult {
+    change_member(&state, &req, &ctx, id, &f.username, true).await
+}
+
+pub async fn remove_member(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<MemberForm>,
+) -> PageResult {
+    change_member(&state, &req, &ctx, id, &f.username, false).await
+}
+
+pub async fn delete_group(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::GroupsWrite)?;
+    ops(&state).delete_group(&ctx.actor(req.ip), id).await?;
+    Ok(Redirect::to("/admin/groups?ok=deleted").into_response())
+}
+
+// --- sessions ----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/sessions.html")]
+struct SessionsPage {
+    c: Chrome,
+    sessions: Vec<SessionView>,
+    can_revoke: bool,
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::SessionsRead)?;
+    let sessions = session_views(&state, None).await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "sessions", &flash);
+    let page = SessionsPage {
+        c,
+        sessions,
+        can_revoke: ctx.roles.allows(Permission::SessionsRevoke),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let s = state
+        .store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("session"))?;
+    let target = RoleSet(state.store.roles_of(s.user_id).await?);
+    if !ctx.roles.may_act_on(Permission::SessionsRevoke, &target) {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow revoking this user's sessions.",
+        )));
+    }
+    ops(&state).revoke_session(&ctx.actor(req.ip), id).await?;
+    Ok(Redirect::to("/admin/sessions?ok=revoked").into_response())
+}
+
+// --- logs --------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/signins.html")]
+struct SignInsPage {
+    c: Chrome,
+    signins: Vec<SignInRow>,
+    f_username: String,
+    f_result: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SignInFilter {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    result: String,
+}
+
+pub async fn sign_ins(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(f): Query<SignInFilter>,
+) -> PageResult {
+    need(&ctx, Permission::SignInLogRead)?;
+    let q = SignInQuery {
+        username: Some(f.username.trim().to_string()).filter(|s| !s.is_empty()),
+        result: SignInResult::parse(&f.result),
+        limit: 200,
+        ..Default::default()
+    };
+    let events = state.store.list_sign_ins(&q).await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "sign-ins", &Flash::default());
+    let page = SignInsPage {
+        c,
+        signins: signin_rows(events),
+        f_username: f.username,
+        f_result: f.result,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+pub struct AuditRow {
+    seq: i64,
+    at: String,
+    actor: String,
+    ip: String,
+    action: String,
+    target: String,
+    change: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    c: Chrome,
+    entries: Vec<AuditRow>,
+    chain_ok: bool,
+    chain_msg: String,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+) -> PageResult {
+    need(&ctx, Permission::AuditLogRead)?;
+    let entries = state
+        .store
+        .list_audit(&AuditQuery {
+            limit: 200,
+            ..Default::default()
+        })
+        .await?;
+    let (chain_ok, chain_msg) = match state.store.verify_audit().await? {
+        Ok(n) => (true, format!("{n} entries verified.")),
+        Err(e) => (false, e.to_string()),
+    };
+    let (jar, c) = chrome(&state, jar, &ctx, "audit", &Flash::default());
+    let page = AuditPage {
+        c,
+        chain_ok,
+        chain_msg,
+        entries: entries
+            .into_iter()
+            .map(|e| AuditRow {
+                seq: e.seq,
+                at: OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.at_ms) * 1_000_000)
+                    .map(fmt_time)
+                    .unwrap_or_default(),
+                actor: e.actor_name,
+                ip: e.ip.unwrap_or_default(),
+                action: e.action,
+                target: format!("{} {}", e.target_type, e.target_id.unwrap_or_default()),
+                change: e.after.or(e.before).unwrap_or_default(),
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+// --- API tokens --------------------------------------------------------------------------
+
+pub struct TokenRow {
+    id: Uuid,
+    name: String,
+    role: &'static str,
+    created: String,
+    expires: String,
+    last_used: String,
+    usable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/tokens.html")]
+struct TokensPage {
+    c: Chrome,
+    tokens: Vec<TokenRow>,
+    all_roles: [Role; 4],
+    new_secret: Option<String>,
+}
+
+async fn tokens_page(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &SessionCtx,
+    flash: &Flash,
+    new_secret: Option<String>,
+) -> PageResult {
+    need(ctx, Permission::TokensManage)?;
+    let now = OffsetDateTime::now_utc();
+    let list = state.store.list_api_tokens().await?;
+    let (jar, c) = chrome(state, jar, ctx, "tokens", flash);
+    let page = TokensPage {
+        c,
+        all_roles: Role::ALL,
+        new_secret,
+        tokens: list
+            .into_iter()
+            .map(|t| TokenRow {
+                usable: t.is_usable(now),
+                id: t.id,
+                name: t.name,
+                role: t.role.label(),
+                created: fmt_time(t.created_at),
+                expires: fmt_time(t.expires_at),
+                last_used: t
+                    .last_used_at
+                    .map(fmt_time)
+                    .unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+pub async fn tokens(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    tokens_page(&state, jar, &ctx, &flash, None).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+    role: String,
+    expires: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<TokenForm>,
+) -> PageResult {
+    need(&ctx, Permission::TokensManage)?;
+    let r = async {
+        let role: Role = f.role.parse()?;
+        let lifetime = parse_lifetime(&f.expires)?;
+        ops(&state)
+            .create_token(&ctx.actor(req.ip), &f.name, role, lifetime)
+            .await
+    }
+    .await;
+    match r {
+        // The secret is rendered once in the response, never put in a URL.
+        Ok((_, secret)) => tokens_page(&state, jar, &ctx, &Flash::default(), Some(secret)).await,
+        Err(e) => Ok(back_with_error("/admin/tokens", &e)),
+    }
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::TokensManage)?;
+    ops(&state).revoke_token(&ctx.actor(req.ip), id).await?;
+    Ok(Redirect::to("/admin/tokens?ok=revoked").into_response())
+}

@@ -1,0 +1,201 @@
+//! Server-rendered pages (askama templates, auto-escaped), with CSRF on every form.
+
+pub mod account;
+pub mod admin;
+
+use crate::auth::SessionCtx;
+use crate::error::AppError;
+use crate::state::AppState;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// The page chrome: who is signed in, the CSRF token, flash messages, current nav item.
+pub struct Chrome {
+    pub who_name: String,
+    pub who_admin: bool,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Chrome {
+    pub fn new(ctx: &SessionCtx, csrf: String, nav: &'static str) -> Self {
+        Chrome {
+            who_name: ctx.user.display_name.clone(),
+            who_admin: ctx.roles.is_admin(),
+            csrf,
+            nav,
+            notice: None,
+            error: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorTemplate<'a> {
+    title: &'a str,
+    message: &'a str,
+    code: &'a str,
+    correlation_id: &'a str,
+}
+
+/// Renders an error as a friendly page with the right status code.
+pub fn error_page(e: &AppError) -> Response {
+    let title = match e.status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Access denied",
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "That did not work",
+        StatusCode::PAYLOAD_TOO_LARGE => "Too much data",
+        StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+        StatusCode::TOO_MANY_REQUESTS => "Slow down",
+        _ => "Something went wrong",
+    };
+    render_status(
+        e.status,
+        &ErrorTemplate {
+            title,
+            message: &e.message,
+            code: e.code,
+            correlation_id: "",
+        },
+    )
+}
+
+pub fn render<T: Template>(t: &T) -> Response {
+    render_status(StatusCode::OK, t)
+}
+
+pub fn render_status<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// An error on a page: rendered as HTML, not JSON.
+pub struct PageError(pub AppError);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(&self.0)
+    }
+}
+
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A url-encoded form whose `csrf_token` field has been verified. Malformed bodies (invalid
+/// UTF-8, wrong encoding, missing fields) are refused with a clear 400 page; a missing or
+/// wrong token with 403. Nothing is changed in either case.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct CsrfOnly {
+    csrf_token: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = PageError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let jar = CookieJar::from_headers(req.headers());
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(PageError(AppError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Forms must be sent as application/x-www-form-urlencoded.",
+            )));
+        }
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            PageError(AppError::new(
+                e.status(),
+                "invalid_body",
+                "The request body could not be read (too large?).",
+            ))
+        })?;
+        if std::str::from_utf8(&body).is_err() {
+            return Err(PageError(AppError::bad_request(
+                "invalid_utf8",
+                "The form is not valid UTF-8.",
+            )));
+        }
+        let token: CsrfOnly =
+            serde_urlencoded::from_bytes(&body).map_err(|_| PageError(AppError::csrf()))?;
+        state.csrf_verify(&jar, &token.csrf_token)?;
+        let value: T = serde_urlencoded::from_bytes(&body).map_err(|e| {
+            PageError(AppError::bad_request(
+                "invalid_form",
+                format!("The form is incomplete or malformed: {e}."),
+            ))
+        })?;
+        Ok(CsrfForm(value))
+    }
+}
+
+/// `2026-11-25 10:04`.
+pub fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+        .unwrap_or_default()
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Only same-site relative paths are accepted as post-login destinations (no open redirect).
+pub fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.contains(['\r', '\n'])
+        && next.len() < 2048;
+    if ok { next } else { "/my" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_parameter_cannot_leave_the_site() {
+        assert_eq!(safe_next("/admin/users?q=a"), "/admin/users?q=a");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "",
+            "/a\r\nSet-Cookie: x=y",
+        ] {
+            assert_eq!(safe_next(bad), "/my", "{bad}");
+        }
+    }
+}

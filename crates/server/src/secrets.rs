@@ -1,0 +1,185 @@
+//! Randomness and the operator's master key.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use sha2::Sha256;
+use std::io::Write;
+use std::path::Path;
+
+/// 32 random bytes, URL-safe base64 (43 characters): session ids, tokens, CSRF seeds.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn random_salt() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// The master key, from which purpose-specific keys are derived with HMAC-SHA256.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read or write the secret key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("secret key file {0} is malformed (expected 32 bytes, base64)")]
+    Malformed(String),
+}
+
+impl MasterKey {
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        MasterKey(b)
+    }
+
+    /// Reads the key file, creating it (mode 0600, in a directory of mode 0700) on first use.
+    pub fn load_or_create(path: &Path) -> Result<MasterKey, SecretError> {
+        let io = |source| SecretError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            ensure_private_dir(dir)?;
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| SecretError::Malformed(path.display().to_string()))?;
+                let key: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| SecretError::Malformed(path.display().to_string()))?;
+                Ok(MasterKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                OsRng.fill_bytes(&mut key);
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let mut f = opts.open(path).map_err(io)?;
+                f.write_all(format!("{}\n", STANDARD.encode(key)).as_bytes())
+                    .map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok(MasterKey(key))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// A key for one purpose (`"csrf"`, …), so that one key's use never helps attack another.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        self.mac(purpose.as_bytes())
+    }
+
+    fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(&self.0) {
+            Ok(m) => m,
+            // HMAC accepts keys of any length, so this cannot happen.
+            Err(_) => unreachable!("HMAC-SHA256 rejected a 32-byte key"),
+        };
+        m.update(msg);
+        m.finalize().into_bytes().into()
+    }
+}
+
+/// HMAC-SHA256 of `msg` under `key`, URL-safe base64.
+pub fn hmac_b64(key: &[u8; 32], msg: &[u8]) -> String {
+    MasterKey(*key).mac_b64(msg)
+}
+
+impl MasterKey {
+    fn mac_b64(&self, msg: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(msg))
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), SecretError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|source| SecretError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/secret.key");
+        let k1 = MasterKey::load_or_create(&path).unwrap();
+        let k2 = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(k1.derive("csrf"), k2.derive("csrf"));
+        assert_ne!(k1.derive("csrf"), k1.derive("other"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let dmode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(dmode & 0o777, 0o700);
+        }
+        assert!(!format!("{k1:?}").contains(&STANDARD.encode(k1.0)));
+    }
+
+    #[test]
+    fn malformed_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, "not base64!").unwrap();
+        assert!(matches!(
+            MasterKey::load_or_create(&path),
+            Err(SecretError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tokens_are_random_and_long() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+    }
+}

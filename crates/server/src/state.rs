@@ -1,0 +1,240 @@
+//! Shared application state and the small request-edge services: client address, CSRF,
+//! rate limits.
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::secrets::{MasterKey, hmac_b64, random_token};
+use axum::http::HeaderMap;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use trustplane_core::credential::{HashParams, hash_password};
+use trustplane_core::session::SessionPolicy;
+use trustplane_store::Store;
+
+pub const SESSION_COOKIE: &str = "tp_session";
+pub const CSRF_COOKIE: &str = "tp_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub cfg: Config,
+    pub csrf_key: [u8; 32],
+    pub session_policy: SessionPolicy,
+    pub hash_params: HashParams,
+    /// A hash of a random password with current parameters: verified for unknown users so
+    /// that their sign-in takes as long as a real one.
+    pub dummy_hash: String,
+    /// Bounds concurrent Argon2 computations (each takes ~19 MiB) to the number of cores.
+    pub hash_slots: Semaphore,
+    pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    pub account_failures: FailureCounter,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        cfg: Config,
+        key: &MasterKey,
+        metrics: Option<PrometheusHandle>,
+    ) -> Result<AppState, AppError> {
+        let hash_params = cfg.password_hash;
+        let dummy_hash = hash_password(
+            &random_token(),
+            &hash_params,
+            &crate::secrets::random_salt(),
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot compute the dummy hash");
+            AppError::internal()
+        })?;
+        let per_ip =
+            NonZeroU32::new(cfg.rate_limit.sign_in_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(AppState(Arc::new(Inner {
+            store,
+            csrf_key: key.derive("csrf"),
+            session_policy: SessionPolicy {
+                idle: time::Duration::minutes(cfg.session.idle_minutes),
+                absolute: time::Duration::hours(cfg.session.absolute_hours),
+            },
+            hash_params,
+            dummy_hash,
+            hash_slots: Semaphore::new(cores),
+            ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
+            account_failures: FailureCounter::new(
+                cfg.rate_limit.failures_per_account,
+                Duration::from_secs(15 * 60),
+            ),
+            metrics,
+            cfg,
+        })))
+    }
+
+    /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.
+    pub async fn blocking_hash<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .hash_slots
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal())?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|_| AppError::internal())
+    }
+
+    pub fn cookie<'c>(&self, name: &'c str, value: String) -> Cookie<'c> {
+        let mut c = Cookie::new(name, value);
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_path("/");
+        c.set_secure(self.cfg.cookie_secure());
+        c
+    }
+
+    /// Returns the jar with a CSRF seed cookie (set if missing) and the token for forms.
+    pub fn csrf_issue(&self, jar: CookieJar) -> (CookieJar, String) {
+        if let Some(c) = jar.get(CSRF_COOKIE)
+            && c.value().len() == 43
+        {
+            let t = hmac_b64(&self.csrf_key, c.value().as_bytes());
+            return (jar, t);
+        }
+        let seed = random_token();
+        let token = hmac_b64(&self.csrf_key, seed.as_bytes());
+        let mut c = self.cookie(CSRF_COOKIE, seed);
+        c.set_same_site(SameSite::Strict);
+        (jar.add(c), token)
+    }
+
+    /// Signed double-submit check: the submitted token must be the HMAC of the seed cookie.
+    /// An attacker who can plant a cookie still cannot compute the matching token.
+    pub fn csrf_verify(&self, jar: &CookieJar, submitted: &str) -> Result<(), AppError> {
+        let Some(seed) = jar.get(CSRF_COOKIE) else {
+            return Err(AppError::csrf());
+        };
+        let expected = hmac_b64(&self.csrf_key, seed.value().as_bytes());
+        if trustplane_core::credential::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
+        {
+            Ok(())
+        } else {
+            Err(AppError::csrf())
+        }
+    }
+
+    /// The client address: the TCP peer, or — only when the peer is a configured trusted
+    /// proxy — the right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?.ip();
+        let trusted = |ip: &IpAddr| self.cfg.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return Some(peer);
+        }
+        let chain: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        Some(
+            chain
+                .into_iter()
+                .rev()
+                .find(|ip| !trusted(ip))
+                .unwrap_or(peer),
+        )
+    }
+}
+
+/// Counts failed sign-ins per account name in a fixed window; past the limit the account is
+/// refused until the window ends. Keys are folded login names, counted whether or not the
+/// account exists, so the lockout reveals nothing about which accounts exist.
+pub struct FailureCounter {
+    limit: u32,
+    window: Duration,
+    map: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+const MAX_TRACKED_ACCOUNTS: usize = 100_000;
+
+impl FailureCounter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        FailureCounter {
+            limit,
+            window,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_locked(&self, key: &str, now: Instant) -> bool {
+        let Ok(map) = self.map.lock() else {
+            return false;
+        };
+        matches!(map.get(key), Some((start, n)) if now.duration_since(*start) < self.window && *n >= self.limit)
+    }
+
+    pub fn record_failure(&self, key: &str, now: Instant) {
+        let Ok(mut map) = self.map.lock() else {
+            return;
+        };
+        if map.len() >= MAX_TRACKED_ACCOUNTS {
+            let window = self.window;
+            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let e = map.entry(key.to_string()).or_insert((now, 0));
+        if now.duration_since(e.0) >= self.window {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+    }
+
+    pub fn clear(&self, key: &str) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_counter_locks_and_resets() {
+        let c = FailureCounter::new(3, Duration::from_secs(60));
+        let t = Instant::now();
+        for _ in 0..2 {
+            c.record_failure("alice", t);
+        }
+        assert!(!c.is_locked("alice", t));
+        c.record_failure("alice", t);
+        assert!(c.is_locked("alice", t));
+        assert!(!c.is_locked("bob", t));
+        assert!(!c.is_locked("alice", t + Duration::from_secs(61)));
+        c.record_failure("alice", t + Duration::from_secs(61));
+        assert!(!c.is_locked("alice", t + Duration::from_secs(61)));
+        c.clear("alice");
+        assert!(!c.is_locked("alice", t));
+    }
+}
