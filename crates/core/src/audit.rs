@@ -131,7 +131,9 @@ pub fn entry_hash(e: &AuditEntry) -> String {
 pub enum ChainError {
     #[error("audit entry {seq}: its content does not match its hash (edited)")]
     HashMismatch { seq: i64 },
-    #[error("audit entry {seq}: prev_hash does not match the previous entry (removed or re-ordered entries)")]
+    #[error(
+        "audit entry {seq}: prev_hash does not match the previous entry (removed or re-ordered entries)"
+    )]
     BrokenLink { seq: i64 },
     #[error("audit entry {seq}: expected sequence number {expected} (entries missing)")]
     Gap { seq: i64, expected: i64 },
@@ -215,8 +217,13 @@ mod tests {
         let mut out = Vec::new();
         let mut prev = GENESIS_HASH.to_string();
         for i in 1..=n {
-            let d = AuditDraft::new(&Actor::cli("root"), "user.create", "user", Some(i.to_string()))
-                .after(&serde_json::json!({"username": format!("u{i}")}));
+            let d = AuditDraft::new(
+                &Actor::cli("root"),
+                "user.create",
+                "user",
+                Some(i.to_string()),
+            )
+            .after(&serde_json::json!({"username": format!("u{i}")}));
             let e = seal(&d, i, 1_000 * i, &prev);
             prev = e.hash.clone();
             out.push(e);

@@ -22,7 +22,9 @@ pub enum IdentityError {
         field: &'static str,
         detail: &'static str,
     },
-    #[error("unknown role `{0}` (known: global_administrator, security_administrator, helpdesk_administrator, security_reader)")]
+    #[error(
+        "unknown role `{0}` (known: global_administrator, security_administrator, helpdesk_administrator, security_reader)"
+    )]
     UnknownRole(String),
     #[error("email address is not valid")]
     InvalidEmail,

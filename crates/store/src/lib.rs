@@ -211,8 +211,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
     async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
-    async fn revoke_api_token(&self, id: Uuid, at: OffsetDateTime, audit: AuditDraft)
-    -> Result<bool>;
+    async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool>;
     async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
 
     // --- sign-in log -----------------------------------------------------------------------
@@ -227,8 +231,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- bootstrap -------------------------------------------------------------------------
     /// Replaces any earlier bootstrap token with this one.
-    async fn set_bootstrap_token(&self, secret_hash: &str, expires_at: OffsetDateTime)
-    -> Result<()>;
+    async fn set_bootstrap_token(
+        &self,
+        secret_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
     /// Whether a bootstrap token with this hash exists and is unexpired.
     async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool>;
     /// Creates the first administrator with the bootstrap token, atomically consuming the

@@ -59,12 +59,11 @@ fn like_pattern(s: &str) -> String {
 /// Appends an audit entry inside the caller's transaction. The `UPDATE` of the chain head
 /// locks it, so concurrent appends (from several instances too) serialise.
 async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> Result<AuditEntry> {
-    let (seq, prev): (i64, String) = sqlx::query_as(
-        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
+    let (seq, prev): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
     let e = seal(draft, seq, now_ms(), &prev);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_id, actor_name, ip, action, target_type, target_id, \
@@ -193,11 +192,7 @@ impl SqlStore {
 macro_rules! audited_change {
     ($self:ident, $audit:ident, $query:expr) => {{
         let mut tx = $self.pool.begin().await.map_err(db)?;
-        let n = $query
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
+        let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
         if n == 0 {
             tx.rollback().await.map_err(db)?;
             Ok(false)
@@ -403,12 +398,13 @@ impl Store for SqlStore {
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
-        let row: Option<GroupRow> =
-            sqlx::query_as(safe(format!("SELECT {GROUP_COLS} FROM user_groups WHERE id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+        let row: Option<GroupRow> = sqlx::query_as(safe(format!(
+            "SELECT {GROUP_COLS} FROM user_groups WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.map(Group::try_from).transpose()
     }
 
@@ -547,8 +543,8 @@ impl Store for SqlStore {
     }
 
     async fn create_session(&self, s: &Session, secret_hash: &str) -> Result<()> {
-        let methods = serde_json::to_string(&s.methods)
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let methods =
+            serde_json::to_string(&s.methods).map_err(|e| StoreError::Database(e.to_string()))?;
         sqlx::query(
             "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, \
              idle_expires_at, absolute_expires_at, revoked_at, ip, user_agent, methods) \
@@ -590,12 +586,13 @@ impl Store for SqlStore {
     }
 
     async fn get_session(&self, id: Uuid) -> Result<Option<Session>> {
-        let row: Option<SessionRow> =
-            sqlx::query_as(safe(format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = $1")))
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
+        let row: Option<SessionRow> = sqlx::query_as(safe(format!(
+            "SELECT {SESSION_COLS} FROM sessions s WHERE s.id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
         row.map(Session::try_from).transpose()
     }
 
@@ -624,9 +621,10 @@ impl Store for SqlStore {
         at: OffsetDateTime,
         audit: Option<AuditDraft>,
     ) -> Result<bool> {
-        let q = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(ms(at))
-            .bind(id.to_string());
+        let q =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(ms(at))
+                .bind(id.to_string());
         match audit {
             Some(a) => audited_change!(self, a, q),
             None => Ok(q.execute(&self.pool).await.map_err(db)?.rows_affected() > 0),
@@ -895,19 +893,24 @@ impl Store for SqlStore {
         audit: AuditDraft,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let n = sqlx::query(
-            "DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2",
-        )
-        .bind(secret_hash)
-        .bind(ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
+        let n =
+            sqlx::query("DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2")
+                .bind(secret_hash)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound("bootstrap token"));
         }
-        insert_user(&mut tx, user, Some(password_hash), &[Role::GlobalAdministrator]).await?;
+        insert_user(
+            &mut tx,
+            user,
+            Some(password_hash),
+            &[Role::GlobalAdministrator],
+        )
+        .await?;
         append_in(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
@@ -945,11 +948,13 @@ impl Where {
     }
     fn push(&mut self, cond: &str, v: String) {
         self.args.push(Arg::Text(v));
-        self.clauses.push(cond.replace('?', &format!("${}", self.args.len())));
+        self.clauses
+            .push(cond.replace('?', &format!("${}", self.args.len())));
     }
     fn push_i(&mut self, cond: &str, v: i64) {
         self.args.push(Arg::Int(v));
-        self.clauses.push(cond.replace('?', &format!("${}", self.args.len())));
+        self.clauses
+            .push(cond.replace('?', &format!("${}", self.args.len())));
     }
     fn sql(&self) -> String {
         if self.clauses.is_empty() {
