@@ -134,7 +134,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
                 "The request body could not be read (too large?).",
             ))
         })?;
-        if std::str::from_utf8(&body).is_err() {
+        if !form_is_utf8(&body) {
             return Err(PageError(AppError::bad_request(
                 "invalid_utf8",
                 "The form is not valid UTF-8.",
@@ -151,6 +151,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         })?;
         Ok(CsrfForm(value))
     }
+}
+
+/// Whether the raw body and every percent-decoded key and value are valid UTF-8 (the
+/// standard parser would silently replace invalid sequences).
+fn form_is_utf8(body: &[u8]) -> bool {
+    if std::str::from_utf8(body).is_err() {
+        return false;
+    }
+    body.split(|b| *b == b'&')
+        .flat_map(|pair| pair.split(|b| *b == b'='))
+        .all(|part| percent_encoding::percent_decode(part).decode_utf8().is_ok())
 }
 
 /// `2026-11-25 10:04`.

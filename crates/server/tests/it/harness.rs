@@ -1,0 +1,171 @@
+//! Starts a real trustplane server on a random port for each test.
+
+use reqwest::Client;
+
+use std::path::PathBuf;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use trustplane_core::audit::Actor;
+use trustplane_core::credential::HashParams;
+use trustplane_core::identity::{Role, User};
+use trustplane_server::config::Config;
+use trustplane_server::ops::{NewUser, Ops};
+use trustplane_server::state::AppState;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Cheapest Argon2id parameters our floor accepts, so tests stay fast.
+pub fn fast_hash() -> HashParams {
+    HashParams {
+        memory_kib: 8192,
+        iterations: 5,
+        parallelism: 1,
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub bootstrap_url: Option<String>,
+    _dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Options {
+    pub database_url: Option<String>,
+    pub failures_per_account: u32,
+    pub per_ip: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            database_url: None,
+            failures_per_account: 1000,
+            per_ip: 10_000,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(o: Options) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            data: PathBuf::from(dir.path()),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: o.database_url,
+            password_hash: fast_hash(),
+            ..Config::default()
+        };
+        cfg.rate_limit.failures_per_account = o.failures_per_account;
+        cfg.rate_limit.sign_in_per_ip_per_minute = o.per_ip;
+        let server = trustplane_server::prepare(cfg).await.unwrap();
+        let addr = server.local_addr;
+        let state = server.state.clone();
+        let bootstrap_url = server.bootstrap_url.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            state,
+            bootstrap_url,
+            _dir: dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn ops(&self) -> Ops {
+        Ops::new(self.state.store.clone(), self.state.hash_params)
+    }
+
+    pub async fn user(&self, name: &str, roles: &[Role]) -> User {
+        self.ops()
+            .create_user(
+                &Actor::system(),
+                NewUser {
+                    username: name.into(),
+                    display_name: Some(format!("{name} Example")),
+                    email: Some(format!("{name}@example.com")),
+                    password: Some(PASSWORD.into()),
+                    roles: roles.to_vec(),
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Extracts the CSRF token from a page's form.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}
+
+pub async fn csrf(c: &Client, s: &TestServer, path: &str) -> String {
+    let html = c
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_of(&html)
+}
+
+/// Signs in through the login form; returns the response (303 on success).
+pub async fn login(c: &Client, s: &TestServer, user: &str, pw: &str) -> reqwest::Response {
+    let token = csrf(c, s, "/login").await;
+    c.post(s.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", user),
+            ("password", pw),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn signed_in(s: &TestServer, user: &str) -> Client {
+    let c = client();
+    let r = login(&c, s, user, PASSWORD).await;
+    assert_eq!(r.status(), 303, "sign-in of {user} failed");
+    c
+}
