@@ -1,0 +1,270 @@
+//! The `trustplane` binary as an operator uses it.
+
+use sqlx::Connection;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trustplane");
+
+fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        // Fast hashes for tests; also proves environment overrides reach nested keys.
+        .env("TRUSTPLANE_PASSWORD_HASH__MEMORY_KIB", "8192")
+        .env("TRUSTPLANE_PASSWORD_HASH__ITERATIONS", "5")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn admin_commands_manage_users_groups_roles_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ok(&run(
+        d,
+        &[
+            "admin",
+            "user",
+            "create",
+            "alice",
+            "--display-name",
+            "Alice A",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        Some("correct horse battery staple\n"),
+    ));
+    assert!(out.contains("Created user alice"));
+    // Duplicate (case-insensitive) is refused with a clear message and non-zero exit.
+    let dup = run(
+        d,
+        &["admin", "user", "create", "ALICE", "--password-stdin"],
+        Some("another long passphrase\n"),
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    // A weak password is refused.
+    let weak = run(
+        d,
+        &["admin", "user", "create", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("Too short"));
+
+    ok(&run(d, &["admin", "group", "create", "engineering"], None));
+    ok(&run(
+        d,
+        &["admin", "group", "add-member", "engineering", "alice"],
+        None,
+    ));
+    let again = ok(&run(
+        d,
+        &["admin", "group", "add-member", "engineering", "alice"],
+        None,
+    ));
+    assert!(again.contains("already in"));
+    ok(&run(
+        d,
+        &["admin", "role", "assign", "alice", "security_reader"],
+        None,
+    ));
+    let bad_role = run(d, &["admin", "role", "assign", "alice", "wizard"], None);
+    assert!(!bad_role.status.success());
+
+    let list = ok(&run(d, &["admin", "user", "list", "--json"], None));
+    let users: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(users[0]["username"], "alice");
+    assert_eq!(users[0]["status"], "enabled");
+
+    ok(&run(d, &["admin", "user", "disable", "alice"], None));
+    let list = ok(&run(d, &["admin", "user", "list"], None));
+    assert!(list.contains("disabled"));
+    ok(&run(d, &["admin", "user", "enable", "alice"], None));
+    ok(&run(
+        d,
+        &["admin", "user", "set-password", "alice", "--password-stdin"],
+        Some("a brand new passphrase\n"),
+    ));
+
+    let tok = run(
+        d,
+        &[
+            "admin",
+            "token",
+            "create",
+            "--role",
+            "security_reader",
+            "--expires",
+            "7d",
+        ],
+        None,
+    );
+    let secret = ok(&tok);
+    assert!(secret.trim().starts_with("tpat_"), "{secret}");
+    assert_eq!(secret.trim().len(), 5 + 43);
+    let bad = run(
+        d,
+        &[
+            "admin",
+            "token",
+            "create",
+            "--role",
+            "security_reader",
+            "--expires",
+            "forever",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+
+    let verify = ok(&run(d, &["admin", "audit", "verify"], None));
+    assert!(verify.contains("intact"), "{verify}");
+    ok(&run(d, &["admin", "user", "delete", "alice"], None));
+    let missing = run(d, &["admin", "user", "delete", "alice"], None);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+}
+
+#[tokio::test]
+async fn editing_an_audit_row_by_hand_breaks_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["g1", "g2", "g3"] {
+        ok(&run(d, &["admin", "group", "create", name], None));
+    }
+    assert!(ok(&run(d, &["admin", "audit", "verify"], None)).contains("3 entries"));
+    // The table is append-only for the application; an attacker with database access drops
+    // the trigger and rewrites history.
+    let url = format!("sqlite://{}?mode=rw", d.join("trustplane.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let blocked = sqlx::query("UPDATE audit_log SET actor_name = 'x' WHERE seq = 2")
+        .execute(&mut conn)
+        .await;
+    assert!(blocked.is_err(), "append-only trigger blocks updates");
+    sqlx::query("DROP TRIGGER audit_log_no_update")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET after_json = '{\"name\":\"innocent\"}' WHERE seq = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let out = run(d, &["admin", "audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("BROKEN at entry 2"), "{text}");
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["--data"])
+        .arg(dir.path())
+        .args(["admin", "user", "list"])
+        .env("TRUSTPLANE_LISTN", "typo")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("listn"));
+    let o = Command::new(BIN)
+        .args(["--data"])
+        .arg(dir.path())
+        .args([
+            "--database-url",
+            "mysql://root:hunter2@db/x",
+            "admin",
+            "user",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "credentials must not be echoed: {err}"
+    );
+    let o = Command::new(BIN)
+        .args([
+            "--config",
+            "/nonexistent/trustplane.toml",
+            "admin",
+            "user",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_starts_with_no_config_prints_a_bootstrap_link_and_stops_gracefully() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut link = None;
+    for _ in 0..20 {
+        let Some(Ok(line)) = lines.next() else { break };
+        if line.contains("/bootstrap?token=") {
+            link = Some(line.trim().to_string());
+            break;
+        }
+    }
+    let link = link.expect("bootstrap link printed");
+    assert!(link.starts_with("http://127.0.0.1:"));
+    let data = dir.path().join("trustplane-data");
+    assert!(data.join("trustplane.db").exists());
+    let mode = std::fs::metadata(data.join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The bootstrap secret is printed for the operator but never logged.
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("trustplane listening"));
+    assert!(!err.contains(&token), "bootstrap token leaked into the log");
+}
