@@ -1,5 +1,8 @@
 //! The `trustplane` binary as an operator uses it.
 
+// Tests fail by panicking; helpers outside #[test] fns unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use sqlx::Connection;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

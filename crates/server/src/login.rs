@@ -22,8 +22,8 @@ pub enum LoginOutcome {
     /// A session was issued; `secret` goes into the cookie and nowhere else.
     Success {
         secret: String,
-        session: Session,
-        user: User,
+        session: Box<Session>,
+        user: Box<User>,
     },
     Denied(DenyReason),
 }
@@ -102,8 +102,8 @@ pub async fn password_login(
                 .await?;
             LoginOutcome::Success {
                 secret,
-                session,
-                user,
+                session: Box::new(session),
+                user: Box::new(user),
             }
         }
         LoginState::Denied { reason } => LoginOutcome::Denied(reason),
