@@ -210,10 +210,17 @@ fn read_password_stdin() -> Result<String, CliError> {
     Ok(pw.to_string())
 }
 
+/// The operating-system user, for the audit log: `SUDO_USER`, `USER`, `LOGNAME`, or the uid.
 fn os_user() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let uid = status.lines().find(|l| l.starts_with("Uid:"))?;
+            Some(format!("uid {}", uid.split_whitespace().nth(1)?))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn main() -> ExitCode {

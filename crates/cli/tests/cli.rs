@@ -17,6 +17,9 @@ fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
         // Fast hashes for tests; also proves environment overrides reach nested keys.
         .env("TRUSTPLANE_PASSWORD_HASH__MEMORY_KIB", "8192")
         .env("TRUSTPLANE_PASSWORD_HASH__ITERATIONS", "5")
+        // Variables that are not configuration keys must not trip the strict config loader.
+        .env("TRUSTPLANE_LOG", "warn")
+        .env("TRUSTPLANE_TEST_DATABASE_URL", "postgres://ignored")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

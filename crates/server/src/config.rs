@@ -130,8 +130,11 @@ impl Config {
         fig = fig.merge(
             Env::prefixed("TRUSTPLANE_")
                 .split("__")
-                // Variables for tests and for the config file location are not config keys.
-                .filter(|k| !k.as_str().starts_with("test_") && k.as_str() != "config"),
+                // The config file location, the log filter and test settings are not config keys.
+                .filter(|k| {
+                    let k = k.as_str().to_ascii_lowercase();
+                    !k.starts_with("test_") && !matches!(k.as_str(), "config" | "log")
+                }),
         );
         let mut cfg: Config = fig
             .extract()

@@ -84,6 +84,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
         .route("/static/app.css", get(pages::stylesheet))
+        .route("/static/favicon.svg", get(pages::favicon))
+        .route("/favicon.ico", get(pages::favicon))
         .route(
             "/login",
             get(account::login_form).post(account::login_submit),

@@ -181,6 +181,17 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+pub async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../static/favicon.svg"),
+    )
+        .into_response()
+}
+
 /// Only same-site relative paths are accepted as post-login destinations (no open redirect).
 pub fn safe_next(next: &str) -> &str {
     let ok = next.starts_with('/')
