@@ -54,6 +54,22 @@ enum Command {
     /// Administration on the configured database.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Password protection.
+    #[command(subcommand)]
+    Password(PasswordCmd),
+}
+
+#[derive(Subcommand)]
+enum PasswordCmd {
+    /// Check a candidate password (read from standard input) against password protection.
+    /// Exit code 0 when accepted, 1 when refused.
+    Check {
+        /// Also check for this user's name, login and email.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -68,6 +84,22 @@ enum AdminCmd {
     Token(TokenCmd),
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Organisation-specific banned password terms.
+    #[command(subcommand)]
+    BannedTerm(BannedTermCmd),
+}
+
+#[derive(Subcommand)]
+enum BannedTermCmd {
+    /// Add terms (at least 4 characters each).
+    Add {
+        #[arg(required = true)]
+        terms: Vec<String>,
+    },
+    /// Remove a term.
+    Remove { term: String },
+    /// List the terms.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -241,7 +273,7 @@ fn main() -> ExitCode {
 async fn async_main(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
-        Command::Admin(_) => None,
+        Command::Admin(_) | Command::Password(_) => None,
     };
     let overrides = Overrides {
         config_file: cli.global.config.clone(),
@@ -260,6 +292,16 @@ async fn async_main(cli: Cli) -> ExitCode {
         Command::Serve { .. } => {
             init_tracing(cfg.log_format.as_deref(), "info");
             serve(cfg).await
+        }
+        Command::Password(cmd) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            match password_cmd(cfg, cmd).await {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Command::Admin(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
@@ -307,11 +349,82 @@ async fn serve(cfg: Config) -> ExitCode {
     }
 }
 
-async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
+async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
     trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
         .map_err(|e| CliError::Other(e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
-    let ops = Ops::new(store.clone(), cfg.password_hash);
+    let ops = Ops::new(store.clone(), cfg.password_hash)
+        .with_password_policy(cfg.password.clone(), &cfg.organisation);
+    Ok((store, ops))
+}
+
+async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliError> {
+    let PasswordCmd::Check { user, json } = cmd;
+    let (_, ops) = open_ops(&cfg).await?;
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_end(&mut raw)
+        .map_err(|e| CliError::Other(format!("cannot read standard input: {e}")))?;
+    let raw = raw
+        .strip_suffix(b"\r\n")
+        .or_else(|| raw.strip_suffix(b"\n"))
+        .unwrap_or(&raw)
+        .to_vec();
+    let verdict = match String::from_utf8(raw) {
+        Err(e) => trustplane_core::password::PasswordChecker {
+            policy: &ops.password_policy,
+            global: trustplane_server::ops::global_banned()?,
+            custom: &ops.custom_banned().await?,
+        }
+        .evaluate_bytes(&Default::default(), e.as_bytes()),
+        Ok(pw) => match &user {
+            Some(login) => {
+                let u = ops.user_by_name(login).await?;
+                ops.evaluate_password(&u.username, &u.display_name, u.email.as_deref(), &pw)
+                    .await?
+            }
+            None => ops.evaluate_password("", "", None, &pw).await?,
+        },
+    };
+    if json {
+        let reasons: Vec<serde_json::Value> = verdict
+            .reasons
+            .iter()
+            .map(|r| serde_json::json!({"code": r.code(), "message": r.message()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "accepted": verdict.accepted,
+                "score": verdict.score,
+                "required_score": verdict.required_score,
+                "reasons": reasons,
+            })
+        );
+    } else if verdict.accepted {
+        println!(
+            "accepted (score {} of at least {})",
+            verdict.score, verdict.required_score
+        );
+    } else {
+        println!(
+            "refused (score {} of at least {})",
+            verdict.score, verdict.required_score
+        );
+        for m in verdict.messages() {
+            println!("  - {m}");
+        }
+    }
+    Ok(if verdict.accepted {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
+    let (store, ops) = open_ops(&cfg).await?;
     let actor = Actor::cli(&os_user());
     match cmd {
         AdminCmd::User(u) => user_cmd(&ops, &actor, u).await?,
@@ -348,6 +461,22 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
                 token.id, role, token.expires_at
             );
             println!("{secret}");
+        }
+        AdminCmd::BannedTerm(BannedTermCmd::Add { terms }) => {
+            let n = ops.add_banned_terms(&actor, &terms).await?;
+            println!("Added {n} new term(s).");
+        }
+        AdminCmd::BannedTerm(BannedTermCmd::Remove { term }) => {
+            if ops.remove_banned_term(&actor, &term).await? {
+                println!("Removed.");
+            } else {
+                return Err(CliError::App(AppError::not_found("banned term")));
+            }
+        }
+        AdminCmd::BannedTerm(BannedTermCmd::List) => {
+            for t in store.list_banned_terms().await? {
+                println!("{:<32} {}", t.display, t.added_at);
+            }
         }
         AdminCmd::Audit(AuditCmd::Verify) => {
             return match store.verify_audit().await? {

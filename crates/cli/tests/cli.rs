@@ -274,3 +274,76 @@ fn serve_starts_with_no_config_prints_a_bootstrap_link_and_stops_gracefully() {
     assert!(err.contains("trustplane listening"));
     assert!(!err.contains(&token), "bootstrap token leaked into the log");
 }
+
+#[test]
+fn password_check_explains_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = run(
+        d,
+        &["password", "check"],
+        Some("correct horse battery staple\n"),
+    );
+    assert_eq!(good.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&good.stdout).starts_with("accepted"));
+    let bad = run(d, &["password", "check", "--json"], Some("P@ssw0rd2024!\n"));
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(v["accepted"], false);
+    let codes: Vec<&str> = v["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"common_password"), "{codes:?}");
+    assert!(v["score"].as_u64().unwrap() < 5);
+    // Organisation terms and personal information.
+    ok(&run(
+        d,
+        &["admin", "banned-term", "add", "Contoso", "Fabrikam"],
+        None,
+    ));
+    let org = run(d, &["password", "check"], Some("C0ntoso-2025!!\n"));
+    assert_eq!(org.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&org.stdout).contains("associated with this organisation"));
+    ok(&run(
+        d,
+        &[
+            "admin",
+            "user",
+            "create",
+            "mhatter",
+            "--display-name",
+            "Mad Hatter",
+            "--password-stdin",
+        ],
+        Some("tea party in wonderland\n"),
+    ));
+    let personal = run(
+        d,
+        &["password", "check", "--user", "mhatter"],
+        Some("Hatter#2025#!\n"),
+    );
+    assert_eq!(personal.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&personal.stdout).contains("your name"));
+    // Too short, with numbers; invalid UTF-8; every setter refuses weak passwords.
+    let short = run(d, &["password", "check"], Some("zebra quilt\n"));
+    assert!(String::from_utf8_lossy(&short.stdout).contains("Too short: 11 of 12 characters."));
+    let weak = run(
+        d,
+        &[
+            "admin",
+            "user",
+            "set-password",
+            "mhatter",
+            "--password-stdin",
+        ],
+        Some("Password2024!\n"),
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("commonly used password"));
+    let term = run(d, &["admin", "banned-term", "add", "abc"], None);
+    assert!(!term.status.success());
+    assert!(String::from_utf8_lossy(&term.stderr).contains("shorter than 4"));
+}

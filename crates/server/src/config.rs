@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use trustplane_core::credential::HashParams;
+use trustplane_core::password::PasswordPolicy;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +32,8 @@ pub struct Config {
     pub organisation: String,
     pub session: SessionConfig,
     pub password_hash: HashParams,
+    /// Password protection: length, score threshold, character substitutions.
+    pub password: PasswordPolicy,
     pub rate_limit: RateLimitConfig,
     /// Reverse proxies whose `X-Forwarded-For` is trusted (CIDRs). Empty: the peer address
     /// of the TCP connection is the client address.
@@ -70,6 +73,7 @@ impl Default for Config {
             organisation: "trustplane".into(),
             session: SessionConfig::default(),
             password_hash: HashParams::default(),
+            password: PasswordPolicy::default(),
             rate_limit: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             log_format: None,
@@ -156,6 +160,9 @@ impl Config {
         self.password_hash
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("password_hash: {e}")))?;
+        self.password
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("password: {e}")))?;
         if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
             return Err(ConfigError::Invalid(
                 "session lifetimes must be positive".into(),

@@ -88,6 +88,12 @@ impl AppState {
         })))
     }
 
+    /// The shared administrative operations, with this instance's password policy.
+    pub fn ops(&self) -> crate::ops::Ops {
+        crate::ops::Ops::new(self.store.clone(), self.hash_params)
+            .with_password_policy(self.cfg.password.clone(), &self.cfg.organisation)
+    }
+
     /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.
     pub async fn blocking_hash<T: Send + 'static>(
         &self,

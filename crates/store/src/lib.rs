@@ -108,6 +108,18 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// An organisation-specific banned password term.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BannedTerm {
+    /// Normalised matching form (unique).
+    pub term: String,
+    /// As the administrator typed it.
+    pub display: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: OffsetDateTime,
+    pub added_by: String,
+}
+
 /// A session together with the user it belongs to, as the request path needs both.
 #[derive(Debug, Clone)]
 pub struct SessionWithUser {
@@ -228,6 +240,18 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
     /// Walks the whole chain in order; `Ok(Err(_))` names the first broken entry.
     async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>>;
+
+    // --- password protection ---------------------------------------------------------------
+    async fn list_banned_terms(&self) -> Result<Vec<BannedTerm>>;
+    /// Adds terms (normalised form, display form); existing ones are left alone. Returns how
+    /// many were new. One audit entry for the whole batch, in the same transaction.
+    async fn add_banned_terms(
+        &self,
+        terms: &[(String, String)],
+        added_by: &str,
+        audit: AuditDraft,
+    ) -> Result<u64>;
+    async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool>;
 
     // --- bootstrap -------------------------------------------------------------------------
     /// Replaces any earlier bootstrap token with this one.

@@ -853,6 +853,65 @@ impl Store for SqlStore {
         Ok(Ok(v.checked))
     }
 
+    async fn list_banned_terms(&self) -> Result<Vec<BannedTerm>> {
+        let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT term, display, added_at, added_by FROM banned_terms ORDER BY term",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.into_iter()
+            .map(|(term, display, at, added_by)| {
+                Ok(BannedTerm {
+                    term,
+                    display,
+                    added_at: from_ms(at)?,
+                    added_by,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_banned_terms(
+        &self,
+        terms: &[(String, String)],
+        added_by: &str,
+        audit: AuditDraft,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let at = now_ms();
+        let mut added = 0;
+        for (term, display) in terms {
+            added += sqlx::query(
+                "INSERT INTO banned_terms (term, display, added_at, added_by) VALUES ($1,$2,$3,$4) \
+                 ON CONFLICT (term) DO NOTHING",
+            )
+            .bind(term)
+            .bind(display)
+            .bind(at)
+            .bind(added_by)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        }
+        if added == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(0);
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(added)
+    }
+
+    async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM banned_terms WHERE term = $1").bind(term)
+        )
+    }
+
     async fn set_bootstrap_token(
         &self,
         secret_hash: &str,

@@ -23,8 +23,37 @@ pub struct PasswordPolicy {
     pub max_length: usize,
     /// Points a password needs: each banned term found counts 1, each other character 1.
     pub min_score: u32,
-    /// Character substitutions applied after NFKC and lower-casing.
+    /// Character substitutions applied after NFKC and lower-casing (single characters,
+    /// e.g. `{"0" = "o", "$" = "s"}`).
+    #[serde(with = "subst_serde")]
     pub substitutions: BTreeMap<char, char>,
+}
+
+mod subst_serde {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<char, char>, s: S) -> Result<S::Ok, S::Error> {
+        m.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<String, String>>()
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<char, char>, D::Error> {
+        let raw = BTreeMap::<String, String>::deserialize(d)?;
+        let one = |s: &str| {
+            let mut it = s.chars();
+            match (it.next(), it.next()) {
+                (Some(c), None) => Ok(c),
+                _ => Err(D::Error::custom(format!(
+                    "substitutions map single characters to single characters; `{s}` is not one"
+                ))),
+            }
+        };
+        raw.iter().map(|(k, v)| Ok((one(k)?, one(v)?))).collect()
+    }
 }
 
 impl Default for PasswordPolicy {

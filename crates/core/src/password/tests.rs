@@ -151,6 +151,17 @@ fn policy_validation() {
 }
 
 #[test]
+fn policy_substitutions_round_trip_as_strings() {
+    let p = PasswordPolicy::default();
+    let j = serde_json::to_value(&p).unwrap();
+    assert_eq!(j["substitutions"]["0"], "o");
+    let back: PasswordPolicy = serde_json::from_value(j).unwrap();
+    assert_eq!(back, p);
+    let bad = serde_json::from_str::<PasswordPolicy>(r#"{"substitutions": {"ab": "c"}}"#);
+    assert!(bad.unwrap_err().to_string().contains("single characters"));
+}
+
+#[test]
 fn verdict_json_shape() {
     let v = check("password");
     let j = serde_json::to_value(&v).unwrap();

@@ -29,6 +29,7 @@ use uuid::Uuid;
         admin::list_sessions, admin::revoke_session,
         admin::list_sign_ins, admin::list_audit, admin::verify_audit,
         admin::list_tokens, admin::create_token, admin::revoke_token,
+        admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -94,6 +95,14 @@ pub fn router() -> Router<AppState> {
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/tokens/{id}", delete(admin::revoke_token))
+        .route(
+            "/password/banned-terms",
+            get(admin::list_banned_terms).post(admin::add_banned_terms),
+        )
+        .route(
+            "/password/banned-terms/{term}",
+            delete(admin::remove_banned_term),
+        )
         .fallback(|| async { AppError::not_found("API endpoint") })
 }
 

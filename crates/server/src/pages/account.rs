@@ -192,7 +192,7 @@ pub async fn bootstrap_submit(
     if !state.store.bootstrap_token_valid(&secret_hash, now).await? {
         return Err(bootstrap_invalid());
     }
-    let checked = validate_username(&form.username)
+    let checked = match validate_username(&form.username)
         .map_err(AppError::from)
         .and_then(|u| {
             let d = if form.display_name.trim().is_empty() {
@@ -200,9 +200,15 @@ pub async fn bootstrap_submit(
             } else {
                 validate_name("display_name", &form.display_name)?
             };
-            ops::check_new_password(&form.password)?;
             Ok((u, d))
-        });
+        }) {
+        Ok((u, d)) => state
+            .ops()
+            .check_new_password(&u, &d, None, &form.password)
+            .await
+            .map(|()| (u, d)),
+        Err(e) => Err(e),
+    };
     let (username, display_name) = match checked {
         Ok(v) => v,
         Err(e) => {
@@ -273,6 +279,8 @@ pub struct Flash {
     pub(crate) ok: Option<String>,
     #[serde(default)]
     pub(crate) err: Option<String>,
+    #[serde(default)]
+    pub(crate) sig: Option<String>,
 }
 
 fn flash_text(code: &str) -> Option<String> {
@@ -300,7 +308,11 @@ pub async fn my(
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "my");
     c.notice = flash.ok.as_deref().and_then(flash_text);
-    c.error = flash.err.as_deref().and_then(flash_text);
+    c.error = flash
+        .err
+        .as_deref()
+        .and_then(flash_text)
+        .or_else(|| super::verified_error(&state, flash.err.as_deref(), flash.sig.as_deref()));
     let page = MyPage {
         c,
         roles: ctx.roles.0.iter().map(|r| r.label()).collect(),
@@ -369,7 +381,18 @@ pub async fn my_password(
     if !ok {
         return Ok(Redirect::to("/my?err=wrong_password").into_response());
     }
-    ops::check_new_password(&form.new_password)?;
+    if let Err(e) = state
+        .ops()
+        .check_new_password(
+            &ctx.user.username,
+            &ctx.user.display_name,
+            ctx.user.email.as_deref(),
+            &form.new_password,
+        )
+        .await
+    {
+        return Ok(Redirect::to(&super::with_error(&state, "/my", &e.message)).into_response());
+    }
     let hash = ops::hash(&form.new_password, state.hash_params).await?;
     let now = OffsetDateTime::now_utc();
     let actor = ctx.actor(req.ip);

@@ -29,7 +29,7 @@ fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
 }
 
 fn ops(state: &AppState) -> Ops {
-    Ops::new(state.store.clone(), state.hash_params)
+    state.ops()
 }
 
 fn chrome(
@@ -42,7 +42,7 @@ fn chrome(
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(ctx, csrf, nav);
     c.notice = flash.ok.clone().and_then(flash_text);
-    c.error = flash.err.clone();
+    c.error = super::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
     (jar, c)
 }
 
@@ -61,9 +61,8 @@ fn flash_text(code: String) -> Option<String> {
 }
 
 /// Redirect back with an error message shown on the page.
-fn back_with_error(path: &str, e: &AppError) -> axum::response::Response {
-    let q = serde_urlencoded::to_string([("err", e.message.as_str())]).unwrap_or_default();
-    Redirect::to(&format!("{path}?{q}")).into_response()
+fn back_with_error(state: &AppState, path: &str, e: &AppError) -> axum::response::Response {
+    Redirect::to(&super::with_error(state, path, &e.message)).into_response()
 }
 
 pub struct SignInRow {
@@ -239,7 +238,7 @@ pub async fn create_user(
     };
     match ops(&state).create_user(&ctx.actor(req.ip), input).await {
         Ok(u) => Ok(Redirect::to(&format!("/admin/users/{}?ok=created", u.id)).into_response()),
-        Err(e) => Ok(back_with_error("/admin/users", &e)),
+        Err(e) => Ok(back_with_error(&state, "/admin/users", &e)),
     }
 }
 
@@ -357,6 +356,7 @@ pub async fn user_status(
     let here = format!("/admin/users/{id}");
     let Some(status) = UserStatus::parse(&f.status) else {
         return Ok(back_with_error(
+            &state,
             &here,
             &AppError::bad_request("invalid_status", "Unknown status."),
         ));
@@ -366,7 +366,7 @@ pub async fn user_status(
         .await
     {
         Ok(_) => Ok(Redirect::to(&format!("{here}?ok=saved")).into_response()),
-        Err(e) => Ok(back_with_error(&here, &e)),
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
 }
 
@@ -380,7 +380,7 @@ pub async fn user_delete(
     need(&ctx, Permission::UsersWrite)?;
     match ops(&state).delete_user(&ctx.actor(req.ip), id).await {
         Ok(()) => Ok(Redirect::to("/admin/users?ok=deleted").into_response()),
-        Err(e) => Ok(back_with_error(&format!("/admin/users/{id}"), &e)),
+        Err(e) => Ok(back_with_error(&state, &format!("/admin/users/{id}"), &e)),
     }
 }
 
@@ -411,7 +411,7 @@ pub async fn user_password(
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("{here}?ok=password")).into_response()),
-        Err(e) => Ok(back_with_error(&here, &e)),
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
 }
 
@@ -432,7 +432,7 @@ pub async fn user_roles(
     let here = format!("/admin/users/{id}");
     let role: Role = match f.role.parse() {
         Ok(r) => r,
-        Err(e) => return Ok(back_with_error(&here, &AppError::from(e))),
+        Err(e) => return Ok(back_with_error(&state, &here, &AppError::from(e))),
     };
     let o = ops(&state);
     let actor = ctx.actor(req.ip);
@@ -443,7 +443,7 @@ pub async fn user_roles(
     };
     match r {
         Ok(_) => Ok(Redirect::to(&format!("{here}?ok=role")).into_response()),
-        Err(e) => Ok(back_with_error(&here, &e)),
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
 }
 
@@ -508,7 +508,7 @@ pub async fn create_group(
         .await
     {
         Ok(g) => Ok(Redirect::to(&format!("/admin/groups/{}?ok=created", g.id)).into_response()),
-        Err(e) => Ok(back_with_error("/admin/groups", &e)),
+        Err(e) => Ok(back_with_error(&state, "/admin/groups", &e)),
     }
 }
 
@@ -568,7 +568,7 @@ async fn change_member(
     .await;
     match r {
         Ok(_) => Ok(Redirect::to(&format!("{here}?ok=member")).into_response()),
-        Err(e) => Ok(back_with_error(&here, &e)),
+        Err(e) => Ok(back_with_error(state, &here, &e)),
     }
 }
 
@@ -845,7 +845,7 @@ pub async fn create_token(
     match r {
         // The secret is rendered once in the response, never put in a URL.
         Ok((_, secret)) => tokens_page(&state, jar, &ctx, &Flash::default(), Some(secret)).await,
-        Err(e) => Ok(back_with_error("/admin/tokens", &e)),
+        Err(e) => Ok(back_with_error(&state, "/admin/tokens", &e)),
     }
 }
 

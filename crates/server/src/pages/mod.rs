@@ -153,6 +153,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
+/// A redirect target carrying an error message, signed so that a crafted link cannot make
+/// our pages display text of someone else's choosing.
+pub fn with_error(state: &AppState, path: &str, message: &str) -> String {
+    let msg: String = message.chars().take(400).collect();
+    let sig = crate::secrets::hmac_b64(&state.csrf_key, format!("flash:{msg}").as_bytes());
+    let q = serde_urlencoded::to_string([("err", msg.as_str()), ("sig", sig.as_str())])
+        .unwrap_or_default();
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}{q}")
+}
+
+/// The error message of a flash, if its signature verifies.
+pub fn verified_error(state: &AppState, err: Option<&str>, sig: Option<&str>) -> Option<String> {
+    let (err, sig) = (err?, sig?);
+    let expected = crate::secrets::hmac_b64(&state.csrf_key, format!("flash:{err}").as_bytes());
+    trustplane_core::credential::constant_time_eq(expected.as_bytes(), sig.as_bytes())
+        .then(|| err.to_string())
+}
+
 /// Whether the raw body and every percent-decoded key and value are valid UTF-8 (the
 /// standard parser would silently replace invalid sequences).
 fn form_is_utf8(body: &[u8]) -> bool {

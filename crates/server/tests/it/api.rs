@@ -477,3 +477,129 @@ async fn openapi_metrics_and_health() {
     assert!(m.contains("trustplane_http_request_duration_seconds"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn password_protection_applies_to_every_setter_and_organisation_terms() {
+    let s = TestServer::start().await;
+    let t = token(&s, Role::GlobalAdministrator).await;
+    let reader = token(&s, Role::SecurityReader).await;
+    let c = client();
+    let create = |name: &str, pw: &str| {
+        c.post(s.url("/api/v1/users"))
+            .bearer_auth(&t)
+            .json(&json!({"username": name, "display_name": "Wendy Darling", "password": pw}))
+    };
+    let r = create("wendy", "P@ssw0rd2024!").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "password_rejected");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("commonly used password"),
+        "{body}"
+    );
+    let r = create("wendy", "Darling#2025!").send().await.unwrap();
+    assert!(
+        r.json::<Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("your name")
+    );
+    // Organisation terms: readers cannot add, admins can; variants are then refused.
+    let add = |tok: &str| {
+        c.post(s.url("/api/v1/password/banned-terms"))
+            .bearer_auth(tok)
+            .json(&json!({"terms": ["Neverland", "Tinkerbell"]}))
+    };
+    assert_eq!(add(&reader).send().await.unwrap().status(), 403);
+    let added: Value = add(&t).send().await.unwrap().json().await.unwrap();
+    assert_eq!(added["added"], 2);
+    let again: Value = add(&t).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["added"], 0);
+    let r = create("wendy", "N3verl@nd-2025").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.json::<Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("organisation")
+    );
+    let list: Vec<Value> = c
+        .get(s.url("/api/v1/password/banned-terms"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    let r: Value = c
+        .delete(s.url("/api/v1/password/banned-terms/NEVERLAND"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["changed"], true);
+    assert_eq!(
+        create("wendy", "N3verl@nd-2025")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(s.state.store.count_users().await.unwrap(), 1);
+    // Admin reset and self-service change go through the same check.
+    let u = s.state.store.find_user("wendy").await.unwrap().unwrap();
+    let r = c
+        .post(s.url(&format!("/api/v1/users/{}/password", u.id)))
+        .bearer_auth(&t)
+        .json(&json!({"password": "Tinkerbell!!99"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let w = signed_in_as(&s, "wendy", "N3verl@nd-2025").await;
+    let token = csrf(&w, &s, "/my").await;
+    let r = w
+        .post(s.url("/my/password"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("current_password", "N3verl@nd-2025"),
+            ("new_password", "qwertyuiop12"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("/my?err="), "{loc}");
+    let page = w
+        .get(s.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("commonly used password"),
+        "the signed message is shown"
+    );
+    // A forged message is not shown.
+    let forged = w
+        .get(s.url("/my?err=Call+this+number&sig=AAAA"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!forged.contains("Call this number"));
+    s.stop().await;
+}

@@ -92,7 +92,7 @@ impl TestServer {
     }
 
     pub fn ops(&self) -> Ops {
-        Ops::new(self.state.store.clone(), self.state.hash_params)
+        self.state.ops()
     }
 
     pub async fn user(&self, name: &str, roles: &[Role]) -> User {
@@ -164,8 +164,12 @@ pub async fn login(c: &Client, s: &TestServer, user: &str, pw: &str) -> reqwest:
 }
 
 pub async fn signed_in(s: &TestServer, user: &str) -> Client {
+    signed_in_as(s, user, PASSWORD).await
+}
+
+pub async fn signed_in_as(s: &TestServer, user: &str, pw: &str) -> Client {
     let c = client();
-    let r = login(&c, s, user, PASSWORD).await;
+    let r = login(&c, s, user, pw).await;
     assert_eq!(r.status(), 303, "sign-in of {user} failed");
     c
 }

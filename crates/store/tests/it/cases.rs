@@ -720,3 +720,41 @@ pub async fn reopening_is_idempotent_and_newer_schema_is_refused(db: &Db) {
     assert!(matches!(err, StoreError::NewerSchema(99999)), "{err:?}");
     assert!(err.to_string().contains("newer trustplane"));
 }
+
+pub async fn banned_terms(db: &Db) {
+    let s = &db.store;
+    let pairs = vec![
+        ("contoso".to_string(), "Contoso".to_string()),
+        ("fabrikam".to_string(), "Fabrikam".to_string()),
+    ];
+    assert_eq!(
+        s.add_banned_terms(&pairs, "cli:t", draft("add"))
+            .await
+            .unwrap(),
+        2
+    );
+    let before = audit_count(s).await;
+    assert_eq!(
+        s.add_banned_terms(&pairs, "cli:t", draft("add"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(audit_count(s).await, before, "a no-op add is not audited");
+    let list = s.list_banned_terms().await.unwrap();
+    assert_eq!(
+        list.iter().map(|t| t.display.as_str()).collect::<Vec<_>>(),
+        vec!["Contoso", "Fabrikam"]
+    );
+    assert!(
+        s.remove_banned_term("contoso", draft("remove"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.remove_banned_term("contoso", draft("remove"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.list_banned_terms().await.unwrap().len(), 1);
+}

@@ -49,6 +49,7 @@ both_backends!(
     failed_change_leaves_nothing_behind,
     bootstrap_token_is_single_use,
     reopening_is_idempotent_and_newer_schema_is_refused,
+    banned_terms,
 );
 
 #[tokio::test]
