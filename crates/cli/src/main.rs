@@ -70,6 +70,15 @@ enum PasswordCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import a Have I Been Pwned "Pwned Passwords" SHA-1 file (HASH:COUNT lines, sorted by
+    /// hash; plain SHA-1 lines also accepted) into the breached-password filter. The previous
+    /// filter stays in place if the import fails. Restart the server to load a new filter.
+    ImportBreached {
+        file: PathBuf,
+        /// Leave out hashes seen fewer times than this.
+        #[arg(long, default_value_t = 1)]
+        threshold: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -331,6 +340,8 @@ async fn serve(cfg: Config) -> ExitCode {
         }
     };
     let addr = server.local_addr;
+    // Handlers first: a signal right after the announcement below must shut down gracefully.
+    let shutdown = trustplane_server::shutdown_signal();
     tracing::info!(%addr, database = db_kind, data = %data, "trustplane listening");
     println!("trustplane is listening on http://{addr} ({db_kind}, data in {data})");
     match &server.bootstrap_url {
@@ -340,7 +351,7 @@ async fn serve(cfg: Config) -> ExitCode {
         ),
         None => println!("Sign in at http://{addr}/login"),
     }
-    match server.run(trustplane_server::shutdown_signal()).await {
+    match server.run(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -353,13 +364,22 @@ async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
     trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
         .map_err(|e| CliError::Other(e.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
+    let breach = cfg
+        .load_breach_filter()
+        .map_err(|e| CliError::Other(format!("breached-password filter: {e}")))?;
     let ops = Ops::new(store.clone(), cfg.password_hash)
-        .with_password_policy(cfg.password.clone(), &cfg.organisation);
+        .with_password_policy(cfg.password.clone(), &cfg.organisation)
+        .with_breach_filter(breach.map(Arc::new));
     Ok((store, ops))
 }
 
 async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliError> {
-    let PasswordCmd::Check { user, json } = cmd;
+    let (user, json) = match cmd {
+        PasswordCmd::Check { user, json } => (user, json),
+        PasswordCmd::ImportBreached { file, threshold } => {
+            return import_breached(&cfg, &file, threshold);
+        }
+    };
     let (_, ops) = open_ops(&cfg).await?;
     let mut raw = Vec::new();
     std::io::stdin()
@@ -421,6 +441,48 @@ async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliErro
     } else {
         ExitCode::from(1)
     })
+}
+
+fn import_breached(
+    cfg: &Config,
+    file: &std::path::Path,
+    threshold: u64,
+) -> Result<ExitCode, CliError> {
+    trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    let input = std::fs::File::open(file)
+        .map_err(|e| CliError::Other(format!("cannot open {}: {e}", file.display())))?;
+    let out = cfg.breached_filter_path();
+    let started = std::time::Instant::now();
+    let stats = trustplane_breach::import(
+        std::io::BufReader::with_capacity(1 << 20, input),
+        &out,
+        threshold,
+        |s| {
+            eprintln!(
+                "  {} lines, {} MB read, {} hashes kept",
+                s.lines,
+                s.bytes / 1_000_000,
+                s.hashes
+            );
+        },
+    )
+    .map_err(|e| {
+        CliError::Other(format!(
+            "import failed (the previous filter is unchanged): {e}"
+        ))
+    })?;
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    println!(
+        "Imported {} hashes ({} below the threshold of {threshold}) into {} ({} bytes, {:.2} bytes per hash) in {secs:.1} s ({:.0} lines/s).",
+        stats.hashes,
+        stats.below_threshold,
+        out.display(),
+        stats.filter_bytes,
+        stats.filter_bytes as f64 / stats.hashes.max(1) as f64,
+        stats.lines as f64 / secs,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {

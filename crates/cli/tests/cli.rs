@@ -347,3 +347,86 @@ fn password_check_explains_the_verdict() {
     assert!(!term.status.success());
     assert!(String::from_utf8_lossy(&term.stderr).contains("shorter than 4"));
 }
+
+#[test]
+fn breached_passwords_are_imported_and_refused() {
+    use sha1::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hex = |p: &str| -> String {
+        sha1::Sha1::digest(p.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
+    };
+    let mut lines = vec![
+        format!("{}:52", hex("Tr0ub4dor&3 horse")),
+        format!("{}:1", hex("seldom seen phrase 77")),
+    ];
+    for i in 0..2000 {
+        lines.push(format!("{}:{}", hex(&format!("x{i}")), i % 7 + 1));
+    }
+    lines.sort();
+    let file = d.join("pwned.txt");
+    std::fs::write(&file, lines.join("\r\n")).unwrap();
+    let out = ok(&run(
+        d,
+        &[
+            "password",
+            "import-breached",
+            file.to_str().unwrap(),
+            "--threshold",
+            "2",
+        ],
+        None,
+    ));
+    assert!(out.contains("Imported"), "{out}");
+    // A strong-looking password that appeared in a breach is refused; a rare one is not.
+    let bad = run(
+        d,
+        &["password", "check", "--json"],
+        Some("Tr0ub4dor&3 horse\n"),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "breached"),
+        "{v}"
+    );
+    assert_eq!(
+        run(d, &["password", "check"], Some("seldom seen phrase 77\n"))
+            .status
+            .code(),
+        Some(0)
+    );
+    let weak = run(
+        d,
+        &["admin", "user", "create", "z", "--password-stdin"],
+        Some("Tr0ub4dor&3 horse\n"),
+    );
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("data breach"));
+    // A broken import keeps the previous filter.
+    std::fs::write(&file, "not a hash\n").unwrap();
+    let failed = run(
+        d,
+        &["password", "import-breached", file.to_str().unwrap()],
+        None,
+    );
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("previous filter is unchanged"));
+    assert_eq!(
+        run(d, &["password", "check"], Some("Tr0ub4dor&3 horse\n"))
+            .status
+            .code(),
+        Some(1)
+    );
+    // A corrupt filter file is a clear error, not a silently skipped check.
+    std::fs::write(d.join("breached.filter"), b"garbage").unwrap();
+    let broken = run(d, &["password", "check"], Some("anything at all here\n"));
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("corrupt"));
+}

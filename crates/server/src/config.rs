@@ -34,6 +34,9 @@ pub struct Config {
     pub password_hash: HashParams,
     /// Password protection: length, score threshold, character substitutions.
     pub password: PasswordPolicy,
+    /// Breached-password filter built by `trustplane password import-breached`; default
+    /// `<data>/breached.filter` (used when present).
+    pub breached_filter: Option<PathBuf>,
     pub rate_limit: RateLimitConfig,
     /// Reverse proxies whose `X-Forwarded-For` is trusted (CIDRs). Empty: the peer address
     /// of the TCP connection is the client address.
@@ -74,6 +77,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             password_hash: HashParams::default(),
             password: PasswordPolicy::default(),
+            breached_filter: None,
             rate_limit: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             log_format: None,
@@ -213,6 +217,24 @@ impl Config {
         self.secret_key_file
             .clone()
             .unwrap_or_else(|| self.data.join("secret.key"))
+    }
+
+    pub fn breached_filter_path(&self) -> PathBuf {
+        self.breached_filter
+            .clone()
+            .unwrap_or_else(|| self.data.join("breached.filter"))
+    }
+
+    /// Loads the breached-password filter if the file exists. A corrupt file is an error
+    /// the caller reports; it never silently disables the check it was asked for.
+    pub fn load_breach_filter(
+        &self,
+    ) -> Result<Option<trustplane_breach::BreachFilter>, trustplane_breach::BreachError> {
+        let path = self.breached_filter_path();
+        if !path.exists() {
+            return Ok(None);
+        }
+        trustplane_breach::BreachFilter::load(&path).map(Some)
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -255,8 +255,27 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
         Some(_) => cfg.public_url(),
         None => format!("http://{local_addr}"),
     };
-    let state = AppState::new(store.clone(), cfg, &key, metrics_handle())
-        .map_err(|e| ServeError::Other(e.message))?;
+    let breach = cfg.load_breach_filter().map_err(|e| {
+        ServeError::Other(format!(
+            "breached-password filter {}: {e}",
+            cfg.breached_filter_path().display()
+        ))
+    })?;
+    if let Some(f) = &breach {
+        tracing::info!(
+            hashes = f.hashes,
+            threshold = f.threshold,
+            "breached-password filter loaded"
+        );
+    }
+    let state = AppState::new(
+        store.clone(),
+        cfg,
+        &key,
+        metrics_handle(),
+        breach.map(Arc::new),
+    )
+    .map_err(|e| ServeError::Other(e.message))?;
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {
         state,
@@ -303,25 +322,36 @@ impl Server {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers SIGINT and SIGTERM handlers *now* and returns a future that resolves on either.
+/// Call it before announcing that the server is up, so that a signal arriving right after
+/// start is handled gracefully instead of killing the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {},
+                _ = wait(int) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
+            tracing::info!("shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    {
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        }
+    }
 }

@@ -81,6 +81,7 @@ pub struct Ops {
     pub params: HashParams,
     pub password_policy: PasswordPolicy,
     pub organisation: String,
+    pub breach: Option<Arc<trustplane_breach::BreachFilter>>,
 }
 
 impl Ops {
@@ -90,7 +91,13 @@ impl Ops {
             params,
             password_policy: PasswordPolicy::default(),
             organisation: String::new(),
+            breach: None,
         }
+    }
+
+    pub fn with_breach_filter(mut self, f: Option<Arc<trustplane_breach::BreachFilter>>) -> Self {
+        self.breach = f;
+        self
     }
 
     pub fn with_password_policy(mut self, policy: PasswordPolicy, organisation: &str) -> Self {
@@ -129,7 +136,7 @@ impl Ops {
         let first = names.next();
         let last = names.next_back();
         let org = Some(self.organisation.as_str()).filter(|o| !o.is_empty() && *o != "trustplane");
-        Ok(checker.evaluate(
+        let mut verdict = checker.evaluate(
             &UserTerms {
                 first_name: first,
                 last_name: last,
@@ -139,7 +146,13 @@ impl Ops {
                 organisation: org,
             },
             password,
-        ))
+        );
+        if let Some(f) = &self.breach
+            && f.contains_password(password)
+        {
+            verdict.refuse(trustplane_core::password::Reason::Breached);
+        }
+        Ok(verdict)
     }
 
     /// Refuses the password with every reason unless it passes password protection.

@@ -39,6 +39,8 @@ pub struct Inner {
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub account_failures: FailureCounter,
     pub metrics: Option<PrometheusHandle>,
+    /// The breached-password filter, when one was imported.
+    pub breach: Option<Arc<trustplane_breach::BreachFilter>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +56,7 @@ impl AppState {
         cfg: Config,
         key: &MasterKey,
         metrics: Option<PrometheusHandle>,
+        breach: Option<Arc<trustplane_breach::BreachFilter>>,
     ) -> Result<AppState, AppError> {
         let hash_params = cfg.password_hash;
         let dummy_hash = hash_password(
@@ -84,6 +87,7 @@ impl AppState {
                 Duration::from_secs(15 * 60),
             ),
             metrics,
+            breach,
             cfg,
         })))
     }
@@ -92,6 +96,7 @@ impl AppState {
     pub fn ops(&self) -> crate::ops::Ops {
         crate::ops::Ops::new(self.store.clone(), self.hash_params)
             .with_password_policy(self.cfg.password.clone(), &self.cfg.organisation)
+            .with_breach_filter(self.breach.clone())
     }
 
     /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.
