@@ -40,13 +40,29 @@ fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     }
 }
 
+/// PostgreSQL text cannot hold NUL, SQLite's can. Stored names never contain one (validation
+/// refuses control characters), so a lookup key with NUL finds nothing on either backend
+/// rather than failing on one.
+fn has_nul(s: &str) -> bool {
+    s.contains('\0')
+}
+
+/// Untrusted text that is logged as received (the sign-in log): NUL becomes U+FFFD on every
+/// backend, so that recording an attempt never fails on PostgreSQL.
+fn loggable(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
 fn now_ms() -> i64 {
     ms(OffsetDateTime::now_utc())
 }
 
+/// `%s%` with LIKE's metacharacters escaped (escape character `\`). Case is kept: callers
+/// lower-case it in Rust to match a column folded in Rust, or apply SQL `lower()` to both
+/// sides. (Mixing the two fails for non-ASCII text on SQLite, whose `lower()` folds ASCII only.)
 fn like_pattern(s: &str) -> String {
     let mut out = String::from("%");
-    for c in s.to_lowercase().chars() {
+    for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
@@ -242,6 +258,9 @@ impl Store for SqlStore {
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<User>> {
+        if has_nul(username) {
+            return Ok(None);
+        }
         let row: Option<UserRow> = sqlx::query_as(safe(format!(
             "SELECT {USER_COLS} FROM users WHERE username_folded = $1"
         )))
@@ -253,6 +272,9 @@ impl Store for SqlStore {
     }
 
     async fn login_record(&self, username: &str) -> Result<Option<LoginRecord>> {
+        if has_nul(username) {
+            return Ok(None);
+        }
         let row: Option<LoginRow> = sqlx::query_as(safe(format!(
             "SELECT {USER_COLS}, password_hash, password_must_change FROM users \
              WHERE username_folded = $1"
@@ -276,9 +298,11 @@ impl Store for SqlStore {
         let rows: Vec<UserRow> = match &q.search {
             Some(s) if !s.trim().is_empty() => sqlx::query_as(safe(format!(
                 "SELECT {USER_COLS} FROM users WHERE username_folded LIKE $1 ESCAPE '\\' \
-                 OR lower(display_name) LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\' \
-                 ORDER BY username_folded LIMIT $2 OFFSET $3"
+                 OR lower(display_name) LIKE lower($2) ESCAPE '\\' \
+                 OR lower(email) LIKE lower($2) ESCAPE '\\' \
+                 ORDER BY username_folded LIMIT $3 OFFSET $4"
             )))
+            .bind(like_pattern(&fold_name(s)))
             .bind(like_pattern(s.trim()))
             .bind(limit)
             .bind(q.offset.max(0))
@@ -409,6 +433,9 @@ impl Store for SqlStore {
     }
 
     async fn find_group(&self, name: &str) -> Result<Option<Group>> {
+        if has_nul(name) {
+            return Ok(None);
+        }
         let row: Option<GroupRow> = sqlx::query_as(safe(format!(
             "SELECT {GROUP_COLS} FROM user_groups WHERE name_folded = $1"
         )))
@@ -760,12 +787,12 @@ impl Store for SqlStore {
         .bind(e.id.to_string())
         .bind(ms(e.at))
         .bind(e.user_id.map(|u| u.to_string()))
-        .bind(&e.username)
+        .bind(loggable(&e.username))
         .bind(e.result.as_str())
-        .bind(&e.failure_reason)
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.correlation_id)
+        .bind(e.failure_reason.as_deref().map(loggable))
+        .bind(e.ip.as_deref().map(loggable))
+        .bind(e.user_agent.as_deref().map(loggable))
+        .bind(loggable(&e.correlation_id))
         .bind(methods)
         .bind(e.details.to_string())
         .execute(&self.pool)
@@ -780,13 +807,14 @@ impl Store for SqlStore {
             w.push("user_id = ?", u.to_string());
         }
         if let Some(u) = &q.username {
-            w.push("lower(username) = ?", fold_name(u));
+            // `lower()` on both sides: Rust's folding differs from SQLite's ASCII-only one.
+            w.push("lower(username) = lower(?)", loggable(u.trim()));
         }
         if let Some(r) = q.result {
             w.push("result = ?", r.as_str().to_string());
         }
         if let Some(r) = &q.failure_reason {
-            w.push("failure_reason = ?", r.clone());
+            w.push("failure_reason = ?", loggable(r));
         }
         if let Some(t) = q.since {
             w.push_i("at >= ?", ms(t));
@@ -831,6 +859,16 @@ impl Store for SqlStore {
     }
 
     async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>> {
+        // The chain head is read first: every entry up to its seq was committed together with
+        // it, so the walk must reach that entry and find the head's hash there. Without this
+        // check, deleting the newest entries (after dropping the append-only triggers) would
+        // leave a shorter chain that still verifies.
+        let (head_seq, head_hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        let mut hash_at_head = None;
         let mut v = ChainVerifier::default();
         let mut after = 0i64;
         loop {
@@ -845,10 +883,24 @@ impl Store for SqlStore {
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for r in rows {
-                if let Err(e) = v.push(&AuditEntry::from(r)) {
-                    return Ok(Err(e));
+                let e = AuditEntry::from(r);
+                if let Err(err) = v.push(&e) {
+                    return Ok(Err(err));
+                }
+                if e.seq == head_seq {
+                    hash_at_head = Some(e.hash);
                 }
             }
+        }
+        let checked = i64::try_from(v.checked).unwrap_or(i64::MAX);
+        if checked < head_seq {
+            return Ok(Err(ChainError::Gap {
+                seq: head_seq,
+                expected: checked + 1,
+            }));
+        }
+        if head_seq > 0 && hash_at_head.as_deref() != Some(head_hash.as_str()) {
+            return Ok(Err(ChainError::HashMismatch { seq: head_seq }));
         }
         Ok(Ok(v.checked))
     }
