@@ -20,6 +20,7 @@ fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
         // Variables that are not configuration keys must not trip the strict config loader.
         .env("TRUSTPLANE_LOG", "warn")
         .env("TRUSTPLANE_TEST_DATABASE_URL", "postgres://ignored")
+        .env("TRUSTPLANE_BIN", "/ignored/by/the/config/loader")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

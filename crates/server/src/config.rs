@@ -138,10 +138,11 @@ impl Config {
         fig = fig.merge(
             Env::prefixed("TRUSTPLANE_")
                 .split("__")
-                // The config file location, the log filter and test settings are not config keys.
+                // The config file location, the log filter, the binary path used by the browser
+                // tests and test settings are not config keys.
                 .filter(|k| {
                     let k = k.as_str().to_ascii_lowercase();
-                    !k.starts_with("test_") && !matches!(k.as_str(), "config" | "log")
+                    !k.starts_with("test_") && !matches!(k.as_str(), "config" | "log" | "bin")
                 }),
         );
         let mut cfg: Config = fig
