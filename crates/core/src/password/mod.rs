@@ -14,7 +14,7 @@
 //! let checker = PasswordChecker::new(&policy, &global, &custom);
 //! let user = UserTerms { first_name: Some("Alice"), ..Default::default() };
 //! assert!(!checker.evaluate(&user, "C0ntoso2024!").accepted);
-//! assert!(checker.evaluate(&user, "quasar walnut thimble").accepted);
+//! assert!(checker.evaluate(&user, "gusset pewter thimble").accepted);
 //! ```
 
 pub mod banned;

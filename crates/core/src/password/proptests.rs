@@ -96,8 +96,8 @@ proptest! {
         let i = pos.index(chars.len());
         chars[i] = c.chars().next().unwrap();
         let v: String = chars.into_iter().collect();
-        let with_term = check(&format!("quasar {v} walnut")).score;
-        let without = check("quasar qxzjvkwp walnut").score;
+        let with_term = check(&format!("gusset {v} pewter")).score;
+        let without = check("gusset qxzjvkwp pewter").score;
         prop_assert!(with_term < without, "{} {} {}", v, with_term, without);
     }
 
@@ -129,7 +129,7 @@ proptest! {
 
     #[test]
     fn random_five_word_passphrases_are_accepted(
-        words in prop::collection::vec(prop::sample::select(&WORDS[..]), 5),
+        words in prop::sample::subsequence(WORDS.to_vec(), 5).prop_shuffle(),
         sep in prop::sample::select(&[" ", "-", ".", "_", ""][..]),
     ) {
         let pw = words.join(sep);
@@ -148,11 +148,11 @@ proptest! {
     }
 }
 
-/// Unusual words (a fixed diceware-like set), none of them common passwords.
+/// Unusual words (a fixed diceware-like set), none of them in the global list.
 const WORDS: [&str; 40] = [
-    "quasar", "tundra", "walnut", "zephyr", "mosaic", "lantern", "gravel", "pigment", "nectar",
-    "saddle", "thimble", "orchid", "ferret", "velvet", "cobalt", "marble", "trellis", "harbor",
-    "juniper", "quill", "raven", "sprocket", "tandem", "umbra", "vortex", "wicket", "yodel",
-    "almanac", "bramble", "cinder", "dapple", "embers", "fjord", "glacier", "hazel", "igloo",
-    "jostle", "kettle", "lichen", "meadow",
+    "gusset", "pewter", "sorrel", "tamarind", "nacelle", "bollard", "quoin", "wimple", "fettle",
+    "gimbal", "hawser", "parsnip", "ramekin", "spindle", "vellum", "whelk", "yarrow", "zither",
+    "bodkin", "chervil", "dirndl", "eyelet", "filbert", "gherkin", "hassock", "inkwell", "jerkin",
+    "kumquat", "lintel", "mullion", "oxbow", "pinion", "quahog", "ratchet", "sextant", "trowel",
+    "thimble", "saddle", "trellis", "lichen",
 ];
