@@ -1,19 +1,33 @@
 //! Banned-term lists and the fuzzy substring matcher.
 //!
-//! A banned term matches anywhere inside the normalised password, exactly or at edit distance
-//! one (one character inserted, deleted or replaced). The index holds every term and every
-//! one-deletion variant of it (the "symmetric deletion" method): a window of the password is
-//! within distance one of a term exactly when the window, or one of its one-deletion variants,
-//! equals the term or one of the term's one-deletion variants. Candidates are then verified
-//! with a bounded edit distance, so hash collisions and distance-2 coincidences never match.
+//! A banned term matches any window of the normalised password (of at least
+//! [`MIN_WINDOW_LEN`] characters) that is within Levenshtein distance one of it: one character
+//! inserted, deleted or replaced. The index is one Aho-Corasick automaton over every term and
+//! every one-deletion variant of it (the "symmetric deletion" neighbourhood):
+//!
+//! - scanning the password finds the windows equal to a term (distance 0) or to one of its
+//!   deletion variants (a character deleted);
+//! - scanning the password with character `k` removed finds, among the matches that straddle
+//!   position `k`, the windows where `k` was inserted into a term (distance 1) or where `k`
+//!   replaced a term's character (the term and the window lose the same character); these are
+//!   verified with a bounded edit distance, because deleting one character from each side can
+//!   also pair two strings at distance two.
+//!
+//! So a search costs one automaton pass over the password plus one short pass (at most twice
+//! the longest term) per character, independent of the number of terms.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
+use std::collections::{BTreeMap, HashMap};
 
-/// Terms shorter than this (after normalisation) are not listed: they would match too much.
+/// Terms shorter than this (after normalisation) are refused: they would match too much.
 pub const MIN_TERM_LEN: usize = 4;
-/// Longest term we index (longer terms are truncated out of the list with an error).
+/// Longest term accepted, in characters after normalisation.
 pub const MAX_TERM_LEN: usize = 64;
+/// Shortest password window that can match a term. A one-character deletion from a
+/// 4-character term (3 characters) is too common to mean anything, so it does not count.
+pub const MIN_WINDOW_LEN: usize = 4;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BannedListError {
@@ -23,50 +37,8 @@ pub enum BannedListError {
     TooLong,
     #[error("the built-in banned list is corrupt: {0}")]
     Corrupt(String),
-}
-
-/// A pass-through hasher: keys are already well-mixed 64-bit hashes.
-#[derive(Default)]
-pub struct PreHashed(u64);
-
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Index = HashMap<u64, Vec<u32>, BuildHasherDefault<PreHashed>>;
-
-/// FNV-1a over the characters, with a final avalanche so the low bits are usable by the map.
-fn hash_chars(chars: impl Iterator<Item = char>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for c in chars {
-        h ^= u64::from(u32::from(c));
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // splitmix64 finaliser
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
-
-fn hash_without(s: &[char], skip: usize) -> u64 {
-    hash_chars(
-        s.iter()
-            .enumerate()
-            .filter(|(i, _)| *i != skip)
-            .map(|(_, c)| *c),
-    )
+    #[error("cannot build the banned-term index: {0}")]
+    Index(String),
 }
 
 /// Levenshtein distance of `a` and `b` is at most one.
@@ -87,62 +59,126 @@ pub fn within_one(a: &[char], b: &[char]) -> bool {
     }
 }
 
-/// A list of banned terms in matching form, indexed for fuzzy substring search.
-#[derive(Debug, Clone, Default)]
-pub struct BannedList {
-    terms: Vec<Vec<char>>,
-    index: Index,
-    /// Window lengths worth looking at (term lengths ± 1).
-    window_lens: Vec<usize>,
-}
-
-/// One banned term found in a password window `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One banned term found in a password window `[start, end)` (character positions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TermMatch {
     pub start: usize,
     pub end: usize,
     pub term: u32,
 }
 
+/// A list of banned terms in matching form, indexed for fuzzy substring search.
+/// Build it once (for the global list: once per process) and share it: it is immutable,
+/// `Send` and `Sync`.
+#[derive(Clone, Default)]
+pub struct BannedList {
+    terms: Vec<Box<[char]>>,
+    /// For each automaton pattern, the range of `entries` (terms it stands for).
+    spans: Vec<(u32, u32)>,
+    /// Terms (by index) an automaton pattern stands for.
+    entries: Vec<u32>,
+    automaton: Option<NFA>,
+    max_len: usize,
+}
+
+impl std::fmt::Debug for BannedList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the terms themselves (they may be confidential organisation words).
+        f.debug_struct("BannedList")
+            .field("terms", &self.terms.len())
+            .field("patterns", &self.spans.len())
+            .finish()
+    }
+}
+
+/// Encodes `chars` as UTF-8 into `buf`, and in `at` the character index of each byte offset
+/// that starts a character (plus the end).
+fn encode(chars: &[char], buf: &mut String, at: &mut Vec<u32>) {
+    buf.clear();
+    at.clear();
+    for (i, c) in chars.iter().enumerate() {
+        let idx = u32::try_from(i).unwrap_or(u32::MAX);
+        for _ in 0..c.len_utf8() {
+            at.push(idx);
+        }
+        buf.push(*c);
+    }
+    at.push(u32::try_from(chars.len()).unwrap_or(u32::MAX));
+}
+
 impl BannedList {
-    /// Builds a list from already-normalised terms; duplicates are dropped.
+    /// An empty list (matches nothing).
+    pub fn empty() -> BannedList {
+        BannedList::default()
+    }
+
+    /// Builds a list from terms already in matching form (see [`super::normalize::normalize_term`]);
+    /// duplicates are dropped. A term shorter than [`MIN_TERM_LEN`] or longer than
+    /// [`MAX_TERM_LEN`] characters is an error: silently dropping it would hide a mistake.
     pub fn from_normalized<I, S>(terms: I) -> Result<BannedList, BannedListError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut seen = HashSet::new();
         let mut list = BannedList::default();
-        let mut lens = std::collections::BTreeSet::new();
+        let mut seen: HashMap<Box<[char]>, ()> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut pattern_id: HashMap<String, usize> = HashMap::new();
+        let mut per_pattern: Vec<Vec<u32>> = Vec::new();
         for t in terms {
-            let chars: Vec<char> = t.as_ref().chars().collect();
+            let chars: Box<[char]> = t.as_ref().chars().collect();
             if chars.len() < MIN_TERM_LEN {
                 return Err(BannedListError::TooShort(t.as_ref().to_string()));
             }
             if chars.len() > MAX_TERM_LEN {
                 return Err(BannedListError::TooLong);
             }
-            if !seen.insert(chars.clone()) {
+            if seen.insert(chars.clone(), ()).is_some() {
                 continue;
             }
             let idx = u32::try_from(list.terms.len()).map_err(|_| BannedListError::TooLong)?;
-            let mut keys = vec![hash_chars(chars.iter().copied())];
-            keys.extend((0..chars.len()).map(|i| hash_without(&chars, i)));
-            keys.sort_unstable();
-            keys.dedup();
-            for k in keys {
-                list.index.entry(k).or_default().push(idx);
+            let mut add = |p: String| {
+                let id = *pattern_id.entry(p.clone()).or_insert_with(|| {
+                    patterns.push(p);
+                    per_pattern.push(Vec::new());
+                    per_pattern.len() - 1
+                });
+                if let Some(v) = per_pattern.get_mut(id)
+                    && v.last() != Some(&idx)
+                {
+                    v.push(idx);
+                }
+            };
+            add(chars.iter().collect());
+            for skip in 0..chars.len() {
+                add(chars
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != skip)
+                    .map(|(_, c)| *c)
+                    .collect());
             }
-            for l in chars.len().saturating_sub(1)..=chars.len() + 1 {
-                lens.insert(l);
-            }
+            list.max_len = list.max_len.max(chars.len());
             list.terms.push(chars);
         }
-        list.window_lens = lens.into_iter().collect();
+        for v in per_pattern {
+            let start = u32::try_from(list.entries.len()).map_err(|_| BannedListError::TooLong)?;
+            list.entries.extend(v);
+            let end = u32::try_from(list.entries.len()).map_err(|_| BannedListError::TooLong)?;
+            list.spans.push((start, end));
+        }
+        if !patterns.is_empty() {
+            let ac = NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .map_err(|e| BannedListError::Index(e.to_string()))?;
+            list.automaton = Some(ac);
+        }
         Ok(list)
     }
 
-    /// Builds a list from raw terms (normalising them with `subst`).
+    /// Builds a list from terms as people type them: each is normalised with `subst` (NFKC,
+    /// lower-case, substitutions, surrounding space trimmed) and duplicates are dropped.
     pub fn from_terms<I, S>(
         terms: I,
         subst: &BTreeMap<char, char>,
@@ -158,18 +194,15 @@ impl BannedList {
         Self::from_normalized(normalized)
     }
 
-    /// The built-in global list (base terms derived from a public corpus of common passwords;
-    /// see docs/password-protection.md), decompressed once by the caller at start.
+    /// The built-in global list: base terms derived from a public corpus of common passwords
+    /// (see docs/password-protection.md), stored gzip-compressed in the binary. This
+    /// decompresses and indexes it (about 30 ms): call it once at start and share the result.
     pub fn global() -> Result<BannedList, BannedListError> {
-        use std::io::Read;
-        static DATA: &[u8] = include_bytes!("../../../../data/password/global-banned.txt.gz");
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(DATA)
-            .read_to_string(&mut text)
-            .map_err(|e| BannedListError::Corrupt(e.to_string()))?;
+        let text = global_terms_text()?;
         Self::from_normalized(text.lines().map(str::trim).filter(|l| !l.is_empty()))
     }
 
+    /// Number of distinct terms.
     pub fn len(&self) -> usize {
         self.terms.len()
     }
@@ -178,6 +211,8 @@ impl BannedList {
         self.terms.is_empty()
     }
 
+    /// Term `i` in matching form (empty if out of range). For tests and tools: user-facing
+    /// messages never name the term that matched.
     pub fn term(&self, i: u32) -> String {
         self.terms
             .get(i as usize)
@@ -185,47 +220,149 @@ impl BannedList {
             .unwrap_or_default()
     }
 
-    /// Every window of `p` within edit distance one of a term (possibly overlapping).
+    /// Term `i` in matching form, as characters (empty if out of range).
+    pub fn term_chars(&self, i: u32) -> &[char] {
+        self.terms.get(i as usize).map_or(&[], |t| t)
+    }
+
+    fn terms_of(&self, pattern: usize) -> &[u32] {
+        match self.spans.get(pattern) {
+            Some(&(s, e)) => self.entries.get(s as usize..e as usize).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    /// Appends every window of `p` (at least [`MIN_WINDOW_LEN`] characters) within edit
+    /// distance one of a term, sorted and without duplicates.
     pub fn find(&self, p: &[char], out: &mut Vec<TermMatch>) {
-        if self.terms.is_empty() {
+        let Some(nfa) = &self.automaton else {
+            return;
+        };
+        let n = p.len();
+        if n < MIN_WINDOW_LEN {
             return;
         }
-        let mut candidates: Vec<u32> = Vec::new();
-        for start in 0..p.len() {
-            for &w in &self.window_lens {
-                let end = start + w;
-                if end > p.len() {
-                    break;
+        let Ok(start) = nfa.start_state(Anchored::No) else {
+            return;
+        };
+        let first = out.len();
+        let mut buf = String::with_capacity(n + 8);
+        let mut at: Vec<u32> = Vec::with_capacity(n + 8);
+        encode(p, &mut buf, &mut at);
+        let bytes = buf.as_bytes();
+        // Byte offset of each character (and of the end).
+        let mut offsets: Vec<usize> = Vec::with_capacity(n + 1);
+        offsets.extend(buf.char_indices().map(|(i, _)| i));
+        offsets.push(bytes.len());
+        let char_at = |byte: usize| at.get(byte).map(|c| *c as usize);
+        let verify = |s: usize, e: usize, pattern: usize, out: &mut Vec<TermMatch>| {
+            if e - s < MIN_WINDOW_LEN || e > n {
+                return;
+            }
+            let window = &p[s..e];
+            for &term in self.terms_of(pattern) {
+                if let Some(t) = self.terms.get(term as usize)
+                    && within_one(window, t)
+                {
+                    out.push(TermMatch {
+                        start: s,
+                        end: e,
+                        term,
+                    });
                 }
-                let window = &p[start..end];
-                candidates.clear();
-                if let Some(v) = self.index.get(&hash_chars(window.iter().copied())) {
-                    candidates.extend_from_slice(v);
-                }
-                for skip in 0..w {
-                    if let Some(v) = self.index.get(&hash_without(window, skip)) {
-                        candidates.extend_from_slice(v);
+            }
+        };
+        // 1. One pass over the password: windows equal to a term or to one of its deletion
+        //    variants (distance 0 or 1), and those windows with the next or previous
+        //    character added (an insertion or a replacement at the window's edge).
+        //    Remember the automaton's state at each character boundary for step 2.
+        let mut states = Vec::with_capacity(n + 1);
+        let mut sid = start;
+        for (b, &byte) in bytes.iter().enumerate() {
+            if buf.is_char_boundary(b) {
+                states.push(sid);
+            }
+            sid = nfa.next_state(Anchored::No, sid, byte);
+            if nfa.is_match(sid) {
+                for i in 0..nfa.match_len(sid) {
+                    let pid = nfa.match_pattern(sid, i);
+                    let end = b + 1;
+                    let (Some(s), Some(e)) = (char_at(end - nfa.pattern_len(pid)), char_at(end))
+                    else {
+                        continue;
+                    };
+                    let pattern = pid.as_usize();
+                    if e - s >= MIN_WINDOW_LEN {
+                        for &term in self.terms_of(pattern) {
+                            out.push(TermMatch {
+                                start: s,
+                                end: e,
+                                term,
+                            });
+                        }
                     }
+                    if s > 0 {
+                        verify(s - 1, e, pattern, out);
+                    }
+                    verify(s, e + 1, pattern, out);
                 }
-                if candidates.is_empty() {
+            }
+        }
+        // 2. Windows with an inserted or replaced character k inside: continue the scan from
+        //    the state before k as if k were not there, and keep the matches that began
+        //    before k (they straddle it); put k back into the window and verify.
+        let reach = self.max_len;
+        for k in 1..n.saturating_sub(1) {
+            let (Some(&sid_k), Some(&bk), Some(&after)) =
+                (states.get(k), offsets.get(k), offsets.get(k + 1))
+            else {
+                continue;
+            };
+            let width = after - bk;
+            let stop = offsets
+                .get((k + reach).min(n))
+                .copied()
+                .unwrap_or(bytes.len());
+            let mut sid = sid_k;
+            for (e, &byte) in bytes.iter().enumerate().take(stop).skip(after) {
+                sid = nfa.next_state(Anchored::No, sid, byte);
+                if !nfa.is_match(sid) {
                     continue;
                 }
-                candidates.sort_unstable();
-                candidates.dedup();
-                for &c in &candidates {
-                    if let Some(term) = self.terms.get(c as usize)
-                        && within_one(window, term)
-                    {
-                        out.push(TermMatch {
-                            start,
-                            end,
-                            term: c,
-                        });
+                let end = e + 1;
+                for i in 0..nfa.match_len(sid) {
+                    let pid = nfa.match_pattern(sid, i);
+                    // Start of the match in the password without k, in bytes.
+                    let Some(q_start) = (end - width).checked_sub(nfa.pattern_len(pid)) else {
+                        continue;
+                    };
+                    if q_start >= bk {
+                        continue; // entirely after k: found in step 1
+                    }
+                    if let (Some(s), Some(e)) = (char_at(q_start), char_at(end)) {
+                        verify(s, e, pid.as_usize(), out);
                     }
                 }
             }
         }
+        out[first..].sort_unstable();
+        let mut tail = out.split_off(first);
+        tail.dedup();
+        out.append(&mut tail);
     }
+}
+
+/// The compressed global list shipped in the binary.
+static GLOBAL_GZ: &[u8] = include_bytes!("../../../../data/password/global-banned.txt.gz");
+
+/// The global list as text, one normalised term per line.
+pub fn global_terms_text() -> Result<String, BannedListError> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(GLOBAL_GZ)
+        .read_to_string(&mut text)
+        .map_err(|e| BannedListError::Corrupt(e.to_string()))?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -234,6 +371,31 @@ mod tests {
 
     fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
+    }
+
+    /// Windows found, as (start, end, term).
+    fn found(l: &BannedList, p: &str) -> Vec<(usize, usize, String)> {
+        let mut m = vec![];
+        l.find(&chars(p), &mut m);
+        m.iter().map(|m| (m.start, m.end, l.term(m.term))).collect()
+    }
+
+    /// Reference: every window of at least MIN_WINDOW_LEN within distance one, by brute force.
+    fn brute(terms: &[&str], p: &str) -> Vec<(usize, usize, String)> {
+        let p = chars(p);
+        let mut out = vec![];
+        for s in 0..p.len() {
+            for e in s + MIN_WINDOW_LEN..=p.len() {
+                for t in terms {
+                    if within_one(&p[s..e], &chars(t)) {
+                        out.push((s, e, t.to_string()));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     #[test]
@@ -248,6 +410,8 @@ mod tests {
             ("abcdef", "abdcef", false),
             ("abcdef", "abcd", false),
             ("abcdef", "xbcdex", false),
+            ("", "a", true),
+            ("ab", "ba", false),
         ] {
             assert_eq!(within_one(&chars(a), &chars(b)), ok, "{a} {b}");
         }
@@ -256,31 +420,114 @@ mod tests {
     #[test]
     fn finds_exact_and_fuzzy_terms_inside() {
         let l = BannedList::from_normalized(["abcdef", "contoso"]).unwrap();
-        let mut m = vec![];
-        l.find(&chars("xxabcdegxx"), &mut m);
-        assert!(m.iter().any(|m| l.term(m.term) == "abcdef"));
-        m.clear();
-        l.find(&chars("mycontosso"), &mut m);
-        assert!(m.iter().any(|m| l.term(m.term) == "contoso"));
-        m.clear();
-        l.find(&chars("nothing here at all"), &mut m);
-        assert!(m.is_empty());
+        // The examples Microsoft documents, inside longer passwords.
+        for pw in ["xxabcdegxx", "xxabcdefgxx", "xxabcdexx", "abcdef"] {
+            assert!(found(&l, pw).iter().any(|(_, _, t)| t == "abcdef"), "{pw}");
+        }
+        assert!(
+            found(&l, "mycontosso")
+                .iter()
+                .any(|(_, _, t)| t == "contoso")
+        );
+        assert!(found(&l, "nothing here at all").is_empty());
+        // Distance two is not a match.
+        assert!(found(&l, "abxdxf").is_empty());
+    }
+
+    #[test]
+    fn matches_agree_with_brute_force() {
+        let terms = ["love", "password", "dragon", "qwerty", "żółwik", "aaaaaa"];
+        let l = BannedList::from_normalized(terms).unwrap();
+        for p in [
+            "iloveyoupassword",
+            "passw0rdragonn",
+            "qwertyqwerty",
+            "lovve dove glove",
+            "żółwikiii",
+            "aaaaaaaaaaaaa",
+            "drag0nlovepasswordqwertz",
+            "pasword",
+            "xpassworx",
+        ] {
+            assert_eq!(found(&l, p), brute(&terms, p), "{p}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// The automaton search finds exactly what brute force finds, on a small alphabet
+        /// (so that near misses are frequent) with a multi-byte character in it.
+        #[test]
+        fn search_equals_brute_force(
+            terms in proptest::collection::vec("[abż1]{4,7}", 1..6),
+            p in "[abżx1]{0,24}",
+        ) {
+            let l = BannedList::from_normalized(&terms).unwrap();
+            let refs: Vec<&str> = terms.iter().map(String::as_str).collect();
+            let mut want = brute(&refs, &p);
+            want.dedup();
+            let mut got = found(&l, &p);
+            got.sort();
+            got.dedup();
+            // The list drops duplicate terms; brute force may list a window once per copy.
+            want.sort();
+            want.dedup();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn short_windows_do_not_match() {
+        // "lov" is one deletion from "love" but too short to mean anything.
+        let l = BannedList::from_normalized(["love"]).unwrap();
+        assert!(found(&l, "lov").is_empty());
+        assert!(!found(&l, "lxve").is_empty());
+        assert!(!found(&l, "loove").is_empty());
     }
 
     #[test]
     fn global_list_loads() {
         let g = BannedList::global().unwrap();
         assert!(g.len() > 2000, "{}", g.len());
-        let mut m = vec![];
-        g.find(&chars("password"), &mut m);
-        assert!(!m.is_empty());
+        assert!(!found(&g, "password").is_empty());
+        // Debug output never lists the terms.
+        assert!(!format!("{g:?}").contains("password"));
     }
 
     #[test]
-    fn short_terms_are_refused() {
+    fn bad_terms_are_refused_and_duplicates_dropped() {
         assert_eq!(
             BannedList::from_normalized(["abc"]).unwrap_err(),
             BannedListError::TooShort("abc".into())
+        );
+        assert_eq!(
+            BannedList::from_normalized(["x".repeat(65)]).unwrap_err(),
+            BannedListError::TooLong
+        );
+        let subst = super::super::normalize::default_substitutions();
+        let l = BannedList::from_terms(["Contoso", "C0ntoso", " contoso "], &subst).unwrap();
+        assert_eq!(l.len(), 1);
+        assert!(BannedList::empty().is_empty());
+        let mut m = vec![];
+        BannedList::empty().find(&chars("anything"), &mut m);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn many_custom_terms() {
+        let terms: Vec<String> = (0..2000).map(|i| format!("term{i:05}x")).collect();
+        let l = BannedList::from_normalized(&terms).unwrap();
+        assert_eq!(l.len(), 2000);
+        assert!(
+            found(&l, "myterm01234xpass")
+                .iter()
+                .any(|(_, _, t)| t == "term01234x")
+        );
+        assert!(
+            found(&l, "myterm01234ypass")
+                .iter()
+                .any(|(_, _, t)| t == "term01234x")
         );
     }
 }
