@@ -144,6 +144,9 @@ enum UserCmd {
         /// Read the new password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Require the user to choose a new password at their next sign-in.
+        #[arg(long)]
+        must_change: bool,
     },
 }
 
@@ -632,10 +635,12 @@ async fn user_cmd(ops: &Ops, actor: &Actor, cmd: UserCmd) -> Result<(), CliError
             ops.delete_user(actor, u.id).await?;
             println!("Deleted {}.", u.username);
         }
-        UserCmd::SetPassword { login, .. } => {
+        UserCmd::SetPassword {
+            login, must_change, ..
+        } => {
             let u = ops.user_by_name(&login).await?;
             let pw = read_password_stdin()?;
-            ops.set_password(actor, u.id, &pw).await?;
+            ops.set_password(actor, u.id, &pw, must_change).await?;
             println!(
                 "Password set for {}; their sessions were revoked.",
                 u.username

@@ -6,5 +6,6 @@ pub mod authn;
 pub mod credential;
 pub mod identity;
 pub mod password;
+pub mod risk;
 pub mod session;
 pub mod signin;

@@ -37,6 +37,9 @@ pub struct Config {
     /// Breached-password filter built by `trustplane password import-breached`; default
     /// `<data>/breached.filter` (used when present).
     pub breached_filter: Option<PathBuf>,
+    /// How often (seconds) to look for a newly imported breached-password filter and load it
+    /// without a restart; 0 turns the watcher off.
+    pub breached_filter_reload_seconds: u64,
     pub rate_limit: RateLimitConfig,
     /// Reverse proxies whose `X-Forwarded-For` is trusted (CIDRs). Empty: the peer address
     /// of the TCP connection is the client address.
@@ -62,6 +65,8 @@ pub struct RateLimitConfig {
     /// Failed sign-ins per account within a 15-minute window before the account is
     /// temporarily refused (whatever the password).
     pub failures_per_account: u32,
+    /// Live password-strength checks per minute for one user or sign-in flow.
+    pub password_checks_per_minute: u32,
 }
 
 impl Default for Config {
@@ -78,6 +83,7 @@ impl Default for Config {
             password_hash: HashParams::default(),
             password: PasswordPolicy::default(),
             breached_filter: None,
+            breached_filter_reload_seconds: 10,
             rate_limit: RateLimitConfig::default(),
             trusted_proxies: Vec::new(),
             log_format: None,
@@ -100,6 +106,7 @@ impl Default for RateLimitConfig {
         RateLimitConfig {
             sign_in_per_ip_per_minute: 30,
             failures_per_account: 10,
+            password_checks_per_minute: 60,
         }
     }
 }

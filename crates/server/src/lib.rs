@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod breach;
 pub mod config;
 pub mod error;
 pub mod login;
@@ -13,7 +14,7 @@ pub mod state;
 use crate::auth::RequestCtx;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::pages::{account, admin};
+use crate::pages::{account, admin, flow, security};
 use crate::secrets::{MasterKey, ensure_private_dir, random_token};
 use crate::state::AppState;
 use axum::Router;
@@ -91,6 +92,11 @@ pub fn app(state: AppState) -> Router {
             get(account::login_form).post(account::login_submit),
         )
         .route("/logout", post(account::logout))
+        .route("/login/continue", get(flow::continue_page))
+        .route("/login/change-password", post(flow::change_password_submit))
+        .route("/login/check-password", post(flow::check_in_flow))
+        .route("/my/check-password", post(flow::check_for_session))
+        .route("/static/password-meter.js", get(flow::meter_script))
         .route(
             "/bootstrap",
             get(account::bootstrap_form).post(account::bootstrap_submit),
@@ -119,6 +125,27 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/sessions", get(admin::sessions))
         .route("/admin/sessions/{id}/revoke", post(admin::revoke_session))
         .route("/admin/sign-ins", get(admin::sign_ins))
+        .route(
+            "/admin/password-protection",
+            get(security::password_protection),
+        )
+        .route(
+            "/admin/password-protection/terms",
+            post(security::add_terms),
+        )
+        .route(
+            "/admin/password-protection/terms/remove",
+            post(security::remove_term),
+        )
+        .route(
+            "/admin/password-protection/reload",
+            post(security::reload_breach_page),
+        )
+        .route("/admin/risk", get(security::risk_detections))
+        .route(
+            "/admin/risk/{id}/dismiss",
+            post(security::dismiss_detection),
+        )
         .route("/admin/audit", get(admin::audit))
         .route(
             "/admin/tokens",
@@ -268,14 +295,11 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
             "breached-password filter loaded"
         );
     }
-    let state = AppState::new(
-        store.clone(),
-        cfg,
-        &key,
-        metrics_handle(),
-        breach.map(Arc::new),
-    )
-    .map_err(|e| ServeError::Other(e.message))?;
+    let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
+    let reload_every = std::time::Duration::from_secs(cfg.breached_filter_reload_seconds);
+    let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
+        .map_err(|e| ServeError::Other(e.message))?;
+    slot.watch(reload_every);
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {
         state,

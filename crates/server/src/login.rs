@@ -5,11 +5,17 @@ use crate::auth::RequestCtx;
 use crate::error::AppError;
 use crate::secrets::{random_salt, random_token};
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use time::OffsetDateTime;
-use trustplane_core::authn::{DenyReason, FirstFactorOutcome, LoginFlow, LoginState};
+use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::authn::{
+    DenyReason, FLOW_LIFETIME, FirstFactorOutcome, LoginFlow, LoginState, PasswordChangeReason,
+    Step, StepOutcome,
+};
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
+use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection};
 use trustplane_core::session::Session;
 use trustplane_core::signin::{SignInEvent, SignInResult};
 use uuid::Uuid;
@@ -25,7 +31,70 @@ pub enum LoginOutcome {
         session: Box<Session>,
         user: Box<User>,
     },
+    /// The first factor passed but steps remain: `flow_secret` goes into the flow cookie and
+    /// the browser continues at [`CONTINUE_PATH`].
+    Continue {
+        flow_secret: String,
+    },
     Denied(DenyReason),
+}
+
+/// Cookie holding the random id of a sign-in in progress (only its SHA-256 is stored).
+pub const FLOW_COOKIE: &str = "tp_flow";
+/// Where a sign-in with pending steps continues.
+pub const CONTINUE_PATH: &str = "/login/continue";
+/// Refused submissions of a step before the whole sign-in has to start again.
+pub const MAX_STEP_ATTEMPTS: u32 = 10;
+
+/// A sign-in in progress, kept server-side between requests (any instance can continue it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub flow: LoginFlow,
+    /// Where to go once signed in (already checked by `safe_next`).
+    pub next: String,
+    pub username: String,
+    /// Refused submissions of the current step.
+    pub attempts: u32,
+}
+
+impl PendingLogin {
+    pub async fn load(state: &AppState, flow_secret: &str) -> Result<Option<Self>, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let Some(data) = state
+            .store
+            .load_login_flow(&secret_digest(flow_secret), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<PendingLogin>(&data) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) => {
+                // A flow from an incompatible version: start again rather than fail.
+                tracing::warn!(error = %e, "unreadable login flow discarded");
+                state
+                    .store
+                    .delete_login_flow(&secret_digest(flow_secret))
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn save(&self, state: &AppState, flow_secret: &str) -> Result<(), AppError> {
+        let data = serde_json::to_string(self).map_err(|_| AppError::internal())?;
+        state
+            .store
+            .save_login_flow(
+                &secret_digest(flow_secret),
+                self.flow.user_id(),
+                &data,
+                OffsetDateTime::now_utc(),
+                self.flow.started_at + FLOW_LIFETIME,
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 pub async fn password_login(
@@ -33,6 +102,7 @@ pub async fn password_login(
     ctx: &RequestCtx,
     username: &str,
     password: &str,
+    next: &str,
 ) -> Result<LoginOutcome, AppError> {
     let now = OffsetDateTime::now_utc();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
@@ -44,12 +114,39 @@ pub async fn password_login(
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
     let locked = state.account_failures.is_locked(&key, Instant::now());
 
-    let (outcome, record_user) = if limited_ip || locked || password.len() > MAX_TYPED_PASSWORD {
-        (FirstFactorOutcome::RateLimited { user_id: None }, None)
+    let checked = if limited_ip || locked || password.len() > MAX_TYPED_PASSWORD {
+        Checked {
+            outcome: FirstFactorOutcome::RateLimited { user_id: None },
+            record_user: None,
+            must_change: false,
+        }
     } else {
         check_password(state, &typed, password).await?
     };
-    let flow = flow.first_factor(outcome, now, |_| Vec::new());
+
+    // Steps after the first factor. Leaked credentials: the valid password is in the
+    // breach corpus, so whoever holds the corpus can sign in as this user.
+    let mut steps = Vec::new();
+    let mut leaked = false;
+    if let FirstFactorOutcome::Verified { user_id } = &checked.outcome {
+        if state
+            .breach
+            .get()
+            .is_some_and(|f| f.contains_password(password))
+        {
+            leaked = true;
+            record_leaked_credentials(state, *user_id, ctx, now).await?;
+            steps.push(Step::ChangePassword {
+                reason: PasswordChangeReason::LeakedCredentials,
+            });
+        } else if checked.must_change {
+            steps.push(Step::ChangePassword {
+                reason: PasswordChangeReason::AdminRequired,
+            });
+        }
+    }
+    let record_user = checked.record_user;
+    let flow = flow.first_factor(checked.outcome, now, |_| steps);
 
     let (result, reason) = match &flow.state {
         LoginState::Success { .. } => (SignInResult::Success, None),
@@ -66,6 +163,13 @@ pub async fn password_login(
         "reason" => reason.map_or("none", DenyReason::code))
     .increment(1);
 
+    let mut details = serde_json::json!({ "flow": "password" });
+    if let Some(step) = flow.current_step() {
+        details["interrupt"] = serde_json::to_value(step).unwrap_or_default();
+    }
+    if leaked {
+        details["risk"] = serde_json::json!(["leaked_credentials"]);
+    }
     let event = SignInEvent {
         id: Uuid::now_v7(),
         at: now,
@@ -77,48 +181,275 @@ pub async fn password_login(
         user_agent: ctx.user_agent.clone(),
         correlation_id: ctx.correlation_id.clone(),
         methods: flow.amr().iter().map(|s| s.to_string()).collect(),
-        details: serde_json::json!({ "flow": "password" }),
+        details,
     };
 
-    let outcome = match flow.state {
+    let outcome = match &flow.state {
         LoginState::Success { user_id } => {
             state.account_failures.clear(&key);
-            let Some(user) = state.store.get_user(user_id).await? else {
-                return Err(AppError::internal());
-            };
-            let secret = random_token();
-            let mut session = Session::new(
-                Uuid::now_v7(),
-                user_id,
-                now,
-                &state.session_policy,
-                flow.methods,
-            );
-            session.ip = ctx.ip.map(|i| i.to_string());
-            session.user_agent = ctx.user_agent.clone();
-            state
-                .store
-                .create_session(&session, &secret_digest(&secret))
-                .await?;
+            let user_id = *user_id;
+            let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
             LoginOutcome::Success {
                 secret,
                 session: Box::new(session),
                 user: Box::new(user),
             }
         }
-        LoginState::Denied { reason } => LoginOutcome::Denied(reason),
-        // No steps exist yet after the first factor; treat anything else as a failure.
-        _ => LoginOutcome::Denied(DenyReason::WrongPassword),
+        LoginState::InProgress { .. } => {
+            state.account_failures.clear(&key);
+            let flow_secret = random_token();
+            PendingLogin {
+                flow,
+                next: next.to_string(),
+                username: typed.clone(),
+                attempts: 0,
+            }
+            .save(state, &flow_secret)
+            .await?;
+            LoginOutcome::Continue { flow_secret }
+        }
+        LoginState::Denied { reason } => LoginOutcome::Denied(*reason),
+        LoginState::AwaitingFirstFactor => LoginOutcome::Denied(DenyReason::WrongPassword),
     };
     state.store.record_sign_in(&event).await?;
     tracing::info!(
         user = %typed,
         result = result.as_str(),
         reason = reason.map_or("", DenyReason::code),
+        leaked_credentials = leaked,
         correlation_id = %ctx.correlation_id,
         "sign-in"
     );
     Ok(outcome)
+}
+
+/// Creates the session for a finished flow.
+async fn issue_session(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user_id: Uuid,
+    flow: LoginFlow,
+    now: OffsetDateTime,
+) -> Result<(String, Session, User), AppError> {
+    let Some(user) = state.store.get_user(user_id).await? else {
+        return Err(AppError::internal());
+    };
+    let secret = random_token();
+    let mut session = Session::new(
+        Uuid::now_v7(),
+        user_id,
+        now,
+        &state.session_policy,
+        flow.methods,
+    );
+    session.ip = ctx.ip.map(|i| i.to_string());
+    session.user_agent = ctx.user_agent.clone();
+    state
+        .store
+        .create_session(&session, &secret_digest(&secret))
+        .await?;
+    Ok((secret, session, user))
+}
+
+/// Records a `leaked_credentials` risk detection, unless one is already active for the user.
+async fn record_leaked_credentials(
+    state: &AppState,
+    user_id: Uuid,
+    ctx: &RequestCtx,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let active = state
+        .store
+        .list_risk_detections(Some(user_id), Some(DetectionState::AtRisk), 100)
+        .await?;
+    if active
+        .iter()
+        .any(|d| d.kind == DetectionKind::LeakedCredentials)
+    {
+        return Ok(());
+    }
+    let d = RiskDetection::new(
+        Uuid::now_v7(),
+        user_id,
+        DetectionKind::LeakedCredentials,
+        "sign_in",
+        Some(ctx.correlation_id.clone()),
+        now,
+    );
+    state.store.record_risk_detection(&d).await?;
+    metrics::counter!("trustplane_risk_detections_total", "kind" => d.kind.as_str()).increment(1);
+    tracing::warn!(user_id = %user_id, correlation_id = %ctx.correlation_id,
+        "leaked credentials: the user signed in with a password found in the breach filter");
+    Ok(())
+}
+
+/// What happened to a submitted password-change step.
+pub enum StepResult {
+    /// Signed in.
+    Success { secret: String, next: String },
+    /// Refused; the step stays current. `message` is for the page.
+    Retry {
+        pending: Box<PendingLogin>,
+        message: String,
+    },
+    /// No such flow, expired, or too many refused attempts: start again.
+    Restart,
+}
+
+/// Completes the "choose a new password" step of a sign-in in progress.
+pub async fn complete_password_change(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    new_password: &str,
+    confirm: &str,
+) -> Result<StepResult, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::ChangePassword { reason }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    let Some(record) = state.store.login_record(&pending.username).await? else {
+        return Ok(StepResult::Restart);
+    };
+    if record.user.id != user_id || !record.user.is_enabled() {
+        state
+            .store
+            .delete_login_flow(&secret_digest(flow_secret))
+            .await?;
+        return Ok(StepResult::Restart);
+    }
+    let refusal = if new_password != confirm {
+        Some("The two passwords do not match.".to_string())
+    } else {
+        let verdict = state
+            .ops()
+            .evaluate_password(
+                &record.user.username,
+                &record.user.display_name,
+                record.user.email.as_deref(),
+                new_password,
+            )
+            .await?;
+        if !verdict.accepted {
+            Some(verdict.messages().join(" "))
+        } else if same_as_current(state, &record, new_password).await? {
+            Some("Choose a password different from your current one.".to_string())
+        } else {
+            None
+        }
+    };
+    if let Some(message) = refusal {
+        pending.attempts += 1;
+        if pending.attempts >= MAX_STEP_ATTEMPTS {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            return Ok(StepResult::Restart);
+        }
+        pending.save(state, flow_secret).await?;
+        return Ok(StepResult::Retry {
+            pending: Box::new(pending),
+            message,
+        });
+    }
+    // Only one request can finish the flow.
+    if !state
+        .store
+        .delete_login_flow(&secret_digest(flow_secret))
+        .await?
+    {
+        return Ok(StepResult::Restart);
+    }
+    let hash = crate::ops::hash(new_password, state.hash_params).await?;
+    let audit = AuditDraft::new(
+        &Actor::user(
+            user_id,
+            &record.user.username,
+            ctx.ip.map(|i| i.to_string()),
+        ),
+        "user.password.change",
+        "user",
+        Some(user_id.to_string()),
+    )
+    .after(&serde_json::json!({ "reason": reason, "during": "sign_in" }));
+    // Every earlier session is revoked: with leaked credentials, someone else may hold one.
+    state
+        .store
+        .set_password_hash(user_id, &hash, false, Some(now), Some(audit))
+        .await?;
+    let flow = pending
+        .flow
+        .complete_step(StepOutcome::PasswordChanged, now);
+    let outcome = match &flow.state {
+        LoginState::Success { user_id } => {
+            let user_id = *user_id;
+            let methods: Vec<String> = flow.amr().iter().map(|s| s.to_string()).collect();
+            let (secret, _, _) = issue_session(state, ctx, user_id, flow, now).await?;
+            state
+                .store
+                .record_sign_in(&SignInEvent {
+                    id: Uuid::now_v7(),
+                    at: now,
+                    user_id: Some(user_id),
+                    username: pending.username.clone(),
+                    result: SignInResult::Success,
+                    failure_reason: None,
+                    ip: ctx.ip.map(|i| i.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                    correlation_id: ctx.correlation_id.clone(),
+                    methods,
+                    details: serde_json::json!({
+                        "flow": "password",
+                        "completed": { "step": "change_password", "reason": reason },
+                    }),
+                })
+                .await?;
+            StepResult::Success {
+                secret,
+                next: pending.next,
+            }
+        }
+        LoginState::InProgress { .. } => {
+            // Further steps (added by later capabilities) continue under a new flow id.
+            pending.flow = flow;
+            pending.attempts = 0;
+            pending.save(state, flow_secret).await?;
+            StepResult::Retry {
+                pending: Box::new(pending),
+                message: String::new(),
+            }
+        }
+        _ => StepResult::Restart,
+    };
+    Ok(outcome)
+}
+
+/// Whether `candidate` is the user's current password (one Argon2 verification).
+async fn same_as_current(
+    state: &AppState,
+    record: &trustplane_store::LoginRecord,
+    candidate: &str,
+) -> Result<bool, AppError> {
+    let Some(stored) = record.password_hash.clone() else {
+        return Ok(false);
+    };
+    let pw = candidate.to_string();
+    let params = state.hash_params;
+    state
+        .blocking_hash(move || verify_password(&pw, &stored, &params).is_match())
+        .await
+}
+
+struct Checked {
+    outcome: FirstFactorOutcome,
+    record_user: Option<Uuid>,
+    must_change: bool,
 }
 
 /// Verifies the password against the stored hash, or against a dummy hash when there is no
@@ -127,7 +458,7 @@ async fn check_password(
     state: &AppState,
     typed: &str,
     password: &str,
-) -> Result<(FirstFactorOutcome, Option<Uuid>), AppError> {
+) -> Result<Checked, AppError> {
     let record = state.store.login_record(typed).await?;
     let stored = record
         .as_ref()
@@ -139,14 +470,23 @@ async fn check_password(
         .blocking_hash(move || verify_password(&pw, &stored, &params))
         .await?;
     let Some(record) = record else {
-        return Ok((FirstFactorOutcome::UnknownUser, None));
+        return Ok(Checked {
+            outcome: FirstFactorOutcome::UnknownUser,
+            record_user: None,
+            must_change: false,
+        });
     };
     let user_id = record.user.id;
+    let fail = |outcome| Checked {
+        outcome,
+        record_user: Some(user_id),
+        must_change: false,
+    };
     if record.password_hash.is_none() || !verdict.is_match() {
-        return Ok((FirstFactorOutcome::WrongPassword { user_id }, Some(user_id)));
+        return Ok(fail(FirstFactorOutcome::WrongPassword { user_id }));
     }
     if !record.user.is_enabled() {
-        return Ok((FirstFactorOutcome::Disabled { user_id }, Some(user_id)));
+        return Ok(fail(FirstFactorOutcome::Disabled { user_id }));
     }
     if verdict == VerifyOutcome::MatchNeedsRehash {
         // Upgrade the hash to current parameters; a failure here must not fail the sign-in.
@@ -167,5 +507,9 @@ async fn check_password(
             Err(e) => tracing::warn!(error = %e, "could not re-hash a password"),
         }
     }
-    Ok((FirstFactorOutcome::Verified { user_id }, Some(user_id)))
+    Ok(Checked {
+        outcome: FirstFactorOutcome::Verified { user_id },
+        record_user: Some(user_id),
+        must_change: record.password_must_change,
+    })
 }

@@ -332,13 +332,15 @@ impl Ops {
         Ok(())
     }
 
-    /// Sets a password (admin reset or CLI). All of the user's sessions are revoked in the same
+    /// Sets a password (admin reset or CLI); with `must_change` the user has to choose a new
+    /// one at their next sign-in. All of the user's sessions are revoked in the same
     /// transaction.
     pub async fn set_password(
         &self,
         actor: &Actor,
         id: Uuid,
         password: &str,
+        must_change: bool,
     ) -> Result<(), AppError> {
         let user = self.user(id).await?;
         self.check_new_password(
@@ -351,9 +353,13 @@ impl Ops {
         let h = hash(password, self.params).await?;
         let now = OffsetDateTime::now_utc();
         let audit = AuditDraft::new(actor, "user.password.set", "user", Some(id.to_string()))
-            .after(&serde_json::json!({"username": user.username, "sessions_revoked": true}));
+            .after(&serde_json::json!({
+                "username": user.username,
+                "sessions_revoked": true,
+                "must_change": must_change,
+            }));
         self.store
-            .set_password_hash(id, &h, false, Some(now), Some(audit))
+            .set_password_hash(id, &h, must_change, Some(now), Some(audit))
             .await?;
         Ok(())
     }

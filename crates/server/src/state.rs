@@ -39,8 +39,10 @@ pub struct Inner {
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub account_failures: FailureCounter,
     pub metrics: Option<PrometheusHandle>,
-    /// The breached-password filter, when one was imported.
-    pub breach: Option<Arc<trustplane_breach::BreachFilter>>,
+    /// The breached-password filter in use (hot-reloaded after an import).
+    pub breach: Arc<crate::breach::BreachSlot>,
+    /// Live password checks (strength meter) per user or flow, per minute.
+    pub check_limiter: DefaultKeyedRateLimiter<String>,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,7 +58,7 @@ impl AppState {
         cfg: Config,
         key: &MasterKey,
         metrics: Option<PrometheusHandle>,
-        breach: Option<Arc<trustplane_breach::BreachFilter>>,
+        breach: Arc<crate::breach::BreachSlot>,
     ) -> Result<AppState, AppError> {
         let hash_params = cfg.password_hash;
         let dummy_hash = hash_password(
@@ -88,6 +90,10 @@ impl AppState {
             ),
             metrics,
             breach,
+            check_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
+                    .unwrap_or(NonZeroU32::MIN),
+            )),
             cfg,
         })))
     }
@@ -96,7 +102,7 @@ impl AppState {
     pub fn ops(&self) -> crate::ops::Ops {
         crate::ops::Ops::new(self.store.clone(), self.hash_params)
             .with_password_policy(self.cfg.password.clone(), &self.cfg.organisation)
-            .with_breach_filter(self.breach.clone())
+            .with_breach_filter(self.breach.get())
     }
 
     /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.

@@ -6,6 +6,7 @@
 //! `RETURNING`), and there are no `if sqlite { … }` branches. Each backend has its own migration
 //! folder. Every multi-row change runs in one transaction together with its audit entry.
 
+mod risk;
 mod rows;
 mod sql;
 
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use trustplane_core::audit::{AuditDraft, AuditEntry, ChainError};
 use trustplane_core::identity::{Group, Role, User};
+use trustplane_core::risk::{DetectionState, RiskDetection};
 use trustplane_core::session::{ApiToken, Session};
 use trustplane_core::signin::{SignInEvent, SignInResult};
 use uuid::Uuid;
@@ -272,6 +274,42 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         audit: AuditDraft,
     ) -> Result<()>;
+
+    // --- login flows in progress ----------------------------------------------------------
+    /// Creates or replaces the flow stored under `id_hash` (the SHA-256 of its cookie), and
+    /// sweeps expired flows.
+    async fn save_login_flow(
+        &self,
+        id_hash: &str,
+        user_id: Option<Uuid>,
+        data: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The flow's data, unless it is missing or expired.
+    async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>>;
+    /// Deletes the flow; true when it existed (so that only one request can finish it).
+    async fn delete_login_flow(&self, id_hash: &str) -> Result<bool>;
+
+    // --- risk detections ------------------------------------------------------------------
+    async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;
+    /// Newest first; filtered by user and state when given.
+    async fn list_risk_detections(
+        &self,
+        user_id: Option<Uuid>,
+        state: Option<DetectionState>,
+        limit: i64,
+    ) -> Result<Vec<RiskDetection>>;
+    async fn get_risk_detection(&self, id: Uuid) -> Result<Option<RiskDetection>>;
+    /// Closes an active detection (dismissed by an admin, or remediated), with its audit entry.
+    /// False when it does not exist or is no longer active.
+    async fn close_risk_detection(
+        &self,
+        id: Uuid,
+        to: DetectionState,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

@@ -20,7 +20,7 @@ pub struct SqlStore {
     backend: Backend,
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())
@@ -74,7 +74,7 @@ fn like_pattern(s: &str) -> String {
 
 /// Appends an audit entry inside the caller's transaction. The `UPDATE` of the chain head
 /// locks it, so concurrent appends (from several instances too) serialise.
-async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> Result<AuditEntry> {
+pub(crate) async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> Result<AuditEntry> {
     let (seq, prev): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *conn)
@@ -398,6 +398,9 @@ impl Store for SqlStore {
             .map_err(db)?;
         }
         if let Some(a) = audit {
+            // A real change (not the silent re-hash) replaces a leaked password: the
+            // leaked-credentials detections it raised are remediated in the same transaction.
+            crate::risk::remediate_leaked_in(&mut tx, user_id, OffsetDateTime::now_utc()).await?;
             append_in(&mut tx, &a).await?;
         }
         tx.commit().await.map_err(db)
@@ -1025,11 +1028,58 @@ impl Store for SqlStore {
         append_in(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
+
+    async fn save_login_flow(
+        &self,
+        id_hash: &str,
+        user_id: Option<Uuid>,
+        data: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.save_login_flow_impl(id_hash, user_id, data, now, expires_at)
+            .await
+    }
+
+    async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
+        self.load_login_flow_impl(id_hash, now).await
+    }
+
+    async fn delete_login_flow(&self, id_hash: &str) -> Result<bool> {
+        self.delete_login_flow_impl(id_hash).await
+    }
+
+    async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
+        self.record_risk_detection_impl(d).await
+    }
+
+    async fn list_risk_detections(
+        &self,
+        user_id: Option<Uuid>,
+        state: Option<DetectionState>,
+        limit: i64,
+    ) -> Result<Vec<RiskDetection>> {
+        self.list_risk_detections_impl(user_id, state, limit).await
+    }
+
+    async fn get_risk_detection(&self, id: Uuid) -> Result<Option<RiskDetection>> {
+        self.get_risk_detection_impl(id).await
+    }
+
+    async fn close_risk_detection(
+        &self,
+        id: Uuid,
+        to: DetectionState,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.close_risk_detection_impl(id, to, at, audit).await
+    }
 }
 
 /// Marks SQL assembled here as audited: every dynamic part is a constant column list or a
 /// generated `$n` placeholder; values are always bound, never interpolated.
-fn safe(sql: String) -> sqlx::AssertSqlSafe<String> {
+pub(crate) fn safe(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
 

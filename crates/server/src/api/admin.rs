@@ -172,7 +172,7 @@ pub async fn set_password(
 ) -> Result<StatusCode, AppError> {
     ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
     ops(&state)
-        .set_password(&caller.actor(), id, &body.password)
+        .set_password(&caller.actor(), id, &body.password, body.must_change)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
 
 pub mod admin;
+pub mod security;
 pub mod types;
 
 use crate::auth::ApiCaller;
@@ -30,6 +31,8 @@ use uuid::Uuid;
         admin::list_sign_ins, admin::list_audit, admin::verify_audit,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
+        security::breach_status, security::reload_breach,
+        security::list_risk_detections, security::dismiss_risk_detection,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -102,6 +105,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/password/banned-terms/{term}",
             delete(admin::remove_banned_term),
+        )
+        .route("/password/breach-filter", get(security::breach_status))
+        .route(
+            "/password/breach-filter/reload",
+            post(security::reload_breach),
+        )
+        .route("/risk-detections", get(security::list_risk_detections))
+        .route(
+            "/risk-detections/{id}/dismiss",
+            post(security::dismiss_risk_detection),
         )
         .fallback(|| async { AppError::not_found("API endpoint") })
 }

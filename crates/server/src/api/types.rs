@@ -87,6 +87,9 @@ pub struct UpdateUser {
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     pub password: String,
+    /// Require the user to choose a new password at their next sign-in.
+    #[serde(default)]
+    pub must_change: bool,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -36,6 +36,8 @@ pub struct LoginQuery {
     next: String,
     #[serde(default)]
     signed_out: Option<String>,
+    #[serde(default)]
+    expired: Option<String>,
 }
 
 pub async fn root(State(state): State<AppState>, jar: CookieJar) -> Response {
@@ -57,7 +59,10 @@ pub async fn login_form(
         csrf,
         next: safe_next(&q.next),
         username: "",
-        error: None,
+        error: q
+            .expired
+            .as_ref()
+            .map(|_| DenyReason::FlowExpired.public_message()),
         notice: q.signed_out.as_ref().map(|_| "You have signed out."),
     };
     (jar, render(&page)).into_response()
@@ -77,8 +82,12 @@ pub async fn login_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
-    let outcome = password_login(&state, &ctx, &form.username, &form.password).await?;
+    let next = safe_next(&form.next);
+    let outcome = password_login(&state, &ctx, &form.username, &form.password, next).await?;
     match outcome {
+        LoginOutcome::Continue { flow_secret } => {
+            Ok(super::flow::continue_response(&state, jar, flow_secret))
+        }
         LoginOutcome::Success { secret, .. } => {
             let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
             Ok((jar, Redirect::to(safe_next(&form.next))).into_response())

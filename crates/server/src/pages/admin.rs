@@ -265,6 +265,9 @@ struct UserPage {
     can_reset: bool,
     can_roles: bool,
     can_revoke: bool,
+    rows: Vec<super::security::RiskRow>,
+    can_see_risk: bool,
+    can_dismiss: bool,
 }
 
 async fn session_views(
@@ -322,8 +325,17 @@ pub async fn user(
     } else {
         vec![]
     };
+    let rows = if ctx.roles.allows(Permission::PolicyRead) {
+        let list = state.store.list_risk_detections(Some(id), None, 50).await?;
+        super::security::risk_rows(&state, list).await?
+    } else {
+        vec![]
+    };
     let (jar, c) = chrome(&state, jar, &ctx, "users", &flash);
     let page = UserPage {
+        rows,
+        can_see_risk: ctx.roles.allows(Permission::PolicyRead),
+        can_dismiss: ctx.roles.allows(Permission::PolicyWrite),
         c,
         can_write: ctx.roles.allows(Permission::UsersWrite),
         can_reset: ctx
@@ -387,6 +399,9 @@ pub async fn user_delete(
 #[derive(Deserialize)]
 pub struct SetPasswordForm {
     password: String,
+    /// Checkbox: present ("on") when checked.
+    #[serde(default)]
+    must_change: Option<String>,
 }
 
 pub async fn user_password(
@@ -407,7 +422,7 @@ pub async fn user_password(
     }
     let here = format!("/admin/users/{id}");
     match ops(&state)
-        .set_password(&ctx.actor(req.ip), id, &f.password)
+        .set_password(&ctx.actor(req.ip), id, &f.password, f.must_change.is_some())
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("{here}?ok=password")).into_response()),

@@ -2,6 +2,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod flow;
+pub mod security;
 
 use crate::auth::SessionCtx;
 use crate::error::AppError;

@@ -1,0 +1,276 @@
+//! The steps of a sign-in after the first factor (`/login/continue`), and the live password
+//! check behind the strength meter.
+
+use super::{CsrfForm, PageResult, render_status};
+use crate::auth::{PageUser, RequestCtx};
+use crate::error::AppError;
+use crate::login::{
+    CONTINUE_PATH, FLOW_COOKIE, PendingLogin, StepResult, complete_password_change,
+};
+use crate::state::{AppState, CSRF_HEADER, SESSION_COOKIE};
+use askama::Template;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use serde::{Deserialize, Serialize};
+use trustplane_core::authn::{PasswordChangeReason, Step};
+
+/// Where a sign-in that can no longer continue starts again.
+const RESTART: &str = "/login?expired=1";
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+struct ChangePasswordPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    username: &'a str,
+    leaked: bool,
+    min_length: usize,
+    error: Option<&'a str>,
+}
+
+fn flow_cookie<'c>(state: &AppState, secret: String) -> Cookie<'c> {
+    let mut c = state.cookie(FLOW_COOKIE, secret);
+    c.set_path("/login");
+    c.set_max_age(time::Duration::minutes(15));
+    c
+}
+
+/// Sets the flow cookie and sends the browser to the current step.
+pub fn continue_response(state: &AppState, jar: CookieJar, flow_secret: String) -> Response {
+    let jar = jar.add(flow_cookie(state, flow_secret));
+    (jar, Redirect::to(CONTINUE_PATH)).into_response()
+}
+
+fn restart(jar: CookieJar) -> Response {
+    let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+    (jar, Redirect::to(RESTART)).into_response()
+}
+
+fn render_step(
+    state: &AppState,
+    jar: CookieJar,
+    pending: &PendingLogin,
+    error: Option<&str>,
+) -> Response {
+    let (jar, csrf) = state.csrf_issue(jar);
+    match pending.flow.current_step() {
+        Some(Step::ChangePassword { reason }) => {
+            let page = ChangePasswordPage {
+                organisation: &state.cfg.organisation,
+                csrf,
+                username: &pending.username,
+                leaked: *reason == PasswordChangeReason::LeakedCredentials,
+                min_length: state.cfg.password.effective_min_length(),
+                error,
+            };
+            let status = if error.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            (jar, render_status(status, &page)).into_response()
+        }
+        None => restart(jar),
+    }
+}
+
+/// `GET /login/continue`: shows the current step of the sign-in in progress.
+pub async fn continue_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    match PendingLogin::load(&state, &secret).await? {
+        Some(p) => Ok(render_step(&state, jar, &p, None)),
+        None => Ok(restart(jar)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    new_password: String,
+    confirm_password: String,
+}
+
+/// `POST /login/change-password`: the "choose a new password" step.
+pub async fn change_password_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<NewPasswordForm>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let result = complete_password_change(
+        &state,
+        &ctx,
+        &secret,
+        &form.new_password,
+        &form.confirm_password,
+    )
+    .await?;
+    Ok(match result {
+        StepResult::Success { secret, next } => {
+            let jar = jar
+                .remove(Cookie::build(FLOW_COOKIE).path("/login"))
+                .add(state.cookie(SESSION_COOKIE, secret));
+            (jar, Redirect::to(super::safe_next(&next))).into_response()
+        }
+        StepResult::Retry { pending, message } if !message.is_empty() => {
+            render_step(&state, jar, &pending, Some(&message))
+        }
+        StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
+        StepResult::Restart => restart(jar),
+    })
+}
+
+// --- live password check (strength meter) ----------------------------------------------------
+
+#[derive(Deserialize)]
+struct CheckBody {
+    password: String,
+}
+
+#[derive(Serialize)]
+struct CheckReason {
+    code: &'static str,
+    message: String,
+}
+
+/// What the strength meter shows. The same evaluation as a real change, breach filter included.
+#[derive(Serialize)]
+struct CheckResponse {
+    accepted: bool,
+    score: u32,
+    required_score: u32,
+    reasons: Vec<CheckReason>,
+}
+
+/// Checks CSRF (header), the rate limit, and parses the body; then evaluates.
+async fn live_check(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    limit_key: String,
+    who: (&str, &str, Option<&str>),
+    body: &[u8],
+) -> Result<Response, AppError> {
+    let token = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    state.csrf_verify(jar, token)?;
+    if state.check_limiter.check_key(&limit_key).is_err() {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many password checks. Wait a moment.",
+        ));
+    }
+    let body: CheckBody = serde_json::from_slice(body).map_err(|_| {
+        AppError::bad_request(
+            "invalid_body",
+            "Send a JSON object {\"password\": \"…\"} (at most 4 KiB).",
+        )
+    })?;
+    let verdict = state
+        .ops()
+        .evaluate_password(who.0, who.1, who.2, &body.password)
+        .await?;
+    Ok(Json(CheckResponse {
+        accepted: verdict.accepted,
+        score: verdict.score,
+        required_score: verdict.required_score,
+        reasons: verdict
+            .reasons
+            .iter()
+            .map(|r| CheckReason {
+                code: r.code(),
+                message: r.message(),
+            })
+            .collect(),
+    })
+    .into_response())
+}
+
+const MAX_CHECK_BODY: usize = 4096;
+
+fn too_large() -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        "A password check is at most 4 KiB.",
+    )
+}
+
+/// `POST /login/check-password`: the meter on the sign-in's change-password step.
+pub async fn check_in_flow(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if body.len() > MAX_CHECK_BODY {
+        return Err(too_large());
+    }
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Err(AppError::unauthenticated());
+    };
+    let Some(pending) = PendingLogin::load(&state, &secret).await? else {
+        return Err(AppError::unauthenticated());
+    };
+    let Some(record) = state.store.login_record(&pending.username).await? else {
+        return Err(AppError::unauthenticated());
+    };
+    let u = record.user;
+    live_check(
+        &state,
+        &jar,
+        &headers,
+        format!("user:{}", u.id),
+        (&u.username, &u.display_name, u.email.as_deref()),
+        &body,
+    )
+    .await
+}
+
+/// `POST /my/check-password`: the meter on the account page.
+pub async fn check_for_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    PageUser(ctx): PageUser,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if body.len() > MAX_CHECK_BODY {
+        return Err(too_large());
+    }
+    let u = &ctx.user;
+    live_check(
+        &state,
+        &jar,
+        &headers,
+        format!("user:{}", u.id),
+        (&u.username, &u.display_name, u.email.as_deref()),
+        &body,
+    )
+    .await
+}
+
+pub async fn meter_script() -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/password-meter.js"),
+    )
+        .into_response()
+}

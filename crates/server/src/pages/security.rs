@@ -1,0 +1,333 @@
+//! Admin console, security section: password protection (policy, organisation banned terms,
+//! breached-password filter) and risk detections.
+
+use super::account::{CsrfOnlyForm, Flash};
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
+use crate::auth::{AdminPage, RequestCtx, SessionCtx};
+use crate::breach::{BreachStatus, Reload};
+use crate::error::AppError;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use trustplane_core::audit::AuditDraft;
+use trustplane_core::identity::Permission;
+use trustplane_core::risk::{DetectionState, RiskDetection};
+use uuid::Uuid;
+
+fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
+    if ctx.roles.allows(p) {
+        Ok(())
+    } else {
+        Err(PageError(AppError::forbidden(
+            "Your administrator role does not allow this.",
+        )))
+    }
+}
+
+fn chrome(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &SessionCtx,
+    nav: &'static str,
+    flash: &Flash,
+) -> (CookieJar, Chrome) {
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(ctx, csrf, nav);
+    c.notice = flash.ok.as_deref().and_then(|code| {
+        Some(match code {
+            "terms" => "Banned terms added.",
+            "removed" => "Banned term removed.",
+            "reloaded" => "The breached-password filter was reloaded.",
+            "dismissed" => "The detection was dismissed.",
+            _ => return None,
+        })
+        .map(str::to_string)
+    });
+    c.error = super::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
+    (jar, c)
+}
+
+fn back_with_error(state: &AppState, path: &str, message: &str) -> Response {
+    Redirect::to(&super::with_error(state, path, message)).into_response()
+}
+
+// --- password protection ---------------------------------------------------------------------
+
+pub struct TermRow {
+    display: String,
+    term: String,
+    added: String,
+    added_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/password_protection.html")]
+struct PasswordProtectionPage {
+    c: Chrome,
+    can_write: bool,
+    min_length: usize,
+    max_length: usize,
+    min_score: u32,
+    breach: BreachStatus,
+    terms: Vec<TermRow>,
+}
+
+pub async fn password_protection(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyRead)?;
+    let terms = state.store.list_banned_terms().await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "password", &flash);
+    let policy = &state.cfg.password;
+    let page = PasswordProtectionPage {
+        c,
+        can_write: ctx.roles.allows(Permission::PolicyWrite),
+        min_length: policy.effective_min_length(),
+        max_length: policy.effective_max_length(),
+        min_score: policy.effective_min_score(),
+        breach: state.breach.status(),
+        terms: terms
+            .into_iter()
+            .map(|t| TermRow {
+                display: t.display,
+                term: t.term,
+                added: fmt_time(t.added_at),
+                added_by: t.added_by,
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TermsForm {
+    /// One term per line (commas also separate).
+    terms: String,
+}
+
+const HERE: &str = "/admin/password-protection";
+
+pub async fn add_terms(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<TermsForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    let terms: Vec<String> = f
+        .terms
+        .split(['\n', ','])
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if terms.is_empty() {
+        return Ok(back_with_error(&state, HERE, "Enter at least one term."));
+    }
+    match state
+        .ops()
+        .add_banned_terms(&ctx.actor(req.ip), &terms)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("{HERE}?ok=terms")).into_response()),
+        Err(e) => Ok(back_with_error(&state, HERE, &e.message)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RemoveTermForm {
+    term: String,
+}
+
+pub async fn remove_term(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<RemoveTermForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    match state
+        .ops()
+        .remove_banned_term(&ctx.actor(req.ip), &f.term)
+        .await
+    {
+        Ok(true) => Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response()),
+        Ok(false) => Ok(back_with_error(&state, HERE, "No such banned term.")),
+        Err(e) => Ok(back_with_error(&state, HERE, &e.message)),
+    }
+}
+
+/// Reloads the breached-password filter now and reports what happened.
+pub async fn reload_breach(state: &AppState) -> Result<Reload, AppError> {
+    let slot = state.breach.clone();
+    tokio::task::spawn_blocking(move || slot.reload(true))
+        .await
+        .map_err(|_| AppError::internal())
+}
+
+pub async fn reload_breach_page(
+    State(state): State<AppState>,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    match reload_breach(&state).await? {
+        Reload::Loaded { .. } | Reload::Unchanged => {
+            Ok(Redirect::to(&format!("{HERE}?ok=reloaded")).into_response())
+        }
+        Reload::Missing => Ok(back_with_error(
+            &state,
+            HERE,
+            "There is no filter file to load; import one with `trustplane password import-breached`.",
+        )),
+        Reload::Failed(m) => Ok(back_with_error(
+            &state,
+            HERE,
+            &format!("The filter file cannot be used ({m}); the previous filter stays in use."),
+        )),
+    }
+}
+
+// --- risk detections -------------------------------------------------------------------------
+
+pub struct RiskRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub level: &'static str,
+    pub state: &'static str,
+    pub active: bool,
+    pub source: String,
+    pub detected: String,
+    pub updated: String,
+}
+
+/// Rows for a list of detections, with user names looked up once per user.
+pub async fn risk_rows(
+    state: &AppState,
+    detections: Vec<RiskDetection>,
+) -> Result<Vec<RiskRow>, AppError> {
+    let mut names: HashMap<Uuid, String> = HashMap::new();
+    let mut rows = Vec::with_capacity(detections.len());
+    for d in detections {
+        if !names.contains_key(&d.user_id) {
+            let name = state
+                .store
+                .get_user(d.user_id)
+                .await?
+                .map_or_else(|| d.user_id.to_string(), |u| u.username);
+            names.insert(d.user_id, name);
+        }
+        rows.push(RiskRow {
+            id: d.id,
+            user_id: d.user_id,
+            username: names.get(&d.user_id).cloned().unwrap_or_default(),
+            kind: d.kind.as_str(),
+            description: d.kind.describe(),
+            level: d.level.as_str(),
+            state: d.state.as_str(),
+            active: d.state == DetectionState::AtRisk,
+            source: d.source,
+            detected: fmt_time(d.detected_at),
+            updated: fmt_time(d.updated_at),
+        });
+    }
+    Ok(rows)
+}
+
+#[derive(Template)]
+#[template(path = "admin/risk.html")]
+struct RiskPage {
+    c: Chrome,
+    can_dismiss: bool,
+    only_active: bool,
+    rows: Vec<RiskRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RiskQuery {
+    #[serde(default)]
+    all: Option<String>,
+    #[serde(flatten)]
+    flash: Flash,
+}
+
+pub async fn risk_detections(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(q): Query<RiskQuery>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyRead)?;
+    let only_active = q.all.is_none();
+    let filter = only_active.then_some(DetectionState::AtRisk);
+    let list = state.store.list_risk_detections(None, filter, 500).await?;
+    let rows = risk_rows(&state, list).await?;
+    let (jar, c) = chrome(&state, jar, &ctx, "risk", &q.flash);
+    let page = RiskPage {
+        c,
+        can_dismiss: ctx.roles.allows(Permission::PolicyWrite),
+        only_active,
+        rows,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+/// Dismisses an active detection (the administrator judged it harmless).
+pub async fn dismiss_detection_op(
+    state: &AppState,
+    actor: &trustplane_core::audit::Actor,
+    id: Uuid,
+) -> Result<(), AppError> {
+    let Some(d) = state.store.get_risk_detection(id).await? else {
+        return Err(AppError::not_found("risk detection"));
+    };
+    let audit = AuditDraft::new(
+        actor,
+        "risk.detection.dismiss",
+        "user",
+        Some(d.user_id.to_string()),
+    )
+    .after(&serde_json::json!({ "detection": id, "kind": d.kind.as_str() }));
+    let changed = state
+        .store
+        .close_risk_detection(
+            id,
+            DetectionState::Dismissed,
+            OffsetDateTime::now_utc(),
+            audit,
+        )
+        .await?;
+    if changed {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_active",
+            "This detection is no longer active.",
+        ))
+    }
+}
+
+pub async fn dismiss_detection(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    match dismiss_detection_op(&state, &ctx.actor(req.ip), id).await {
+        Ok(()) => Ok(Redirect::to("/admin/risk?ok=dismissed").into_response()),
+        Err(e) => Ok(back_with_error(&state, "/admin/risk", &e.message)),
+    }
+}

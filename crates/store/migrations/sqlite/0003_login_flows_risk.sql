@@ -1,0 +1,23 @@
+-- Multi-step sign-ins kept server-side (any instance can continue them) and risk detections.
+CREATE TABLE login_flows (
+    id_hash TEXT PRIMARY KEY NOT NULL,   -- SHA-256 of the random flow cookie; the cookie is never stored
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    data TEXT NOT NULL,                  -- the serialised flow (core::authn::LoginFlow and edge context)
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX login_flows_expires ON login_flows(expires_at);
+
+CREATE TABLE risk_detections (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    level TEXT NOT NULL CHECK (level IN ('low', 'medium', 'high')),
+    state TEXT NOT NULL CHECK (state IN ('at_risk', 'remediated', 'dismissed')),
+    source TEXT NOT NULL,
+    correlation_id TEXT,
+    detected_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX risk_detections_user ON risk_detections(user_id, detected_at);
+CREATE INDEX risk_detections_detected ON risk_detections(detected_at);
