@@ -398,7 +398,7 @@ async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliErro
         Err(e) => trustplane_core::password::PasswordChecker {
             policy: &ops.password_policy,
             global: trustplane_server::ops::global_banned()?,
-            custom: &ops.custom_banned().await?,
+            custom: &*ops.custom_banned().await?,
         }
         .evaluate_bytes(&Default::default(), e.as_bytes()),
         Ok(pw) => match &user {

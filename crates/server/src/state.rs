@@ -43,6 +43,8 @@ pub struct Inner {
     pub breach: Arc<crate::breach::BreachSlot>,
     /// Live password checks (strength meter) per user or flow, per minute.
     pub check_limiter: DefaultKeyedRateLimiter<String>,
+    /// The compiled organisation banned list.
+    pub banned_cache: Arc<crate::ops::BannedCache>,
 }
 
 impl std::ops::Deref for AppState {
@@ -90,6 +92,7 @@ impl AppState {
             ),
             metrics,
             breach,
+            banned_cache: Arc::default(),
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
@@ -103,6 +106,7 @@ impl AppState {
         crate::ops::Ops::new(self.store.clone(), self.hash_params)
             .with_password_policy(self.cfg.password.clone(), &self.cfg.organisation)
             .with_breach_filter(self.breach.get())
+            .with_banned_cache(self.banned_cache.clone())
     }
 
     /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.

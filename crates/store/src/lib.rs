@@ -275,6 +275,9 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditDraft,
     ) -> Result<()>;
 
+    /// A number that changes whenever the organisation banned terms change (for caches).
+    async fn banned_terms_revision(&self) -> Result<i64>;
+
     // --- login flows in progress ----------------------------------------------------------
     /// Creates or replaces the flow stored under `id_hash` (the SHA-256 of its cookie), and
     /// sweeps expired flows.

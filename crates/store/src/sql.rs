@@ -1041,6 +1041,14 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn banned_terms_revision(&self) -> Result<i64> {
+        let row: (i64,) = sqlx::query_as("SELECT rev FROM revisions WHERE name = 'banned_terms'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(row.0)
+    }
+
     async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
         self.load_login_flow_impl(id_hash, now).await
     }

@@ -36,6 +36,9 @@ pub struct Options {
     pub database_url: Option<String>,
     pub failures_per_account: u32,
     pub per_ip: u32,
+    /// Seconds between looks for a new breached-password filter (0: no watcher).
+    pub breach_reload_seconds: u64,
+    pub password_checks_per_minute: u32,
 }
 
 impl Default for Options {
@@ -44,6 +47,8 @@ impl Default for Options {
             database_url: None,
             failures_per_account: 1000,
             per_ip: 10_000,
+            breach_reload_seconds: 0,
+            password_checks_per_minute: 1000,
         }
     }
 }
@@ -64,6 +69,8 @@ impl TestServer {
         };
         cfg.rate_limit.failures_per_account = o.failures_per_account;
         cfg.rate_limit.sign_in_per_ip_per_minute = o.per_ip;
+        cfg.rate_limit.password_checks_per_minute = o.password_checks_per_minute;
+        cfg.breached_filter_reload_seconds = o.breach_reload_seconds;
         let server = trustplane_server::prepare(cfg).await.unwrap();
         let addr = server.local_addr;
         let state = server.state.clone();
@@ -172,4 +179,22 @@ pub async fn signed_in_as(s: &TestServer, user: &str, pw: &str) -> Client {
     let r = login(&c, s, user, pw).await;
     assert_eq!(r.status(), 303, "sign-in of {user} failed");
     c
+}
+
+/// Writes a breached-password filter holding these passwords (HIBP `HASH:COUNT` lines, sorted)
+/// to `path`, the way `trustplane password import-breached` does.
+pub fn write_breach_filter(path: &std::path::Path, passwords: &[&str]) {
+    use sha1::Digest;
+    let mut lines: Vec<String> = passwords
+        .iter()
+        .map(|p| format!("{}:3", hex::encode_upper(sha1::Sha1::digest(p.as_bytes()))))
+        .collect();
+    lines.sort();
+    let text = lines.join("\r\n");
+    trustplane_breach::import(text.as_bytes(), path, 1, |_| {}).unwrap();
+}
+
+/// Reads a JSON response body.
+pub async fn json(r: reqwest::Response) -> serde_json::Value {
+    r.json().await.unwrap()
 }

@@ -7,5 +7,6 @@
 mod api;
 mod harness;
 mod login;
+mod password_flow;
 mod postgres;
 mod robustness;

@@ -21,3 +21,15 @@ CREATE TABLE risk_detections (
 );
 CREATE INDEX risk_detections_user ON risk_detections(user_id, detected_at);
 CREATE INDEX risk_detections_detected ON risk_detections(detected_at);
+
+-- Revision counters: a cache (e.g. the compiled organisation banned list) asks for one number
+-- instead of re-reading the table. Bumped by triggers, so no code path can forget it.
+CREATE TABLE revisions (
+    name TEXT PRIMARY KEY NOT NULL,
+    rev BIGINT NOT NULL
+);
+INSERT INTO revisions (name, rev) VALUES ('banned_terms', 0);
+CREATE FUNCTION banned_terms_bump_rev() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'banned_terms'; RETURN NULL; END; $$;
+CREATE TRIGGER banned_terms_rev AFTER INSERT OR UPDATE OR DELETE ON banned_terms
+FOR EACH STATEMENT EXECUTE FUNCTION banned_terms_bump_rev();

@@ -25,6 +25,7 @@ mod audit;
 mod bootstrap;
 mod groups;
 mod migrations;
+mod risk;
 mod sessions;
 mod sign_ins;
 mod text;
@@ -119,6 +120,12 @@ store_tests! {
     migrations: [
         reopening_is_idempotent,
         newer_schema_is_refused,
+    ],
+    risk: [
+        login_flow_lifecycle,
+        risk_detections_round_trip_and_close,
+        password_change_remediates_leaked_credentials,
+        banned_terms_revision_moves_on_every_change,
     ],
 }
 
