@@ -206,9 +206,8 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for k in [DetectionKind::LeakedCredentials] {
-            assert_eq!(DetectionKind::parse(k.as_str()), Some(k));
-        }
+        let k = DetectionKind::LeakedCredentials;
+        assert_eq!(DetectionKind::parse(k.as_str()), Some(k));
         for s in [
             DetectionState::AtRisk,
             DetectionState::Remediated,

@@ -39,14 +39,14 @@ fn chrome(
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(ctx, csrf, nav);
     c.notice = flash.ok.as_deref().and_then(|code| {
-        Some(match code {
+        let text = match code {
             "terms" => "Banned terms added.",
             "removed" => "Banned term removed.",
             "reloaded" => "The breached-password filter was reloaded.",
             "dismissed" => "The detection was dismissed.",
             _ => return None,
-        })
-        .map(str::to_string)
+        };
+        Some(text.to_string())
     });
     c.error = super::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
     (jar, c)
@@ -219,18 +219,22 @@ pub async fn risk_rows(
     let mut names: HashMap<Uuid, String> = HashMap::new();
     let mut rows = Vec::with_capacity(detections.len());
     for d in detections {
-        if !names.contains_key(&d.user_id) {
-            let name = state
-                .store
-                .get_user(d.user_id)
-                .await?
-                .map_or_else(|| d.user_id.to_string(), |u| u.username);
-            names.insert(d.user_id, name);
-        }
+        let username = match names.get(&d.user_id) {
+            Some(n) => n.clone(),
+            None => {
+                let name = state
+                    .store
+                    .get_user(d.user_id)
+                    .await?
+                    .map_or_else(|| d.user_id.to_string(), |u| u.username);
+                names.insert(d.user_id, name.clone());
+                name
+            }
+        };
         rows.push(RiskRow {
             id: d.id,
             user_id: d.user_id,
-            username: names.get(&d.user_id).cloned().unwrap_or_default(),
+            username,
             kind: d.kind.as_str(),
             description: d.kind.describe(),
             level: d.level.as_str(),
