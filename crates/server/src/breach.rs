@@ -43,7 +43,7 @@ pub struct BreachStatus {
     pub threshold: u64,
     /// Memory per hash, in bytes.
     pub bytes_per_hash: f64,
-    /// When the filter in use was loaded (RFC 3339).
+    /// When the filter in use was loaded (`YYYY-MM-DD hh:mm:ss UTC`).
     pub loaded_at: Option<String>,
     /// The last failed load, if the newest file could not be used.
     pub last_error: Option<String>,
@@ -172,6 +172,8 @@ fn describe(status: &mut BreachStatus, f: &BreachFilter) {
     status.threshold = f.threshold;
     status.bytes_per_hash = f.bytes_per_hash();
     status.loaded_at = OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
         .ok();
 }

@@ -85,6 +85,26 @@ pub async fn password_protection(
 ) -> PageResult {
     need(&ctx, Permission::PolicyRead)?;
     let terms = state.store.list_banned_terms().await?;
+    // `added_by` is the actor id (`user:<uuid>`, `token:<uuid>`, `cli:<name>`); show names.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for t in &terms {
+        if names.contains_key(&t.added_by) {
+            continue;
+        }
+        let shown = match t
+            .added_by
+            .strip_prefix("user:")
+            .and_then(|id| Uuid::parse_str(id).ok())
+        {
+            Some(id) => state
+                .store
+                .get_user(id)
+                .await?
+                .map_or_else(|| t.added_by.clone(), |u| u.username),
+            None => t.added_by.clone(),
+        };
+        names.insert(t.added_by.clone(), shown);
+    }
     let (jar, c) = chrome(&state, jar, &ctx, "password", &flash);
     let policy = &state.cfg.password;
     let page = PasswordProtectionPage {
@@ -100,7 +120,7 @@ pub async fn password_protection(
                 display: t.display,
                 term: t.term,
                 added: fmt_time(t.added_at),
-                added_by: t.added_by,
+                added_by: names.get(&t.added_by).cloned().unwrap_or(t.added_by),
             })
             .collect(),
     };
