@@ -14,6 +14,8 @@ use uuid::Uuid;
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     Password,
+    /// A time-based one-time password from an authenticator app.
+    Totp,
 }
 
 impl AuthMethod {
@@ -21,8 +23,23 @@ impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Password => "pwd",
+            AuthMethod::Totp => "otp",
         }
     }
+
+    /// The factor category (RFC 8176 `mfa` means two different categories were used).
+    fn factor(self) -> Factor {
+        match self {
+            AuthMethod::Password => Factor::Knowledge,
+            AuthMethod::Totp => Factor::Possession,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    Knowledge,
+    Possession,
 }
 
 /// One method the user performed, and when: sign-in frequency checks read these times.
@@ -31,6 +48,23 @@ pub struct MethodUse {
     pub method: AuthMethod,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+/// The RFC 8176 `amr` values of these methods, de-duplicated, in order, plus `mfa` when two
+/// different factor categories were used.
+pub fn amr(methods: &[MethodUse]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for m in methods {
+        let v = m.method.amr();
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    let first = methods.first().map(|m| m.method.factor());
+    if methods.iter().any(|m| Some(m.method.factor()) != first) {
+        out.push("mfa");
+    }
+    out
 }
 
 /// What the edge found when it checked the first factor.
@@ -87,7 +121,10 @@ impl DenyReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "step")]
 pub enum Step {
+    /// The user must prove a second factor with one of their registered methods.
+    SecondFactor { methods: Vec<crate::mfa::MfaKind> },
     /// The user must choose a new password (admin-forced, or leaked credentials detected).
+    /// Always after `SecondFactor`: a leaked password alone must not let anyone set a new one.
     ChangePassword { reason: PasswordChangeReason },
 }
 
@@ -102,6 +139,8 @@ pub enum PasswordChangeReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
     PasswordChanged,
+    /// A second factor was verified with this method.
+    SecondFactor(AuthMethod),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,17 +239,20 @@ impl LoginFlow {
         let LoginState::InProgress { user_id, pending } = &mut self.state else {
             return self;
         };
-        let matches = matches!(
-            (pending.first(), &outcome),
-            (
-                Some(Step::ChangePassword { .. }),
-                StepOutcome::PasswordChanged
-            )
-        );
+        let matches = match (pending.first(), &outcome) {
+            (Some(Step::ChangePassword { .. }), StepOutcome::PasswordChanged) => true,
+            (Some(Step::SecondFactor { .. }), StepOutcome::SecondFactor(m)) => {
+                m.factor() != Factor::Knowledge
+            }
+            _ => false,
+        };
         if !matches {
             return self;
         }
         pending.remove(0);
+        if let StepOutcome::SecondFactor(method) = outcome {
+            self.methods.push(MethodUse { method, at: now });
+        }
         if pending.is_empty() {
             self.state = LoginState::Success { user_id: *user_id };
         }
@@ -226,16 +268,9 @@ impl LoginFlow {
         }
     }
 
-    /// The `amr` values of the methods performed so far, de-duplicated, in order.
+    /// The `amr` values of the methods performed so far (see [`amr`]).
     pub fn amr(&self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = Vec::new();
-        for m in &self.methods {
-            let v = m.method.amr();
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        }
-        out
+        amr(&self.methods)
     }
 }
 
@@ -301,6 +336,43 @@ mod tests {
         assert_eq!(f.user_id(), Some(uid()));
         let f = f.complete_step(StepOutcome::PasswordChanged, T0 + Duration::minutes(1));
         assert_eq!(f.state, LoginState::Success { user_id: uid() });
+    }
+
+    #[test]
+    fn second_factor_then_password_change_gives_mfa() {
+        let steps = vec![
+            Step::SecondFactor {
+                methods: vec![crate::mfa::MfaKind::Totp],
+            },
+            Step::ChangePassword {
+                reason: PasswordChangeReason::LeakedCredentials,
+            },
+        ];
+        let f = LoginFlow::new(T0).first_factor(
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| steps.clone(),
+        );
+        // The password change cannot jump the queue.
+        let same = f
+            .clone()
+            .complete_step(StepOutcome::PasswordChanged, T0 + Duration::seconds(5));
+        assert_eq!(same.current_step(), Some(&steps[0]));
+        // A knowledge factor does not count as a second factor.
+        let same = f.clone().complete_step(
+            StepOutcome::SecondFactor(AuthMethod::Password),
+            T0 + Duration::seconds(5),
+        );
+        assert_eq!(same.current_step(), Some(&steps[0]));
+        let f = f.complete_step(
+            StepOutcome::SecondFactor(AuthMethod::Totp),
+            T0 + Duration::seconds(10),
+        );
+        assert_eq!(f.current_step(), Some(&steps[1]));
+        assert_eq!(f.methods[1].at, T0 + Duration::seconds(10));
+        let f = f.complete_step(StepOutcome::PasswordChanged, T0 + Duration::seconds(20));
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+        assert_eq!(f.amr(), vec!["pwd", "otp", "mfa"]);
     }
 
     #[test]

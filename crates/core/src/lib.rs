@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authn;
 pub mod credential;
 pub mod identity;
+pub mod mfa;
 pub mod password;
 pub mod risk;
 pub mod session;

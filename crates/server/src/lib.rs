@@ -14,7 +14,7 @@ pub mod state;
 use crate::auth::RequestCtx;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::pages::{account, admin, flow, security};
+use crate::pages::{account, admin, flow, security, security_info};
 use crate::secrets::{MasterKey, ensure_private_dir, random_token};
 use crate::state::AppState;
 use axum::Router;
@@ -94,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(account::logout))
         .route("/login/continue", get(flow::continue_page))
         .route("/login/change-password", post(flow::change_password_submit))
+        .route("/login/mfa", post(flow::mfa_submit))
         .route("/login/check-password", post(flow::check_in_flow))
         .route("/my/check-password", post(flow::check_for_session))
         .route("/static/password-meter.js", get(flow::meter_script))
@@ -103,6 +104,13 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/my", get(account::my))
         .route("/my/password", post(account::my_password))
+        .route("/my/security-info", get(security_info::page))
+        .route("/my/security-info/totp", post(security_info::start_totp))
+        .route(
+            "/my/security-info/totp/confirm",
+            post(security_info::confirm_totp),
+        )
+        .route("/my/security-info/{id}/remove", post(security_info::remove))
         .route("/my/sessions/{id}/revoke", post(account::my_revoke_session))
         .route("/admin", get(admin::home))
         .route("/admin/users", get(admin::users).post(admin::create_user))

@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::authn::AuthMethod;
 use trustplane_core::authn::{
     DenyReason, FLOW_LIFETIME, FirstFactorOutcome, LoginFlow, LoginState, PasswordChangeReason,
     Step, StepOutcome,
 };
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
+use trustplane_core::mfa::{MfaKind, TotpCheck, verify_totp};
 use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection};
 use trustplane_core::session::Session;
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -129,6 +131,17 @@ pub async fn password_login(
     let mut steps = Vec::new();
     let mut leaked = false;
     if let FirstFactorOutcome::Verified { user_id } = &checked.outcome {
+        // A registered second factor is required before anything else (a leaked password
+        // alone must not be enough to choose a new one).
+        let mut kinds: Vec<MfaKind> = Vec::new();
+        for m in state.store.list_mfa_methods(*user_id).await? {
+            if !kinds.contains(&m.kind) {
+                kinds.push(m.kind);
+            }
+        }
+        if !kinds.is_empty() {
+            steps.push(Step::SecondFactor { methods: kinds });
+        }
         if state
             .breach
             .get()
@@ -386,11 +399,40 @@ pub async fn complete_password_change(
     let flow = pending
         .flow
         .complete_step(StepOutcome::PasswordChanged, now);
-    let outcome = match &flow.state {
+    pending.flow = flow;
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "change_password", "reason": reason }),
+        now,
+    )
+    .await
+}
+
+/// After a step succeeded: issues the session when no step remains (and logs the sign-in),
+/// or saves the flow for the next step.
+async fn finish_step(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    mut pending: PendingLogin,
+    completed: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<StepResult, AppError> {
+    match &pending.flow.state {
         LoginState::Success { user_id } => {
             let user_id = *user_id;
-            let methods: Vec<String> = flow.amr().iter().map(|s| s.to_string()).collect();
-            let (secret, _, _) = issue_session(state, ctx, user_id, flow, now).await?;
+            // (The password-change path has already deleted it, atomically; a TOTP code is
+            // accepted once by the store, so the second-factor path cannot finish twice.)
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
+            let (secret, _, _) =
+                issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
             state
                 .store
                 .record_sign_in(&SignInEvent {
@@ -404,30 +446,134 @@ pub async fn complete_password_change(
                     user_agent: ctx.user_agent.clone(),
                     correlation_id: ctx.correlation_id.clone(),
                     methods,
-                    details: serde_json::json!({
-                        "flow": "password",
-                        "completed": { "step": "change_password", "reason": reason },
-                    }),
+                    details: serde_json::json!({ "flow": "password", "completed": completed }),
                 })
                 .await?;
-            StepResult::Success {
+            Ok(StepResult::Success {
                 secret,
                 next: pending.next,
-            }
+            })
         }
         LoginState::InProgress { .. } => {
-            // Further steps (added by later capabilities) continue under a new flow id.
-            pending.flow = flow;
             pending.attempts = 0;
             pending.save(state, flow_secret).await?;
-            StepResult::Retry {
+            Ok(StepResult::Retry {
                 pending: Box::new(pending),
                 message: String::new(),
-            }
+            })
         }
-        _ => StepResult::Restart,
+        _ => {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            Ok(StepResult::Restart)
+        }
+    }
+}
+
+/// Completes the second-factor step with a TOTP code.
+pub async fn complete_second_factor(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    code: &str,
+) -> Result<StepResult, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
     };
-    Ok(outcome)
+    let (Some(Step::SecondFactor { .. }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    let unix = now.unix_timestamp().max(0) as u64;
+    let mut outcome = TotpCheck::Invalid;
+    let mut used = None;
+    for m in state.store.list_mfa_methods(user_id).await? {
+        if m.kind != MfaKind::Totp {
+            continue;
+        }
+        let Some((_, sealed)) = state.store.mfa_secret(m.id).await? else {
+            continue;
+        };
+        let secret = crate::secrets::open(&state.mfa_key, m.id.as_bytes(), &sealed).map_err(|_| {
+            tracing::error!(method = %m.id, "a stored TOTP secret cannot be opened (wrong master key?)");
+            AppError::internal()
+        })?;
+        match verify_totp(&secret, code, unix, m.last_step).map_err(|_| AppError::internal())? {
+            TotpCheck::Valid { step } => {
+                // Atomic: a code raced from two requests is accepted once.
+                if state.store.use_totp_step(m.id, step, now).await? {
+                    outcome = TotpCheck::Valid { step };
+                    used = Some(m.id);
+                    break;
+                }
+                outcome = TotpCheck::Replayed;
+            }
+            TotpCheck::Replayed => outcome = TotpCheck::Replayed,
+            TotpCheck::Invalid => {}
+        }
+    }
+    if used.is_none() {
+        let message = match outcome {
+            TotpCheck::Replayed => "That code was already used. Wait for the next one.",
+            _ => "That code is not correct. Check the code in your authenticator app.",
+        };
+        metrics::counter!("trustplane_mfa_failures_total", "method" => "totp").increment(1);
+        state
+            .account_failures
+            .record_failure(&fold_name(&pending.username), Instant::now());
+        state
+            .store
+            .record_sign_in(&SignInEvent {
+                id: Uuid::now_v7(),
+                at: now,
+                user_id: Some(user_id),
+                username: pending.username.clone(),
+                result: SignInResult::Failure,
+                failure_reason: Some(
+                    if outcome == TotpCheck::Replayed {
+                        "totp_replayed"
+                    } else {
+                        "totp_invalid"
+                    }
+                    .into(),
+                ),
+                ip: ctx.ip.map(|i| i.to_string()),
+                user_agent: ctx.user_agent.clone(),
+                correlation_id: ctx.correlation_id.clone(),
+                methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
+                details: serde_json::json!({ "flow": "password", "step": "second_factor" }),
+            })
+            .await?;
+        pending.attempts += 1;
+        if pending.attempts >= MAX_STEP_ATTEMPTS {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            return Ok(StepResult::Restart);
+        }
+        pending.save(state, flow_secret).await?;
+        return Ok(StepResult::Retry {
+            pending: Box::new(pending),
+            message: message.to_string(),
+        });
+    }
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::SecondFactor(AuthMethod::Totp), now);
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "second_factor", "method": "totp" }),
+        now,
+    )
+    .await
 }
 
 /// Whether `candidate` is the user's current password (one Argon2 verification).

@@ -29,6 +29,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub cfg: Config,
     pub csrf_key: [u8; 32],
+    /// Seals second-factor secrets at rest.
+    pub mfa_key: [u8; 32],
     pub session_policy: SessionPolicy,
     pub hash_params: HashParams,
     /// A hash of a random password with current parameters: verified for unknown users so
@@ -78,6 +80,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             store,
             csrf_key: key.derive("csrf"),
+            mfa_key: key.derive("mfa-secrets"),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),
                 absolute: time::Duration::hours(cfg.session.absolute_hours),

@@ -6,6 +6,7 @@
 //! `RETURNING`), and there are no `if sqlite { … }` branches. Each backend has its own migration
 //! folder. Every multi-row change runs in one transaction together with its audit entry.
 
+mod mfa;
 mod risk;
 mod rows;
 mod sql;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use trustplane_core::audit::{AuditDraft, AuditEntry, ChainError};
 use trustplane_core::identity::{Group, Role, User};
+use trustplane_core::mfa::MfaMethod;
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use trustplane_core::session::{ApiToken, Session};
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -293,6 +295,23 @@ pub trait Store: Send + Sync + 'static {
     async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>>;
     /// Deletes the flow; true when it existed (so that only one request can finish it).
     async fn delete_login_flow(&self, id_hash: &str) -> Result<bool>;
+
+    // --- second factors ---------------------------------------------------------------------
+    /// Registers a method with its sealed secret, with its audit entry.
+    async fn add_mfa_method(
+        &self,
+        m: &MfaMethod,
+        secret_sealed: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    /// The user's methods, oldest first (never their secrets).
+    async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>>;
+    /// A method with its sealed secret.
+    async fn mfa_secret(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>>;
+    /// Records a TOTP step as used, only if it is newer than the last one (atomic across
+    /// instances): false means the code was already used.
+    async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool>;
+    async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool>;
 
     // --- risk detections ------------------------------------------------------------------
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;

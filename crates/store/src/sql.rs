@@ -1057,6 +1057,31 @@ impl Store for SqlStore {
         self.delete_login_flow_impl(id_hash).await
     }
 
+    async fn add_mfa_method(
+        &self,
+        m: &MfaMethod,
+        secret_sealed: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        self.add_mfa_method_impl(m, secret_sealed, audit).await
+    }
+
+    async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
+        self.list_mfa_methods_impl(user_id).await
+    }
+
+    async fn mfa_secret(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
+        self.mfa_secret_impl(id).await
+    }
+
+    async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool> {
+        self.use_totp_step_impl(id, step, at).await
+    }
+
+    async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
+        self.remove_mfa_method_impl(id, audit).await
+    }
+
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
         self.record_risk_detection_impl(d).await
     }

@@ -160,11 +160,9 @@ async fn me(State(state): State<AppState>, caller: ApiCaller) -> Result<Json<MeV
         groups: groups.into_iter().map(|g| g.name).collect(),
         roles: ctx.roles.0.iter().map(|r| r.as_str().to_string()).collect(),
         session_id: ctx.session.id,
-        amr: ctx
-            .session
-            .methods
-            .iter()
-            .map(|m| m.method.amr().to_string())
+        amr: trustplane_core::authn::amr(&ctx.session.methods)
+            .into_iter()
+            .map(str::to_string)
             .collect(),
     }))
 }

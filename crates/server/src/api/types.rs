@@ -153,10 +153,9 @@ impl From<Session> for SessionView {
             revoked_at: s.revoked_at,
             ip: s.ip,
             user_agent: s.user_agent,
-            amr: s
-                .methods
-                .iter()
-                .map(|m| m.method.amr().to_string())
+            amr: trustplane_core::authn::amr(&s.methods)
+                .into_iter()
+                .map(str::to_string)
                 .collect(),
         }
     }

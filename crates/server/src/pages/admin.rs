@@ -297,12 +297,7 @@ async fn session_views(
             last_seen: fmt_time(s.last_seen_at),
             expires: fmt_time(s.idle_expires_at.min(s.absolute_expires_at)),
             ip: s.ip.unwrap_or_default(),
-            methods: s
-                .methods
-                .iter()
-                .map(|m| m.method.amr())
-                .collect::<Vec<_>>()
-                .join(", "),
+            methods: trustplane_core::authn::amr(&s.methods).join(", "),
         });
     }
     Ok(out)

@@ -74,7 +74,66 @@ fn render_step(
             };
             (jar, render_status(status, &page)).into_response()
         }
+        Some(Step::SecondFactor { .. }) => {
+            let page = MfaPage {
+                organisation: &state.cfg.organisation,
+                csrf,
+                username: &pending.username,
+                error,
+            };
+            let status = if error.is_some() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::OK
+            };
+            (jar, render_status(status, &page)).into_response()
+        }
         None => restart(jar),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// `POST /login/mfa`: the second-factor step (authenticator app code).
+pub async fn mfa_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<CodeForm>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let code: String = form.code.chars().take(32).collect();
+    let result = crate::login::complete_second_factor(&state, &ctx, &secret, &code).await?;
+    Ok(step_response(&state, jar, result))
+}
+
+fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Response {
+    match result {
+        StepResult::Success { secret, next } => {
+            let jar = jar
+                .remove(Cookie::build(FLOW_COOKIE).path("/login"))
+                .add(state.cookie(SESSION_COOKIE, secret));
+            (jar, Redirect::to(super::safe_next(&next))).into_response()
+        }
+        StepResult::Retry { pending, message } if !message.is_empty() => {
+            render_step(state, jar, &pending, Some(&message))
+        }
+        StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
+        StepResult::Restart => restart(jar),
     }
 }
 
@@ -113,19 +172,7 @@ pub async fn change_password_submit(
         &form.confirm_password,
     )
     .await?;
-    Ok(match result {
-        StepResult::Success { secret, next } => {
-            let jar = jar
-                .remove(Cookie::build(FLOW_COOKIE).path("/login"))
-                .add(state.cookie(SESSION_COOKIE, secret));
-            (jar, Redirect::to(super::safe_next(&next))).into_response()
-        }
-        StepResult::Retry { pending, message } if !message.is_empty() => {
-            render_step(&state, jar, &pending, Some(&message))
-        }
-        StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
-        StepResult::Restart => restart(jar),
-    })
+    Ok(step_response(&state, jar, result))
 }
 
 // --- live password check (strength meter) ----------------------------------------------------

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod flow;
 pub mod security;
+pub mod security_info;
 
 use crate::auth::SessionCtx;
 use crate::error::AppError;

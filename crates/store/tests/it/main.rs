@@ -24,6 +24,7 @@ mod atomicity;
 mod audit;
 mod bootstrap;
 mod groups;
+mod mfa;
 mod migrations;
 mod risk;
 mod sessions;
@@ -120,6 +121,10 @@ store_tests! {
     migrations: [
         reopening_is_idempotent,
         newer_schema_is_refused,
+    ],
+    mfa: [
+        mfa_methods_lifecycle,
+        concurrent_use_of_one_step_is_accepted_once,
     ],
     risk: [
         login_flow_lifecycle,

@@ -1,0 +1,299 @@
+//! The user's security info (`/my/security-info`): registered second factors, and enrolment of
+//! an authenticator app (TOTP) confirmed by a first valid code.
+
+use super::account::{CsrfOnlyForm, Flash};
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
+use crate::auth::{PageUser, RequestCtx, SessionCtx};
+use crate::error::AppError;
+use crate::secrets::{open, seal};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use rand::RngCore;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use trustplane_core::audit::AuditDraft;
+use trustplane_core::mfa::{
+    MfaKind, MfaMethod, TOTP_SECRET_LEN, TotpCheck, otpauth_uri, verify_totp,
+};
+use uuid::Uuid;
+
+const HERE: &str = "/my/security-info";
+/// Changes to security info need a sign-in this recent.
+const RECENT_AUTH: time::Duration = time::Duration::minutes(15);
+/// How long an enrolment may take between showing the secret and confirming it.
+const ENROL_LIFETIME_SECS: i64 = 10 * 60;
+
+pub struct MethodRow {
+    id: Uuid,
+    label: String,
+    kind: &'static str,
+    added: String,
+    last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "security_info.html")]
+struct SecurityInfoPage {
+    c: Chrome,
+    methods: Vec<MethodRow>,
+}
+
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+struct EnrolPage {
+    c: Chrome,
+    qr_svg: String,
+    secret_b32: String,
+    uri: String,
+    pending: String,
+    label: String,
+}
+
+fn flash_text(code: &str) -> Option<String> {
+    let t = match code {
+        "added" => "Authenticator app added. You will be asked for a code when you sign in.",
+        "removed" => "The method was removed.",
+        _ => return None,
+    };
+    Some(t.to_string())
+}
+
+fn back_with_error(state: &AppState, message: &str) -> Response {
+    Redirect::to(&super::with_error(state, HERE, message)).into_response()
+}
+
+/// Changing security info needs a recent sign-in, so that a session left open on a shared
+/// computer cannot be used to add or remove a second factor.
+fn require_recent(ctx: &SessionCtx) -> Result<(), String> {
+    if OffsetDateTime::now_utc() - ctx.session.created_at > RECENT_AUTH {
+        Err("For your security, sign out and sign in again (within 15 minutes) to change your security info.".into())
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    let methods = state.store.list_mfa_methods(ctx.user.id).await?;
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(&ctx, csrf, "security");
+    c.notice = flash.ok.as_deref().and_then(flash_text);
+    c.error = super::verified_error(&state, flash.err.as_deref(), flash.sig.as_deref());
+    let page = SecurityInfoPage {
+        c,
+        methods: methods
+            .into_iter()
+            .map(|m| MethodRow {
+                id: m.id,
+                label: m.label,
+                kind: m.kind.label(),
+                added: fmt_time(m.created_at),
+                last_used: m
+                    .last_used_at
+                    .map(fmt_time)
+                    .unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+fn enrol_context(ctx: &SessionCtx) -> Vec<u8> {
+    format!("totp-enrol:{}:{}", ctx.user.id, ctx.session.id).into_bytes()
+}
+
+/// `POST /my/security-info/totp`: shows a new secret (QR code and text) to scan.
+pub async fn start_totp(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let mut secret = [0u8; TOTP_SECRET_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let expires = OffsetDateTime::now_utc().unix_timestamp() + ENROL_LIFETIME_SECS;
+    let mut plain = secret.to_vec();
+    plain.extend_from_slice(&expires.to_be_bytes());
+    let pending =
+        seal(&state.mfa_key, &enrol_context(&ctx), &plain).map_err(|_| AppError::internal())?;
+    let account = ctx
+        .user
+        .email
+        .clone()
+        .unwrap_or_else(|| ctx.user.username.clone());
+    let uri = otpauth_uri(&secret, &state.cfg.organisation, &account);
+    enrol_page(
+        &state,
+        jar,
+        &ctx,
+        &secret,
+        uri,
+        pending,
+        "Authenticator app",
+        None,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enrol_page(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &SessionCtx,
+    secret: &[u8],
+    uri: String,
+    pending: String,
+    label: &str,
+    error: Option<String>,
+) -> PageResult {
+    let qr_svg = qrcode::QrCode::new(uri.as_bytes())
+        .map_err(|_| AppError::internal())?
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(false)
+        .build();
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(ctx, csrf, "security");
+    c.error = error;
+    let page = EnrolPage {
+        c,
+        qr_svg,
+        secret_b32: trustplane_core::mfa::base32(secret),
+        uri,
+        pending,
+        label: label.to_string(),
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    pending: String,
+    code: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// `POST /my/security-info/totp/confirm`: registers the app once it shows a valid code.
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    CsrfForm(f): CsrfForm<ConfirmForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let Ok(plain) = open(&state.mfa_key, &enrol_context(&ctx), &f.pending) else {
+        return Ok(back_with_error(
+            &state,
+            "This enrolment is not valid any more. Start again.",
+        ));
+    };
+    if plain.len() != TOTP_SECRET_LEN + 8 {
+        return Err(PageError(AppError::internal()));
+    }
+    let (secret, exp) = plain.split_at(TOTP_SECRET_LEN);
+    let mut exp_bytes = [0u8; 8];
+    exp_bytes.copy_from_slice(exp);
+    let now = OffsetDateTime::now_utc();
+    if now.unix_timestamp() > i64::from_be_bytes(exp_bytes) {
+        return Ok(back_with_error(
+            &state,
+            "The enrolment took more than 10 minutes. Start again.",
+        ));
+    }
+    let label: String = {
+        let l = f.label.trim();
+        let l = if l.is_empty() { "Authenticator app" } else { l };
+        l.chars().filter(|c| !c.is_control()).take(64).collect()
+    };
+    let account = ctx
+        .user
+        .email
+        .clone()
+        .unwrap_or_else(|| ctx.user.username.clone());
+    let retry = |message: &str| {
+        enrol_page(
+            &state,
+            jar.clone(),
+            &ctx,
+            secret,
+            otpauth_uri(secret, &state.cfg.organisation, &account),
+            f.pending.clone(),
+            &label,
+            Some(message.to_string()),
+        )
+    };
+    let unix = now.unix_timestamp().max(0) as u64;
+    let step = match verify_totp(secret, &f.code, unix, None).map_err(|_| AppError::internal())? {
+        TotpCheck::Valid { step } => step,
+        _ => {
+            return retry(
+                "That code is not correct. Check that the app shows a code for this account and that the phone's clock is right.",
+            );
+        }
+    };
+    let method = MfaMethod {
+        id: Uuid::now_v7(),
+        user_id: ctx.user.id,
+        kind: MfaKind::Totp,
+        label,
+        // The confirming code cannot be used again to sign in.
+        last_step: Some(step),
+        created_at: now,
+        last_used_at: None,
+    };
+    let sealed =
+        seal(&state.mfa_key, method.id.as_bytes(), secret).map_err(|_| AppError::internal())?;
+    let audit = AuditDraft::new(
+        &ctx.actor(req.ip),
+        "mfa.method.add",
+        "user",
+        Some(ctx.user.id.to_string()),
+    )
+    .after(&serde_json::json!({ "method": method.id, "kind": "totp", "label": method.label }));
+    state.store.add_mfa_method(&method, &sealed, audit).await?;
+    Ok(Redirect::to(&format!("{HERE}?ok=added")).into_response())
+}
+
+/// `POST /my/security-info/{id}/remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    PageUser(ctx): PageUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let mine = state
+        .store
+        .list_mfa_methods(ctx.user.id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id);
+    let Some(m) = mine else {
+        return Err(PageError(AppError::not_found("method")));
+    };
+    let audit = AuditDraft::new(
+        &ctx.actor(req.ip),
+        "mfa.method.remove",
+        "user",
+        Some(ctx.user.id.to_string()),
+    )
+    .before(&serde_json::json!({ "method": m.id, "kind": m.kind.as_str(), "label": m.label }));
+    state.store.remove_mfa_method(id, audit).await?;
+    Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response())
+}

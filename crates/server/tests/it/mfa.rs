@@ -1,0 +1,318 @@
+//! Second factor with an authenticator app. Codes come from `oathtool` (Debian's oath-toolkit),
+//! an implementation independent of ours.
+
+use crate::harness::*;
+use serde_json::Value;
+use trustplane_core::signin::SignInResult;
+use trustplane_store::{AuditQuery, SignInQuery};
+
+/// The TOTP code for `secret` (base32) at `when` (oathtool's `--now` syntax, e.g. "now").
+fn oathtool(secret: &str, when: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret, "-N", when])
+        .output()
+        .expect("oathtool must be installed (Debian package oathtool; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in page"))
+        + start.len();
+    let j = html[i..].find(end).unwrap() + i;
+    &html[i..j]
+}
+
+/// A code that is certainly not the current one.
+fn wrong(code: &str) -> String {
+    if code == "000000" {
+        "111111".into()
+    } else {
+        "000000".into()
+    }
+}
+
+async fn submit_code(c: &reqwest::Client, s: &TestServer, code: &str) -> reqwest::Response {
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_of(&html);
+    c.post(s.url("/login/mfa"))
+        .form(&[("csrf_token", token.as_str()), ("code", code)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enrol_an_authenticator_app_and_sign_in_with_it() {
+    let s = TestServer::start().await;
+    let alice = s.user("alice", &[]).await;
+    let c = signed_in(&s, "alice").await;
+    let html = c
+        .get(s.url("/my/security-info"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("No methods yet"));
+    let token = csrf_of(&html);
+
+    // Start: a secret to scan, as a QR code and as text.
+    let r = c
+        .post(s.url("/my/security-info/totp"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<svg"), "QR code rendered server-side");
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    assert_eq!(secret.len(), 32, "160-bit secret in base32");
+    let uri = between(&html, "id=\"totp-uri\">", "<").replace("&amp;", "&");
+    assert!(
+        uri.starts_with("otpauth://totp/trustplane:alice%40example.com?secret="),
+        "{uri}"
+    );
+    let pending = between(&html, "name=\"pending\" value=\"", "\"").to_string();
+
+    let confirm = |code: String, pending: String| {
+        let c = c.clone();
+        let url = s.url("/my/security-info/totp/confirm");
+        let token = token.clone();
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("pending", pending.as_str()),
+                    ("code", code.as_str()),
+                    ("label", "Phone"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A wrong code keeps the enrolment open; a tampered one is refused; nothing is stored.
+    let now = oathtool(&secret, "now");
+    let r = confirm(wrong(&now), pending.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("not correct"));
+    let mut bad = pending.clone().into_bytes();
+    bad[10] = if bad[10] == b'A' { b'B' } else { b'A' };
+    let r = confirm(now.clone(), String::from_utf8(bad).unwrap()).await;
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert!(
+        s.state
+            .store
+            .list_mfa_methods(alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The right code registers the app.
+    let r = confirm(now.clone(), pending.clone()).await;
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=added");
+    let methods = s.state.store.list_mfa_methods(alice.id).await.unwrap();
+    assert_eq!(methods.len(), 1);
+    assert_eq!(methods[0].label, "Phone");
+    let audit = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("mfa.method.add".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    // The secret is sealed at rest, not stored in the clear.
+    let (_, sealed) = s
+        .state
+        .store
+        .mfa_secret(methods[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!sealed.contains(&secret));
+
+    // Signing in now asks for a code.
+    let b = client();
+    let r = login(&b, &s, "alice", PASSWORD).await;
+    assert_eq!(r.headers()["location"], "/login/continue");
+    let page = b
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Verify your identity"));
+    // The enrolment code cannot be replayed, a wrong code is refused, both are logged.
+    let r = submit_code(&b, &s, &now).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("already used"));
+    let r = submit_code(&b, &s, &wrong(&now)).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("not correct"));
+    let failures = s
+        .state
+        .store
+        .list_sign_ins(&SignInQuery {
+            user_id: Some(alice.id),
+            result: Some(SignInResult::Failure),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reasons: Vec<_> = failures
+        .iter()
+        .filter_map(|e| e.failure_reason.clone())
+        .collect();
+    assert!(
+        reasons.contains(&"totp_replayed".to_string()),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&"totp_invalid".to_string()), "{reasons:?}");
+
+    // The next step's code (within the one-step skew) signs in, with amr pwd + otp + mfa.
+    let next = oathtool(&secret, "now + 30 seconds");
+    let r = submit_code(&b, &s, &next).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/my");
+    let me: Value = json(b.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    // That code is now used up for every other sign-in too.
+    let other = client();
+    login(&other, &s, "alice", PASSWORD).await;
+    let r = submit_code(&other, &s, &next).await;
+    assert!(r.text().await.unwrap().contains("already used"));
+
+    // A leaked password with MFA registered: the second factor comes first.
+    write_breach_filter(&s.state.cfg.breached_filter_path(), &[PASSWORD]);
+    s.state.breach.reload(true);
+    let d = client();
+    login(&d, &s, "alice", PASSWORD).await;
+    let page = d
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Verify your identity") && !page.contains("data breach"));
+
+    // Removing the method: audited; sign-in no longer asks for a code.
+    let html = c
+        .get(s.url("/my/security-info"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Phone"));
+    let r = c
+        .post(s.url(&format!("/my/security-info/{}/remove", methods[0].id)))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=removed");
+    assert!(
+        s.state
+            .store
+            .list_mfa_methods(alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.state.breach.reload(true);
+    std::fs::remove_file(s.state.cfg.breached_filter_path()).unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn someone_elses_method_cannot_be_removed_and_codes_are_rate_limited() {
+    let s = TestServer::start().await;
+    let a = s.user("ann", &[]).await;
+    s.user("ben", &[]).await;
+    // ann enrols.
+    let c = signed_in(&s, "ann").await;
+    let token = csrf(&c, &s, "/my/security-info").await;
+    let html = c
+        .post(s.url("/my/security-info/totp"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    let pending = between(&html, "name=\"pending\" value=\"", "\"").to_string();
+    let r = c
+        .post(s.url("/my/security-info/totp/confirm"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("pending", pending.as_str()),
+            ("code", oathtool(&secret, "now").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let id = s.state.store.list_mfa_methods(a.id).await.unwrap()[0].id;
+    // ben cannot remove it, nor use ann's pending enrolment.
+    let b = signed_in(&s, "ben").await;
+    let bt = csrf(&b, &s, "/my/security-info").await;
+    let r = b
+        .post(s.url(&format!("/my/security-info/{id}/remove")))
+        .form(&[("csrf_token", bt.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = b
+        .post(s.url("/my/security-info/totp/confirm"))
+        .form(&[
+            ("csrf_token", bt.as_str()),
+            ("pending", pending.as_str()),
+            ("code", oathtool(&secret, "now").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert_eq!(s.state.store.list_mfa_methods(a.id).await.unwrap().len(), 1);
+
+    // Guessing codes ends the flow after 10 tries.
+    let g = client();
+    login(&g, &s, "ann", PASSWORD).await;
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(submit_code(&g, &s, "123456").await);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.headers()["location"], "/login?expired=1");
+    s.stop().await;
+}

@@ -1,0 +1,13 @@
+-- Registered second factors. Secrets are sealed (XChaCha20-Poly1305 under a key derived from
+-- the master key) before they reach the database.
+CREATE TABLE mfa_methods (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL,
+    last_step BIGINT,                 -- TOTP: the last accepted time step (replay protection)
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX mfa_methods_user ON mfa_methods(user_id);

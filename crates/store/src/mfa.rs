@@ -1,0 +1,135 @@
+//! Registered second factors (the trait methods delegate here).
+
+use crate::rows::{from_ms, ms, uuid};
+use crate::sql::{SqlStore, append_in, db, safe};
+use crate::{Result, StoreError};
+use time::OffsetDateTime;
+use trustplane_core::audit::AuditDraft;
+use trustplane_core::mfa::{MfaKind, MfaMethod};
+use uuid::Uuid;
+
+const COLS: &str = "id, user_id, kind, label, last_step, created_at, last_used_at";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    user_id: String,
+    kind: String,
+    label: String,
+    last_step: Option<i64>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<Row> for MfaMethod {
+    type Error = StoreError;
+    fn try_from(r: Row) -> Result<Self> {
+        Ok(MfaMethod {
+            id: uuid(&r.id)?,
+            user_id: uuid(&r.user_id)?,
+            kind: MfaKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("mfa kind {:?}", r.kind)))?,
+            label: r.label,
+            last_step: r.last_step.map(|s| s.max(0) as u64),
+            created_at: from_ms(r.created_at)?,
+            last_used_at: r.last_used_at.map(from_ms).transpose()?,
+        })
+    }
+}
+
+impl SqlStore {
+    pub(crate) async fn add_mfa_method_impl(
+        &self,
+        m: &MfaMethod,
+        secret_sealed: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        sqlx::query(safe(format!(
+            "INSERT INTO mfa_methods ({COLS}, secret_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
+        )))
+        .bind(m.id.to_string())
+        .bind(m.user_id.to_string())
+        .bind(m.kind.as_str())
+        .bind(&m.label)
+        .bind(m.last_step.map(|s| s as i64))
+        .bind(ms(m.created_at))
+        .bind(m.last_used_at.map(ms))
+        .bind(secret_sealed)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(x) if x.is_foreign_key_violation() => {
+                StoreError::NotFound("user")
+            }
+            _ => db(e),
+        })?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    pub(crate) async fn list_mfa_methods_impl(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
+        let rows: Vec<Row> = sqlx::query_as(safe(format!(
+            "SELECT {COLS} FROM mfa_methods WHERE user_id = $1 ORDER BY created_at, id"
+        )))
+        .bind(user_id.to_string())
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        rows.into_iter().map(MfaMethod::try_from).collect()
+    }
+
+    pub(crate) async fn mfa_secret_impl(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct WithSecret {
+            #[sqlx(flatten)]
+            row: Row,
+            secret_sealed: String,
+        }
+        let row: Option<WithSecret> = sqlx::query_as(safe(format!(
+            "SELECT {COLS}, secret_sealed FROM mfa_methods WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
+        row.map(|r| Ok((MfaMethod::try_from(r.row)?, r.secret_sealed)))
+            .transpose()
+    }
+
+    pub(crate) async fn use_totp_step_impl(
+        &self,
+        id: Uuid,
+        step: u64,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE mfa_methods SET last_step = $1, last_used_at = $2 \
+             WHERE id = $3 AND (last_step IS NULL OR last_step < $1)",
+        )
+        .bind(step as i64)
+        .bind(ms(at))
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn remove_mfa_method_impl(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        let n = sqlx::query("DELETE FROM mfa_methods WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}

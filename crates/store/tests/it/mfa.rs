@@ -1,0 +1,101 @@
+//! Registered second factors.
+
+use crate::support::*;
+use time::Duration;
+use trustplane_core::mfa::{MfaKind, MfaMethod};
+use trustplane_store::{Store, StoreError};
+use uuid::Uuid;
+
+fn method(user: Uuid, label: &str, at: time::OffsetDateTime) -> MfaMethod {
+    MfaMethod {
+        id: Uuid::now_v7(),
+        user_id: user,
+        kind: MfaKind::Totp,
+        label: label.into(),
+        last_step: Some(100),
+        created_at: ms(at),
+        last_used_at: None,
+    }
+}
+
+pub async fn mfa_methods_lifecycle(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "mfa").await;
+    let t = now();
+    let mut audit = AuditWatch::start(s).await;
+    let a = method(u.id, "Phone", t);
+    let b = method(u.id, "Tablet 'ü%_", t + Duration::seconds(1));
+    s.add_mfa_method(&a, "sealed-a", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    audit.one(s, "mfa.method.add", &admin()).await;
+    s.add_mfa_method(&b, "sealed-b", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    audit.one(s, "mfa.method.add", &admin()).await;
+    assert_eq!(
+        s.list_mfa_methods(u.id).await.unwrap(),
+        [a.clone(), b.clone()]
+    );
+    assert_eq!(
+        s.mfa_secret(a.id).await.unwrap(),
+        Some((a.clone(), "sealed-a".to_string()))
+    );
+    assert_eq!(s.mfa_secret(Uuid::now_v7()).await.unwrap(), None);
+    // For a user that does not exist: refused, not audited.
+    let ghost = method(Uuid::now_v7(), "x", t);
+    assert!(matches!(
+        s.add_mfa_method(&ghost, "s", draft("mfa.method.add")).await,
+        Err(StoreError::NotFound("user"))
+    ));
+    audit.none(s, "a refused add").await;
+
+    // A step is accepted only if it is newer than the last one.
+    assert!(!s.use_totp_step(a.id, 100, t).await.unwrap());
+    assert!(!s.use_totp_step(a.id, 99, t).await.unwrap());
+    assert!(s.use_totp_step(a.id, 101, t).await.unwrap());
+    assert!(!s.use_totp_step(a.id, 101, t).await.unwrap());
+    let got = &s.list_mfa_methods(u.id).await.unwrap()[0];
+    assert_eq!(got.last_step, Some(101));
+    assert_eq!(got.last_used_at, Some(ms(t)));
+
+    // Removal: audited, once; deleting the user removes the rest.
+    assert!(
+        s.remove_mfa_method(a.id, draft("mfa.method.remove"))
+            .await
+            .unwrap()
+    );
+    audit.one(s, "mfa.method.remove", &admin()).await;
+    assert!(
+        !s.remove_mfa_method(a.id, draft("mfa.method.remove"))
+            .await
+            .unwrap()
+    );
+    audit.none(s, "a second removal").await;
+    s.delete_user(u.id, draft("user.delete")).await.unwrap();
+    assert_eq!(s.mfa_secret(b.id).await.unwrap(), None);
+}
+
+/// Two instances racing to accept the same TOTP step: exactly one wins.
+pub async fn concurrent_use_of_one_step_is_accepted_once(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "racer").await;
+    let m = method(u.id, "Phone", now());
+    s.add_mfa_method(&m, "sealed", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_totp_step(m.id, 200, now()).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
