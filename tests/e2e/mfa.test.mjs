@@ -1,0 +1,75 @@
+// Second factor in a real browser: a user registers an authenticator app on the security info
+// page (codes from oathtool, independent of trustplane), signs out, and signs in again with
+// password + code.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startServer, launch, signIn, watchConsole, PASSWORD } from './harness.mjs';
+
+const SHOTS = resolve(import.meta.dirname, '../../docs/screenshots');
+const viewport = { width: 1280, height: 800 };
+let server;
+let browser;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startServer();
+  browser = await launch();
+  server.cli(['admin', 'user', 'create', 'carol', '--display-name', 'Carol Danvers', '--email', 'carol@example.com', '--password-stdin'], `${PASSWORD}\n`);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+function totp(secret, when = 'now') {
+  return execFileSync('oathtool', ['--totp', '-b', secret, '-N', when], { encoding: 'utf8' }).trim();
+}
+
+test('register an authenticator app, then sign in with password and code', async () => {
+  const ctx = await browser.newContext({ viewport });
+  const errors = watchConsole(ctx);
+  const page = await ctx.newPage();
+  assert.equal((await signIn(page, server.base, 'carol', PASSWORD)).status(), 303);
+  await page.waitForURL((u) => u.pathname === '/my');
+  await page.click('a:has-text("Manage how you sign in")');
+  await page.waitForURL((u) => u.pathname === '/my/security-info');
+  assert.ok((await page.textContent('main')).includes('No methods yet'));
+  await page.click('button:has-text("Add authenticator app")');
+  await page.waitForSelector('.qr svg');
+  const secret = (await page.textContent('#totp-secret')).trim();
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  await page.screenshot({ path: `${SHOTS}/totp-enrol.png`, fullPage: true });
+
+  await page.fill('#code', totp(secret));
+  await page.fill('#label', 'Work phone');
+  await page.click('button:has-text("Confirm")');
+  await page.waitForURL((u) => u.pathname === '/my/security-info' && u.search.includes('ok=added'));
+  const rows = await page.$$eval('table tbody tr', (trs) => trs.map((tr) => tr.textContent.replace(/\s+/g, ' ')));
+  assert.equal(rows.length, 1);
+  assert.ok(rows[0].includes('Authenticator app') && rows[0].includes('Work phone'), rows[0]);
+  await page.screenshot({ path: `${SHOTS}/security-info.png`, fullPage: true });
+
+  // Sign out, sign in again: the code is asked for.
+  await page.click('button:has-text("Sign out")');
+  await page.waitForURL((u) => u.pathname === '/login');
+  assert.equal((await signIn(page, server.base, 'carol', PASSWORD)).status(), 303);
+  await page.waitForURL((u) => u.pathname === '/login/continue');
+  assert.equal(await page.textContent('main h1'), 'Verify your identity');
+  await page.screenshot({ path: `${SHOTS}/mfa-prompt.png` });
+  // The code used to register cannot be used again; the next one works.
+  await page.fill('#code', totp(secret));
+  await page.click('button:has-text("Verify")');
+  await page.waitForSelector('[role=alert]:has-text("already used")');
+  await page.fill('#code', totp(secret, 'now + 30 seconds'));
+  await page.click('button:has-text("Verify")');
+  await page.waitForURL((u) => u.pathname === '/my');
+  const me = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
+  assert.deepEqual(me.amr, ['pwd', 'otp', 'mfa']);
+  // The refused code is answered 401 on purpose (Chromium logs the status).
+  assert.deepEqual(errors.filter((e) => !e.includes('status of 401')), [], 'no console errors or CSP violations');
+  await ctx.close();
+});
