@@ -16,6 +16,8 @@ pub enum AuthMethod {
     Password,
     /// A time-based one-time password from an authenticator app.
     Totp,
+    /// A single-use recovery code.
+    RecoveryCode,
 }
 
 impl AuthMethod {
@@ -23,7 +25,7 @@ impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Password => "pwd",
-            AuthMethod::Totp => "otp",
+            AuthMethod::Totp | AuthMethod::RecoveryCode => "otp",
         }
     }
 
@@ -31,7 +33,7 @@ impl AuthMethod {
     fn factor(self) -> Factor {
         match self {
             AuthMethod::Password => Factor::Knowledge,
-            AuthMethod::Totp => Factor::Possession,
+            AuthMethod::Totp | AuthMethod::RecoveryCode => Factor::Possession,
         }
     }
 }

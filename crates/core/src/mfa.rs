@@ -123,6 +123,32 @@ pub fn verify_totp(
     })
 }
 
+/// Recovery codes issued at a time.
+pub const RECOVERY_CODE_COUNT: usize = 10;
+/// Random bytes behind one recovery code (the code shows 50 of their bits).
+pub const RECOVERY_CODE_BYTES: usize = 7;
+
+/// A recovery code as shown to the user: 10 base32 characters in two groups (`abcde-fghij`,
+/// 50 bits), from random bytes the caller supplies.
+pub fn format_recovery_code(random: &[u8; RECOVERY_CODE_BYTES]) -> String {
+    let s = base32(random).to_ascii_lowercase();
+    format!("{}-{}", &s[..5], &s[5..10])
+}
+
+/// The canonical form of a typed recovery code (case, spaces and dashes ignored), or `None`
+/// when it cannot be one.
+pub fn normalize_recovery_code(input: &str) -> Option<String> {
+    let s: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (s.len() == 10
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)))
+    .then_some(s)
+}
+
 /// RFC 4648 base32 without padding, as authenticator apps expect it.
 pub fn base32(secret: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -251,6 +277,35 @@ mod tests {
             verify_totp(b"short", "123456", 59, None),
             Err(MfaError::SecretTooShort)
         );
+    }
+
+    #[test]
+    fn recovery_codes_format_and_normalise() {
+        let code = format_recovery_code(&[0xff, 0, 0x12, 0x34, 0x56, 0x78, 0x9a]);
+        assert_eq!(code.len(), 11);
+        assert_eq!(&code[5..6], "-");
+        let canonical = normalize_recovery_code(&code).unwrap();
+        assert_eq!(canonical.len(), 10);
+        for typed in [
+            code.to_uppercase(),
+            code.replace('-', " "),
+            format!(" {code} "),
+        ] {
+            assert_eq!(
+                normalize_recovery_code(&typed).as_deref(),
+                Some(canonical.as_str())
+            );
+        }
+        for bad in [
+            "",
+            "123456",
+            "abcde-fghi",
+            "abcde-fghijk",
+            "abcde-fgh1j",
+            "abcde_fghij",
+        ] {
+            assert_eq!(normalize_recovery_code(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub fn app(state: AppState) -> Router {
             post(security_info::confirm_totp),
         )
         .route("/my/security-info/{id}/remove", post(security_info::remove))
+        .route(
+            "/my/security-info/recovery-codes",
+            post(security_info::new_recovery_codes),
+        )
         .route("/my/sessions/{id}/revoke", post(account::my_revoke_session))
         .route("/admin", get(admin::home))
         .route("/admin/users", get(admin::users).post(admin::create_user))

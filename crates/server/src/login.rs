@@ -16,7 +16,7 @@ use trustplane_core::authn::{
 };
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
-use trustplane_core::mfa::{MfaKind, TotpCheck, verify_totp};
+use trustplane_core::mfa::{MfaKind, TotpCheck, normalize_recovery_code, verify_totp};
 use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection};
 use trustplane_core::session::Session;
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -491,7 +491,24 @@ pub async fn complete_second_factor(
     let unix = now.unix_timestamp().max(0) as u64;
     let mut outcome = TotpCheck::Invalid;
     let mut used = None;
-    for m in state.store.list_mfa_methods(user_id).await? {
+    let mut method = AuthMethod::Totp;
+    // A recovery code instead of a TOTP code (they cannot be confused: 10 letters and digits
+    // 2-7 against 6 digits).
+    if let Some(rc) = normalize_recovery_code(code)
+        && state
+            .store
+            .use_recovery_code(user_id, &secret_digest(&rc), now)
+            .await?
+    {
+        used = Some(user_id);
+        method = AuthMethod::RecoveryCode;
+    }
+    let totp_methods = if used.is_some() {
+        Vec::new()
+    } else {
+        state.store.list_mfa_methods(user_id).await?
+    };
+    for m in totp_methods {
         if m.kind != MfaKind::Totp {
             continue;
         }
@@ -519,7 +536,9 @@ pub async fn complete_second_factor(
     if used.is_none() {
         let message = match outcome {
             TotpCheck::Replayed => "That code was already used. Wait for the next one.",
-            _ => "That code is not correct. Check the code in your authenticator app.",
+            _ => {
+                "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
+            }
         };
         metrics::counter!("trustplane_mfa_failures_total", "method" => "totp").increment(1);
         state
@@ -564,13 +583,21 @@ pub async fn complete_second_factor(
     }
     pending.flow = pending
         .flow
-        .complete_step(StepOutcome::SecondFactor(AuthMethod::Totp), now);
+        .complete_step(StepOutcome::SecondFactor(method), now);
+    let method_name = match method {
+        AuthMethod::RecoveryCode => "recovery_code",
+        _ => "totp",
+    };
+    if method == AuthMethod::RecoveryCode {
+        let left = state.store.unused_recovery_codes(user_id).await?;
+        tracing::info!(user_id = %user_id, left, "recovery code used");
+    }
     finish_step(
         state,
         ctx,
         flow_secret,
         pending,
-        serde_json::json!({ "step": "second_factor", "method": "totp" }),
+        serde_json::json!({ "step": "second_factor", "method": method_name }),
         now,
     )
     .await

@@ -312,6 +312,23 @@ pub trait Store: Send + Sync + 'static {
     /// instances): false means the code was already used.
     async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool>;
     async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool>;
+    /// Replaces the user's recovery codes (SHA-256 hashes) with a new set (an empty set
+    /// deletes them), with its audit entry.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        hashes: &[String],
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<i64>;
+    /// Marks a code used; false when it is unknown or already used (atomic).
+    async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
 
     // --- risk detections ------------------------------------------------------------------
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;

@@ -133,3 +133,69 @@ impl SqlStore {
         Ok(true)
     }
 }
+
+impl SqlStore {
+    pub(crate) async fn replace_recovery_codes_impl(
+        &self,
+        user_id: Uuid,
+        hashes: &[String],
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        for h in hashes {
+            sqlx::query(
+                "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1,$2,$3)",
+            )
+            .bind(user_id.to_string())
+            .bind(h)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(x) if x.is_foreign_key_violation() => {
+                    StoreError::NotFound("user")
+                }
+                _ => db(e),
+            })?;
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    pub(crate) async fn unused_recovery_codes_impl(&self, user_id: Uuid) -> Result<i64> {
+        let row: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id.to_string())
+        .fetch_one(self.pool())
+        .await
+        .map_err(db)?;
+        Ok(row.0)
+    }
+
+    pub(crate) async fn use_recovery_code_impl(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE recovery_codes SET used_at = $1 \
+             WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(user_id.to_string())
+        .bind(code_hash)
+        .execute(self.pool())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}

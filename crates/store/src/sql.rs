@@ -1082,6 +1082,30 @@ impl Store for SqlStore {
         self.remove_mfa_method_impl(id, audit).await
     }
 
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        hashes: &[String],
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        self.replace_recovery_codes_impl(user_id, hashes, at, audit)
+            .await
+    }
+
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<i64> {
+        self.unused_recovery_codes_impl(user_id).await
+    }
+
+    async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.use_recovery_code_impl(user_id, code_hash, at).await
+    }
+
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
         self.record_risk_detection_impl(d).await
     }

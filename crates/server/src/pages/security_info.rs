@@ -16,7 +16,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::mfa::{
-    MfaKind, MfaMethod, TOTP_SECRET_LEN, TotpCheck, otpauth_uri, verify_totp,
+    MfaKind, MfaMethod, RECOVERY_CODE_BYTES, RECOVERY_CODE_COUNT, TOTP_SECRET_LEN, TotpCheck,
+    format_recovery_code, normalize_recovery_code, otpauth_uri, verify_totp,
 };
 use uuid::Uuid;
 
@@ -39,6 +40,14 @@ pub struct MethodRow {
 struct SecurityInfoPage {
     c: Chrome,
     methods: Vec<MethodRow>,
+    recovery_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodesPage {
+    c: Chrome,
+    codes: Vec<String>,
 }
 
 #[derive(Template)]
@@ -56,6 +65,7 @@ fn flash_text(code: &str) -> Option<String> {
     let t = match code {
         "added" => "Authenticator app added. You will be asked for a code when you sign in.",
         "removed" => "The method was removed.",
+        "codes" => "New recovery codes were issued; the old ones no longer work.",
         _ => return None,
     };
     Some(t.to_string())
@@ -82,6 +92,7 @@ pub async fn page(
     Query(flash): Query<Flash>,
 ) -> PageResult {
     let methods = state.store.list_mfa_methods(ctx.user.id).await?;
+    let recovery_left = state.store.unused_recovery_codes(ctx.user.id).await?;
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "security");
     c.notice = flash.ok.as_deref().and_then(flash_text);
@@ -101,8 +112,61 @@ pub async fn page(
                     .unwrap_or_else(|| "never".into()),
             })
             .collect(),
+        recovery_left,
     };
     Ok((jar, render(&page)).into_response())
+}
+
+/// `POST /my/security-info/recovery-codes`: issues 10 new single-use codes (replacing any
+/// earlier ones) and shows them once.
+pub async fn new_recovery_codes(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    if state.store.list_mfa_methods(ctx.user.id).await?.is_empty() {
+        return Ok(back_with_error(
+            &state,
+            "Add an authenticator app first: recovery codes stand in for it when it is lost.",
+        ));
+    }
+    let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
+    let mut hashes = Vec::with_capacity(RECOVERY_CODE_COUNT);
+    for _ in 0..RECOVERY_CODE_COUNT {
+        let mut raw = [0u8; RECOVERY_CODE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let code = format_recovery_code(&raw);
+        let canonical = normalize_recovery_code(&code).ok_or_else(AppError::internal)?;
+        hashes.push(trustplane_core::credential::secret_digest(&canonical));
+        codes.push(code);
+    }
+    let audit = AuditDraft::new(
+        &ctx.actor(req.ip),
+        "mfa.recovery_codes.issue",
+        "user",
+        Some(ctx.user.id.to_string()),
+    )
+    .after(&serde_json::json!({ "count": RECOVERY_CODE_COUNT }));
+    state
+        .store
+        .replace_recovery_codes(ctx.user.id, &hashes, OffsetDateTime::now_utc(), audit)
+        .await?;
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(&ctx, csrf, "security");
+    c.notice = flash_text("codes");
+    let page = RecoveryCodesPage { c, codes };
+    // Shown once: never cached.
+    Ok((
+        jar,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        render(&page),
+    )
+        .into_response())
 }
 
 fn enrol_context(ctx: &SessionCtx) -> Vec<u8> {
@@ -295,5 +359,20 @@ pub async fn remove(
     )
     .before(&serde_json::json!({ "method": m.id, "kind": m.kind.as_str(), "label": m.label }));
     state.store.remove_mfa_method(id, audit).await?;
+    // Recovery codes stand in for a method; with none left they go too.
+    if state.store.list_mfa_methods(ctx.user.id).await?.is_empty()
+        && state.store.unused_recovery_codes(ctx.user.id).await? > 0
+    {
+        let audit = AuditDraft::new(
+            &ctx.actor(req.ip),
+            "mfa.recovery_codes.delete",
+            "user",
+            Some(ctx.user.id.to_string()),
+        );
+        state
+            .store
+            .replace_recovery_codes(ctx.user.id, &[], OffsetDateTime::now_utc(), audit)
+            .await?;
+    }
     Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response())
 }

@@ -316,3 +316,119 @@ async fn someone_elses_method_cannot_be_removed_and_codes_are_rate_limited() {
     assert_eq!(last.headers()["location"], "/login?expired=1");
     s.stop().await;
 }
+
+/// Enrols an authenticator app for a signed-in client; returns the base32 secret.
+async fn enrol(c: &reqwest::Client, s: &TestServer) -> String {
+    let token = csrf(c, s, "/my/security-info").await;
+    let html = c
+        .post(s.url("/my/security-info/totp"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    let pending = between(&html, "name=\"pending\" value=\"", "\"").to_string();
+    let r = c
+        .post(s.url("/my/security-info/totp/confirm"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("pending", pending.as_str()),
+            ("code", oathtool(&secret, "now").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    secret
+}
+
+#[tokio::test]
+async fn recovery_codes_sign_in_once_each() {
+    let s = TestServer::start().await;
+    let u = s.user("dora", &[]).await;
+    let c = signed_in(&s, "dora").await;
+    // Not before a method exists.
+    let token = csrf(&c, &s, "/my/security-info").await;
+    let r = c
+        .post(s.url("/my/security-info/recovery-codes"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert_eq!(s.state.store.unused_recovery_codes(u.id).await.unwrap(), 0);
+
+    enrol(&c, &s).await;
+    let r = c
+        .post(s.url("/my/security-info/recovery-codes"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    let list = between(&html, "id=\"recovery-codes\">", "</ul>");
+    let codes: Vec<String> = list
+        .split("<li>")
+        .skip(1)
+        .map(|x| x.split("</li>").next().unwrap().trim().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+    );
+    assert_eq!(s.state.store.unused_recovery_codes(u.id).await.unwrap(), 10);
+
+    // A recovery code (typed in upper case, without the dash) signs in once.
+    let typed = codes[0].replace('-', "").to_uppercase();
+    let b = client();
+    login(&b, &s, "dora", PASSWORD).await;
+    let r = submit_code(&b, &s, &typed).await;
+    assert_eq!(r.headers()["location"], "/my");
+    let me: Value = json(b.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(s.state.store.unused_recovery_codes(u.id).await.unwrap(), 9);
+    let again = client();
+    login(&again, &s, "dora", PASSWORD).await;
+    let r = submit_code(&again, &s, &codes[0]).await;
+    assert_eq!(r.status(), 401);
+
+    // New codes replace the old ones.
+    let r = c
+        .post(s.url("/my/security-info/recovery-codes"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = submit_code(&again, &s, &codes[1]).await;
+    assert_eq!(r.status(), 401, "an old code no longer works");
+
+    // Removing the last method removes the recovery codes too.
+    let id = s.state.store.list_mfa_methods(u.id).await.unwrap()[0].id;
+    c.post(s.url(&format!("/my/security-info/{id}/remove")))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(s.state.store.unused_recovery_codes(u.id).await.unwrap(), 0);
+    let audit = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"mfa.recovery_codes.issue"));
+    assert!(actions.contains(&"mfa.recovery_codes.delete"));
+    s.stop().await;
+}

@@ -11,3 +11,12 @@ CREATE TABLE mfa_methods (
     last_used_at BIGINT
 );
 CREATE INDEX mfa_methods_user ON mfa_methods(user_id);
+
+-- Single-use recovery codes (high-entropy; only their SHA-256 is stored).
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    used_at BIGINT,
+    PRIMARY KEY (user_id, code_hash)
+);

@@ -11,3 +11,12 @@ CREATE TABLE mfa_methods (
     last_used_at INTEGER
 );
 CREATE INDEX mfa_methods_user ON mfa_methods(user_id);
+
+-- Single-use recovery codes (high-entropy; only their SHA-256 is stored).
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+);

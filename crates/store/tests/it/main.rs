@@ -125,6 +125,7 @@ store_tests! {
     mfa: [
         mfa_methods_lifecycle,
         concurrent_use_of_one_step_is_accepted_once,
+        recovery_codes_are_single_use,
     ],
     risk: [
         login_flow_lifecycle,

@@ -99,3 +99,36 @@ pub async fn concurrent_use_of_one_step_is_accepted_once(db: &TestDb) {
     }
     assert_eq!(won, 1);
 }
+
+pub async fn recovery_codes_are_single_use(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "codes").await;
+    let t = now();
+    let hashes: Vec<String> = (0..3).map(|i| format!("h{i}")).collect();
+    s.replace_recovery_codes(u.id, &hashes, t, draft("mfa.recovery_codes.issue"))
+        .await
+        .unwrap();
+    assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 3);
+    assert!(s.use_recovery_code(u.id, "h1", t).await.unwrap());
+    assert!(!s.use_recovery_code(u.id, "h1", t).await.unwrap());
+    assert!(!s.use_recovery_code(u.id, "nope", t).await.unwrap());
+    // Another user's code is not this user's.
+    let other = add_user(s, "other").await;
+    assert!(!s.use_recovery_code(other.id, "h2", t).await.unwrap());
+    assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 2);
+    // Replacing drops the old set, used or not.
+    s.replace_recovery_codes(
+        u.id,
+        &["n1".to_string()],
+        t,
+        draft("mfa.recovery_codes.issue"),
+    )
+    .await
+    .unwrap();
+    assert!(!s.use_recovery_code(u.id, "h2", t).await.unwrap());
+    assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 1);
+    s.replace_recovery_codes(u.id, &[], t, draft("mfa.recovery_codes.delete"))
+        .await
+        .unwrap();
+    assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 0);
+}
