@@ -70,9 +70,15 @@ proptest! {
         }
         let v: String = chars.into_iter().collect();
         if v.chars().count() >= banned::MIN_WINDOW_LEN {
-            // A digit or symbol put before the term is a decoration (1 more point), anything
-            // else is a fuzzy match of the whole.
-            let max = if op == 1 && i == 0 && !ch.is_alphabetic() { 2 } else { 1 };
+            // A digit or symbol next to the term is a decoration (1 more point), anything else
+            // is a fuzzy match of the whole. "Next to" is judged on the result: inserting `6`
+            // at position 1 of `666le666` also gives `6` + the term, and near the end, the
+            // term + `6`.
+            let n = v.chars().count();
+            let decorated = op == 1
+                && !ch.is_alphabetic()
+                && (v.chars().skip(1).eq(t.chars()) || v.chars().take(n - 1).eq(t.chars()));
+            let max = if decorated { 2 } else { 1 };
             assert_term(&v, max)?;
         } else {
             // A 3-character remnant of a 4-character term is refused for its length.
