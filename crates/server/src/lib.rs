@@ -124,6 +124,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users/{id}/password", post(admin::user_password))
         .route("/admin/users/{id}/roles", post(admin::user_roles))
         .route(
+            "/admin/users/{id}/methods/{method}/remove",
+            post(admin::remove_method),
+        )
+        .route(
             "/admin/groups",
             get(admin::groups).post(admin::create_group),
         )

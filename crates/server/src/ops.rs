@@ -402,6 +402,47 @@ impl Ops {
         Ok(())
     }
 
+    /// Removes one of a user's second factors (audited); with none left, their recovery codes
+    /// go too. `NotFound` when the method is not this user's.
+    pub async fn remove_mfa_method(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        method_id: Uuid,
+    ) -> Result<(), AppError> {
+        let Some(m) = self
+            .store
+            .list_mfa_methods(user_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == method_id)
+        else {
+            return Err(AppError::not_found("method"));
+        };
+        let audit = AuditDraft::new(
+            actor,
+            "mfa.method.remove",
+            "user",
+            Some(user_id.to_string()),
+        )
+        .before(&serde_json::json!({ "method": m.id, "kind": m.kind.as_str(), "label": m.label }));
+        self.store.remove_mfa_method(method_id, audit).await?;
+        if self.store.list_mfa_methods(user_id).await?.is_empty()
+            && self.store.unused_recovery_codes(user_id).await? > 0
+        {
+            let audit = AuditDraft::new(
+                actor,
+                "mfa.recovery_codes.delete",
+                "user",
+                Some(user_id.to_string()),
+            );
+            self.store
+                .replace_recovery_codes(user_id, &[], OffsetDateTime::now_utc(), audit)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn ensure_not_last_global_admin(&self, id: Uuid, verb: &str) -> Result<(), AppError> {
         let holders = self.store.role_holders(Role::GlobalAdministrator).await?;
         let enabled: Vec<&User> = holders.iter().filter(|u| u.is_enabled()).collect();

@@ -603,3 +603,66 @@ pub async fn remove_banned_term(
         .await?;
     Ok(Json(Changed { changed }))
 }
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MethodList {
+    pub methods: Vec<MethodItem>,
+    /// Unused recovery codes.
+    pub recovery_codes_left: i64,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MethodItem {
+    pub id: Uuid,
+    /// `totp`
+    pub kind: String,
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A user's registered second factors (never their secrets).
+#[utoipa::path(get, path = "/api/v1/users/{id}/methods", tag = "admin", params(("id" = Uuid, Path)),
+    responses((status = 200, body = MethodList), (status = 404, body = ErrorBody)))]
+pub async fn list_methods(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<MethodList>, AppError> {
+    caller.require(Permission::UsersRead)?;
+    ops(&state).user(id).await?;
+    let methods = state.store.list_mfa_methods(id).await?;
+    Ok(Json(MethodList {
+        methods: methods
+            .into_iter()
+            .map(|m| MethodItem {
+                id: m.id,
+                kind: m.kind.as_str().into(),
+                label: m.label,
+                created_at: m.created_at,
+                last_used_at: m.last_used_at,
+            })
+            .collect(),
+        recovery_codes_left: state.store.unused_recovery_codes(id).await?,
+    }))
+}
+
+/// Removes one of a user's second factors (e.g. a lost phone).
+#[utoipa::path(delete, path = "/api/v1/users/{id}/methods/{method}", tag = "admin",
+    params(("id" = Uuid, Path), ("method" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_method(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((id, method)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    ops(&state)
+        .remove_mfa_method(&caller.actor(), id, method)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

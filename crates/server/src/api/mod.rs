@@ -32,6 +32,7 @@ use uuid::Uuid;
         admin::list_tokens, admin::create_token, admin::revoke_token,
         admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
         security::breach_status, security::reload_breach,
+        admin::list_methods, admin::remove_method,
         security::list_risk_detections, security::dismiss_risk_detection,
     ),
     components(schemas(ErrorBody)),
@@ -106,6 +107,8 @@ pub fn router() -> Router<AppState> {
             "/password/banned-terms/{term}",
             delete(admin::remove_banned_term),
         )
+        .route("/users/{id}/methods", get(admin::list_methods))
+        .route("/users/{id}/methods/{method}", delete(admin::remove_method))
         .route("/password/breach-filter", get(security::breach_status))
         .route(
             "/password/breach-filter/reload",

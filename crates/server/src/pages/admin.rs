@@ -55,6 +55,7 @@ fn flash_text(code: String) -> Option<String> {
         "password" => "Password set; the user was signed out everywhere.",
         "member" => "Membership updated.",
         "role" => "Roles updated.",
+        "method" => "The sign-in method was removed.",
         _ => return None,
     };
     Some(t.to_string())
@@ -268,6 +269,16 @@ struct UserPage {
     rows: Vec<super::security::RiskRow>,
     can_see_risk: bool,
     can_dismiss: bool,
+    methods: Vec<MethodView>,
+    recovery_left: i64,
+}
+
+pub struct MethodView {
+    id: Uuid,
+    kind: &'static str,
+    label: String,
+    added: String,
+    last_used: String,
 }
 
 async fn session_views(
@@ -327,7 +338,26 @@ pub async fn user(
         vec![]
     };
     let (jar, c) = chrome(&state, jar, &ctx, "users", &flash);
+    let methods = state
+        .store
+        .list_mfa_methods(id)
+        .await?
+        .into_iter()
+        .map(|m| MethodView {
+            id: m.id,
+            kind: m.kind.label(),
+            label: m.label,
+            added: fmt_time(m.created_at),
+            last_used: m
+                .last_used_at
+                .map(fmt_time)
+                .unwrap_or_else(|| "never".into()),
+        })
+        .collect();
+    let recovery_left = state.store.unused_recovery_codes(id).await?;
     let page = UserPage {
+        methods,
+        recovery_left,
         rows,
         can_see_risk: ctx.roles.allows(Permission::PolicyRead),
         can_dismiss: ctx.roles.allows(Permission::PolicyWrite),
@@ -869,4 +899,31 @@ pub async fn revoke_token(
     need(&ctx, Permission::TokensManage)?;
     ops(&state).revoke_token(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/admin/tokens?ok=revoked").into_response())
+}
+
+/// `POST /admin/users/{id}/methods/{method}/remove`: e.g. for a user who lost their phone.
+pub async fn remove_method(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path((id, method)): Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow changing this user's sign-in methods.",
+        )));
+    }
+    let here = format!("/admin/users/{id}");
+    match ops(&state)
+        .remove_mfa_method(&ctx.actor(req.ip), id, method)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("{here}?ok=method")).into_response()),
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
+    }
 }

@@ -342,37 +342,9 @@ pub async fn remove(
     if let Err(m) = require_recent(&ctx) {
         return Ok(back_with_error(&state, &m));
     }
-    let mine = state
-        .store
-        .list_mfa_methods(ctx.user.id)
-        .await?
-        .into_iter()
-        .find(|m| m.id == id);
-    let Some(m) = mine else {
-        return Err(PageError(AppError::not_found("method")));
-    };
-    let audit = AuditDraft::new(
-        &ctx.actor(req.ip),
-        "mfa.method.remove",
-        "user",
-        Some(ctx.user.id.to_string()),
-    )
-    .before(&serde_json::json!({ "method": m.id, "kind": m.kind.as_str(), "label": m.label }));
-    state.store.remove_mfa_method(id, audit).await?;
-    // Recovery codes stand in for a method; with none left they go too.
-    if state.store.list_mfa_methods(ctx.user.id).await?.is_empty()
-        && state.store.unused_recovery_codes(ctx.user.id).await? > 0
-    {
-        let audit = AuditDraft::new(
-            &ctx.actor(req.ip),
-            "mfa.recovery_codes.delete",
-            "user",
-            Some(ctx.user.id.to_string()),
-        );
-        state
-            .store
-            .replace_recovery_codes(ctx.user.id, &[], OffsetDateTime::now_utc(), audit)
-            .await?;
-    }
+    state
+        .ops()
+        .remove_mfa_method(&ctx.actor(req.ip), ctx.user.id, id)
+        .await?;
     Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response())
 }

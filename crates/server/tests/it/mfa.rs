@@ -432,3 +432,132 @@ async fn recovery_codes_sign_in_once_each() {
     assert!(actions.contains(&"mfa.recovery_codes.delete"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn admins_see_and_remove_a_users_methods_within_their_role() {
+    use trustplane_core::audit::Actor;
+    use trustplane_core::identity::Role;
+    let s = TestServer::start().await;
+    let eve = s.user("eve", &[]).await;
+    let boss = s.user("boss", &[Role::GlobalAdministrator]).await;
+    enrol(&signed_in(&s, "eve").await, &s).await;
+    enrol(&signed_in(&s, "boss").await, &s).await;
+    let token = |role| {
+        let ops = s.ops();
+        async move {
+            ops.create_token(&Actor::system(), "t", role, time::Duration::days(1))
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let helpdesk = token(Role::HelpdeskAdministrator).await;
+    let reader = token(Role::SecurityReader).await;
+    let c = client();
+
+    let list: Value = json(
+        c.get(s.url(&format!("/api/v1/users/{}/methods", eve.id)))
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["methods"][0]["kind"], "totp");
+    assert_eq!(list["recovery_codes_left"], 0);
+    assert!(
+        !list.to_string().contains("secret"),
+        "no secrets in the listing"
+    );
+    let mid = list["methods"][0]["id"].as_str().unwrap().to_string();
+
+    // A reader cannot remove; helpdesk cannot touch a global administrator's methods.
+    let url = s.url(&format!("/api/v1/users/{}/methods/{mid}", eve.id));
+    assert_eq!(
+        c.delete(&url)
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let boss_mid = s.state.store.list_mfa_methods(boss.id).await.unwrap()[0].id;
+    let r = c
+        .delete(s.url(&format!("/api/v1/users/{}/methods/{boss_mid}", boss.id)))
+        .bearer_auth(&helpdesk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Someone else's method id under this user: not found.
+    let r = c
+        .delete(s.url(&format!("/api/v1/users/{}/methods/{boss_mid}", eve.id)))
+        .bearer_auth(&helpdesk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Helpdesk removes eve's lost phone; her next sign-in needs no code.
+    assert_eq!(
+        c.delete(&url)
+            .bearer_auth(&helpdesk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert!(
+        s.state
+            .store
+            .list_mfa_methods(eve.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        login(&client(), &s, "eve", PASSWORD).await.headers()["location"],
+        "/my"
+    );
+    // The console shows the remaining methods of the administrator.
+    let admin = signed_in_mfa(&s, "boss").await;
+    let html = admin
+        .get(s.url(&format!("/admin/users/{}", boss.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Sign-in methods") && html.contains("Authenticator app"));
+    s.stop().await;
+}
+
+/// Signs in a user who has an authenticator app, using a recovery code issued directly.
+async fn signed_in_mfa(s: &TestServer, user: &str) -> reqwest::Client {
+    use trustplane_core::audit::Actor;
+    let u = s.state.store.find_user(user).await.unwrap().unwrap();
+    let code = "abcde-fghij";
+    let digest = trustplane_core::credential::secret_digest("abcdefghij");
+    s.state
+        .store
+        .replace_recovery_codes(
+            u.id,
+            &[digest],
+            time::OffsetDateTime::now_utc(),
+            trustplane_core::audit::AuditDraft::new(
+                &Actor::system(),
+                "mfa.recovery_codes.issue",
+                "user",
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let c = client();
+    login(&c, s, user, PASSWORD).await;
+    let r = submit_code(&c, s, code).await;
+    assert_eq!(r.status(), 303);
+    c
+}
