@@ -96,6 +96,17 @@ enum AdminCmd {
     /// Organisation-specific banned password terms.
     #[command(subcommand)]
     BannedTerm(BannedTermCmd),
+    /// The authentication methods policy (second factors, MFA requirement, registration).
+    #[command(subcommand)]
+    AuthMethods(AuthMethodsCmd),
+}
+
+#[derive(Subcommand)]
+enum AuthMethodsCmd {
+    /// Print the policy in force as JSON.
+    Show,
+    /// Replace the policy with the JSON document in FILE (`-` for standard input).
+    Set { file: String },
 }
 
 #[derive(Subcommand)]
@@ -542,6 +553,29 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
             for t in store.list_banned_terms().await? {
                 println!("{:<32} {}", t.display, t.added_at);
             }
+        }
+        AdminCmd::AuthMethods(AuthMethodsCmd::Show) => {
+            let p = ops.methods_policy().await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&p).map_err(|e| CliError::Other(e.to_string()))?
+            );
+        }
+        AdminCmd::AuthMethods(AuthMethodsCmd::Set { file }) => {
+            let text = if file == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .map_err(|e| CliError::Other(format!("reading standard input: {e}")))?;
+                s
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| CliError::Other(format!("reading {file}: {e}")))?
+            };
+            let policy: trustplane_core::mfa::policy::MethodsPolicy =
+                serde_json::from_str(&text)
+                    .map_err(|e| CliError::Other(format!("{file}: not a valid policy: {e}")))?;
+            ops.set_methods_policy(&actor, &policy).await?;
+            println!("Authentication methods policy saved.");
         }
         AdminCmd::Audit(AuditCmd::Verify) => {
             return match store.verify_audit().await? {

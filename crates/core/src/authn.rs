@@ -95,6 +95,8 @@ pub enum DenyReason {
     AccountDisabled,
     RateLimited,
     FlowExpired,
+    /// MFA is required but the user has no second factor and may register none.
+    SecondFactorUnavailable,
 }
 
 impl DenyReason {
@@ -105,6 +107,7 @@ impl DenyReason {
             DenyReason::AccountDisabled => "account_disabled",
             DenyReason::RateLimited => "rate_limited",
             DenyReason::FlowExpired => "flow_expired",
+            DenyReason::SecondFactorUnavailable => "second_factor_unavailable",
         }
     }
 
@@ -115,6 +118,10 @@ impl DenyReason {
             }
             DenyReason::RateLimited => "Too many sign-in attempts. Wait a minute and try again.",
             DenyReason::FlowExpired => "Your sign-in took too long. Please start again.",
+            // Only reached after a correct password, so it reveals nothing to a guesser.
+            DenyReason::SecondFactorUnavailable => {
+                "Your organisation requires a second factor, but none is available to your account. Contact your administrator."
+            }
         }
     }
 }
@@ -125,6 +132,10 @@ impl DenyReason {
 pub enum Step {
     /// The user must prove a second factor with one of their registered methods.
     SecondFactor { methods: Vec<crate::mfa::MfaKind> },
+    /// The user has no second factor and must register one now (the registration proves
+    /// possession, so it satisfies MFA for this sign-in); `can_skip` while a postponement
+    /// allowed by the methods policy lasts.
+    RegisterSecondFactor { can_skip: bool },
     /// The user must choose a new password (admin-forced, or leaked credentials detected).
     /// Always after `SecondFactor`: a leaked password alone must not let anyone set a new one.
     ChangePassword { reason: PasswordChangeReason },
@@ -143,6 +154,10 @@ pub enum StepOutcome {
     PasswordChanged,
     /// A second factor was verified with this method.
     SecondFactor(AuthMethod),
+    /// A second factor was registered (and its first code verified) with this method.
+    Registered(AuthMethod),
+    /// The user postponed registration (only while allowed).
+    RegistrationPostponed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +239,14 @@ impl LoginFlow {
         }
     }
 
+    /// Refuses a flow whose first factor passed (e.g. MFA required and impossible).
+    pub fn refuse(self, reason: DenyReason) -> Self {
+        match self.state {
+            LoginState::InProgress { .. } | LoginState::Success { .. } => self.deny(reason),
+            _ => self,
+        }
+    }
+
     /// The step the user has to complete now, if any.
     pub fn current_step(&self) -> Option<&Step> {
         match &self.state {
@@ -243,16 +266,21 @@ impl LoginFlow {
         };
         let matches = match (pending.first(), &outcome) {
             (Some(Step::ChangePassword { .. }), StepOutcome::PasswordChanged) => true,
-            (Some(Step::SecondFactor { .. }), StepOutcome::SecondFactor(m)) => {
+            (Some(Step::SecondFactor { .. }), StepOutcome::SecondFactor(m))
+            | (Some(Step::RegisterSecondFactor { .. }), StepOutcome::Registered(m)) => {
                 m.factor() != Factor::Knowledge
             }
+            (
+                Some(Step::RegisterSecondFactor { can_skip: true }),
+                StepOutcome::RegistrationPostponed,
+            ) => true,
             _ => false,
         };
         if !matches {
             return self;
         }
         pending.remove(0);
-        if let StepOutcome::SecondFactor(method) = outcome {
+        if let StepOutcome::SecondFactor(method) | StepOutcome::Registered(method) = outcome {
             self.methods.push(MethodUse { method, at: now });
         }
         if pending.is_empty() {
@@ -375,6 +403,36 @@ mod tests {
         let f = f.complete_step(StepOutcome::PasswordChanged, T0 + Duration::seconds(20));
         assert_eq!(f.state, LoginState::Success { user_id: uid() });
         assert_eq!(f.amr(), vec!["pwd", "otp", "mfa"]);
+    }
+
+    #[test]
+    fn registration_step_counts_as_mfa_and_can_be_postponed_only_when_allowed() {
+        let verified = |can_skip| {
+            LoginFlow::new(T0).first_factor(
+                FirstFactorOutcome::Verified { user_id: uid() },
+                T0,
+                |_| vec![Step::RegisterSecondFactor { can_skip }],
+            )
+        };
+        let f = verified(false).complete_step(StepOutcome::RegistrationPostponed, T0);
+        assert!(
+            matches!(f.state, LoginState::InProgress { .. }),
+            "no skipping"
+        );
+        let f = verified(true).complete_step(StepOutcome::RegistrationPostponed, T0);
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+        assert_eq!(f.amr(), vec!["pwd"]);
+        let f = verified(false).complete_step(StepOutcome::Registered(AuthMethod::Totp), T0);
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+        assert_eq!(f.amr(), vec!["pwd", "otp", "mfa"]);
+        // Refusing after the first factor.
+        let f = verified(false).refuse(DenyReason::SecondFactorUnavailable);
+        assert_eq!(
+            f.state,
+            LoginState::Denied {
+                reason: DenyReason::SecondFactorUnavailable
+            }
+        );
     }
 
     #[test]

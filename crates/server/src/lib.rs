@@ -95,6 +95,8 @@ pub fn app(state: AppState) -> Router {
         .route("/login/continue", get(flow::continue_page))
         .route("/login/change-password", post(flow::change_password_submit))
         .route("/login/mfa", post(flow::mfa_submit))
+        .route("/login/register-totp", post(flow::register_submit))
+        .route("/login/skip-registration", post(flow::skip_registration))
         .route("/login/check-password", post(flow::check_in_flow))
         .route("/my/check-password", post(flow::check_for_session))
         .route("/static/password-meter.js", get(flow::meter_script))
@@ -158,6 +160,10 @@ pub fn app(state: AppState) -> Router {
             post(security::reload_breach_page),
         )
         .route("/admin/risk", get(security::risk_detections))
+        .route(
+            "/admin/authentication-methods",
+            get(security::auth_methods).post(security::save_auth_methods),
+        )
         .route(
             "/admin/risk/{id}/dismiss",
             post(security::dismiss_detection),

@@ -16,7 +16,8 @@ use trustplane_core::authn::{
 };
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
-use trustplane_core::mfa::{MfaKind, TotpCheck, normalize_recovery_code, verify_totp};
+use trustplane_core::mfa::policy::Requirement;
+use trustplane_core::mfa::{MfaKind, MfaMethod, TotpCheck, normalize_recovery_code, verify_totp};
 use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection};
 use trustplane_core::session::Session;
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -130,17 +131,40 @@ pub async fn password_login(
     // breach corpus, so whoever holds the corpus can sign in as this user.
     let mut steps = Vec::new();
     let mut leaked = false;
+    let mut blocked = false;
     if let FirstFactorOutcome::Verified { user_id } = &checked.outcome {
-        // A registered second factor is required before anything else (a leaked password
-        // alone must not be enough to choose a new one).
+        // The second factor comes before anything else (a leaked password alone must not be
+        // enough to choose a new one). The authentication methods policy decides whether to
+        // ask for one, to have one registered now, or to refuse.
+        let policy = state.ops().methods_policy().await?;
+        let groups: Vec<Uuid> = state
+            .store
+            .groups_of(*user_id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
         let mut kinds: Vec<MfaKind> = Vec::new();
         for m in state.store.list_mfa_methods(*user_id).await? {
-            if !kinds.contains(&m.kind) {
+            let allowed = match m.kind {
+                MfaKind::Totp => policy.totp_allowed(&groups),
+            };
+            if allowed && !kinds.contains(&m.kind) {
                 kinds.push(m.kind);
             }
         }
-        if !kinds.is_empty() {
-            steps.push(Step::SecondFactor { methods: kinds });
+        let mut req = policy.sign_in_requirement(&groups, kinds.len(), None, now);
+        if matches!(req, Requirement::Register { .. }) {
+            let first = state.store.registration_prompted(*user_id, now).await?;
+            req = policy.sign_in_requirement(&groups, kinds.len(), Some(first), now);
+        }
+        match req {
+            Requirement::None => {}
+            Requirement::SecondFactor => steps.push(Step::SecondFactor { methods: kinds }),
+            Requirement::Register { can_skip } => {
+                steps.push(Step::RegisterSecondFactor { can_skip })
+            }
+            Requirement::Blocked => blocked = true,
         }
         if state
             .breach
@@ -160,6 +184,11 @@ pub async fn password_login(
     }
     let record_user = checked.record_user;
     let flow = flow.first_factor(checked.outcome, now, |_| steps);
+    let flow = if blocked {
+        flow.refuse(DenyReason::SecondFactorUnavailable)
+    } else {
+        flow
+    };
 
     let (result, reason) = match &flow.state {
         LoginState::Success { .. } => (SignInResult::Success, None),
@@ -168,7 +197,7 @@ pub async fn password_login(
         LoginState::AwaitingFirstFactor => (SignInResult::Failure, None),
     };
     match reason {
-        Some(DenyReason::RateLimited) | None => {}
+        Some(DenyReason::RateLimited | DenyReason::SecondFactorUnavailable) | None => {}
         Some(_) => state.account_failures.record_failure(&key, Instant::now()),
     }
     metrics::counter!("trustplane_sign_ins_total",
@@ -494,7 +523,16 @@ pub async fn complete_second_factor(
     let mut method = AuthMethod::Totp;
     // A recovery code instead of a TOTP code (they cannot be confused: 10 letters and digits
     // 2-7 against 6 digits).
+    let policy = state.ops().methods_policy().await?;
+    let groups: Vec<Uuid> = state
+        .store
+        .groups_of(user_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
     if let Some(rc) = normalize_recovery_code(code)
+        && policy.recovery_codes_allowed(&groups)
         && state
             .store
             .use_recovery_code(user_id, &secret_digest(&rc), now)
@@ -598,6 +636,122 @@ pub async fn complete_second_factor(
         flow_secret,
         pending,
         serde_json::json!({ "step": "second_factor", "method": method_name }),
+        now,
+    )
+    .await
+}
+
+/// The sealing context of a second-factor enrolment inside a sign-in flow.
+pub fn flow_enrol_context(flow_secret: &str) -> Vec<u8> {
+    format!("totp-enrol-flow:{}", secret_digest(flow_secret)).into_bytes()
+}
+
+/// Completes the registration step: registers an authenticator app whose first code is valid
+/// (which also proves possession for this sign-in). `pending` is the secret sealed to this flow.
+pub async fn complete_registration(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    pending_sealed: &str,
+    code: &str,
+) -> Result<StepResult, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::RegisterSecondFactor { .. }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    let Ok(secret) = crate::secrets::open(
+        &state.mfa_key,
+        &flow_enrol_context(flow_secret),
+        pending_sealed,
+    ) else {
+        return Ok(StepResult::Restart);
+    };
+    let unix = now.unix_timestamp().max(0) as u64;
+    let step = match verify_totp(&secret, code, unix, None).map_err(|_| AppError::internal())? {
+        TotpCheck::Valid { step } => step,
+        _ => {
+            pending.attempts += 1;
+            if pending.attempts >= MAX_STEP_ATTEMPTS {
+                state
+                    .store
+                    .delete_login_flow(&secret_digest(flow_secret))
+                    .await?;
+                return Ok(StepResult::Restart);
+            }
+            pending.save(state, flow_secret).await?;
+            return Ok(StepResult::Retry {
+                pending: Box::new(pending),
+                message: "That code is not correct. Check that the app shows a code for this account and that the phone's clock is right.".into(),
+            });
+        }
+    };
+    let method = MfaMethod {
+        id: Uuid::now_v7(),
+        user_id,
+        kind: MfaKind::Totp,
+        label: "Authenticator app".into(),
+        last_step: Some(step),
+        created_at: now,
+        last_used_at: Some(now),
+    };
+    let sealed = crate::secrets::seal(&state.mfa_key, method.id.as_bytes(), &secret)
+        .map_err(|_| AppError::internal())?;
+    let audit = AuditDraft::new(
+        &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
+        "mfa.method.add",
+        "user",
+        Some(user_id.to_string()),
+    )
+    .after(&serde_json::json!({ "method": method.id, "kind": "totp", "during": "sign_in" }));
+    state.store.add_mfa_method(&method, &sealed, audit).await?;
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::Registered(AuthMethod::Totp), now);
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "register_second_factor", "method": "totp" }),
+        now,
+    )
+    .await
+}
+
+/// Postpones the registration step, when the policy still allows it.
+pub async fn postpone_registration(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+) -> Result<StepResult, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let before = pending.flow.current_step().cloned();
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::RegistrationPostponed, now);
+    if pending.flow.current_step() == before.as_ref()
+        && matches!(pending.flow.state, LoginState::InProgress { .. })
+    {
+        // Not allowed (no postponement left): the step stays.
+        return Ok(StepResult::Retry {
+            pending: Box::new(pending),
+            message: "Registration can no longer be postponed.".into(),
+        });
+    }
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "register_second_factor", "postponed": true }),
         now,
     )
     .await

@@ -13,6 +13,7 @@ use trustplane_core::credential::{HashParams, hash_password, secret_digest};
 use trustplane_core::identity::{
     Group, Role, User, UserStatus, validate_email, validate_name, validate_username,
 };
+use trustplane_core::mfa::policy::{MethodsPolicy, Targets};
 use trustplane_core::password::{
     BannedList, PasswordChecker, PasswordPolicy, UserTerms, Verdict, normalize::normalize_term,
 };
@@ -93,6 +94,9 @@ impl BannedCache {
         *g = Some((rev, list));
     }
 }
+
+/// Settings name of the authentication methods policy.
+pub const METHODS_POLICY: &str = "auth_methods";
 
 pub struct Ops {
     pub store: Arc<dyn Store>,
@@ -399,6 +403,58 @@ impl Ops {
         self.store
             .set_password_hash(id, &h, must_change, Some(now), Some(audit))
             .await?;
+        Ok(())
+    }
+
+    /// The authentication methods policy in force (the default until an administrator saves
+    /// one). A stored policy that no longer parses is an error, never a silent default.
+    pub async fn methods_policy(&self) -> Result<MethodsPolicy, AppError> {
+        match self.store.get_setting(METHODS_POLICY).await? {
+            None => Ok(MethodsPolicy::default()),
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                tracing::error!(error = %e, "the stored authentication methods policy is unreadable");
+                AppError::internal()
+            }),
+        }
+    }
+
+    /// Validates and saves the authentication methods policy (audited with before and after).
+    pub async fn set_methods_policy(
+        &self,
+        actor: &Actor,
+        policy: &MethodsPolicy,
+    ) -> Result<(), AppError> {
+        policy
+            .validate()
+            .map_err(|e| AppError::bad_request("invalid_policy", e.to_string()))?;
+        for t in [
+            &policy.totp.users,
+            &policy.recovery_codes.users,
+            &policy.require_mfa,
+            &policy.registration.users,
+        ] {
+            if let Targets::Groups { groups } = t {
+                for g in groups {
+                    if self.store.get_group(*g).await?.is_none() {
+                        return Err(AppError::bad_request(
+                            "unknown_group",
+                            format!("No group with id {g}."),
+                        ));
+                    }
+                }
+            }
+        }
+        let before = self.methods_policy().await?;
+        let json = serde_json::to_string(policy).map_err(|_| AppError::internal())?;
+        let audit = AuditDraft::new(
+            actor,
+            "policy.auth_methods.update",
+            "policy",
+            Some(METHODS_POLICY.into()),
+        )
+        .before(&before)
+        .after(policy);
+        self.store.put_setting(METHODS_POLICY, &json, audit).await?;
         Ok(())
     }
 

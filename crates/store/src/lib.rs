@@ -330,6 +330,18 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> Result<bool>;
 
+    // --- settings documents ---------------------------------------------------------------
+    async fn get_setting(&self, name: &str) -> Result<Option<String>>;
+    /// Creates or replaces a setting, with its audit entry, in one transaction.
+    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()>;
+    /// Records the first time the user was asked to register a second factor (later calls
+    /// keep the first time) and returns it.
+    async fn registration_prompted(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<OffsetDateTime>;
+
     // --- risk detections ------------------------------------------------------------------
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;
     /// Newest first; filtered by user and state when given.

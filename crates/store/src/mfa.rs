@@ -199,3 +199,61 @@ impl SqlStore {
         Ok(n == 1)
     }
 }
+
+impl SqlStore {
+    pub(crate) async fn get_setting_impl(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub(crate) async fn put_setting_impl(
+        &self,
+        name: &str,
+        value: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_at) VALUES ($1,$2,$3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    pub(crate) async fn registration_prompted_impl(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<OffsetDateTime> {
+        sqlx::query(
+            "UPDATE users SET mfa_registration_prompted_at = $1 \
+             WHERE id = $2 AND mfa_registration_prompted_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(user_id.to_string())
+        .execute(self.pool())
+        .await
+        .map_err(db)?;
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT mfa_registration_prompted_at FROM users WHERE id = $1")
+                .bind(user_id.to_string())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db)?;
+        match row {
+            Some((Some(v),)) => from_ms(v),
+            _ => Err(StoreError::NotFound("user")),
+        }
+    }
+}

@@ -1106,6 +1106,22 @@ impl Store for SqlStore {
         self.use_recovery_code_impl(user_id, code_hash, at).await
     }
 
+    async fn get_setting(&self, name: &str) -> Result<Option<String>> {
+        self.get_setting_impl(name).await
+    }
+
+    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()> {
+        self.put_setting_impl(name, value, audit).await
+    }
+
+    async fn registration_prompted(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<OffsetDateTime> {
+        self.registration_prompted_impl(user_id, at).await
+    }
+
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
         self.record_risk_detection_impl(d).await
     }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use trustplane_core::identity::Permission;
+use trustplane_core::mfa::policy::MethodsPolicy;
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -129,4 +130,32 @@ pub async fn dismiss_risk_detection(
     caller.require(Permission::PolicyWrite)?;
     crate::pages::security::dismiss_detection_op(&state, &caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The authentication methods policy in force.
+#[utoipa::path(get, path = "/api/v1/policies/authentication-methods", tag = "admin",
+    responses((status = 200, description = "the policy", body = Object)))]
+pub async fn get_methods_policy(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<MethodsPolicy>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    Ok(Json(state.ops().methods_policy().await?))
+}
+
+/// Replaces the authentication methods policy (validated; audited with before and after).
+#[utoipa::path(put, path = "/api/v1/policies/authentication-methods", tag = "admin",
+    request_body(content = Object, description = "the whole policy: totp, recovery_codes, require_mfa, registration"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_methods_policy(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    crate::api::JsonBody(policy): crate::api::JsonBody<MethodsPolicy>,
+) -> Result<Json<MethodsPolicy>, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    state
+        .ops()
+        .set_methods_policy(&caller.actor(), &policy)
+        .await?;
+    Ok(Json(policy))
 }

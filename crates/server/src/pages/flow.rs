@@ -74,6 +74,9 @@ fn render_step(
             };
             (jar, render_status(status, &page)).into_response()
         }
+        Some(Step::RegisterSecondFactor { can_skip }) => {
+            render_register(state, jar, pending, *can_skip, None, error)
+        }
         Some(Step::SecondFactor { .. }) => {
             let page = MfaPage {
                 organisation: &state.cfg.organisation,
@@ -90,6 +93,124 @@ fn render_step(
         }
         None => restart(jar),
     }
+}
+
+#[derive(Template)]
+#[template(path = "register_mfa.html")]
+struct RegisterPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    username: &'a str,
+    can_skip: bool,
+    qr_svg: String,
+    secret_b32: String,
+    pending: String,
+    error: Option<&'a str>,
+}
+
+/// The registration step: a new secret sealed to this flow (or the one being retried).
+fn render_register(
+    state: &AppState,
+    jar: CookieJar,
+    pending: &PendingLogin,
+    can_skip: bool,
+    keep: Option<&str>,
+    error: Option<&str>,
+) -> Response {
+    let Some(flow_secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return restart(jar);
+    };
+    let context = crate::login::flow_enrol_context(&flow_secret);
+    let secret = match keep.map(|k| crate::secrets::open(&state.mfa_key, &context, k)) {
+        Some(Ok(s)) => s,
+        _ => {
+            let mut s = vec![0u8; trustplane_core::mfa::TOTP_SECRET_LEN];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut s);
+            s
+        }
+    };
+    let Ok(sealed) = crate::secrets::seal(&state.mfa_key, &context, &secret) else {
+        return crate::pages::error_page(&AppError::internal());
+    };
+    let uri =
+        trustplane_core::mfa::otpauth_uri(&secret, &state.cfg.organisation, &pending.username);
+    let Ok(qr) = qrcode::QrCode::new(uri.as_bytes()) else {
+        return crate::pages::error_page(&AppError::internal());
+    };
+    let qr_svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(false)
+        .build();
+    let (jar, csrf) = state.csrf_issue(jar);
+    let page = RegisterPage {
+        organisation: &state.cfg.organisation,
+        csrf,
+        username: &pending.username,
+        can_skip,
+        qr_svg,
+        secret_b32: trustplane_core::mfa::base32(&secret),
+        pending: sealed,
+        error,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    (jar, render_status(status, &page)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    pending: String,
+    code: String,
+}
+
+/// `POST /login/register-totp`: the registration step.
+pub async fn register_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<RegisterForm>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let code: String = form.code.chars().take(32).collect();
+    let result =
+        crate::login::complete_registration(&state, &ctx, &secret, &form.pending, &code).await?;
+    Ok(match result {
+        StepResult::Retry { pending, message } if !message.is_empty() => {
+            let can_skip = matches!(
+                pending.flow.current_step(),
+                Some(Step::RegisterSecondFactor { can_skip: true })
+            );
+            render_register(
+                &state,
+                jar,
+                &pending,
+                can_skip,
+                Some(&form.pending),
+                Some(&message),
+            )
+        }
+        other => step_response(&state, jar, other),
+    })
+}
+
+/// `POST /login/skip-registration`: postpones the registration step while allowed.
+pub async fn skip_registration(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(_): CsrfForm<super::account::CsrfOnlyForm>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let result = crate::login::postpone_registration(&state, &ctx, &secret).await?;
+    Ok(step_response(&state, jar, result))
 }
 
 #[derive(Template)]

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::identity::Permission;
+use trustplane_core::mfa::policy::{MethodSetting, MethodsPolicy, RegistrationSetting, Targets};
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use uuid::Uuid;
 
@@ -353,5 +354,180 @@ pub async fn dismiss_detection(
     match dismiss_detection_op(&state, &ctx.actor(req.ip), id).await {
         Ok(()) => Ok(Redirect::to("/admin/risk?ok=dismissed").into_response()),
         Err(e) => Ok(back_with_error(&state, "/admin/risk", &e.message)),
+    }
+}
+
+// --- authentication methods policy -----------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "admin/auth_methods.html")]
+struct AuthMethodsPage {
+    c: Chrome,
+    can_write: bool,
+    totp: TargetView,
+    recovery: TargetView,
+    require: TargetView,
+    registration: TargetView,
+    postpone_days: u32,
+}
+
+/// A `Targets` as the form shows it: mode and group names.
+pub struct TargetView {
+    mode: &'static str,
+    groups: String,
+}
+
+async fn target_view(state: &AppState, t: &Targets) -> Result<TargetView, AppError> {
+    Ok(match t {
+        Targets::None => TargetView {
+            mode: "none",
+            groups: String::new(),
+        },
+        Targets::All => TargetView {
+            mode: "all",
+            groups: String::new(),
+        },
+        Targets::Groups { groups } => {
+            let mut names = Vec::new();
+            for g in groups {
+                names.push(
+                    state
+                        .store
+                        .get_group(*g)
+                        .await?
+                        .map_or_else(|| g.to_string(), |g| g.name),
+                );
+            }
+            TargetView {
+                mode: "groups",
+                groups: names.join(", "),
+            }
+        }
+    })
+}
+
+pub async fn auth_methods(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Query(flash): Query<Flash>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyRead)?;
+    let p = state.ops().methods_policy().await?;
+    let (jar, mut c) = chrome(&state, jar, &ctx, "auth-methods", &flash);
+    if flash.ok.as_deref() == Some("saved") {
+        c.notice = Some("The authentication methods policy was saved.".into());
+    }
+    let page = AuthMethodsPage {
+        c,
+        can_write: ctx.roles.allows(Permission::PolicyWrite),
+        totp: target_view(&state, &p.totp.users).await?,
+        recovery: target_view(&state, &p.recovery_codes.users).await?,
+        require: target_view(&state, &p.require_mfa).await?,
+        registration: target_view(&state, &p.registration.users).await?,
+        postpone_days: p.registration.postpone_days,
+    };
+    Ok((jar, render(&page)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AuthMethodsForm {
+    totp_mode: String,
+    #[serde(default)]
+    totp_groups: String,
+    recovery_mode: String,
+    #[serde(default)]
+    recovery_groups: String,
+    require_mode: String,
+    #[serde(default)]
+    require_groups: String,
+    registration_mode: String,
+    #[serde(default)]
+    registration_groups: String,
+    postpone_days: String,
+}
+
+/// Mode and comma-separated group names to `Targets`.
+async fn parse_targets(
+    state: &AppState,
+    what: &str,
+    mode: &str,
+    names: &str,
+) -> Result<Targets, String> {
+    match mode {
+        "none" => Ok(Targets::None),
+        "all" => Ok(Targets::All),
+        "groups" => {
+            let mut groups = Vec::new();
+            for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match state.store.find_group(name).await {
+                    Ok(Some(g)) => groups.push(g.id),
+                    Ok(None) => return Err(format!("{what}: there is no group named `{name}`.")),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            if groups.is_empty() {
+                return Err(format!("{what}: name at least one group."));
+            }
+            Ok(Targets::Groups { groups })
+        }
+        _ => Err(format!("{what}: choose everyone, some groups or nobody.")),
+    }
+}
+
+pub async fn save_auth_methods(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    CsrfForm(f): CsrfForm<AuthMethodsForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    const PAGE: &str = "/admin/authentication-methods";
+    let parsed = async {
+        let postpone_days: u32 = f
+            .postpone_days
+            .trim()
+            .parse()
+            .map_err(|_| "Days to postpone: a whole number from 0 to 14.".to_string())?;
+        Ok::<_, String>(MethodsPolicy {
+            totp: MethodSetting {
+                users: parse_targets(&state, "Authenticator apps", &f.totp_mode, &f.totp_groups)
+                    .await?,
+            },
+            recovery_codes: MethodSetting {
+                users: parse_targets(
+                    &state,
+                    "Recovery codes",
+                    &f.recovery_mode,
+                    &f.recovery_groups,
+                )
+                .await?,
+            },
+            require_mfa: parse_targets(&state, "Require MFA", &f.require_mode, &f.require_groups)
+                .await?,
+            registration: RegistrationSetting {
+                users: parse_targets(
+                    &state,
+                    "Registration",
+                    &f.registration_mode,
+                    &f.registration_groups,
+                )
+                .await?,
+                postpone_days,
+            },
+        })
+    }
+    .await;
+    let policy = match parsed {
+        Ok(p) => p,
+        Err(m) => return Ok(back_with_error(&state, PAGE, &m)),
+    };
+    match state
+        .ops()
+        .set_methods_policy(&ctx.actor(req.ip), &policy)
+        .await
+    {
+        Ok(()) => Ok(Redirect::to(&format!("{PAGE}?ok=saved")).into_response()),
+        Err(e) => Ok(back_with_error(&state, PAGE, &e.message)),
     }
 }

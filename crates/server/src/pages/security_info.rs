@@ -135,6 +135,13 @@ pub async fn new_recovery_codes(
             "Add an authenticator app first: recovery codes stand in for it when it is lost.",
         ));
     }
+    let policy = state.ops().methods_policy().await?;
+    if !policy.recovery_codes_allowed(&group_ids(&state, &ctx).await?) {
+        return Ok(back_with_error(
+            &state,
+            "Your organisation does not allow recovery codes for your account.",
+        ));
+    }
     let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
     let mut hashes = Vec::with_capacity(RECOVERY_CODE_COUNT);
     for _ in 0..RECOVERY_CODE_COUNT {
@@ -169,6 +176,16 @@ pub async fn new_recovery_codes(
         .into_response())
 }
 
+async fn group_ids(state: &AppState, ctx: &SessionCtx) -> Result<Vec<Uuid>, AppError> {
+    Ok(state
+        .store
+        .groups_of(ctx.user.id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect())
+}
+
 fn enrol_context(ctx: &SessionCtx) -> Vec<u8> {
     format!("totp-enrol:{}:{}", ctx.user.id, ctx.session.id).into_bytes()
 }
@@ -182,6 +199,13 @@ pub async fn start_totp(
 ) -> PageResult {
     if let Err(m) = require_recent(&ctx) {
         return Ok(back_with_error(&state, &m));
+    }
+    let policy = state.ops().methods_policy().await?;
+    if !policy.totp_allowed(&group_ids(&state, &ctx).await?) {
+        return Ok(back_with_error(
+            &state,
+            "Your organisation does not allow authenticator apps for your account.",
+        ));
     }
     let mut secret = [0u8; TOTP_SECRET_LEN];
     rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -341,6 +365,19 @@ pub async fn remove(
 ) -> PageResult {
     if let Err(m) = require_recent(&ctx) {
         return Ok(back_with_error(&state, &m));
+    }
+    // The last method cannot be removed while MFA is required of the user (an administrator
+    // can still remove it, e.g. for a lost phone; the user then registers a new one).
+    let policy = state.ops().methods_policy().await?;
+    let methods = state.store.list_mfa_methods(ctx.user.id).await?;
+    if policy.require_mfa.applies(&group_ids(&state, &ctx).await?)
+        && methods.len() == 1
+        && methods[0].id == id
+    {
+        return Ok(back_with_error(
+            &state,
+            "This is your only second factor and your organisation requires one. Add another method first.",
+        ));
     }
     state
         .ops()

@@ -561,3 +561,343 @@ async fn signed_in_mfa(s: &TestServer, user: &str) -> reqwest::Client {
     assert_eq!(r.status(), 303);
     c
 }
+
+async fn put_policy(s: &TestServer, token: &str, policy: Value) -> reqwest::Response {
+    client()
+        .put(s.url("/api/v1/policies/authentication-methods"))
+        .bearer_auth(token)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn policy(require: Value, registration: Value, postpone: u32) -> Value {
+    serde_json::json!({
+        "totp": {"users": {"mode": "all"}},
+        "recovery_codes": {"users": {"mode": "all"}},
+        "require_mfa": require,
+        "registration": {"users": registration, "postpone_days": postpone},
+    })
+}
+
+async fn admin_token(s: &TestServer, role: trustplane_core::identity::Role) -> String {
+    s.ops()
+        .create_token(
+            &trustplane_core::audit::Actor::system(),
+            "t",
+            role,
+            time::Duration::days(1),
+        )
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn required_mfa_makes_users_register_during_sign_in() {
+    use trustplane_core::identity::Role;
+    let s = TestServer::start().await;
+    let fay = s.user("fay", &[]).await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let r = put_policy(
+        &s,
+        &t,
+        policy(
+            serde_json::json!({"mode": "all"}),
+            serde_json::json!({"mode": "none"}),
+            0,
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    let c = client();
+    assert_eq!(
+        login(&c, &s, "fay", PASSWORD).await.headers()["location"],
+        "/login/continue"
+    );
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Keep your account secure") && html.contains("<svg"));
+    assert!(
+        !html.contains("Not now"),
+        "no postponing when MFA is required"
+    );
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    let pending = between(&html, "name=\"pending\" value=\"", "\"").to_string();
+    let token = csrf_of(&html);
+    let submit = |code: String, pending: String| {
+        let c = c.clone();
+        let url = s.url("/login/register-totp");
+        let token = token.clone();
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("pending", pending.as_str()),
+                    ("code", code.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Skipping is refused; a wrong code keeps the same secret on the page.
+    let r = c
+        .post(s.url("/login/skip-registration"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let now = oathtool(&secret, "now");
+    let r = submit(wrong(&now), pending.clone()).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("not correct"));
+    assert_eq!(between(&html, "id=\"totp-secret\">", "<"), secret);
+    // A pending value from another flow does not open.
+    let other = client();
+    login(&other, &s, "fay", PASSWORD).await;
+    let other_html = other
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let foreign = between(&other_html, "name=\"pending\" value=\"", "\"").to_string();
+    let r = submit(now.clone(), foreign).await;
+    assert_eq!(r.headers()["location"], "/login?expired=1");
+    // (That ended the first flow.) Start again and register properly.
+    let c2 = client();
+    login(&c2, &s, "fay", PASSWORD).await;
+    let html = c2
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
+    let pending = between(&html, "name=\"pending\" value=\"", "\"").to_string();
+    let r = c2
+        .post(s.url("/login/register-totp"))
+        .form(&[
+            ("csrf_token", csrf_of(&html).as_str()),
+            ("pending", pending.as_str()),
+            ("code", oathtool(&secret, "now").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my");
+    let me: Value = json(c2.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    let methods = s.state.store.list_mfa_methods(fay.id).await.unwrap();
+    assert_eq!(methods.len(), 1);
+
+    // The user cannot remove their only method while MFA is required.
+    let tok = csrf(&c2, &s, "/my/security-info").await;
+    let r = c2
+        .post(s.url(&format!("/my/security-info/{}/remove", methods[0].id)))
+        .form(&[("csrf_token", tok.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    assert_eq!(
+        s.state.store.list_mfa_methods(fay.id).await.unwrap().len(),
+        1
+    );
+    // Next sign-in asks for a code from the app.
+    let d = client();
+    login(&d, &s, "fay", PASSWORD).await;
+    let html = d
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Verify your identity"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_registration_campaign_can_be_postponed_while_allowed() {
+    use trustplane_core::identity::Role;
+    let s = TestServer::start().await;
+    s.user("gus", &[]).await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let none = serde_json::json!({"mode": "none"});
+    let all = serde_json::json!({"mode": "all"});
+    assert_eq!(
+        put_policy(&s, &t, policy(none.clone(), all.clone(), 3))
+            .await
+            .status(),
+        200
+    );
+    let c = client();
+    login(&c, &s, "gus", PASSWORD).await;
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Not now"));
+    let r = c
+        .post(s.url("/login/skip-registration"))
+        .form(&[("csrf_token", csrf_of(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my");
+    let me: Value = json(c.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["amr"], serde_json::json!(["pwd"]));
+    // With no days left (counted from the first prompt), it cannot be postponed any more.
+    assert_eq!(put_policy(&s, &t, policy(none, all, 0)).await.status(), 200);
+    let d = client();
+    login(&d, &s, "gus", PASSWORD).await;
+    let html = d
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Keep your account secure") && !html.contains("Not now"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_methods_policy_is_validated_audited_and_role_limited() {
+    use trustplane_core::identity::Role;
+    let s = TestServer::start().await;
+    s.user("root", &[Role::GlobalAdministrator]).await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let reader = admin_token(&s, Role::SecurityReader).await;
+    let none = serde_json::json!({"mode": "none"});
+    let all = serde_json::json!({"mode": "all"});
+    // Invalid documents change nothing.
+    let r = put_policy(&s, &t, policy(none.clone(), all.clone(), 20)).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json(r).await["error"], "invalid_policy");
+    let ghost = serde_json::json!({"mode": "groups", "groups": [uuid::Uuid::now_v7()]});
+    let r = put_policy(&s, &t, policy(ghost, none.clone(), 0)).await;
+    assert_eq!(json(r).await["error"], "unknown_group");
+    let mut extra = policy(none.clone(), none.clone(), 0);
+    extra["surprise"] = serde_json::json!(true);
+    assert_eq!(put_policy(&s, &t, extra).await.status(), 422);
+    assert_eq!(
+        put_policy(&s, &reader, policy(all.clone(), none.clone(), 0))
+            .await
+            .status(),
+        403
+    );
+    let got: Value = json(
+        client()
+            .get(s.url("/api/v1/policies/authentication-methods"))
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got["require_mfa"]["mode"], "none", "still the default");
+
+    // The console: group names resolve; unknown names are a clear error.
+    s.ops()
+        .create_group(&trustplane_core::audit::Actor::system(), "finance", "")
+        .await
+        .unwrap();
+    let admin = signed_in(&s, "root").await;
+    let html = admin
+        .get(s.url("/admin/authentication-methods"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_of(&html);
+    let form = |require_groups: &'static str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("totp_mode", "all".to_string()),
+            ("recovery_mode", "all".to_string()),
+            ("require_mode", "groups".to_string()),
+            ("require_groups", require_groups.to_string()),
+            ("registration_mode", "none".to_string()),
+            ("postpone_days", "0".to_string()),
+        ]
+    };
+    let r = admin
+        .post(s.url("/admin/authentication-methods"))
+        .form(&form("Finance, nonexistent"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    let r = admin
+        .post(s.url("/admin/authentication-methods"))
+        .form(&form("Finance"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/admin/authentication-methods?ok=saved"
+    );
+    let html = admin
+        .get(s.url("/admin/authentication-methods"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("value=\"finance\""), "group names shown");
+    let audit = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("policy.auth_methods.update".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(
+        audit[0]
+            .before
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("none")
+    );
+    assert!(
+        audit[0]
+            .after
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("groups")
+    );
+    s.stop().await;
+}

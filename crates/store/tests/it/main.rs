@@ -126,6 +126,7 @@ store_tests! {
         mfa_methods_lifecycle,
         concurrent_use_of_one_step_is_accepted_once,
         recovery_codes_are_single_use,
+        settings_and_registration_prompt,
     ],
     risk: [
         login_flow_lifecycle,

@@ -132,3 +132,42 @@ pub async fn recovery_codes_are_single_use(db: &TestDb) {
         .unwrap();
     assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 0);
 }
+
+pub async fn settings_and_registration_prompt(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.get_setting("auth_methods").await.unwrap(), None);
+    let mut audit = AuditWatch::start(s).await;
+    s.put_setting(
+        "auth_methods",
+        "{\"a\":1}",
+        draft("policy.auth_methods.update"),
+    )
+    .await
+    .unwrap();
+    audit.one(s, "policy.auth_methods.update", &admin()).await;
+    s.put_setting(
+        "auth_methods",
+        "{\"a\":2}",
+        draft("policy.auth_methods.update"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_setting("auth_methods").await.unwrap().as_deref(),
+        Some("{\"a\":2}")
+    );
+    let u = add_user(s, "prompted").await;
+    let t = now();
+    assert_eq!(s.registration_prompted(u.id, t).await.unwrap(), ms(t));
+    // Later prompts keep the first time.
+    assert_eq!(
+        s.registration_prompted(u.id, t + Duration::days(2))
+            .await
+            .unwrap(),
+        ms(t)
+    );
+    assert!(matches!(
+        s.registration_prompted(Uuid::now_v7(), t).await,
+        Err(StoreError::NotFound("user"))
+    ));
+}

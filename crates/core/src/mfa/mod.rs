@@ -2,6 +2,8 @@
 //! steps, one step of clock skew either way, and each step usable once (the caller stores the
 //! last accepted step and passes it back in). Pure: the time is a parameter.
 
+pub mod policy;
+
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
