@@ -73,3 +73,31 @@ test('register an authenticator app, then sign in with password and code', async
   assert.deepEqual(errors.filter((e) => !e.includes('status of 401')), [], 'no console errors or CSP violations');
   await ctx.close();
 });
+
+test('a registration campaign sends a user without a second factor to register one at sign-in', async () => {
+  const policy = {
+    totp: { users: { mode: 'all' } },
+    recovery_codes: { users: { mode: 'all' } },
+    require_mfa: { mode: 'none' },
+    registration: { users: { mode: 'all' }, postpone_days: 3 },
+  };
+  server.cli(['admin', 'auth-methods', 'set', '-'], JSON.stringify(policy));
+  server.cli(['admin', 'user', 'create', 'dan', '--display-name', 'Dan Dare', '--password-stdin'], `${PASSWORD}\n`);
+
+  const ctx = await browser.newContext({ viewport });
+  const errors = watchConsole(ctx);
+  const page = await ctx.newPage();
+  assert.equal((await signIn(page, server.base, 'dan', PASSWORD)).status(), 303);
+  await page.waitForURL((u) => u.pathname === '/login/continue');
+  assert.equal(await page.textContent('main h1'), 'Keep your account secure');
+  assert.ok(await page.isVisible('button:has-text("Not now")'));
+  await page.screenshot({ path: `${SHOTS}/register-mfa.png`, fullPage: true });
+  const secret = (await page.textContent('#totp-secret')).trim();
+  await page.fill('#code', totp(secret));
+  await page.click('button:has-text("Confirm and continue")');
+  await page.waitForURL((u) => u.pathname === '/my');
+  const me = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
+  assert.deepEqual(me.amr, ['pwd', 'otp', 'mfa']);
+  assert.deepEqual(errors, [], 'no console errors or CSP violations');
+  await ctx.close();
+});

@@ -431,3 +431,32 @@ fn breached_passwords_are_imported_and_refused() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("corrupt"));
 }
+
+#[test]
+fn the_authentication_methods_policy_is_shown_and_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&run(d, &["admin", "auth-methods", "show"], None))).unwrap();
+    assert_eq!(shown["require_mfa"]["mode"], "none");
+    let mut p = shown.clone();
+    p["require_mfa"] = serde_json::json!({"mode": "all"});
+    p["registration"]["postpone_days"] = serde_json::json!(5);
+    let out = ok(&run(d, &["admin", "auth-methods", "set", "-"], Some(&p.to_string())));
+    assert!(out.contains("saved"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&run(d, &["admin", "auth-methods", "show"], None))).unwrap();
+    assert_eq!(shown["require_mfa"]["mode"], "all");
+    assert_eq!(shown["registration"]["postpone_days"], 5);
+    // Invalid: a clear error, exit code non-zero, nothing changed.
+    p["registration"]["postpone_days"] = serde_json::json!(99);
+    let o = run(d, &["admin", "auth-methods", "set", "-"], Some(&p.to_string()));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("postpone_days"));
+    let o = run(d, &["admin", "auth-methods", "set", "-"], Some("{not json"));
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a valid policy"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&run(d, &["admin", "auth-methods", "show"], None))).unwrap();
+    assert_eq!(shown["registration"]["postpone_days"], 5);
+}
