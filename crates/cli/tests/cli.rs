@@ -442,7 +442,11 @@ fn the_authentication_methods_policy_is_shown_and_set() {
     let mut p = shown.clone();
     p["require_mfa"] = serde_json::json!({"mode": "all"});
     p["registration"]["postpone_days"] = serde_json::json!(5);
-    let out = ok(&run(d, &["admin", "auth-methods", "set", "-"], Some(&p.to_string())));
+    let out = ok(&run(
+        d,
+        &["admin", "auth-methods", "set", "-"],
+        Some(&p.to_string()),
+    ));
     assert!(out.contains("saved"));
     let shown: serde_json::Value =
         serde_json::from_str(&ok(&run(d, &["admin", "auth-methods", "show"], None))).unwrap();
@@ -450,7 +454,11 @@ fn the_authentication_methods_policy_is_shown_and_set() {
     assert_eq!(shown["registration"]["postpone_days"], 5);
     // Invalid: a clear error, exit code non-zero, nothing changed.
     p["registration"]["postpone_days"] = serde_json::json!(99);
-    let o = run(d, &["admin", "auth-methods", "set", "-"], Some(&p.to_string()));
+    let o = run(
+        d,
+        &["admin", "auth-methods", "set", "-"],
+        Some(&p.to_string()),
+    );
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("postpone_days"));
     let o = run(d, &["admin", "auth-methods", "set", "-"], Some("{not json"));

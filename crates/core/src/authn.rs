@@ -18,6 +18,9 @@ pub enum AuthMethod {
     Totp,
     /// A single-use recovery code.
     RecoveryCode,
+    /// A Temporary Access Pass issued by an administrator: strong on its own (it satisfies
+    /// MFA, as in Entra ID), reported as `otp` + `mfa`.
+    TemporaryAccessPass,
 }
 
 impl AuthMethod {
@@ -25,7 +28,7 @@ impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Password => "pwd",
-            AuthMethod::Totp | AuthMethod::RecoveryCode => "otp",
+            AuthMethod::Totp | AuthMethod::RecoveryCode | AuthMethod::TemporaryAccessPass => "otp",
         }
     }
 
@@ -33,7 +36,9 @@ impl AuthMethod {
     fn factor(self) -> Factor {
         match self {
             AuthMethod::Password => Factor::Knowledge,
-            AuthMethod::Totp | AuthMethod::RecoveryCode => Factor::Possession,
+            AuthMethod::Totp | AuthMethod::RecoveryCode | AuthMethod::TemporaryAccessPass => {
+                Factor::Possession
+            }
         }
     }
 }
@@ -63,7 +68,11 @@ pub fn amr(methods: &[MethodUse]) -> Vec<&'static str> {
         }
     }
     let first = methods.first().map(|m| m.method.factor());
-    if methods.iter().any(|m| Some(m.method.factor()) != first) {
+    if methods.iter().any(|m| Some(m.method.factor()) != first)
+        || methods
+            .iter()
+            .any(|m| m.method == AuthMethod::TemporaryAccessPass)
+    {
         out.push("mfa");
     }
     out
@@ -207,7 +216,19 @@ impl LoginFlow {
     /// Feeds the first-factor outcome. `steps_for` tells which further steps this user must
     /// complete (empty for a plain password sign-in); it is only consulted on success.
     pub fn first_factor(
+        self,
+        outcome: FirstFactorOutcome,
+        now: OffsetDateTime,
+        steps_for: impl FnOnce(Uuid) -> Vec<Step>,
+    ) -> Self {
+        self.first_factor_with(AuthMethod::Password, outcome, now, steps_for)
+    }
+
+    /// [`LoginFlow::first_factor`] with another first-factor method (e.g. a Temporary Access
+    /// Pass).
+    pub fn first_factor_with(
         mut self,
+        method: AuthMethod,
         outcome: FirstFactorOutcome,
         now: OffsetDateTime,
         steps_for: impl FnOnce(Uuid) -> Vec<Step>,
@@ -224,10 +245,7 @@ impl LoginFlow {
             FirstFactorOutcome::Disabled { .. } => self.deny(DenyReason::AccountDisabled),
             FirstFactorOutcome::RateLimited { .. } => self.deny(DenyReason::RateLimited),
             FirstFactorOutcome::Verified { user_id } => {
-                self.methods.push(MethodUse {
-                    method: AuthMethod::Password,
-                    at: now,
-                });
+                self.methods.push(MethodUse { method, at: now });
                 let pending = steps_for(user_id);
                 self.state = if pending.is_empty() {
                     LoginState::Success { user_id }
@@ -433,6 +451,18 @@ mod tests {
                 reason: DenyReason::SecondFactorUnavailable
             }
         );
+    }
+
+    #[test]
+    fn a_temporary_access_pass_alone_is_mfa() {
+        let f = LoginFlow::new(T0).first_factor_with(
+            AuthMethod::TemporaryAccessPass,
+            FirstFactorOutcome::Verified { user_id: uid() },
+            T0,
+            |_| vec![],
+        );
+        assert_eq!(f.state, LoginState::Success { user_id: uid() });
+        assert_eq!(f.amr(), vec!["otp", "mfa"]);
     }
 
     #[test]

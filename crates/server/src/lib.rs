@@ -95,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login/continue", get(flow::continue_page))
         .route("/login/change-password", post(flow::change_password_submit))
         .route("/login/mfa", post(flow::mfa_submit))
+        .route("/login/tap", get(flow::tap_form).post(flow::tap_submit))
         .route("/login/register-totp", post(flow::register_submit))
         .route("/login/skip-registration", post(flow::skip_registration))
         .route("/login/check-password", post(flow::check_in_flow))
@@ -129,6 +130,8 @@ pub fn app(state: AppState) -> Router {
             "/admin/users/{id}/methods/{method}/remove",
             post(admin::remove_method),
         )
+        .route("/admin/users/{id}/tap", post(admin::issue_tap))
+        .route("/admin/users/{id}/tap/revoke", post(admin::revoke_tap))
         .route(
             "/admin/groups",
             get(admin::groups).post(admin::create_group),

@@ -17,6 +17,7 @@ use trustplane_core::authn::{
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
 use trustplane_core::mfa::policy::Requirement;
+use trustplane_core::mfa::tap;
 use trustplane_core::mfa::{MfaKind, MfaMethod, TotpCheck, normalize_recovery_code, verify_totp};
 use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection};
 use trustplane_core::session::Session;
@@ -263,6 +264,111 @@ pub async fn password_login(
         "sign-in"
     );
     Ok(outcome)
+}
+
+/// Sign-in with a Temporary Access Pass instead of a password. The same rate limits and the
+/// same refusal for every failure (unknown user, wrong or expired pass, disabled account,
+/// method not allowed) as the password sign-in.
+pub async fn tap_login(
+    state: &AppState,
+    ctx: &RequestCtx,
+    username: &str,
+    pass: &str,
+    next: &str,
+) -> Result<LoginOutcome, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
+    let key = fold_name(&typed);
+    let limited_ip = ctx
+        .ip
+        .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
+    let locked = state.account_failures.is_locked(&key, Instant::now());
+    let mut user_id = None;
+    let outcome = if limited_ip || locked {
+        FirstFactorOutcome::RateLimited { user_id: None }
+    } else {
+        let digest = tap::normalize_pass(pass).map(|p| secret_digest(&p));
+        match state.store.login_record(&typed).await? {
+            None => FirstFactorOutcome::UnknownUser,
+            Some(r) => {
+                let id = r.user.id;
+                user_id = Some(id);
+                let groups: Vec<Uuid> = state
+                    .store
+                    .groups_of(id)
+                    .await?
+                    .into_iter()
+                    .map(|g| g.id)
+                    .collect();
+                let allowed = state.ops().methods_policy().await?.tap_allowed(&groups);
+                let used = match &digest {
+                    Some(d) if allowed => state.store.use_tap(id, d, now).await?,
+                    _ => false,
+                };
+                if !used {
+                    FirstFactorOutcome::WrongPassword { user_id: id }
+                } else if !r.user.is_enabled() {
+                    FirstFactorOutcome::Disabled { user_id: id }
+                } else {
+                    FirstFactorOutcome::Verified { user_id: id }
+                }
+            }
+        }
+    };
+    let flow = LoginFlow::new(now).first_factor_with(
+        AuthMethod::TemporaryAccessPass,
+        outcome,
+        now,
+        |_| Vec::new(),
+    );
+    let (result, reason) = match &flow.state {
+        LoginState::Success { .. } => (SignInResult::Success, None),
+        LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
+        _ => (SignInResult::Failure, None),
+    };
+    if matches!(
+        reason,
+        Some(DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled)
+    ) {
+        state.account_failures.record_failure(&key, Instant::now());
+    }
+    metrics::counter!("trustplane_sign_ins_total",
+        "result" => result.as_str(),
+        "reason" => reason.map_or("none", DenyReason::code))
+    .increment(1);
+    state
+        .store
+        .record_sign_in(&SignInEvent {
+            id: Uuid::now_v7(),
+            at: now,
+            user_id: flow.user_id().or(user_id),
+            username: typed.clone(),
+            result,
+            // A wrong pass is logged as such, not as a wrong password.
+            failure_reason: reason.map(|r| match r {
+                DenyReason::WrongPassword => "wrong_temporary_access_pass".to_string(),
+                other => other.code().to_string(),
+            }),
+            ip: ctx.ip.map(|i| i.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            correlation_id: ctx.correlation_id.clone(),
+            methods: flow.amr().iter().map(|s| s.to_string()).collect(),
+            details: serde_json::json!({ "flow": "temporary_access_pass", "next": next }),
+        })
+        .await?;
+    match flow.state.clone() {
+        LoginState::Success { user_id } => {
+            state.account_failures.clear(&key);
+            let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
+            Ok(LoginOutcome::Success {
+                secret,
+                session: Box::new(session),
+                user: Box::new(user),
+            })
+        }
+        LoginState::Denied { reason } => Ok(LoginOutcome::Denied(reason)),
+        _ => Ok(LoginOutcome::Denied(DenyReason::WrongPassword)),
+    }
 }
 
 /// Creates the session for a finished flow.

@@ -14,6 +14,7 @@ use trustplane_core::identity::{
     Group, Role, User, UserStatus, validate_email, validate_name, validate_username,
 };
 use trustplane_core::mfa::policy::{MethodsPolicy, Targets};
+use trustplane_core::mfa::tap::{self, TemporaryAccessPass};
 use trustplane_core::password::{
     BannedList, PasswordChecker, PasswordPolicy, UserTerms, Verdict, normalize::normalize_term,
 };
@@ -430,6 +431,7 @@ impl Ops {
         for t in [
             &policy.totp.users,
             &policy.recovery_codes.users,
+            &policy.temporary_access_pass.users,
             &policy.require_mfa,
             &policy.registration.users,
         ] {
@@ -456,6 +458,64 @@ impl Ops {
         .after(policy);
         self.store.put_setting(METHODS_POLICY, &json, audit).await?;
         Ok(())
+    }
+
+    /// Issues a Temporary Access Pass (replacing the user's earlier one); returns it with the
+    /// pass, which is shown once and stored only as its SHA-256.
+    pub async fn issue_tap(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+        lifetime: time::Duration,
+        one_time: bool,
+    ) -> Result<(TemporaryAccessPass, String), AppError> {
+        use rand::RngCore;
+        let user = self.user(user_id).await?;
+        let lifetime = tap::check_lifetime(lifetime)
+            .map_err(|e| AppError::bad_request("invalid_lifetime", e.to_string()))?;
+        let groups: Vec<Uuid> = self
+            .store
+            .groups_of(user_id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        if !self.methods_policy().await?.tap_allowed(&groups) {
+            return Err(AppError::bad_request(
+                "method_not_allowed",
+                "The authentication methods policy does not allow a Temporary Access Pass for this user.",
+            ));
+        }
+        let mut raw = [0u8; tap::PASS_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let pass = tap::format_pass(&raw);
+        let canonical = tap::normalize_pass(&pass).ok_or_else(AppError::internal)?;
+        let now = OffsetDateTime::now_utc();
+        let t = TemporaryAccessPass {
+            id: Uuid::now_v7(),
+            user_id,
+            one_time,
+            created_at: now,
+            expires_at: now + lifetime,
+            created_by: actor.id.clone(),
+            used_at: None,
+        };
+        let audit = AuditDraft::new(actor, "tap.issue", "user", Some(user_id.to_string())).after(
+            &serde_json::json!({
+                "username": user.username,
+                "expires_at": t.expires_at.unix_timestamp(),
+                "one_time": one_time,
+            }),
+        );
+        self.store
+            .issue_tap(&t, &secret_digest(&canonical), audit)
+            .await?;
+        Ok((t, pass))
+    }
+
+    pub async fn revoke_tap(&self, actor: &Actor, user_id: Uuid) -> Result<bool, AppError> {
+        let audit = AuditDraft::new(actor, "tap.revoke", "user", Some(user_id.to_string()));
+        Ok(self.store.revoke_tap(user_id, audit).await?)
     }
 
     /// Removes one of a user's second factors (audited); with none left, their recovery codes

@@ -10,6 +10,7 @@ mod mfa;
 mod risk;
 mod rows;
 mod sql;
+mod tap;
 
 pub use sql::SqlStore;
 
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 use trustplane_core::audit::{AuditDraft, AuditEntry, ChainError};
 use trustplane_core::identity::{Group, Role, User};
 use trustplane_core::mfa::MfaMethod;
+use trustplane_core::mfa::tap::TemporaryAccessPass;
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use trustplane_core::session::{ApiToken, Session};
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -329,6 +331,21 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &str,
         at: OffsetDateTime,
     ) -> Result<bool>;
+
+    // --- Temporary Access Passes ----------------------------------------------------------
+    /// Issues a pass (SHA-256 of it given), replacing the user's earlier one; audited.
+    async fn issue_tap(
+        &self,
+        tap: &TemporaryAccessPass,
+        pass_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    /// The user's pass (usable or not), without its hash.
+    async fn tap_of(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>>;
+    /// Signs in with a pass: true when it matched, is unexpired and (one-time) unused (atomic).
+    async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Deletes the user's pass; false when there was none.
+    async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool>;
 
     // --- settings documents ---------------------------------------------------------------
     async fn get_setting(&self, name: &str) -> Result<Option<String>>;

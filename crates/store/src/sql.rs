@@ -1106,6 +1106,27 @@ impl Store for SqlStore {
         self.use_recovery_code_impl(user_id, code_hash, at).await
     }
 
+    async fn issue_tap(
+        &self,
+        tap: &TemporaryAccessPass,
+        pass_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        self.issue_tap_impl(tap, pass_hash, audit).await
+    }
+
+    async fn tap_of(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
+        self.tap_of_impl(user_id).await
+    }
+
+    async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool> {
+        self.use_tap_impl(user_id, pass_hash, now).await
+    }
+
+    async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
+        self.revoke_tap_impl(user_id, audit).await
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<String>> {
         self.get_setting_impl(name).await
     }

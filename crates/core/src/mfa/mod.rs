@@ -3,6 +3,7 @@
 //! last accepted step and passes it back in). Pure: the time is a parameter.
 
 pub mod policy;
+pub mod tap;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;

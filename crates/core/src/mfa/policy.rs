@@ -55,9 +55,18 @@ pub struct RegistrationSetting {
 pub struct MethodsPolicy {
     pub totp: MethodSetting,
     pub recovery_codes: MethodSetting,
+    /// Who may be issued a Temporary Access Pass (by an administrator).
+    #[serde(default = "everyone")]
+    pub temporary_access_pass: MethodSetting,
     /// Users who must pass a second factor at every sign-in (and so must register one).
     pub require_mfa: Targets,
     pub registration: RegistrationSetting,
+}
+
+fn everyone() -> MethodSetting {
+    MethodSetting {
+        users: Targets::All,
+    }
 }
 
 impl Default for MethodsPolicy {
@@ -71,6 +80,7 @@ impl Default for MethodsPolicy {
             recovery_codes: MethodSetting {
                 users: Targets::All,
             },
+            temporary_access_pass: everyone(),
             require_mfa: Targets::None,
             registration: RegistrationSetting {
                 users: Targets::None,
@@ -116,6 +126,7 @@ impl MethodsPolicy {
         for t in [
             &self.totp.users,
             &self.recovery_codes.users,
+            &self.temporary_access_pass.users,
             &self.require_mfa,
             &self.registration.users,
         ] {
@@ -140,6 +151,10 @@ impl MethodsPolicy {
 
     pub fn totp_allowed(&self, member_of: &[Uuid]) -> bool {
         self.totp.users.applies(member_of)
+    }
+
+    pub fn tap_allowed(&self, member_of: &[Uuid]) -> bool {
+        self.temporary_access_pass.users.applies(member_of)
     }
 
     pub fn recovery_codes_allowed(&self, member_of: &[Uuid]) -> bool {

@@ -666,3 +666,98 @@ pub async fn remove_method(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTap {
+    /// 10 to 43200 (30 days); default 60.
+    pub lifetime_minutes: Option<i64>,
+    /// One sign-in only (default true).
+    pub one_time: Option<bool>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct IssuedTap {
+    /// The pass: shown once, stored only as its SHA-256.
+    pub pass: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    pub one_time: bool,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TapStatus {
+    pub usable: bool,
+    pub one_time: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// Issues a Temporary Access Pass (replacing the user's earlier one).
+#[utoipa::path(post, path = "/api/v1/users/{id}/temporary-access-pass", tag = "admin",
+    params(("id" = Uuid, Path)), request_body = IssueTap,
+    responses((status = 201, body = IssuedTap), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn issue_tap(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+    JsonBody(body): JsonBody<IssueTap>,
+) -> Result<(StatusCode, Json<IssuedTap>), AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    let lifetime = time::Duration::minutes(body.lifetime_minutes.unwrap_or(60));
+    let one_time = body.one_time.unwrap_or(true);
+    let (t, pass) = ops(&state)
+        .issue_tap(&caller.actor(), id, lifetime, one_time)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedTap {
+            pass,
+            expires_at: t.expires_at,
+            one_time: t.one_time,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}/temporary-access-pass", tag = "admin",
+    params(("id" = Uuid, Path)), responses((status = 200, body = TapStatus), (status = 404, body = ErrorBody)))]
+pub async fn get_tap(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TapStatus>, AppError> {
+    caller.require(Permission::UsersRead)?;
+    let Some(t) = state.store.tap_of(id).await? else {
+        return Err(AppError::not_found("temporary access pass"));
+    };
+    Ok(Json(TapStatus {
+        usable: t.usable(OffsetDateTime::now_utc()),
+        one_time: t.one_time,
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        used_at: t.used_at,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{id}/temporary-access-pass", tag = "admin",
+    params(("id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_tap(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    if ops(&state).revoke_tap(&caller.actor(), id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found("temporary access pass"))
+    }
+}

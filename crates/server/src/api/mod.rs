@@ -33,6 +33,7 @@ use uuid::Uuid;
         admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
         security::breach_status, security::reload_breach,
         admin::list_methods, admin::remove_method,
+        admin::issue_tap, admin::get_tap, admin::revoke_tap,
         security::get_methods_policy, security::put_methods_policy,
         security::list_risk_detections, security::dismiss_risk_detection,
     ),
@@ -111,6 +112,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/policies/authentication-methods",
             get(security::get_methods_policy).put(security::put_methods_policy),
+        )
+        .route(
+            "/users/{id}/temporary-access-pass",
+            get(admin::get_tap)
+                .post(admin::issue_tap)
+                .delete(admin::revoke_tap),
         )
         .route("/users/{id}/methods", get(admin::list_methods))
         .route("/users/{id}/methods/{method}", delete(admin::remove_method))

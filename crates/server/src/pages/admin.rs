@@ -56,6 +56,7 @@ fn flash_text(code: String) -> Option<String> {
         "member" => "Membership updated.",
         "role" => "Roles updated.",
         "method" => "The sign-in method was removed.",
+        "tap" => "The Temporary Access Pass was revoked.",
         _ => return None,
     };
     Some(t.to_string())
@@ -271,6 +272,8 @@ struct UserPage {
     can_dismiss: bool,
     methods: Vec<MethodView>,
     recovery_left: i64,
+    /// The user's Temporary Access Pass: (usable, expires, one-time, used).
+    tap: Option<(bool, String, bool, bool)>,
 }
 
 pub struct MethodView {
@@ -355,7 +358,17 @@ pub async fn user(
         })
         .collect();
     let recovery_left = state.store.unused_recovery_codes(id).await?;
+    let now = OffsetDateTime::now_utc();
+    let tap = state.store.tap_of(id).await?.map(|t| {
+        (
+            t.usable(now),
+            fmt_time(t.expires_at),
+            t.one_time,
+            t.used_at.is_some(),
+        )
+    });
     let page = UserPage {
+        tap,
         methods,
         recovery_left,
         rows,
@@ -926,4 +939,90 @@ pub async fn remove_method(
         Ok(()) => Ok(Redirect::to(&format!("{here}?ok=method")).into_response()),
         Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
+}
+
+#[derive(Template)]
+#[template(path = "admin/tap_issued.html")]
+struct TapIssuedPage {
+    c: Chrome,
+    user: User,
+    pass: String,
+    expires: String,
+    one_time: bool,
+}
+
+#[derive(Deserialize)]
+pub struct TapForm {
+    lifetime: String,
+    #[serde(default)]
+    one_time: Option<String>,
+}
+
+/// `POST /admin/users/{id}/tap`: issues a Temporary Access Pass and shows it once.
+pub async fn issue_tap(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<TapForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow issuing a pass for this user.",
+        )));
+    }
+    let here = format!("/admin/users/{id}");
+    let issued = async {
+        let lifetime = parse_lifetime(&f.lifetime)?;
+        ops(&state)
+            .issue_tap(&ctx.actor(req.ip), id, lifetime, f.one_time.is_some())
+            .await
+    }
+    .await;
+    match issued {
+        Ok((t, pass)) => {
+            let user = ops(&state).user(id).await?;
+            let (jar, c) = chrome(&state, jar, &ctx, "users", &Flash::default());
+            let page = TapIssuedPage {
+                c,
+                user,
+                pass,
+                expires: fmt_time(t.expires_at),
+                one_time: t.one_time,
+            };
+            Ok((
+                jar,
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                render(&page),
+            )
+                .into_response())
+        }
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
+    }
+}
+
+/// `POST /admin/users/{id}/tap/revoke`.
+pub async fn revoke_tap(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow revoking this user's pass.",
+        )));
+    }
+    ops(&state).revoke_tap(&ctx.actor(req.ip), id).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?ok=tap")).into_response())
 }

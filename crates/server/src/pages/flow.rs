@@ -442,3 +442,71 @@ pub async fn meter_script() -> Response {
     )
         .into_response()
 }
+
+// --- sign-in with a Temporary Access Pass ----------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "tap_login.html")]
+struct TapLoginPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+/// `GET /login/tap`.
+pub async fn tap_form(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let (jar, csrf) = state.csrf_issue(jar);
+    let page = TapLoginPage {
+        organisation: &state.cfg.organisation,
+        csrf,
+        username: "",
+        error: None,
+    };
+    (jar, render_status(StatusCode::OK, &page)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TapForm {
+    username: String,
+    pass: String,
+}
+
+/// `POST /login/tap`: signs in and goes to the security info page to register methods.
+pub async fn tap_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<TapForm>,
+) -> PageResult {
+    let pass: String = form.pass.chars().take(64).collect();
+    let next = "/my/security-info";
+    match crate::login::tap_login(&state, &ctx, &form.username, &pass, next).await? {
+        crate::login::LoginOutcome::Success { secret, .. } => {
+            let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
+            Ok((jar, Redirect::to(next)).into_response())
+        }
+        crate::login::LoginOutcome::Denied(reason) => {
+            let (jar, csrf) = state.csrf_issue(jar);
+            let (status, message) = match reason {
+                trustplane_core::authn::DenyReason::RateLimited => {
+                    (StatusCode::TOO_MANY_REQUESTS, reason.public_message())
+                }
+                _ => (
+                    StatusCode::UNAUTHORIZED,
+                    "Incorrect username or pass, or the pass has expired.",
+                ),
+            };
+            let page = TapLoginPage {
+                organisation: &state.cfg.organisation,
+                csrf,
+                username: &form.username,
+                error: Some(message),
+            };
+            Ok((jar, render_status(status, &page)).into_response())
+        }
+        crate::login::LoginOutcome::Continue { flow_secret } => {
+            Ok(continue_response(&state, jar, flow_secret))
+        }
+    }
+}

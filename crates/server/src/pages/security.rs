@@ -366,6 +366,7 @@ struct AuthMethodsPage {
     can_write: bool,
     totp: TargetView,
     recovery: TargetView,
+    tap: TargetView,
     require: TargetView,
     registration: TargetView,
     postpone_days: u32,
@@ -423,6 +424,7 @@ pub async fn auth_methods(
         can_write: ctx.roles.allows(Permission::PolicyWrite),
         totp: target_view(&state, &p.totp.users).await?,
         recovery: target_view(&state, &p.recovery_codes.users).await?,
+        tap: target_view(&state, &p.temporary_access_pass.users).await?,
         require: target_view(&state, &p.require_mfa).await?,
         registration: target_view(&state, &p.registration.users).await?,
         postpone_days: p.registration.postpone_days,
@@ -438,6 +440,9 @@ pub struct AuthMethodsForm {
     recovery_mode: String,
     #[serde(default)]
     recovery_groups: String,
+    tap_mode: String,
+    #[serde(default)]
+    tap_groups: String,
     require_mode: String,
     #[serde(default)]
     require_groups: String,
@@ -502,6 +507,10 @@ pub async fn save_auth_methods(
                     &f.recovery_groups,
                 )
                 .await?,
+            },
+            temporary_access_pass: MethodSetting {
+                users: parse_targets(&state, "Temporary Access Pass", &f.tap_mode, &f.tap_groups)
+                    .await?,
             },
             require_mfa: parse_targets(&state, "Require MFA", &f.require_mode, &f.require_groups)
                 .await?,

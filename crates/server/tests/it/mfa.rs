@@ -840,6 +840,7 @@ async fn the_methods_policy_is_validated_audited_and_role_limited() {
             ("csrf_token", token.clone()),
             ("totp_mode", "all".to_string()),
             ("recovery_mode", "all".to_string()),
+            ("tap_mode", "all".to_string()),
             ("require_mode", "groups".to_string()),
             ("require_groups", require_groups.to_string()),
             ("registration_mode", "none".to_string()),
@@ -899,5 +900,246 @@ async fn the_methods_policy_is_validated_audited_and_role_limited() {
             .to_string()
             .contains("groups")
     );
+    s.stop().await;
+}
+
+async fn tap_sign_in(
+    c: &reqwest::Client,
+    s: &TestServer,
+    user: &str,
+    pass: &str,
+) -> reqwest::Response {
+    let token = csrf(c, s, "/login/tap").await;
+    c.post(s.url("/login/tap"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", user),
+            ("pass", pass),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_temporary_access_pass_lets_a_new_user_in_to_register_methods() {
+    use trustplane_core::audit::Actor;
+    use trustplane_core::identity::Role;
+    use trustplane_server::ops::NewUser;
+    let s = TestServer::start().await;
+    let hana = s
+        .ops()
+        .create_user(
+            &Actor::system(),
+            NewUser {
+                username: "hana".into(),
+                display_name: Some("Hana".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let boss = s.user("boss", &[Role::GlobalAdministrator]).await;
+    let helpdesk = admin_token(&s, Role::HelpdeskAdministrator).await;
+    let issue = |who: uuid::Uuid, body: Value| {
+        let url = s.url(&format!("/api/v1/users/{who}/temporary-access-pass"));
+        let t = helpdesk.clone();
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(t)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Limits: lifetime bounds, not for a global administrator (helpdesk), unknown fields.
+    assert_eq!(
+        json(issue(hana.id, serde_json::json!({"lifetime_minutes": 5})).await).await["error"],
+        "invalid_lifetime"
+    );
+    assert_eq!(issue(boss.id, serde_json::json!({})).await.status(), 403);
+    assert_eq!(
+        issue(hana.id, serde_json::json!({"forever": true}))
+            .await
+            .status(),
+        422
+    );
+    let r = issue(hana.id, serde_json::json!({"lifetime_minutes": 30})).await;
+    assert_eq!(r.status(), 201);
+    let issued = json(r).await;
+    let pass = issued["pass"].as_str().unwrap().to_string();
+    assert_eq!(issued["one_time"], true);
+    assert_eq!(pass.len(), 19);
+    // Stored hashed: the audit entry and the status never contain it.
+    let audit = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("tap.issue".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert!(!audit[0].after.as_deref().unwrap_or("").contains(&pass));
+
+    // Wrong pass and unknown user look the same.
+    let c = client();
+    let wrong = tap_sign_in(&c, &s, "hana", "aaaa-bbbb-cccc-dddd").await;
+    assert_eq!(wrong.status(), 401);
+    let w = wrong.text().await.unwrap();
+    let unknown = tap_sign_in(&c, &s, "nobody", &pass).await;
+    assert_eq!(unknown.status(), 401);
+    let u = unknown.text().await.unwrap();
+    assert!(w.contains("Incorrect username or pass") && u.contains("Incorrect username or pass"));
+    // The pass (typed in capitals with spaces) signs in, satisfying MFA.
+    let typed = pass.to_uppercase().replace('-', " ");
+    let r = tap_sign_in(&c, &s, "hana", &typed).await;
+    assert_eq!(r.headers()["location"], "/my/security-info");
+    let me: Value = json(c.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["amr"], serde_json::json!(["otp", "mfa"]));
+    // The fresh session can register an authenticator app right away.
+    enrol(&c, &s).await;
+    assert_eq!(
+        s.state.store.list_mfa_methods(hana.id).await.unwrap().len(),
+        1
+    );
+    // One-time: a second use fails and is logged as a wrong pass.
+    assert_eq!(
+        tap_sign_in(&client(), &s, "hana", &pass).await.status(),
+        401
+    );
+    let log = s
+        .state
+        .store
+        .list_sign_ins(&SignInQuery {
+            user_id: Some(hana.id),
+            result: Some(SignInResult::Failure),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.failure_reason.as_deref() == Some("wrong_temporary_access_pass"))
+    );
+    let status: Value = json(
+        client()
+            .get(s.url(&format!("/api/v1/users/{}/temporary-access-pass", hana.id)))
+            .bearer_auth(&helpdesk)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status["usable"], false);
+    assert!(status["used_at"].is_string());
+
+    // Revoking; a second revoke finds nothing.
+    let url = s.url(&format!("/api/v1/users/{}/temporary-access-pass", hana.id));
+    assert_eq!(
+        client()
+            .delete(&url)
+            .bearer_auth(&helpdesk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        client()
+            .delete(&url)
+            .bearer_auth(&helpdesk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // A policy that does not allow passes refuses to issue them.
+    let sec = admin_token(&s, Role::SecurityAdministrator).await;
+    let mut p = policy(
+        serde_json::json!({"mode": "none"}),
+        serde_json::json!({"mode": "none"}),
+        0,
+    );
+    p["temporary_access_pass"] = serde_json::json!({"users": {"mode": "none"}});
+    assert_eq!(put_policy(&s, &sec, p).await.status(), 200);
+    assert_eq!(
+        json(issue(hana.id, serde_json::json!({})).await).await["error"],
+        "method_not_allowed"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_console_issues_a_pass_once_and_revokes_it() {
+    use trustplane_core::identity::Role;
+    let s = TestServer::start().await;
+    s.user("root", &[Role::GlobalAdministrator]).await;
+    let ivy = s.user("ivy", &[]).await;
+    let admin = signed_in(&s, "root").await;
+    let page = admin
+        .get(s.url(&format!("/admin/users/{}", ivy.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("None issued"));
+    let token = csrf_of(&page);
+    let r = admin
+        .post(s.url(&format!("/admin/users/{}/tap", ivy.id)))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("lifetime", "2h"),
+            ("one_time", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    let pass = between(&html, "id=\"tap-pass\">", "<").to_string();
+    assert_eq!(pass.len(), 19);
+    let page = admin
+        .get(s.url(&format!("/admin/users/{}", ivy.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("active") && !page.contains(&pass),
+        "the pass is shown once only"
+    );
+    // A bad lifetime is a clear error.
+    let r = admin
+        .post(s.url(&format!("/admin/users/{}/tap", ivy.id)))
+        .form(&[("csrf_token", token.as_str()), ("lifetime", "45d")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    let r = admin
+        .post(s.url(&format!("/admin/users/{}/tap/revoke", ivy.id)))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        format!("/admin/users/{}?ok=tap", ivy.id).as_str()
+    );
+    assert_eq!(tap_sign_in(&client(), &s, "ivy", &pass).await.status(), 401);
     s.stop().await;
 }

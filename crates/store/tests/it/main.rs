@@ -127,6 +127,7 @@ store_tests! {
         concurrent_use_of_one_step_is_accepted_once,
         recovery_codes_are_single_use,
         settings_and_registration_prompt,
+        temporary_access_pass_lifecycle,
     ],
     risk: [
         login_flow_lifecycle,

@@ -171,3 +171,87 @@ pub async fn settings_and_registration_prompt(db: &TestDb) {
         Err(StoreError::NotFound("user"))
     ));
 }
+
+pub async fn temporary_access_pass_lifecycle(db: &TestDb) {
+    use trustplane_core::mfa::tap::TemporaryAccessPass;
+    let s = &db.store;
+    let u = add_user(s, "newhire").await;
+    let t = now();
+    let tap = |one_time| TemporaryAccessPass {
+        id: Uuid::now_v7(),
+        user_id: u.id,
+        one_time,
+        created_at: ms(t),
+        expires_at: ms(t + Duration::hours(1)),
+        created_by: "user:root".into(),
+        used_at: None,
+    };
+    assert_eq!(s.tap_of(u.id).await.unwrap(), None);
+    let mut audit = AuditWatch::start(s).await;
+    let once = tap(true);
+    s.issue_tap(&once, "hash-1", draft("tap.issue"))
+        .await
+        .unwrap();
+    audit.one(s, "tap.issue", &admin()).await;
+    assert_eq!(s.tap_of(u.id).await.unwrap(), Some(once.clone()));
+    // Wrong pass, too early, expired: refused. Right pass: once.
+    assert!(!s.use_tap(u.id, "hash-x", t).await.unwrap());
+    assert!(
+        !s.use_tap(u.id, "hash-1", t - Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.use_tap(u.id, "hash-1", t + Duration::hours(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.use_tap(u.id, "hash-1", t + Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.use_tap(u.id, "hash-1", t + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    assert!(s.tap_of(u.id).await.unwrap().unwrap().used_at.is_some());
+    // A new pass replaces the old one; a multi-use pass works until it expires.
+    let multi = tap(false);
+    s.issue_tap(&multi, "hash-2", draft("tap.issue"))
+        .await
+        .unwrap();
+    assert!(
+        !s.use_tap(u.id, "hash-1", t + Duration::minutes(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.use_tap(u.id, "hash-2", t + Duration::minutes(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.use_tap(u.id, "hash-2", t + Duration::minutes(4))
+            .await
+            .unwrap()
+    );
+    // Revoked: audited once.
+    audit.one(s, "tap.issue", &admin()).await;
+    assert!(s.revoke_tap(u.id, draft("tap.revoke")).await.unwrap());
+    audit.one(s, "tap.revoke", &admin()).await;
+    assert!(!s.revoke_tap(u.id, draft("tap.revoke")).await.unwrap());
+    assert!(
+        !s.use_tap(u.id, "hash-2", t + Duration::minutes(5))
+            .await
+            .unwrap()
+    );
+    // For a missing user: refused.
+    let mut ghost = tap(true);
+    ghost.user_id = Uuid::now_v7();
+    assert!(matches!(
+        s.issue_tap(&ghost, "h", draft("tap.issue")).await,
+        Err(StoreError::NotFound("user"))
+    ));
+}
