@@ -41,6 +41,8 @@ pub struct Config {
     /// without a restart; 0 turns the watcher off.
     pub breached_filter_reload_seconds: u64,
     pub rate_limit: RateLimitConfig,
+    /// Outgoing email (notifications, one-time codes).
+    pub email: EmailConfig,
     /// Reverse proxies whose `X-Forwarded-For` is trusted (CIDRs). Empty: the peer address
     /// of the TCP connection is the client address.
     pub trusted_proxies: Vec<IpNet>,
@@ -48,6 +50,64 @@ pub struct Config {
     pub log_format: Option<String>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+}
+
+/// Outgoing email. The default writes messages to `<data>/outbox` instead of sending them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `outbox` (files, the default) or `smtp`.
+    pub transport: String,
+    /// Sender, e.g. `trustplane <no-reply@example.com>`.
+    pub from: String,
+    /// Outbox folder; default `<data>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or `none` (local relays only).
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            transport: "outbox".into(),
+            from: "trustplane <no-reply@localhost>".into(),
+            outbox_dir: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    Starttls,
+    Tls,
+    None,
+}
+
+/// A configured secret: never shown by `Debug` (so never in a log line).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +145,7 @@ impl Default for Config {
             breached_filter: None,
             breached_filter_reload_seconds: 10,
             rate_limit: RateLimitConfig::default(),
+            email: EmailConfig::default(),
             trusted_proxies: Vec::new(),
             log_format: None,
             max_body_bytes: 64 * 1024,

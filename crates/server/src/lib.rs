@@ -6,6 +6,7 @@ pub mod breach;
 pub mod config;
 pub mod error;
 pub mod login;
+pub mod mail;
 pub mod ops;
 pub mod pages;
 pub mod secrets;
@@ -320,10 +321,13 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
             "breached-password filter loaded"
         );
     }
+    let mailer = mail::Mailer::new(&cfg.email, cfg.data_dir())
+        .map_err(|e| ServeError::Other(e.to_string()))?;
     let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
     let reload_every = std::time::Duration::from_secs(cfg.breached_filter_reload_seconds);
     let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
-        .map_err(|e| ServeError::Other(e.message))?;
+        .map_err(|e| ServeError::Other(e.message))?
+        .with_mailer(mailer);
     slot.watch(reload_every);
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {

@@ -531,6 +531,15 @@ pub async fn complete_password_change(
         .store
         .set_password_hash(user_id, &hash, false, Some(now), Some(audit))
         .await?;
+    let (subject, body) = crate::mail::security_notice(
+        &state.cfg.organisation,
+        &record.user.display_name,
+        "Your password was changed",
+        ctx.ip,
+    );
+    state
+        .notify(record.user.email.as_deref(), &subject, &body)
+        .await;
     let flow = pending
         .flow
         .complete_step(StepOutcome::PasswordChanged, now);
@@ -815,6 +824,15 @@ pub async fn complete_registration(
     )
     .after(&serde_json::json!({ "method": method.id, "kind": "totp", "during": "sign_in" }));
     state.store.add_mfa_method(&method, &sealed, audit).await?;
+    if let Some(u) = state.store.get_user(user_id).await? {
+        let (subject, body) = crate::mail::security_notice(
+            &state.cfg.organisation,
+            &u.display_name,
+            "An authenticator app was added to your account",
+            ctx.ip,
+        );
+        state.notify(u.email.as_deref(), &subject, &body).await;
+    }
     pending.flow = pending
         .flow
         .complete_step(StepOutcome::Registered(AuthMethod::Totp), now);

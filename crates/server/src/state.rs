@@ -45,6 +45,8 @@ pub struct Inner {
     pub breach: Arc<crate::breach::BreachSlot>,
     /// Live password checks (strength meter) per user or flow, per minute.
     pub check_limiter: DefaultKeyedRateLimiter<String>,
+    /// Outgoing email (outbox or SMTP).
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
     /// The compiled organisation banned list.
     pub banned_cache: Arc<crate::ops::BannedCache>,
 }
@@ -96,12 +98,42 @@ impl AppState {
             metrics,
             breach,
             banned_cache: Arc::default(),
+            mailer: None,
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
             )),
             cfg,
         })))
+    }
+
+    /// Sets the mailer (before the state is shared).
+    pub fn with_mailer(self, mailer: crate::mail::Mailer) -> AppState {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.mailer = Some(Arc::new(mailer));
+                AppState(Arc::new(inner))
+            }
+            Err(shared) => {
+                tracing::error!("the mailer was set after the state was shared; email is off");
+                AppState(shared)
+            }
+        }
+    }
+
+    /// Sends a best-effort notification to a user's email address, if they have one.
+    /// Sent in the background so that a slow mail server never holds up the request.
+    pub async fn notify(&self, to: Option<&str>, subject: &str, body: &str) {
+        let (Some(m), Some(to)) = (self.mailer.clone(), to.filter(|t| !t.is_empty())) else {
+            return;
+        };
+        let (to, subject, body) = (to.to_string(), subject.to_string(), body.to_string());
+        tokio::spawn(async move { m.notify(Some(&to), &subject, &body).await });
+    }
+
+    /// The mailer, for messages that must be delivered before the request answers (codes).
+    pub fn mailer(&self) -> Option<&crate::mail::Mailer> {
+        self.mailer.as_deref()
     }
 
     /// The shared administrative operations, with this instance's password policy.

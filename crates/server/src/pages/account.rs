@@ -417,5 +417,14 @@ pub async fn my_password(
         .store
         .set_password_hash(ctx.user.id, &hash, false, Some(now), Some(audit))
         .await?;
+    let (subject, body) = crate::mail::security_notice(
+        &state.cfg.organisation,
+        &ctx.user.display_name,
+        "Your password was changed",
+        req.ip,
+    );
+    state
+        .notify(ctx.user.email.as_deref(), &subject, &body)
+        .await;
     Ok(Redirect::to("/login?next=%2Fmy%3Fok%3Dpassword").into_response())
 }

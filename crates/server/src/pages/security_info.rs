@@ -163,6 +163,13 @@ pub async fn new_recovery_codes(
         .store
         .replace_recovery_codes(ctx.user.id, &hashes, OffsetDateTime::now_utc(), audit)
         .await?;
+    notify(
+        &state,
+        &ctx,
+        "New recovery codes were issued for your account",
+        req.ip,
+    )
+    .await;
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "security");
     c.notice = flash_text("codes");
@@ -174,6 +181,15 @@ pub async fn new_recovery_codes(
         render(&page),
     )
         .into_response())
+}
+
+/// Tells the user (by email, best effort) that their security info changed.
+async fn notify(state: &AppState, ctx: &SessionCtx, what: &str, ip: Option<std::net::IpAddr>) {
+    let (subject, body) =
+        crate::mail::security_notice(&state.cfg.organisation, &ctx.user.display_name, what, ip);
+    state
+        .notify(ctx.user.email.as_deref(), &subject, &body)
+        .await;
 }
 
 async fn group_ids(state: &AppState, ctx: &SessionCtx) -> Result<Vec<Uuid>, AppError> {
@@ -352,6 +368,13 @@ pub async fn confirm_totp(
     )
     .after(&serde_json::json!({ "method": method.id, "kind": "totp", "label": method.label }));
     state.store.add_mfa_method(&method, &sealed, audit).await?;
+    notify(
+        &state,
+        &ctx,
+        "An authenticator app was added to your account",
+        req.ip,
+    )
+    .await;
     Ok(Redirect::to(&format!("{HERE}?ok=added")).into_response())
 }
 
@@ -383,5 +406,12 @@ pub async fn remove(
         .ops()
         .remove_mfa_method(&ctx.actor(req.ip), ctx.user.id, id)
         .await?;
+    notify(
+        &state,
+        &ctx,
+        "A sign-in method was removed from your account",
+        req.ip,
+    )
+    .await;
     Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response())
 }

@@ -39,6 +39,8 @@ pub struct Options {
     /// Seconds between looks for a new breached-password filter (0: no watcher).
     pub breach_reload_seconds: u64,
     pub password_checks_per_minute: u32,
+    /// Outgoing email (default: the outbox under the data directory).
+    pub email: trustplane_server::config::EmailConfig,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             per_ip: 10_000,
             breach_reload_seconds: 0,
             password_checks_per_minute: 1000,
+            email: Default::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ impl TestServer {
         cfg.rate_limit.sign_in_per_ip_per_minute = o.per_ip;
         cfg.rate_limit.password_checks_per_minute = o.password_checks_per_minute;
         cfg.breached_filter_reload_seconds = o.breach_reload_seconds;
+        cfg.email = o.email;
         let server = trustplane_server::prepare(cfg).await.unwrap();
         let addr = server.local_addr;
         let state = server.state.clone();
@@ -96,6 +100,17 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The data directory of this server.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The messages in the outbox sent to `to`, oldest first (waits up to 5 s for at least
+    /// `at_least` of them: notifications are sent in the background).
+    pub async fn outbox(&self, to: &str, at_least: usize) -> Vec<String> {
+        read_mail_dir(&self.data_dir().join("outbox"), to, at_least).await
     }
 
     pub fn ops(&self) -> Ops {
@@ -197,4 +212,35 @@ pub fn write_breach_filter(path: &std::path::Path, passwords: &[&str]) {
 /// Reads a JSON response body.
 pub async fn json(r: reqwest::Response) -> serde_json::Value {
     r.json().await.unwrap()
+}
+
+/// The `.eml` files in `dir` addressed to `to`, oldest first, waiting up to 5 s for at least
+/// `at_least` of them.
+pub async fn read_mail_dir(dir: &std::path::Path, to: &str, at_least: usize) -> Vec<String> {
+    let needle = format!("To: {to}");
+    for _ in 0..50 {
+        let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else {
+                    continue;
+                };
+                // Undo quoted-printable soft line breaks so that tests can search the body.
+                let text = text.replace("=\r\n", "").replace("=\n", "");
+                if text.lines().any(|l| l.trim_end() == needle) {
+                    let t = e.metadata().and_then(|m| m.modified()).unwrap();
+                    found.push((t, text));
+                }
+            }
+        }
+        if found.len() >= at_least {
+            found.sort_by_key(|(t, _)| *t);
+            return found.into_iter().map(|(_, t)| t).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "fewer than {at_least} messages to {to} in {}",
+        dir.display()
+    );
 }

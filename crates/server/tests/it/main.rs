@@ -7,6 +7,7 @@
 mod api;
 mod harness;
 mod login;
+mod mail;
 mod mfa;
 mod password_flow;
 mod postgres;

@@ -7,7 +7,7 @@ use trustplane_core::signin::SignInResult;
 use trustplane_store::{AuditQuery, SignInQuery};
 
 /// The TOTP code for `secret` (base32) at `when` (oathtool's `--now` syntax, e.g. "now").
-fn oathtool(secret: &str, when: &str) -> String {
+pub(crate) fn oathtool(secret: &str, when: &str) -> String {
     let out = std::process::Command::new("oathtool")
         .args(["--totp", "-b", secret, "-N", when])
         .output()
@@ -20,7 +20,7 @@ fn oathtool(secret: &str, when: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let i = html
         .find(start)
         .unwrap_or_else(|| panic!("{start} in page"))
@@ -318,7 +318,7 @@ async fn someone_elses_method_cannot_be_removed_and_codes_are_rate_limited() {
 }
 
 /// Enrols an authenticator app for a signed-in client; returns the base32 secret.
-async fn enrol(c: &reqwest::Client, s: &TestServer) -> String {
+pub(crate) async fn enrol(c: &reqwest::Client, s: &TestServer) -> String {
     let token = csrf(c, s, "/my/security-info").await;
     let html = c
         .post(s.url("/my/security-info/totp"))
