@@ -21,6 +21,8 @@ pub enum AuthMethod {
     /// A Temporary Access Pass issued by an administrator: strong on its own (it satisfies
     /// MFA, as in Entra ID), reported as `otp` + `mfa`.
     TemporaryAccessPass,
+    /// A one-time code sent to a verified email address.
+    EmailCode,
 }
 
 impl AuthMethod {
@@ -28,7 +30,10 @@ impl AuthMethod {
     pub fn amr(self) -> &'static str {
         match self {
             AuthMethod::Password => "pwd",
-            AuthMethod::Totp | AuthMethod::RecoveryCode | AuthMethod::TemporaryAccessPass => "otp",
+            AuthMethod::Totp
+            | AuthMethod::RecoveryCode
+            | AuthMethod::TemporaryAccessPass
+            | AuthMethod::EmailCode => "otp",
         }
     }
 
@@ -36,9 +41,10 @@ impl AuthMethod {
     fn factor(self) -> Factor {
         match self {
             AuthMethod::Password => Factor::Knowledge,
-            AuthMethod::Totp | AuthMethod::RecoveryCode | AuthMethod::TemporaryAccessPass => {
-                Factor::Possession
-            }
+            AuthMethod::Totp
+            | AuthMethod::RecoveryCode
+            | AuthMethod::TemporaryAccessPass
+            | AuthMethod::EmailCode => Factor::Possession,
         }
     }
 }

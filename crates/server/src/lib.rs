@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod breach;
+pub mod codes;
 pub mod config;
 pub mod error;
 pub mod login;
@@ -15,7 +16,7 @@ pub mod state;
 use crate::auth::RequestCtx;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::pages::{account, admin, flow, security, security_info};
+use crate::pages::{account, admin, flow, reset, security, security_info};
 use crate::secrets::{MasterKey, ensure_private_dir, random_token};
 use crate::state::AppState;
 use axum::Router;
@@ -96,6 +97,15 @@ pub fn app(state: AppState) -> Router {
         .route("/login/continue", get(flow::continue_page))
         .route("/login/change-password", post(flow::change_password_submit))
         .route("/login/mfa", post(flow::mfa_submit))
+        .route("/login/mfa/email", post(flow::mfa_send_email))
+        .route("/reset", get(reset::start_page).post(reset::start_submit))
+        .route(
+            "/reset/verify",
+            get(reset::verify_page).post(reset::verify_submit),
+        )
+        .route("/reset/email", post(reset::send_email))
+        .route("/reset/password", post(reset::password_submit))
+        .route("/reset/check-password", post(reset::check_password))
         .route("/login/tap", get(flow::tap_form).post(flow::tap_submit))
         .route("/login/register-totp", post(flow::register_submit))
         .route("/login/skip-registration", post(flow::skip_registration))
@@ -110,6 +120,11 @@ pub fn app(state: AppState) -> Router {
         .route("/my/password", post(account::my_password))
         .route("/my/security-info", get(security_info::page))
         .route("/my/security-info/totp", post(security_info::start_totp))
+        .route("/my/security-info/email", post(security_info::start_email))
+        .route(
+            "/my/security-info/email/confirm",
+            post(security_info::confirm_email),
+        )
         .route(
             "/my/security-info/totp/confirm",
             post(security_info::confirm_totp),
@@ -132,6 +147,10 @@ pub fn app(state: AppState) -> Router {
             post(admin::remove_method),
         )
         .route("/admin/users/{id}/tap", post(admin::issue_tap))
+        .route(
+            "/admin/users/{id}/reregister",
+            post(admin::require_reregistration),
+        )
         .route("/admin/users/{id}/tap/revoke", post(admin::revoke_tap))
         .route(
             "/admin/groups",

@@ -16,6 +16,7 @@ use trustplane_core::authn::{
 };
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
 use trustplane_core::identity::{User, fold_name};
+use trustplane_core::mfa::email::{CodePurpose, mask_address, normalize_email_code};
 use trustplane_core::mfa::policy::Requirement;
 use trustplane_core::mfa::tap;
 use trustplane_core::mfa::{MfaKind, MfaMethod, TotpCheck, normalize_recovery_code, verify_totp};
@@ -59,6 +60,9 @@ pub struct PendingLogin {
     pub username: String,
     /// Refused submissions of the current step.
     pub attempts: u32,
+    /// Where the last sign-in code went (masked), to say so on the page.
+    #[serde(default)]
+    pub email_sent_to: Option<String>,
 }
 
 impl PendingLogin {
@@ -149,6 +153,7 @@ pub async fn password_login(
         for m in state.store.list_mfa_methods(*user_id).await? {
             let allowed = match m.kind {
                 MfaKind::Totp => policy.totp_allowed(&groups),
+                MfaKind::Email => policy.email_allowed(&groups),
             };
             if allowed && !kinds.contains(&m.kind) {
                 kinds.push(m.kind);
@@ -158,6 +163,14 @@ pub async fn password_login(
         if matches!(req, Requirement::Register { .. }) {
             let first = state.store.registration_prompted(*user_id, now).await?;
             req = policy.sign_in_requirement(&groups, kinds.len(), Some(first), now);
+        }
+        // An administrator required this user to register again: no postponing.
+        if kinds.is_empty() && state.store.reregistration_required(*user_id).await? {
+            req = if policy.totp_allowed(&groups) {
+                Requirement::Register { can_skip: false }
+            } else {
+                Requirement::Blocked
+            };
         }
         match req {
             Requirement::None => {}
@@ -246,6 +259,7 @@ pub async fn password_login(
                 next: next.to_string(),
                 username: typed.clone(),
                 attempts: 0,
+                email_sent_to: None,
             }
             .save(state, &flow_secret)
             .await?;
@@ -632,7 +646,6 @@ pub async fn complete_second_factor(
     else {
         return Ok(StepResult::Restart);
     };
-    let unix = now.unix_timestamp().max(0) as u64;
     let mut outcome = TotpCheck::Invalid;
     let mut used = None;
     let mut method = AuthMethod::Totp;
@@ -646,7 +659,33 @@ pub async fn complete_second_factor(
         .into_iter()
         .map(|g| g.id)
         .collect();
-    if let Some(rc) = normalize_recovery_code(code)
+    let mut email_message = None;
+    if normalize_email_code(code).is_some() && policy.email_allowed(&groups) {
+        match crate::codes::check(
+            state,
+            &secret_digest(flow_secret),
+            CodePurpose::SignIn,
+            code,
+        )
+        .await?
+        {
+            crate::codes::Check::Valid { user_id: u, .. } if u == user_id => {
+                used = Some(user_id);
+                method = AuthMethod::EmailCode;
+            }
+            crate::codes::Check::NoCode => {
+                email_message = Some(
+                    "No emailed code is waiting for this sign-in (they expire after 10 minutes). Send a new one.",
+                )
+            }
+            _ => {
+                email_message =
+                    Some("That emailed code is not correct. Check the latest message we sent.")
+            }
+        }
+    }
+    if used.is_none()
+        && let Some(rc) = normalize_recovery_code(code)
         && policy.recovery_codes_allowed(&groups)
         && state
             .store
@@ -656,38 +695,14 @@ pub async fn complete_second_factor(
         used = Some(user_id);
         method = AuthMethod::RecoveryCode;
     }
-    let totp_methods = if used.is_some() {
-        Vec::new()
-    } else {
-        state.store.list_mfa_methods(user_id).await?
-    };
-    for m in totp_methods {
-        if m.kind != MfaKind::Totp {
-            continue;
-        }
-        let Some((_, sealed)) = state.store.mfa_secret(m.id).await? else {
-            continue;
-        };
-        let secret = crate::secrets::open(&state.mfa_key, m.id.as_bytes(), &sealed).map_err(|_| {
-            tracing::error!(method = %m.id, "a stored TOTP secret cannot be opened (wrong master key?)");
-            AppError::internal()
-        })?;
-        match verify_totp(&secret, code, unix, m.last_step).map_err(|_| AppError::internal())? {
-            TotpCheck::Valid { step } => {
-                // Atomic: a code raced from two requests is accepted once.
-                if state.store.use_totp_step(m.id, step, now).await? {
-                    outcome = TotpCheck::Valid { step };
-                    used = Some(m.id);
-                    break;
-                }
-                outcome = TotpCheck::Replayed;
-            }
-            TotpCheck::Replayed => outcome = TotpCheck::Replayed,
-            TotpCheck::Invalid => {}
-        }
+    if used.is_none() {
+        let (checked, method_id) = check_totp(state, user_id, code, now).await?;
+        outcome = checked;
+        used = method_id;
     }
     if used.is_none() {
         let message = match outcome {
+            _ if email_message.is_some() => email_message.unwrap_or_default(),
             TotpCheck::Replayed => "That code was already used. Wait for the next one.",
             _ => {
                 "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
@@ -739,6 +754,7 @@ pub async fn complete_second_factor(
         .complete_step(StepOutcome::SecondFactor(method), now);
     let method_name = match method {
         AuthMethod::RecoveryCode => "recovery_code",
+        AuthMethod::EmailCode => "email_code",
         _ => "totp",
     };
     if method == AuthMethod::RecoveryCode {
@@ -963,4 +979,111 @@ async fn check_password(
         record_user: Some(user_id),
         must_change: record.password_must_change,
     })
+}
+
+/// Emails a sign-in code to the user's registered address (the second-factor step).
+pub async fn send_sign_in_code(
+    state: &AppState,
+    flow_secret: &str,
+) -> Result<StepResult, AppError> {
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::SecondFactor { methods }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    let retry = |pending: PendingLogin, message: &str| StepResult::Retry {
+        pending: Box::new(pending),
+        message: message.to_string(),
+    };
+    let address = if methods.contains(&MfaKind::Email) {
+        email_address_of(state, user_id).await?
+    } else {
+        None
+    };
+    let Some(address) = address else {
+        return Ok(retry(
+            pending,
+            "No email address is registered for sign-in codes. Use another method.",
+        ));
+    };
+    match crate::codes::send(
+        state,
+        user_id,
+        CodePurpose::SignIn,
+        &secret_digest(flow_secret),
+        &address,
+    )
+    .await?
+    {
+        Ok(()) => {
+            pending.email_sent_to = Some(mask_address(&address));
+            pending.save(state, flow_secret).await?;
+            Ok(retry(pending, ""))
+        }
+        Err(crate::codes::SendRefusal::TooMany) => Ok(retry(
+            pending,
+            "Several codes were sent in the last few minutes. Use the latest one, wait a little, or use another method.",
+        )),
+        Err(crate::codes::SendRefusal::Undeliverable) => Ok(retry(
+            pending,
+            "The code could not be sent just now. Try again in a moment or use another method.",
+        )),
+    }
+}
+
+/// The user's oldest registered email address for codes, opened from its sealed form.
+pub async fn email_address_of(state: &AppState, user_id: Uuid) -> Result<Option<String>, AppError> {
+    for m in state.store.list_mfa_methods(user_id).await? {
+        if m.kind != MfaKind::Email {
+            continue;
+        }
+        let Some((_, sealed)) = state.store.mfa_secret(m.id).await? else {
+            continue;
+        };
+        let raw = crate::secrets::open(&state.mfa_key, m.id.as_bytes(), &sealed).map_err(|_| {
+            tracing::error!(method = %m.id, "a stored email address cannot be opened (wrong master key?)");
+            AppError::internal()
+        })?;
+        return Ok(String::from_utf8(raw).ok());
+    }
+    Ok(None)
+}
+
+/// Checks a TOTP code against the user's authenticator apps; a valid code's step is recorded
+/// atomically (so a code raced from two requests is accepted once). Returns the outcome and
+/// the method that accepted it.
+pub async fn check_totp(
+    state: &AppState,
+    user_id: Uuid,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<(TotpCheck, Option<Uuid>), AppError> {
+    let unix = now.unix_timestamp().max(0) as u64;
+    let mut outcome = TotpCheck::Invalid;
+    for m in state.store.list_mfa_methods(user_id).await? {
+        if m.kind != MfaKind::Totp {
+            continue;
+        }
+        let Some((_, sealed)) = state.store.mfa_secret(m.id).await? else {
+            continue;
+        };
+        let secret = crate::secrets::open(&state.mfa_key, m.id.as_bytes(), &sealed).map_err(|_| {
+            tracing::error!(method = %m.id, "a stored TOTP secret cannot be opened (wrong master key?)");
+            AppError::internal()
+        })?;
+        match verify_totp(&secret, code, unix, m.last_step).map_err(|_| AppError::internal())? {
+            TotpCheck::Valid { step } => {
+                if state.store.use_totp_step(m.id, step, now).await? {
+                    return Ok((TotpCheck::Valid { step }, Some(m.id)));
+                }
+                outcome = TotpCheck::Replayed;
+            }
+            TotpCheck::Replayed => outcome = TotpCheck::Replayed,
+            TotpCheck::Invalid => {}
+        }
+    }
+    Ok((outcome, None))
 }

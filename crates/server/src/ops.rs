@@ -559,6 +559,31 @@ impl Ops {
         Ok(())
     }
 
+    /// "Require re-registration of MFA": removes every second factor and recovery code of the
+    /// user, signs them out everywhere, and makes their next sign-in register a method (no
+    /// postponing). Returns how many methods were removed.
+    pub async fn require_reregistration(
+        &self,
+        actor: &Actor,
+        user_id: Uuid,
+    ) -> Result<u64, AppError> {
+        let audit = AuditDraft::new(
+            actor,
+            "mfa.reregistration.require",
+            "user",
+            Some(user_id.to_string()),
+        );
+        match self
+            .store
+            .require_reregistration(user_id, OffsetDateTime::now_utc(), audit)
+            .await
+        {
+            Ok(n) => Ok(n),
+            Err(trustplane_store::StoreError::NotFound(_)) => Err(AppError::not_found("user")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn ensure_not_last_global_admin(&self, id: Uuid, verb: &str) -> Result<(), AppError> {
         let holders = self.store.role_holders(Role::GlobalAdministrator).await?;
         let enabled: Vec<&User> = holders.iter().filter(|u| u.is_enabled()).collect();

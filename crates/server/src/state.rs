@@ -31,6 +31,8 @@ pub struct Inner {
     pub csrf_key: [u8; 32],
     /// Seals second-factor secrets at rest.
     pub mfa_key: [u8; 32],
+    /// Keys the hashes of one-time codes sent by email.
+    pub code_key: [u8; 32],
     pub session_policy: SessionPolicy,
     pub hash_params: HashParams,
     /// A hash of a random password with current parameters: verified for unknown users so
@@ -83,6 +85,7 @@ impl AppState {
             store,
             csrf_key: key.derive("csrf"),
             mfa_key: key.derive("mfa-secrets"),
+            code_key: key.derive("one-time-codes"),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),
                 absolute: time::Duration::hours(cfg.session.absolute_hours),

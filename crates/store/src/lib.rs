@@ -6,12 +6,14 @@
 //! `RETURNING`), and there are no `if sqlite { … }` branches. Each backend has its own migration
 //! folder. Every multi-row change runs in one transaction together with its audit entry.
 
+mod codes;
 mod mfa;
 mod risk;
 mod rows;
 mod sql;
 mod tap;
 
+pub use codes::{LiveCode, NewCode};
 pub use sql::SqlStore;
 
 use async_trait::async_trait;
@@ -358,6 +360,36 @@ pub trait Store: Send + Sync + 'static {
         user_id: Uuid,
         at: OffsetDateTime,
     ) -> Result<OffsetDateTime>;
+
+    // --- one-time codes by email ----------------------------------------------------------
+    /// Stores a code (its hash); earlier unused codes of the same ceremony stop working.
+    async fn create_code(&self, code: &NewCode) -> Result<()>;
+    /// Codes sent to a user since a time (sending rate limit).
+    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32>;
+    /// The live code of a ceremony and purpose.
+    async fn live_code(
+        &self,
+        bound_to: &str,
+        purpose: trustplane_core::mfa::email::CodePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<LiveCode>>;
+    /// Marks a code used; true exactly once.
+    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
+    /// Counts a wrong guess (the code is void at `max_attempts`); returns the attempts so far.
+    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32>;
+
+    // --- re-registration ------------------------------------------------------------------
+    /// Removes every second factor and recovery code of the user, revokes their sessions and
+    /// requires registration at the next sign-in; audited; returns the methods removed.
+    async fn require_reregistration(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<u64>;
+    /// Whether an administrator required the user to register again (cleared when they add a
+    /// second factor).
+    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool>;
 
     // --- risk detections ------------------------------------------------------------------
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;

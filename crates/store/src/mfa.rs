@@ -64,6 +64,12 @@ impl SqlStore {
             }
             _ => db(e),
         })?;
+        // A new second factor satisfies an administrator's "register again".
+        sqlx::query("UPDATE users SET mfa_reregister_required = 0 WHERE id = $1")
+            .bind(m.user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         append_in(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }

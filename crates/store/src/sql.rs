@@ -1127,6 +1127,44 @@ impl Store for SqlStore {
         self.revoke_tap_impl(user_id, audit).await
     }
 
+    async fn create_code(&self, code: &crate::NewCode) -> Result<()> {
+        self.create_code_impl(code).await
+    }
+
+    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32> {
+        self.codes_sent_since_impl(user_id, since).await
+    }
+
+    async fn live_code(
+        &self,
+        bound_to: &str,
+        purpose: trustplane_core::mfa::email::CodePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<crate::LiveCode>> {
+        self.live_code_impl(bound_to, purpose, now).await
+    }
+
+    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+        self.use_code_impl(id, now).await
+    }
+
+    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32> {
+        self.fail_code_impl(id, max_attempts, now).await
+    }
+
+    async fn require_reregistration(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<u64> {
+        self.require_reregistration_impl(user_id, now, audit).await
+    }
+
+    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool> {
+        self.reregistration_required_impl(user_id).await
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<String>> {
         self.get_setting_impl(name).await
     }

@@ -2,6 +2,7 @@
 //! steps, one step of clock skew either way, and each step usable once (the caller stores the
 //! last accepted step and passes it back in). Pure: the time is a parameter.
 
+pub mod email;
 pub mod policy;
 pub mod tap;
 
@@ -23,18 +24,22 @@ pub const TOTP_SECRET_LEN: usize = 20;
 #[serde(rename_all = "snake_case")]
 pub enum MfaKind {
     Totp,
+    /// A verified email address that receives one-time codes.
+    Email,
 }
 
 impl MfaKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MfaKind::Totp => "totp",
+            MfaKind::Email => "email",
         }
     }
 
     pub fn parse(s: &str) -> Option<MfaKind> {
         match s {
             "totp" => Some(MfaKind::Totp),
+            "email" => Some(MfaKind::Email),
             _ => None,
         }
     }
@@ -42,6 +47,7 @@ impl MfaKind {
     pub fn label(self) -> &'static str {
         match self {
             MfaKind::Totp => "Authenticator app",
+            MfaKind::Email => "Email",
         }
     }
 }

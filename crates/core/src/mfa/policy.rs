@@ -58,9 +58,33 @@ pub struct MethodsPolicy {
     /// Who may be issued a Temporary Access Pass (by an administrator).
     #[serde(default = "everyone")]
     pub temporary_access_pass: MethodSetting,
+    /// Who may register an email address for one-time codes.
+    #[serde(default = "everyone")]
+    pub email: MethodSetting,
+    /// Self-service password reset.
+    #[serde(default)]
+    pub sspr: SsprSetting,
     /// Users who must pass a second factor at every sign-in (and so must register one).
     pub require_mfa: Targets,
     pub registration: RegistrationSetting,
+}
+
+/// Self-service password reset: who may use it and how many different registered methods
+/// (1 or 2) they must verify first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsprSetting {
+    pub users: Targets,
+    pub methods_required: u8,
+}
+
+impl Default for SsprSetting {
+    fn default() -> Self {
+        SsprSetting {
+            users: Targets::All,
+            methods_required: 1,
+        }
+    }
 }
 
 fn everyone() -> MethodSetting {
@@ -81,6 +105,8 @@ impl Default for MethodsPolicy {
                 users: Targets::All,
             },
             temporary_access_pass: everyone(),
+            email: everyone(),
+            sspr: SsprSetting::default(),
             require_mfa: Targets::None,
             registration: RegistrationSetting {
                 users: Targets::None,
@@ -103,6 +129,8 @@ pub enum PolicyError {
         "MFA is required of users who cannot register any method: enable authenticator apps for them"
     )]
     RequiredWithoutMethod,
+    #[error("sspr.methods_required must be 1 or 2")]
+    ResetMethods,
 }
 
 /// What the policy asks of one sign-in, after the password.
@@ -127,6 +155,8 @@ impl MethodsPolicy {
             &self.totp.users,
             &self.recovery_codes.users,
             &self.temporary_access_pass.users,
+            &self.email.users,
+            &self.sspr.users,
             &self.require_mfa,
             &self.registration.users,
         ] {
@@ -146,6 +176,9 @@ impl MethodsPolicy {
         if !covered {
             return Err(PolicyError::RequiredWithoutMethod);
         }
+        if !(1..=2).contains(&self.sspr.methods_required) {
+            return Err(PolicyError::ResetMethods);
+        }
         Ok(())
     }
 
@@ -155,6 +188,14 @@ impl MethodsPolicy {
 
     pub fn tap_allowed(&self, member_of: &[Uuid]) -> bool {
         self.temporary_access_pass.users.applies(member_of)
+    }
+
+    pub fn email_allowed(&self, member_of: &[Uuid]) -> bool {
+        self.email.users.applies(member_of)
+    }
+
+    pub fn sspr_allowed(&self, member_of: &[Uuid]) -> bool {
+        self.sspr.users.applies(member_of)
     }
 
     pub fn recovery_codes_allowed(&self, member_of: &[Uuid]) -> bool {
@@ -297,6 +338,21 @@ mod tests {
             ..MethodsPolicy::default()
         };
         assert_eq!(p.validate(), Err(PolicyError::EmptyGroups));
+        let mut p = MethodsPolicy::default();
+        for (n, ok) in [(0, false), (1, true), (2, true), (3, false)] {
+            p.sspr.methods_required = n;
+            assert_eq!(p.validate().is_ok(), ok, "{n}");
+        }
+    }
+
+    #[test]
+    fn policies_stored_before_email_and_sspr_still_parse() {
+        let old = serde_json::json!({"totp": {"users": {"mode": "all"}},
+            "recovery_codes": {"users": {"mode": "all"}}, "require_mfa": {"mode": "none"},
+            "registration": {"users": {"mode": "none"}, "postpone_days": 0}});
+        let p: MethodsPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(p.email.users, Targets::All);
+        assert_eq!(p.sspr, SsprSetting::default());
     }
 
     #[test]

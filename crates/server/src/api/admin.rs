@@ -667,6 +667,25 @@ pub async fn remove_method(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Requires the user to register their second factors again: every method and recovery code
+/// is removed, every session revoked, and the next sign-in registers a method.
+#[utoipa::path(post, path = "/api/v1/users/{id}/methods/require-reregistration", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "methods removed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn require_reregistration(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    let removed = ops(&state)
+        .require_reregistration(&caller.actor(), id)
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "methods_removed": removed, "reregistration_required": true }),
+    ))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssueTap {

@@ -56,6 +56,9 @@ fn flash_text(code: String) -> Option<String> {
         "member" => "Membership updated.",
         "role" => "Roles updated.",
         "method" => "The sign-in method was removed.",
+        "reregister" => {
+            "Every method was removed and the user was signed out; they will register a method at their next sign-in."
+        }
         "tap" => "The Temporary Access Pass was revoked.",
         _ => return None,
     };
@@ -937,6 +940,33 @@ pub async fn remove_method(
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("{here}?ok=method")).into_response()),
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
+    }
+}
+
+/// `POST /admin/users/{id}/reregister`: require re-registration of MFA.
+pub async fn require_reregistration(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow changing this user's sign-in methods.",
+        )));
+    }
+    let here = format!("/admin/users/{id}");
+    match ops(&state)
+        .require_reregistration(&ctx.actor(req.ip), id)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=reregister")).into_response()),
         Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
 }

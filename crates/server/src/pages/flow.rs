@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
 use trustplane_core::authn::{PasswordChangeReason, Step};
+use trustplane_core::mfa::MfaKind;
 
 /// Where a sign-in that can no longer continue starts again.
 const RESTART: &str = "/login?expired=1";
@@ -77,12 +78,15 @@ fn render_step(
         Some(Step::RegisterSecondFactor { can_skip }) => {
             render_register(state, jar, pending, *can_skip, None, error)
         }
-        Some(Step::SecondFactor { .. }) => {
+        Some(Step::SecondFactor { methods }) => {
             let page = MfaPage {
                 organisation: &state.cfg.organisation,
                 csrf,
                 username: &pending.username,
                 error,
+                has_totp: methods.contains(&MfaKind::Totp),
+                has_email: methods.contains(&MfaKind::Email),
+                email_sent_to: pending.email_sent_to.as_deref(),
             };
             let status = if error.is_some() {
                 StatusCode::UNAUTHORIZED
@@ -220,6 +224,10 @@ struct MfaPage<'a> {
     csrf: String,
     username: &'a str,
     error: Option<&'a str>,
+    has_totp: bool,
+    has_email: bool,
+    /// Where the latest emailed code went (masked).
+    email_sent_to: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +249,22 @@ pub async fn mfa_submit(
     let result = crate::login::complete_second_factor(&state, &ctx, &secret, &code).await?;
     Ok(step_response(&state, jar, result))
 }
+
+/// `POST /login/mfa/email`: emails a sign-in code to the user's registered address.
+pub async fn mfa_send_email(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let result = crate::login::send_sign_in_code(&state, &secret).await?;
+    Ok(step_response(&state, jar, result))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
 
 fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Response {
     match result {
@@ -319,7 +343,7 @@ struct CheckResponse {
 }
 
 /// Checks CSRF (header), the rate limit, and parses the body; then evaluates.
-async fn live_check(
+pub(crate) async fn live_check(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,
@@ -365,9 +389,9 @@ async fn live_check(
     .into_response())
 }
 
-const MAX_CHECK_BODY: usize = 4096;
+pub(crate) const MAX_CHECK_BODY: usize = 4096;
 
-fn too_large() -> AppError {
+pub(crate) fn too_large() -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too_large",

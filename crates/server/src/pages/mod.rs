@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod flow;
+pub mod reset;
 pub mod security;
 pub mod security_info;
 

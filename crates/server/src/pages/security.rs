@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::identity::Permission;
-use trustplane_core::mfa::policy::{MethodSetting, MethodsPolicy, RegistrationSetting, Targets};
+use trustplane_core::mfa::policy::{
+    MethodSetting, MethodsPolicy, RegistrationSetting, SsprSetting, Targets,
+};
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use uuid::Uuid;
 
@@ -367,6 +369,9 @@ struct AuthMethodsPage {
     totp: TargetView,
     recovery: TargetView,
     tap: TargetView,
+    email: TargetView,
+    sspr: TargetView,
+    sspr_methods: u8,
     require: TargetView,
     registration: TargetView,
     postpone_days: u32,
@@ -425,6 +430,9 @@ pub async fn auth_methods(
         totp: target_view(&state, &p.totp.users).await?,
         recovery: target_view(&state, &p.recovery_codes.users).await?,
         tap: target_view(&state, &p.temporary_access_pass.users).await?,
+        email: target_view(&state, &p.email.users).await?,
+        sspr: target_view(&state, &p.sspr.users).await?,
+        sspr_methods: p.sspr.methods_required,
         require: target_view(&state, &p.require_mfa).await?,
         registration: target_view(&state, &p.registration.users).await?,
         postpone_days: p.registration.postpone_days,
@@ -443,6 +451,13 @@ pub struct AuthMethodsForm {
     tap_mode: String,
     #[serde(default)]
     tap_groups: String,
+    email_mode: String,
+    #[serde(default)]
+    email_groups: String,
+    sspr_mode: String,
+    #[serde(default)]
+    sspr_groups: String,
+    sspr_methods: String,
     require_mode: String,
     #[serde(default)]
     require_groups: String,
@@ -511,6 +526,18 @@ pub async fn save_auth_methods(
             temporary_access_pass: MethodSetting {
                 users: parse_targets(&state, "Temporary Access Pass", &f.tap_mode, &f.tap_groups)
                     .await?,
+            },
+            email: MethodSetting {
+                users: parse_targets(&state, "Email codes", &f.email_mode, &f.email_groups).await?,
+            },
+            sspr: SsprSetting {
+                users: parse_targets(&state, "Password reset", &f.sspr_mode, &f.sspr_groups)
+                    .await?,
+                methods_required: match f.sspr_methods.trim() {
+                    "1" => 1,
+                    "2" => 2,
+                    _ => return Err("Password reset: ask for 1 or 2 methods.".to_string()),
+                },
             },
             require_mfa: parse_targets(&state, "Require MFA", &f.require_mode, &f.require_groups)
                 .await?,

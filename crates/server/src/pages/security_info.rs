@@ -15,6 +15,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
+use trustplane_core::mfa::email::{CodePurpose, mask_address, plausible_address};
 use trustplane_core::mfa::{
     MfaKind, MfaMethod, RECOVERY_CODE_BYTES, RECOVERY_CODE_COUNT, TOTP_SECRET_LEN, TotpCheck,
     format_recovery_code, normalize_recovery_code, otpauth_uri, verify_totp,
@@ -41,6 +42,9 @@ struct SecurityInfoPage {
     c: Chrome,
     methods: Vec<MethodRow>,
     recovery_left: i64,
+    /// An address waiting for its confirmation code (masked).
+    email_pending: Option<String>,
+    email_allowed: bool,
 }
 
 #[derive(Template)]
@@ -64,6 +68,12 @@ struct EnrolPage {
 fn flash_text(code: &str) -> Option<String> {
     let t = match code {
         "added" => "Authenticator app added. You will be asked for a code when you sign in.",
+        "email-sent" => {
+            "We emailed an 8-digit code to the address. Enter it below to confirm the address."
+        }
+        "email-added" => {
+            "Email address confirmed. Codes sent there can verify your sign-ins and password resets."
+        }
         "removed" => "The method was removed.",
         "codes" => "New recovery codes were issued; the old ones no longer work.",
         _ => return None,
@@ -93,6 +103,20 @@ pub async fn page(
 ) -> PageResult {
     let methods = state.store.list_mfa_methods(ctx.user.id).await?;
     let recovery_left = state.store.unused_recovery_codes(ctx.user.id).await?;
+    let email_pending = state
+        .store
+        .live_code(
+            &verify_binding(&ctx),
+            CodePurpose::VerifyAddress,
+            OffsetDateTime::now_utc(),
+        )
+        .await?
+        .map(|l| mask_address(&l.destination));
+    let email_allowed = state
+        .ops()
+        .methods_policy()
+        .await?
+        .email_allowed(&group_ids(&state, &ctx).await?);
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "security");
     c.notice = flash.ok.as_deref().and_then(flash_text);
@@ -113,6 +137,8 @@ pub async fn page(
             })
             .collect(),
         recovery_left,
+        email_pending,
+        email_allowed,
     };
     Ok((jar, render(&page)).into_response())
 }
@@ -414,4 +440,129 @@ pub async fn remove(
     )
     .await;
     Ok(Redirect::to(&format!("{HERE}?ok=removed")).into_response())
+}
+
+/// A confirmation code for a new address belongs to the session that asked for it.
+fn verify_binding(ctx: &SessionCtx) -> String {
+    format!("verify-address:{}", ctx.session.id)
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    address: String,
+}
+
+/// `POST /my/security-info/email`: sends a confirmation code to a new address.
+pub async fn start_email(
+    State(state): State<AppState>,
+    PageUser(ctx): PageUser,
+    CsrfForm(f): CsrfForm<EmailForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let policy = state.ops().methods_policy().await?;
+    if !policy.email_allowed(&group_ids(&state, &ctx).await?) {
+        return Ok(back_with_error(
+            &state,
+            "Your organisation does not allow email codes for your account.",
+        ));
+    }
+    let address = f.address.trim();
+    if !plausible_address(address) {
+        return Ok(back_with_error(
+            &state,
+            "Enter an email address such as name@example.com.",
+        ));
+    }
+    match crate::codes::send(
+        &state,
+        ctx.user.id,
+        CodePurpose::VerifyAddress,
+        &verify_binding(&ctx),
+        address,
+    )
+    .await?
+    {
+        Ok(()) => Ok(Redirect::to(&format!("{HERE}?ok=email-sent")).into_response()),
+        Err(crate::codes::SendRefusal::TooMany) => Ok(back_with_error(
+            &state,
+            "Several codes were sent in the last few minutes. Wait a little and try again.",
+        )),
+        Err(crate::codes::SendRefusal::Undeliverable) => Ok(back_with_error(
+            &state,
+            "The code could not be sent to that address. Check it and try again.",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmailConfirmForm {
+    code: String,
+}
+
+/// `POST /my/security-info/email/confirm`: registers the address once its code is entered.
+pub async fn confirm_email(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    PageUser(ctx): PageUser,
+    CsrfForm(f): CsrfForm<EmailConfirmForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let code: String = f.code.chars().take(32).collect();
+    let address = match crate::codes::check(
+        &state,
+        &verify_binding(&ctx),
+        CodePurpose::VerifyAddress,
+        &code,
+    )
+    .await?
+    {
+        crate::codes::Check::Valid {
+            user_id,
+            destination,
+        } if user_id == ctx.user.id => destination,
+        crate::codes::Check::NoCode => {
+            return Ok(back_with_error(
+                &state,
+                "No code is waiting (codes expire after 10 minutes or 5 wrong tries). Send a new one.",
+            ));
+        }
+        _ => {
+            return Ok(back_with_error(
+                &state,
+                "That code is not correct. Check the latest message we sent.",
+            ));
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let method = MfaMethod {
+        id: Uuid::now_v7(),
+        user_id: ctx.user.id,
+        kind: MfaKind::Email,
+        label: address.clone(),
+        last_step: None,
+        created_at: now,
+        last_used_at: None,
+    };
+    let sealed = seal(&state.mfa_key, method.id.as_bytes(), address.as_bytes())
+        .map_err(|_| AppError::internal())?;
+    let audit = AuditDraft::new(
+        &ctx.actor(req.ip),
+        "mfa.method.add",
+        "user",
+        Some(ctx.user.id.to_string()),
+    )
+    .after(&serde_json::json!({ "method": method.id, "kind": "email" }));
+    state.store.add_mfa_method(&method, &sealed, audit).await?;
+    notify(
+        &state,
+        &ctx,
+        "An email address for sign-in codes was added to your account",
+        req.ip,
+    )
+    .await;
+    Ok(Redirect::to(&format!("{HERE}?ok=email-added")).into_response())
 }

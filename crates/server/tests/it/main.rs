@@ -11,4 +11,5 @@ mod mail;
 mod mfa;
 mod password_flow;
 mod postgres;
+mod reset;
 mod robustness;

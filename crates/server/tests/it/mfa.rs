@@ -38,7 +38,11 @@ fn wrong(code: &str) -> String {
     }
 }
 
-async fn submit_code(c: &reqwest::Client, s: &TestServer, code: &str) -> reqwest::Response {
+pub(crate) async fn submit_code(
+    c: &reqwest::Client,
+    s: &TestServer,
+    code: &str,
+) -> reqwest::Response {
     let html = c
         .get(s.url("/login/continue"))
         .send()
@@ -562,7 +566,7 @@ async fn signed_in_mfa(s: &TestServer, user: &str) -> reqwest::Client {
     c
 }
 
-async fn put_policy(s: &TestServer, token: &str, policy: Value) -> reqwest::Response {
+pub(crate) async fn put_policy(s: &TestServer, token: &str, policy: Value) -> reqwest::Response {
     client()
         .put(s.url("/api/v1/policies/authentication-methods"))
         .bearer_auth(token)
@@ -581,7 +585,7 @@ fn policy(require: Value, registration: Value, postpone: u32) -> Value {
     })
 }
 
-async fn admin_token(s: &TestServer, role: trustplane_core::identity::Role) -> String {
+pub(crate) async fn admin_token(s: &TestServer, role: trustplane_core::identity::Role) -> String {
     s.ops()
         .create_token(
             &trustplane_core::audit::Actor::system(),
@@ -841,6 +845,9 @@ async fn the_methods_policy_is_validated_audited_and_role_limited() {
             ("totp_mode", "all".to_string()),
             ("recovery_mode", "all".to_string()),
             ("tap_mode", "all".to_string()),
+            ("email_mode", "all".to_string()),
+            ("sspr_mode", "all".to_string()),
+            ("sspr_methods", "1".to_string()),
             ("require_mode", "groups".to_string()),
             ("require_groups", require_groups.to_string()),
             ("registration_mode", "none".to_string()),

@@ -128,6 +128,8 @@ store_tests! {
         recovery_codes_are_single_use,
         settings_and_registration_prompt,
         temporary_access_pass_lifecycle,
+        one_time_codes_are_single_use_bound_and_limited,
+        reregistration_removes_methods_and_sessions_atomically,
     ],
     risk: [
         login_flow_lifecycle,

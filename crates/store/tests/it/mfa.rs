@@ -2,8 +2,9 @@
 
 use crate::support::*;
 use time::Duration;
+use trustplane_core::mfa::email::CodePurpose;
 use trustplane_core::mfa::{MfaKind, MfaMethod};
-use trustplane_store::{Store, StoreError};
+use trustplane_store::{NewCode, Store, StoreError};
 use uuid::Uuid;
 
 fn method(user: Uuid, label: &str, at: time::OffsetDateTime) -> MfaMethod {
@@ -252,6 +253,167 @@ pub async fn temporary_access_pass_lifecycle(db: &TestDb) {
     ghost.user_id = Uuid::now_v7();
     assert!(matches!(
         s.issue_tap(&ghost, "h", draft("tap.issue")).await,
+        Err(StoreError::NotFound("user"))
+    ));
+}
+
+fn code(user: Uuid, bound_to: &str, hash: &str, at: time::OffsetDateTime) -> NewCode {
+    NewCode {
+        id: Uuid::now_v7(),
+        user_id: user,
+        purpose: CodePurpose::SignIn,
+        bound_to: bound_to.into(),
+        destination: "mia@example.com".into(),
+        code_hash: hash.into(),
+        created_at: ms(at),
+        expires_at: ms(at + Duration::minutes(10)),
+    }
+}
+
+pub async fn one_time_codes_are_single_use_bound_and_limited(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "codes").await;
+    let t = now();
+    let first = code(u.id, "flow-1", "h1", t);
+    s.create_code(&first).await.unwrap();
+    let live = s
+        .live_code("flow-1", CodePurpose::SignIn, t)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (live.id, live.code_hash.as_str(), live.attempts),
+        (first.id, "h1", 0)
+    );
+    // Bound to its ceremony and purpose.
+    assert_eq!(
+        s.live_code("flow-2", CodePurpose::SignIn, t).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.live_code("flow-1", CodePurpose::PasswordReset, t)
+            .await
+            .unwrap(),
+        None
+    );
+    // A new code for the same ceremony replaces the earlier one.
+    let second = code(u.id, "flow-1", "h2", t + Duration::seconds(1));
+    s.create_code(&second).await.unwrap();
+    let live = s
+        .live_code("flow-1", CodePurpose::SignIn, t + Duration::seconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(live.id, second.id);
+    assert!(!s.use_code(first.id, t).await.unwrap(), "replaced code");
+    // Sending rate: both count.
+    assert_eq!(
+        s.codes_sent_since(u.id, t - Duration::minutes(15))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.codes_sent_since(u.id, t + Duration::minutes(1))
+            .await
+            .unwrap(),
+        0
+    );
+    // Single use.
+    assert!(s.use_code(second.id, t).await.unwrap());
+    assert!(!s.use_code(second.id, t).await.unwrap());
+    assert_eq!(
+        s.live_code("flow-1", CodePurpose::SignIn, t).await.unwrap(),
+        None
+    );
+    // Expired codes are not live and cannot be used.
+    let old = code(u.id, "flow-3", "h3", t - Duration::minutes(11));
+    s.create_code(&old).await.unwrap();
+    assert_eq!(
+        s.live_code("flow-3", CodePurpose::SignIn, t).await.unwrap(),
+        None
+    );
+    assert!(!s.use_code(old.id, t).await.unwrap());
+    // Wrong guesses void the code at the limit.
+    let c = code(u.id, "flow-4", "h4", t);
+    s.create_code(&c).await.unwrap();
+    for n in 1..=4 {
+        assert_eq!(s.fail_code(c.id, 5, t).await.unwrap(), n);
+    }
+    assert!(
+        s.live_code("flow-4", CodePurpose::SignIn, t)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.fail_code(c.id, 5, t).await.unwrap(), 5);
+    assert_eq!(
+        s.live_code("flow-4", CodePurpose::SignIn, t).await.unwrap(),
+        None
+    );
+    assert!(!s.use_code(c.id, t).await.unwrap());
+    // For a user that does not exist: refused.
+    assert!(matches!(
+        s.create_code(&code(Uuid::now_v7(), "flow-5", "h", t)).await,
+        Err(StoreError::NotFound("user"))
+    ));
+}
+
+pub async fn reregistration_removes_methods_and_sessions_atomically(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "rereg").await;
+    let other = add_user(s, "bystander").await;
+    let t = now();
+    s.add_mfa_method(&method(u.id, "Phone", t), "x", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    s.add_mfa_method(&method(other.id, "Phone", t), "y", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    s.replace_recovery_codes(
+        u.id,
+        &["a".into(), "b".into()],
+        t,
+        draft("mfa.recovery_codes.issue"),
+    )
+    .await
+    .unwrap();
+    s.create_session(&session(u.id, t), "rereg-session")
+        .await
+        .unwrap();
+    assert!(!s.reregistration_required(u.id).await.unwrap());
+    let mut audit = AuditWatch::start(s).await;
+    assert_eq!(
+        s.require_reregistration(u.id, t, draft("mfa.reregistration.require"))
+            .await
+            .unwrap(),
+        1
+    );
+    audit.one(s, "mfa.reregistration.require", &admin()).await;
+    assert!(s.reregistration_required(u.id).await.unwrap());
+    assert!(s.list_mfa_methods(u.id).await.unwrap().is_empty());
+    assert_eq!(s.unused_recovery_codes(u.id).await.unwrap(), 0);
+    assert!(
+        s.session_by_secret("rereg-session")
+            .await
+            .unwrap()
+            .unwrap()
+            .session
+            .revoked_at
+            .is_some()
+    );
+    // Nobody else is touched.
+    assert_eq!(s.list_mfa_methods(other.id).await.unwrap().len(), 1);
+    assert!(!s.reregistration_required(other.id).await.unwrap());
+    // Registering a method clears the flag.
+    s.add_mfa_method(&method(u.id, "New phone", t), "z", draft("mfa.method.add"))
+        .await
+        .unwrap();
+    assert!(!s.reregistration_required(u.id).await.unwrap());
+    // Unknown user: refused and not audited.
+    assert!(matches!(
+        s.require_reregistration(Uuid::now_v7(), t, draft("mfa.reregistration.require"))
+            .await,
         Err(StoreError::NotFound("user"))
     ));
 }
