@@ -130,6 +130,7 @@ pub fn app(state: AppState) -> Router {
             post(security_info::confirm_totp),
         )
         .route("/my/security-info/{id}/remove", post(security_info::remove))
+        .route("/my/security-info/{id}/rename", post(security_info::rename))
         .route(
             "/my/security-info/recovery-codes",
             post(security_info::new_recovery_codes),

@@ -316,6 +316,14 @@ pub trait Store: Send + Sync + 'static {
     /// instances): false means the code was already used.
     async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool>;
     async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool>;
+    /// Renames one of the user's methods (audited); false when it is not theirs.
+    async fn rename_mfa_method(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool>;
     /// Replaces the user's recovery codes (SHA-256 hashes) with a new set (an empty set
     /// deletes them), with its audit entry.
     async fn replace_recovery_codes(

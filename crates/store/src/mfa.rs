@@ -138,6 +138,31 @@ impl SqlStore {
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
+
+    /// Renames one of the user's methods; false when it is not theirs.
+    pub(crate) async fn rename_mfa_method_impl(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        let n = sqlx::query("UPDATE mfa_methods SET label = $1 WHERE id = $2 AND user_id = $3")
+            .bind(label)
+            .bind(id.to_string())
+            .bind(user_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
 }
 
 impl SqlStore {

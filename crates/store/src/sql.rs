@@ -1082,6 +1082,16 @@ impl Store for SqlStore {
         self.remove_mfa_method_impl(id, audit).await
     }
 
+    async fn rename_mfa_method(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.rename_mfa_method_impl(id, user_id, label, audit).await
+    }
+
     async fn replace_recovery_codes(
         &self,
         user_id: Uuid,

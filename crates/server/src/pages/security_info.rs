@@ -75,6 +75,7 @@ fn flash_text(code: &str) -> Option<String> {
             "Email address confirmed. Codes sent there can verify your sign-ins and password resets."
         }
         "removed" => "The method was removed.",
+        "renamed" => "The method was renamed.",
         "codes" => "New recovery codes were issued; the old ones no longer work.",
         _ => return None,
     };
@@ -565,4 +566,44 @@ pub async fn confirm_email(
     )
     .await;
     Ok(Redirect::to(&format!("{HERE}?ok=email-added")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    label: String,
+}
+
+/// `POST /my/security-info/{id}/rename`.
+pub async fn rename(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    PageUser(ctx): PageUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<RenameForm>,
+) -> PageResult {
+    if let Err(m) = require_recent(&ctx) {
+        return Ok(back_with_error(&state, &m));
+    }
+    let label = f.label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Ok(back_with_error(
+            &state,
+            "A name is 1 to 64 characters, without control characters.",
+        ));
+    }
+    let audit = AuditDraft::new(
+        &ctx.actor(req.ip),
+        "mfa.method.rename",
+        "user",
+        Some(ctx.user.id.to_string()),
+    )
+    .after(&serde_json::json!({ "method": id, "label": label }));
+    if !state
+        .store
+        .rename_mfa_method(id, ctx.user.id, label, audit)
+        .await?
+    {
+        return Err(PageError(AppError::not_found("method")));
+    }
+    Ok(Redirect::to(&format!("{HERE}?ok=renamed")).into_response())
 }

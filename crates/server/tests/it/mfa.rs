@@ -1150,3 +1150,39 @@ async fn the_console_issues_a_pass_once_and_revokes_it() {
     assert_eq!(tap_sign_in(&client(), &s, "ivy", &pass).await.status(), 401);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn users_rename_their_own_methods_only() {
+    let s = TestServer::start().await;
+    s.user("rena", &[]).await;
+    s.user("other", &[]).await;
+    let c = signed_in(&s, "rena").await;
+    enrol(&c, &s).await;
+    let o = signed_in(&s, "other").await;
+    enrol(&o, &s).await;
+    let mine = s.state.store.find_user("rena").await.unwrap().unwrap().id;
+    let theirs = s.state.store.find_user("other").await.unwrap().unwrap().id;
+    let m = s.state.store.list_mfa_methods(mine).await.unwrap()[0].id;
+    let t = s.state.store.list_mfa_methods(theirs).await.unwrap()[0].id;
+    let token = csrf(&c, &s, "/my/security-info").await;
+    let rename = |id: uuid::Uuid, label: &'static str| {
+        c.post(s.url(&format!("/my/security-info/{id}/rename")))
+            .form(&[("csrf_token", token.clone()), ("label", label.to_string())])
+            .send()
+    };
+    let r = rename(m, "  Work phone ").await.unwrap();
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=renamed");
+    assert_eq!(
+        s.state.store.list_mfa_methods(mine).await.unwrap()[0].label,
+        "Work phone"
+    );
+    let r = rename(m, "   ").await.unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+    let r = rename(t, "Stolen").await.unwrap();
+    assert_eq!(r.status(), 404, "someone else's method");
+    assert_ne!(
+        s.state.store.list_mfa_methods(theirs).await.unwrap()[0].label,
+        "Stolen"
+    );
+    s.stop().await;
+}
