@@ -95,7 +95,10 @@ test('a registration campaign sends a user without a second factor to register o
   const secret = (await page.textContent('#totp-secret')).trim();
   await page.fill('#code', totp(secret));
   await page.click('button:has-text("Confirm and continue")');
-  await page.waitForURL((u) => u.pathname === '/my');
+  // The registration interrupt continues in the combined registration wizard.
+  await page.waitForURL((u) => u.pathname === '/my/security-info/setup');
+  assert.ok((await page.textContent('main')).includes('Step 2 of 3: Email address'));
+  await page.screenshot({ path: `${SHOTS}/security-setup.png`, fullPage: true });
   const me = await page.evaluate(() => fetch('/api/v1/me').then((r) => r.json()));
   assert.deepEqual(me.amr, ['pwd', 'otp', 'mfa']);
   assert.deepEqual(errors, [], 'no console errors or CSP violations');

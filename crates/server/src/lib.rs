@@ -120,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .route("/my/password", post(account::my_password))
         .route("/my/security-info", get(security_info::page))
         .route("/my/security-info/totp", post(security_info::start_totp))
+        .route("/my/security-info/setup", get(security_info::setup))
         .route("/my/security-info/email", post(security_info::start_email))
         .route(
             "/my/security-info/email/confirm",

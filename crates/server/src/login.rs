@@ -852,6 +852,12 @@ pub async fn complete_registration(
     pending.flow = pending
         .flow
         .complete_step(StepOutcome::Registered(AuthMethod::Totp), now);
+    // Registration interrupt: with the second factor in place, the combined registration
+    // wizard offers the remaining methods (email for reset, recovery codes) right away, unless
+    // the sign-in was on its way somewhere specific.
+    if pending.next == "/my" || pending.next.is_empty() {
+        pending.next = "/my/security-info/setup".into();
+    }
     finish_step(
         state,
         ctx,

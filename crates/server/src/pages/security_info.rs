@@ -52,6 +52,8 @@ struct SecurityInfoPage {
 struct RecoveryCodesPage {
     c: Chrome,
     codes: Vec<String>,
+    /// Where "I have saved them" leads.
+    back: &'static str,
 }
 
 #[derive(Template)]
@@ -76,10 +78,29 @@ fn flash_text(code: &str) -> Option<String> {
         }
         "removed" => "The method was removed.",
         "renamed" => "The method was renamed.",
+        "setup" => "Your security info is set up.",
         "codes" => "New recovery codes were issued; the old ones no longer work.",
         _ => return None,
     };
     Some(t.to_string())
+}
+
+/// Cookie marking that the user is going through the setup wizard (so that each method's
+/// confirmation returns to the wizard rather than to the overview).
+const WIZARD_COOKIE: &str = "tp_wizard";
+const SETUP: &str = "/my/security-info/setup";
+
+fn in_wizard(jar: &CookieJar) -> bool {
+    jar.get(WIZARD_COOKIE).is_some()
+}
+
+/// Where to go after a successful change: the wizard's next step, or the overview.
+fn done(jar: &CookieJar, flash: &str) -> Response {
+    if in_wizard(jar) {
+        Redirect::to(SETUP).into_response()
+    } else {
+        Redirect::to(&format!("{HERE}?ok={flash}")).into_response()
+    }
 }
 
 fn back_with_error(state: &AppState, message: &str) -> Response {
@@ -200,7 +221,11 @@ pub async fn new_recovery_codes(
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "security");
     c.notice = flash_text("codes");
-    let page = RecoveryCodesPage { c, codes };
+    let page = RecoveryCodesPage {
+        c,
+        codes,
+        back: if in_wizard(&jar) { SETUP } else { HERE },
+    };
     // Shown once: never cached.
     Ok((
         jar,
@@ -402,7 +427,7 @@ pub async fn confirm_totp(
         req.ip,
     )
     .await;
-    Ok(Redirect::to(&format!("{HERE}?ok=added")).into_response())
+    Ok(done(&jar, "added"))
 }
 
 /// `POST /my/security-info/{id}/remove`.
@@ -456,6 +481,7 @@ pub struct EmailForm {
 /// `POST /my/security-info/email`: sends a confirmation code to a new address.
 pub async fn start_email(
     State(state): State<AppState>,
+    jar: CookieJar,
     PageUser(ctx): PageUser,
     CsrfForm(f): CsrfForm<EmailForm>,
 ) -> PageResult {
@@ -485,7 +511,7 @@ pub async fn start_email(
     )
     .await?
     {
-        Ok(()) => Ok(Redirect::to(&format!("{HERE}?ok=email-sent")).into_response()),
+        Ok(()) => Ok(done(&jar, "email-sent")),
         Err(crate::codes::SendRefusal::TooMany) => Ok(back_with_error(
             &state,
             "Several codes were sent in the last few minutes. Wait a little and try again.",
@@ -506,6 +532,7 @@ pub struct EmailConfirmForm {
 pub async fn confirm_email(
     State(state): State<AppState>,
     req: RequestCtx,
+    jar: CookieJar,
     PageUser(ctx): PageUser,
     CsrfForm(f): CsrfForm<EmailConfirmForm>,
 ) -> PageResult {
@@ -565,7 +592,7 @@ pub async fn confirm_email(
         req.ip,
     )
     .await;
-    Ok(Redirect::to(&format!("{HERE}?ok=email-added")).into_response())
+    Ok(done(&jar, "email-added"))
 }
 
 #[derive(Deserialize)]
@@ -606,4 +633,119 @@ pub async fn rename(
         return Err(PageError(AppError::not_found("method")));
     }
     Ok(Redirect::to(&format!("{HERE}?ok=renamed")).into_response())
+}
+
+/// One step of the setup wizard.
+pub struct SetupStep {
+    key: &'static str,
+    title: &'static str,
+    why: &'static str,
+    done: bool,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "security_setup.html")]
+struct SetupPage {
+    c: Chrome,
+    steps: Vec<SetupStep>,
+    /// Index of the step shown now; `None` when every step is done or skipped.
+    current: Option<usize>,
+    email_pending: Option<String>,
+    recovery_left: i64,
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    /// Steps up to this index were skipped.
+    skip: Option<usize>,
+    finish: Option<String>,
+}
+
+/// `GET /my/security-info/setup`: the combined registration wizard. One page walks the user
+/// through every method their organisation allows, for sign-in (MFA) and for password reset
+/// (SSPR) together: authenticator app, email address, recovery codes. Each method is
+/// registered by the same handlers as on the overview, which return here while the wizard
+/// cookie is set.
+pub async fn setup(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    PageUser(ctx): PageUser,
+    Query(q): Query<SetupQuery>,
+) -> PageResult {
+    if q.finish.is_some() {
+        let jar = jar.remove(
+            axum_extra::extract::cookie::Cookie::build(WIZARD_COOKIE).path("/my/security-info"),
+        );
+        return Ok((jar, Redirect::to(&format!("{HERE}?ok=setup"))).into_response());
+    }
+    let methods = state.store.list_mfa_methods(ctx.user.id).await?;
+    let recovery_left = state.store.unused_recovery_codes(ctx.user.id).await?;
+    let policy = state.ops().methods_policy().await?;
+    let groups = group_ids(&state, &ctx).await?;
+    let has = |k: MfaKind| methods.iter().any(|m| m.kind == k);
+    let mut steps = Vec::new();
+    if policy.totp_allowed(&groups) {
+        steps.push(SetupStep {
+            key: "totp",
+            title: "Authenticator app",
+            why: "A 6-digit code from an app on your phone: your second factor when you sign in, and a way to prove it is you when you reset your password.",
+            done: has(MfaKind::Totp),
+            current: false,
+        });
+    }
+    if policy.email_allowed(&groups) {
+        steps.push(SetupStep {
+            key: "email",
+            title: "Email address",
+            why: "Codes mailed to an address of yours let you reset a forgotten password, and can verify a sign-in when your phone is not at hand.",
+            done: has(MfaKind::Email),
+            current: false,
+        });
+    }
+    if policy.recovery_codes_allowed(&groups) {
+        steps.push(SetupStep {
+            key: "recovery",
+            title: "Recovery codes",
+            why: "Ten single-use codes to keep somewhere safe, for the day you lose your phone.",
+            done: recovery_left > 0,
+            current: false,
+        });
+    }
+    let skip = q.skip.unwrap_or(0);
+    let current = steps
+        .iter()
+        .enumerate()
+        .position(|(i, s)| i >= skip && !s.done);
+    if let Some(i) = current
+        && let Some(s) = steps.get_mut(i)
+    {
+        s.current = true;
+    }
+    let email_pending = state
+        .store
+        .live_code(
+            &verify_binding(&ctx),
+            CodePurpose::VerifyAddress,
+            OffsetDateTime::now_utc(),
+        )
+        .await?
+        .map(|l| mask_address(&l.destination));
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut wizard = axum_extra::extract::cookie::Cookie::new(WIZARD_COOKIE, "1");
+    wizard.set_path("/my/security-info");
+    wizard.set_http_only(true);
+    wizard.set_same_site(axum_extra::extract::cookie::SameSite::Lax);
+    wizard.set_max_age(time::Duration::minutes(30));
+    let jar = jar.add(wizard);
+    let mut c = Chrome::new(&ctx, csrf, "security");
+    c.error = super::verified_error(&state, None, None);
+    let page = SetupPage {
+        c,
+        steps,
+        current,
+        email_pending,
+        recovery_left,
+    };
+    Ok((jar, render(&page)).into_response())
 }

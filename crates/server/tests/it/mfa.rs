@@ -704,7 +704,8 @@ async fn required_mfa_makes_users_register_during_sign_in() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["location"], "/my");
+    // The registration interrupt continues in the combined registration wizard.
+    assert_eq!(r.headers()["location"], "/my/security-info/setup");
     let me: Value = json(c2.get(s.url("/api/v1/me")).send().await.unwrap()).await;
     assert_eq!(me["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     let methods = s.state.store.list_mfa_methods(fay.id).await.unwrap();

@@ -490,3 +490,134 @@ async fn an_administrator_requires_re_registration() {
     assert!(!page.contains("skip-registration"), "cannot be postponed");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_setup_wizard_registers_sign_in_and_reset_methods_in_one_pass() {
+    let s = TestServer::start().await;
+    s.user("wiz", &[]).await;
+    let c = signed_in(&s, "wiz").await;
+    let page = c
+        .get(s.url("/my/security-info/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Step 1 of 3: Authenticator app"), "{page}");
+    // The authenticator app, confirmed through the usual handlers, returns to the wizard.
+    let token = csrf_of(&page);
+    let html = c
+        .post(s.url("/my/security-info/totp"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = crate::mfa::between(&html, "id=\"totp-secret\">", "<").to_string();
+    let pending = crate::mfa::between(&html, "name=\"pending\" value=\"", "\"").to_string();
+    let r = c
+        .post(s.url("/my/security-info/totp/confirm"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("pending", pending.as_str()),
+            ("code", oathtool(&secret, "now").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my/security-info/setup");
+    let page = c
+        .get(s.url("/my/security-info/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Step 2 of 3: Email address"), "{page}");
+    // The email step, then recovery codes whose page leads back to the wizard.
+    let r = post_form(
+        &c,
+        &s,
+        "/my/security-info/setup",
+        "/my/security-info/email",
+        &[("address", "wiz@home.example")],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/my/security-info/setup");
+    let code = code_in_mail(&s, "wiz@home.example", 1).await;
+    let r = post_form(
+        &c,
+        &s,
+        "/my/security-info/setup",
+        "/my/security-info/email/confirm",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/my/security-info/setup");
+    let page = c
+        .get(s.url("/my/security-info/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Step 3 of 3: Recovery codes"), "{page}");
+    let codes = post_form(
+        &c,
+        &s,
+        "/my/security-info/setup",
+        "/my/security-info/recovery-codes",
+        &[],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        codes.contains("href=\"/my/security-info/setup\""),
+        "back to the wizard"
+    );
+    let page = c
+        .get(s.url("/my/security-info/setup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("All set"), "{page}");
+    let r = c
+        .get(s.url("/my/security-info/setup?finish=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=setup");
+    // Out of the wizard, changes return to the overview again.
+    let r = post_form(
+        &c,
+        &s,
+        "/my/security-info",
+        "/my/security-info/email",
+        &[("address", "wiz2@home.example")],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=email-sent");
+    // A step can be skipped.
+    s.user("skipper", &[]).await;
+    let c = signed_in(&s, "skipper").await;
+    let page = c
+        .get(s.url("/my/security-info/setup?skip=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Step 2 of 3: Email address"), "{page}");
+    s.stop().await;
+}
