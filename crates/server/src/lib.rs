@@ -195,6 +195,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/audit", get(admin::audit))
         .route(
+            "/admin/registration-activity",
+            get(admin::registration_activity),
+        )
+        .route(
             "/admin/tokens",
             get(admin::tokens).post(admin::create_token),
         )

@@ -621,3 +621,36 @@ async fn the_setup_wizard_registers_sign_in_and_reset_methods_in_one_pass() {
     assert!(page.contains("Step 2 of 3: Email address"), "{page}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn administrators_see_registration_and_reset_activity() {
+    let s = TestServer::start().await;
+    s.user("boss", &[Role::SecurityReader]).await;
+    s.user("uma", &[]).await;
+    s.user("ned", &[]).await;
+    let c = signed_in(&s, "uma").await;
+    enrol(&c, &s).await;
+    let admin = signed_in(&s, "boss").await;
+    let page = admin
+        .get(s.url("/admin/registration-activity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<strong>1</strong> of 3 users"), "{html}");
+    assert!(html.contains("mfa.method.add"));
+    assert!(
+        !html.contains("user.create"),
+        "only registration and reset actions"
+    );
+    // Not for users without audit-log access.
+    let r = signed_in(&s, "ned")
+        .await
+        .get(s.url("/admin/registration-activity"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    s.stop().await;
+}
