@@ -829,7 +829,7 @@ pub async fn registration_activity(
                 .await?,
         );
     }
-    entries.sort_by(|a, b| b.seq.cmp(&a.seq));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
     entries.truncate(200);
     let all = state
         .store
