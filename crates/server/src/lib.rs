@@ -143,6 +143,10 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/users/{id}/status", post(admin::user_status))
         .route("/admin/users/{id}/delete", post(admin::user_delete))
         .route("/admin/users/{id}/password", post(admin::user_password))
+        .route(
+            "/admin/users/{id}/password/temporary",
+            post(admin::temporary_password),
+        )
         .route("/admin/users/{id}/roles", post(admin::user_roles))
         .route(
             "/admin/users/{id}/methods/{method}/remove",

@@ -407,6 +407,25 @@ impl Ops {
         Ok(())
     }
 
+    /// Sets a generated temporary password (100 random bits, shown once to the administrator)
+    /// that the user must change at their next sign-in; every session of the user is revoked.
+    pub async fn temporary_password(&self, actor: &Actor, id: Uuid) -> Result<String, AppError> {
+        use rand::RngCore;
+        let mut raw = [0u8; 25];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let b32 = trustplane_core::mfa::base32(&raw).to_ascii_lowercase();
+        let password = format!(
+            "{}-{}-{}-{}-{}",
+            &b32[0..4],
+            &b32[4..8],
+            &b32[8..12],
+            &b32[12..16],
+            &b32[16..20]
+        );
+        self.set_password(actor, id, &password, true).await?;
+        Ok(password)
+    }
+
     /// The authentication methods policy in force (the default until an administrator saves
     /// one). A stored policy that no longer parses is an error, never a silent default.
     pub async fn methods_policy(&self) -> Result<MethodsPolicy, AppError> {

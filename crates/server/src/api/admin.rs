@@ -667,6 +667,24 @@ pub async fn remove_method(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Sets a generated temporary password the user must change at the next sign-in (every
+/// session revoked) and returns it, once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/password/temporary", tag = "admin",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "the temporary password, shown once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn temporary_password(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<Uuid>,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
+    let password = ops(&state).temporary_password(&caller.actor(), id).await?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "password": password, "must_change": true })),
+    ))
+}
+
 /// Requires the user to register their second factors again: every method and recovery code
 /// is removed, every session revoked, and the next sign-in registers a method.
 #[utoipa::path(post, path = "/api/v1/users/{id}/methods/require-reregistration", tag = "admin",

@@ -32,7 +32,7 @@ use uuid::Uuid;
         admin::list_tokens, admin::create_token, admin::revoke_token,
         admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
         security::breach_status, security::reload_breach,
-        admin::list_methods, admin::remove_method, admin::require_reregistration,
+        admin::list_methods, admin::remove_method, admin::require_reregistration, admin::temporary_password,
         admin::issue_tap, admin::get_tap, admin::revoke_tap,
         security::get_methods_policy, security::put_methods_policy,
         security::list_risk_detections, security::dismiss_risk_detection,
@@ -121,6 +121,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/users/{id}/methods", get(admin::list_methods))
         .route("/users/{id}/methods/{method}", delete(admin::remove_method))
+        .route(
+            "/users/{id}/password/temporary",
+            post(admin::temporary_password),
+        )
         .route(
             "/users/{id}/methods/require-reregistration",
             post(admin::require_reregistration),

@@ -1106,6 +1106,50 @@ pub async fn issue_tap(
     }
 }
 
+#[derive(Template)]
+#[template(path = "admin/temporary_password.html")]
+struct TemporaryPasswordPage {
+    c: Chrome,
+    user: User,
+    password: String,
+}
+
+/// `POST /admin/users/{id}/password/temporary`: sets a generated password the user must change
+/// at the next sign-in, and shows it once.
+pub async fn temporary_password(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if !ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        return Err(PageError(AppError::forbidden(
+            "Your role does not allow resetting this user's password.",
+        )));
+    }
+    let here = format!("/admin/users/{id}");
+    match ops(&state).temporary_password(&ctx.actor(req.ip), id).await {
+        Ok(password) => {
+            let user = ops(&state).user(id).await?;
+            let (jar, c) = chrome(&state, jar, &ctx, "users", &Flash::default());
+            let page = TemporaryPasswordPage { c, user, password };
+            Ok((
+                jar,
+                [(axum::http::header::CACHE_CONTROL, "no-store")],
+                render(&page),
+            )
+                .into_response())
+        }
+        Err(e) => Ok(back_with_error(&state, &here, &e)),
+    }
+}
+
 /// `POST /admin/users/{id}/tap/revoke`.
 pub async fn revoke_tap(
     State(state): State<AppState>,

@@ -654,3 +654,51 @@ async fn administrators_see_registration_and_reset_activity() {
     assert_eq!(r.status(), 403);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_administrator_resets_a_password_to_a_temporary_one() {
+    let s = TestServer::start().await;
+    s.user("tim", &[]).await;
+    let old = signed_in(&s, "tim").await;
+    let id = s.state.store.find_user("tim").await.unwrap().unwrap().id;
+    let reader = admin_token(&s, Role::SecurityReader).await;
+    let url = s.url(&format!("/api/v1/users/{id}/password/temporary"));
+    assert_eq!(
+        client()
+            .post(&url)
+            .bearer_auth(&reader)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let helpdesk = admin_token(&s, Role::HelpdeskAdministrator).await;
+    let r = client()
+        .post(&url)
+        .bearer_auth(&helpdesk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = r.json().await.unwrap();
+    let temp = body["password"].as_str().unwrap().to_string();
+    assert_eq!(temp.len(), 24);
+    // Old sessions and the old password are gone; the temporary one leads to a forced change.
+    assert_eq!(old.get(s.url("/my")).send().await.unwrap().status(), 303);
+    assert_eq!(login(&client(), &s, "tim", PASSWORD).await.status(), 401);
+    let c = client();
+    let r = login(&c, &s, "tim", &temp).await;
+    assert_eq!(r.headers()["location"], "/login/continue");
+    let page = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Choose a new password"), "{page}");
+    s.stop().await;
+}
