@@ -4,6 +4,7 @@
 
 pub mod policy;
 pub mod tap;
+pub mod webauthn;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -23,18 +24,27 @@ pub const TOTP_SECRET_LEN: usize = 20;
 #[serde(rename_all = "snake_case")]
 pub enum MfaKind {
     Totp,
+    /// A device-bound WebAuthn credential (security key, or a passkey that cannot leave its
+    /// device).
+    SecurityKey,
+    /// A synced WebAuthn passkey (backup eligible: copied by a passkey provider).
+    Passkey,
 }
 
 impl MfaKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MfaKind::Totp => "totp",
+            MfaKind::SecurityKey => "security_key",
+            MfaKind::Passkey => "passkey",
         }
     }
 
     pub fn parse(s: &str) -> Option<MfaKind> {
         match s {
             "totp" => Some(MfaKind::Totp),
+            "security_key" => Some(MfaKind::SecurityKey),
+            "passkey" => Some(MfaKind::Passkey),
             _ => None,
         }
     }
@@ -42,7 +52,14 @@ impl MfaKind {
     pub fn label(self) -> &'static str {
         match self {
             MfaKind::Totp => "Authenticator app",
+            MfaKind::SecurityKey => "Security key (device-bound)",
+            MfaKind::Passkey => "Passkey (synced)",
         }
+    }
+
+    /// Whether this is a WebAuthn credential.
+    pub fn is_webauthn(self) -> bool {
+        matches!(self, MfaKind::SecurityKey | MfaKind::Passkey)
     }
 }
 

@@ -77,12 +77,13 @@ fn render_step(
         Some(Step::RegisterSecondFactor { can_skip }) => {
             render_register(state, jar, pending, *can_skip, None, error)
         }
-        Some(Step::SecondFactor { .. }) => {
+        Some(Step::SecondFactor { methods }) => {
             let page = MfaPage {
                 organisation: &state.cfg.organisation,
                 csrf,
                 username: &pending.username,
                 error,
+                webauthn: methods.iter().any(|k| k.is_webauthn()),
             };
             let status = if error.is_some() {
                 StatusCode::UNAUTHORIZED
@@ -220,6 +221,8 @@ struct MfaPage<'a> {
     csrf: String,
     username: &'a str,
     error: Option<&'a str>,
+    /// Offer "Use your security key or passkey".
+    webauthn: bool,
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod flow;
 pub mod security;
 pub mod security_info;
+pub mod webauthn;
 
 use crate::auth::SessionCtx;
 use crate::error::AppError;

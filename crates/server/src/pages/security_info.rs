@@ -41,6 +41,8 @@ struct SecurityInfoPage {
     c: Chrome,
     methods: Vec<MethodRow>,
     recovery_left: i64,
+    /// Security keys and passkeys (pages/webauthn.rs).
+    keys: Vec<super::webauthn::KeyRow>,
 }
 
 #[derive(Template)]
@@ -66,13 +68,28 @@ fn flash_text(code: &str) -> Option<String> {
         "added" => "Authenticator app added. You will be asked for a code when you sign in.",
         "removed" => "The method was removed.",
         "codes" => "New recovery codes were issued; the old ones no longer work.",
-        _ => return None,
+        other => super::webauthn::flash_text(other)?,
     };
     Some(t.to_string())
 }
 
 fn back_with_error(state: &AppState, message: &str) -> Response {
     Redirect::to(&super::with_error(state, HERE, message)).into_response()
+}
+
+/// [`require_recent`] for the security key pages.
+pub(crate) fn require_recent_for(ctx: &SessionCtx) -> Result<(), String> {
+    require_recent(ctx)
+}
+
+/// [`notify`] for the security key pages.
+pub(crate) async fn notify_change(
+    state: &AppState,
+    ctx: &SessionCtx,
+    what: &str,
+    ip: Option<std::net::IpAddr>,
+) {
+    notify(state, ctx, what, ip).await
 }
 
 /// Changing security info needs a recent sign-in, so that a session left open on a shared
@@ -113,6 +130,7 @@ pub async fn page(
             })
             .collect(),
         recovery_left,
+        keys: super::webauthn::rows(&state, ctx.user.id).await?,
     };
     Ok((jar, render(&page)).into_response())
 }

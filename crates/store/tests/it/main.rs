@@ -32,6 +32,7 @@ mod sign_ins;
 mod text;
 mod tokens;
 mod users;
+mod webauthn;
 
 /// Instantiates each `async fn(&TestDb)` listed, as `sqlite::<module>::<name>` and
 /// `postgres::<module>::<name>`: the same body for both backends.
@@ -128,6 +129,10 @@ store_tests! {
         recovery_codes_are_single_use,
         settings_and_registration_prompt,
         temporary_access_pass_lifecycle,
+    ],
+    webauthn: [
+        credentials_lifecycle,
+        ceremonies_are_single_use_bound_and_expire,
     ],
     risk: [
         login_flow_lifecycle,
