@@ -12,3 +12,4 @@ mod mfa;
 mod password_flow;
 mod postgres;
 mod robustness;
+mod webauthn;
