@@ -164,7 +164,7 @@ async fn register_a_security_key_and_use_it_as_second_factor() {
     // The next sign-in asks for it; amr: password, hardware key, user verified, MFA.
     let (b, r) = second_factor(&s, "alice", &mut key).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(json(r).await["redirect"], "/");
+    assert_eq!(json(r).await["redirect"], "/my");
     let me: Value = json(b.get(s.url("/api/v1/me")).send().await.unwrap()).await;
     assert_eq!(me["amr"], json!(["pwd", "hwk", "user", "mfa"]));
     let used = s
