@@ -251,7 +251,7 @@ async fn passkey_sign_in(
     );
     pk["allowCredentials"] = json!([{ "type": "public-key", "id": cred.id }]);
     let mut answer = sign(s, key, &pk);
-    answer.response.user_handle = Some(user_handle.as_bytes().to_vec().into());
+    answer.response.user_handle = Some(user_handle.as_bytes().to_vec());
     let r = post_json(
         &c,
         s,
