@@ -75,7 +75,8 @@
       });
     });
   }
-  function show(el, msg) { if (el) { el.textContent = msg; el.hidden = false; } }
+  // The error box gets role=alert only when shown (an empty hidden alert is still an alert).
+  function show(el, msg) { if (el) { el.textContent = msg; el.setAttribute("role", "alert"); el.hidden = false; } }
   function browserError(e) {
     if (e && e.name === "NotAllowedError") return "The request was cancelled or timed out. Try again.";
     if (e && e.name === "InvalidStateError") return "This security key or passkey is already registered.";
