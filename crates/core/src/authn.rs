@@ -23,6 +23,13 @@ pub enum AuthMethod {
     TemporaryAccessPass,
     /// A one-time code sent to a verified email address.
     EmailCode,
+    /// A WebAuthn credential (security key or passkey): `hwk` when device-bound, `swk` when
+    /// synced (backup eligible), plus `user` when the authenticator verified the user (PIN or
+    /// biometric), which makes it phishing-resistant MFA on its own (`mfa`).
+    Webauthn {
+        synced: bool,
+        user_verified: bool,
+    },
 }
 
 impl AuthMethod {
@@ -34,7 +41,26 @@ impl AuthMethod {
             | AuthMethod::RecoveryCode
             | AuthMethod::TemporaryAccessPass
             | AuthMethod::EmailCode => "otp",
+            AuthMethod::Webauthn { synced: false, .. } => "hwk",
+            AuthMethod::Webauthn { synced: true, .. } => "swk",
         }
+    }
+
+    /// Whether the method itself verified the user (RFC 8176 `user`): a WebAuthn assertion
+    /// with the UV flag.
+    pub fn user_verified(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::Webauthn {
+                user_verified: true,
+                ..
+            }
+        )
+    }
+
+    /// Strong enough alone to count as MFA.
+    fn is_mfa_alone(self) -> bool {
+        self == AuthMethod::TemporaryAccessPass || self.user_verified()
     }
 
     /// The factor category (RFC 8176 `mfa` means two different categories were used).
@@ -44,7 +70,8 @@ impl AuthMethod {
             AuthMethod::Totp
             | AuthMethod::RecoveryCode
             | AuthMethod::TemporaryAccessPass
-            | AuthMethod::EmailCode => Factor::Possession,
+            | AuthMethod::EmailCode
+            | AuthMethod::Webauthn { .. } => Factor::Possession,
         }
     }
 }
@@ -72,12 +99,13 @@ pub fn amr(methods: &[MethodUse]) -> Vec<&'static str> {
         if !out.contains(&v) {
             out.push(v);
         }
+        if m.method.user_verified() && !out.contains(&"user") {
+            out.push("user");
+        }
     }
     let first = methods.first().map(|m| m.method.factor());
     if methods.iter().any(|m| Some(m.method.factor()) != first)
-        || methods
-            .iter()
-            .any(|m| m.method == AuthMethod::TemporaryAccessPass)
+        || methods.iter().any(|m| m.method.is_mfa_alone())
     {
         out.push("mfa");
     }
@@ -469,6 +497,53 @@ mod tests {
         );
         assert_eq!(f.state, LoginState::Success { user_id: uid() });
         assert_eq!(f.amr(), vec!["otp", "mfa"]);
+    }
+
+    #[test]
+    fn a_passkey_with_user_verification_alone_is_mfa() {
+        for (synced, first) in [(false, "hwk"), (true, "swk")] {
+            let f = LoginFlow::new(T0).first_factor_with(
+                AuthMethod::Webauthn {
+                    synced,
+                    user_verified: true,
+                },
+                FirstFactorOutcome::Verified { user_id: uid() },
+                T0,
+                |_| vec![],
+            );
+            assert_eq!(f.state, LoginState::Success { user_id: uid() });
+            assert_eq!(f.amr(), vec![first, "user", "mfa"]);
+        }
+        // Without user verification a key is one possession factor, not MFA.
+        let m = |method| MethodUse { method, at: T0 };
+        let key = AuthMethod::Webauthn {
+            synced: false,
+            user_verified: false,
+        };
+        assert_eq!(amr(&[m(key)]), vec!["hwk"]);
+        // As a second factor after a password.
+        assert_eq!(
+            amr(&[m(AuthMethod::Password), m(key)]),
+            vec!["pwd", "hwk", "mfa"]
+        );
+        let f = LoginFlow::new(T0)
+            .first_factor(FirstFactorOutcome::Verified { user_id: uid() }, T0, |_| {
+                vec![Step::SecondFactor {
+                    methods: vec![crate::mfa::MfaKind::Passkey],
+                }]
+            })
+            .complete_step(
+                StepOutcome::SecondFactor(AuthMethod::Webauthn {
+                    synced: true,
+                    user_verified: true,
+                }),
+                T0,
+            );
+        assert_eq!(f.amr(), vec!["pwd", "swk", "user", "mfa"]);
+        // The method round-trips through JSON (sessions store it).
+        let json = serde_json::to_string(&f.methods).unwrap();
+        let back: Vec<MethodUse> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f.methods);
     }
 
     #[test]

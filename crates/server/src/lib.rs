@@ -12,11 +12,12 @@ pub mod ops;
 pub mod pages;
 pub mod secrets;
 pub mod state;
+pub mod webauthn;
 
 use crate::auth::RequestCtx;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::pages::{account, admin, flow, reset, security, security_info};
+use crate::pages::{account, admin, flow, reset, security, security_info, webauthn as passkeys};
 use crate::secrets::{MasterKey, ensure_private_dir, random_token};
 use crate::state::AppState;
 use axum::Router;
@@ -112,6 +113,27 @@ pub fn app(state: AppState) -> Router {
         .route("/login/check-password", post(flow::check_in_flow))
         .route("/my/check-password", post(flow::check_for_session))
         .route("/static/password-meter.js", get(flow::meter_script))
+        // Security keys and passkeys (pages/webauthn.rs).
+        .route("/static/webauthn.js", get(passkeys::script))
+        .route(
+            "/login/passkey/options",
+            post(passkeys::passwordless_options),
+        )
+        .route("/login/passkey", post(passkeys::passwordless_submit))
+        .route(
+            "/login/webauthn/options",
+            post(passkeys::second_factor_options),
+        )
+        .route("/login/webauthn", post(passkeys::second_factor_submit))
+        .route(
+            "/my/security-info/webauthn/options",
+            post(passkeys::registration_options),
+        )
+        .route("/my/security-info/webauthn", post(passkeys::register))
+        .route(
+            "/my/security-info/webauthn/{id}/rename",
+            post(passkeys::rename),
+        )
         .route(
             "/bootstrap",
             get(account::bootstrap_form).post(account::bootstrap_submit),
@@ -350,13 +372,15 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
             "breached-password filter loaded"
         );
     }
+    let rp = webauthn::relying_party(&cfg, local_addr).map_err(ServeError::Other)?;
     let mailer = mail::Mailer::new(&cfg.email, cfg.data_dir())
         .map_err(|e| ServeError::Other(e.to_string()))?;
     let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
     let reload_every = std::time::Duration::from_secs(cfg.breached_filter_reload_seconds);
     let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
         .map_err(|e| ServeError::Other(e.message))?
-        .with_mailer(mailer);
+        .with_mailer(mailer)
+        .with_webauthn(rp);
     slot.watch(reload_every);
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {

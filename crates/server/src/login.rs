@@ -154,6 +154,7 @@ pub async fn password_login(
             let allowed = match m.kind {
                 MfaKind::Totp => policy.totp_allowed(&groups),
                 MfaKind::Email => policy.email_allowed(&groups),
+                MfaKind::SecurityKey | MfaKind::Passkey => policy.webauthn_allowed(&groups),
             };
             if allowed && !kinds.contains(&m.kind) {
                 kinds.push(m.kind);
@@ -386,7 +387,7 @@ pub async fn tap_login(
 }
 
 /// Creates the session for a finished flow.
-async fn issue_session(
+pub(crate) async fn issue_session(
     state: &AppState,
     ctx: &RequestCtx,
     user_id: Uuid,
@@ -571,7 +572,7 @@ pub async fn complete_password_change(
 
 /// After a step succeeded: issues the session when no step remains (and logs the sign-in),
 /// or saves the flow for the next step.
-async fn finish_step(
+pub(crate) async fn finish_step(
     state: &AppState,
     ctx: &RequestCtx,
     flow_secret: &str,

@@ -51,6 +51,8 @@ pub struct Inner {
     pub mailer: Option<Arc<crate::mail::Mailer>>,
     /// The compiled organisation banned list.
     pub banned_cache: Arc<crate::ops::BannedCache>,
+    /// The WebAuthn relying party (none when the state was built without one).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -102,12 +104,27 @@ impl AppState {
             breach,
             banned_cache: Arc::default(),
             mailer: None,
+            webauthn: None,
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
             )),
             cfg,
         })))
+    }
+
+    /// Sets the WebAuthn relying party (before the state is shared).
+    pub fn with_webauthn(self, rp: webauthn_rs::Webauthn) -> AppState {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.webauthn = Some(Arc::new(rp));
+                AppState(Arc::new(inner))
+            }
+            Err(shared) => {
+                tracing::error!("the WebAuthn relying party was set after the state was shared");
+                AppState(shared)
+            }
+        }
     }
 
     /// Sets the mailer (before the state is shared).

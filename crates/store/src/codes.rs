@@ -203,12 +203,17 @@ impl SqlStore {
         if n == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        let removed = sqlx::query("DELETE FROM mfa_methods WHERE user_id = $1")
+        let mut removed = 0;
+        for table in ["mfa_methods", "webauthn_credentials"] {
+            removed += sqlx::query(crate::sql::safe(format!(
+                "DELETE FROM {table} WHERE user_id = $1"
+            )))
             .bind(user_id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(db)?
             .rows_affected();
+        }
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id.to_string())
             .execute(&mut *tx)

@@ -12,6 +12,7 @@ mod risk;
 mod rows;
 mod sql;
 mod tap;
+mod webauthn;
 
 pub use codes::{LiveCode, NewCode};
 pub use sql::SqlStore;
@@ -22,6 +23,7 @@ use trustplane_core::audit::{AuditDraft, AuditEntry, ChainError};
 use trustplane_core::identity::{Group, Role, User};
 use trustplane_core::mfa::MfaMethod;
 use trustplane_core::mfa::tap::TemporaryAccessPass;
+use trustplane_core::mfa::webauthn::WebauthnCredential;
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use trustplane_core::session::{ApiToken, Session};
 use trustplane_core::signin::{SignInEvent, SignInResult};
@@ -341,6 +343,66 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &str,
         at: OffsetDateTime,
     ) -> Result<bool>;
+
+    // --- WebAuthn (security keys and passkeys) --------------------------------------------
+    // They are listed among the user's methods by `list_mfa_methods` (kind `security_key` or
+    // `passkey`) and removed by `remove_mfa_method`.
+    /// Registers a credential (`passkey`: the webauthn-rs serialisation), with its audit
+    /// entry. `Conflict` when the credential id is already registered (to anyone).
+    async fn add_webauthn_credential(
+        &self,
+        c: &WebauthnCredential,
+        passkey: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn list_webauthn_credentials(&self, user_id: Uuid) -> Result<Vec<WebauthnCredential>>;
+    /// The user's credentials with their serialised keys, oldest first.
+    async fn webauthn_keys(&self, user_id: Uuid) -> Result<Vec<(WebauthnCredential, String)>>;
+    /// A credential by its authenticator-chosen id (base64url), with its serialised key.
+    async fn webauthn_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(WebauthnCredential, String)>>;
+    /// Records a use: new counter, backup state and key, last used time, only if the stored
+    /// counter is still `expected_count` (atomic); false otherwise.
+    async fn record_webauthn_use(
+        &self,
+        id: Uuid,
+        expected_count: u32,
+        new_count: u32,
+        backup_state: bool,
+        passkey: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Renames one of the user's credentials, with its audit entry; false when not theirs.
+    async fn rename_webauthn_credential(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+    /// Stores a ceremony in progress under `id_hash` (and sweeps expired ones).
+    #[allow(clippy::too_many_arguments)]
+    async fn save_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        user_id: Option<Uuid>,
+        state: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Consumes a ceremony (single use): its user and state, when it exists with this purpose
+    /// and binding and is unexpired.
+    async fn take_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Option<Uuid>, String)>>;
 
     // --- Temporary Access Passes ----------------------------------------------------------
     /// Issues a pass (SHA-256 of it given), replacing the user's earlier one; audited.

@@ -148,7 +148,12 @@ impl SqlStore {
         audit: AuditDraft,
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await.map_err(db)?;
-        let n = sqlx::query("UPDATE mfa_methods SET label = $1 WHERE id = $2 AND user_id = $3")
+        // Security keys and passkeys live in their own table.
+        let mut n = 0;
+        for table in ["mfa_methods", "webauthn_credentials"] {
+            n += sqlx::query(crate::sql::safe(format!(
+                "UPDATE {table} SET label = $1 WHERE id = $2 AND user_id = $3"
+            )))
             .bind(label)
             .bind(id.to_string())
             .bind(user_id.to_string())
@@ -156,6 +161,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
+        }
         if n == 0 {
             return Ok(false);
         }

@@ -1067,7 +1067,16 @@ impl Store for SqlStore {
     }
 
     async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
-        self.list_mfa_methods_impl(user_id).await
+        let mut all = self.list_mfa_methods_impl(user_id).await?;
+        // Security keys and passkeys are second factors too (their own table).
+        all.extend(
+            self.list_webauthn_credentials_impl(user_id)
+                .await?
+                .into_iter()
+                .map(crate::webauthn::as_method),
+        );
+        all.sort_by_key(|m| (m.created_at, m.id));
+        Ok(all)
     }
 
     async fn mfa_secret(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
@@ -1079,7 +1088,81 @@ impl Store for SqlStore {
     }
 
     async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
-        self.remove_mfa_method_impl(id, audit).await
+        Ok(self.remove_mfa_method_impl(id, audit.clone()).await?
+            || self.remove_webauthn_credential_impl(id, audit).await?)
+    }
+
+    async fn add_webauthn_credential(
+        &self,
+        c: &WebauthnCredential,
+        passkey: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        self.add_webauthn_credential_impl(c, passkey, audit).await
+    }
+
+    async fn list_webauthn_credentials(&self, user_id: Uuid) -> Result<Vec<WebauthnCredential>> {
+        self.list_webauthn_credentials_impl(user_id).await
+    }
+
+    async fn webauthn_keys(&self, user_id: Uuid) -> Result<Vec<(WebauthnCredential, String)>> {
+        self.webauthn_keys_impl(user_id).await
+    }
+
+    async fn webauthn_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(WebauthnCredential, String)>> {
+        self.webauthn_by_credential_id_impl(credential_id).await
+    }
+
+    async fn record_webauthn_use(
+        &self,
+        id: Uuid,
+        expected_count: u32,
+        new_count: u32,
+        backup_state: bool,
+        passkey: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.record_webauthn_use_impl(id, expected_count, new_count, backup_state, passkey, at)
+            .await
+    }
+
+    async fn rename_webauthn_credential(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.rename_webauthn_credential_impl(id, user_id, label, audit)
+            .await
+    }
+
+    async fn save_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        user_id: Option<Uuid>,
+        state: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.save_webauthn_ceremony_impl(id_hash, purpose, binding, user_id, state, now, expires_at)
+            .await
+    }
+
+    async fn take_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Option<Uuid>, String)>> {
+        self.take_webauthn_ceremony_impl(id_hash, purpose, binding, now)
+            .await
     }
 
     async fn rename_mfa_method(

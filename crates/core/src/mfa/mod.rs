@@ -5,6 +5,7 @@
 pub mod email;
 pub mod policy;
 pub mod tap;
+pub mod webauthn;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
@@ -26,6 +27,11 @@ pub enum MfaKind {
     Totp,
     /// A verified email address that receives one-time codes.
     Email,
+    /// A device-bound WebAuthn credential (security key, or a passkey that cannot leave its
+    /// device).
+    SecurityKey,
+    /// A synced WebAuthn passkey (backup eligible: copied by a passkey provider).
+    Passkey,
 }
 
 impl MfaKind {
@@ -33,6 +39,8 @@ impl MfaKind {
         match self {
             MfaKind::Totp => "totp",
             MfaKind::Email => "email",
+            MfaKind::SecurityKey => "security_key",
+            MfaKind::Passkey => "passkey",
         }
     }
 
@@ -40,6 +48,8 @@ impl MfaKind {
         match s {
             "totp" => Some(MfaKind::Totp),
             "email" => Some(MfaKind::Email),
+            "security_key" => Some(MfaKind::SecurityKey),
+            "passkey" => Some(MfaKind::Passkey),
             _ => None,
         }
     }
@@ -48,7 +58,14 @@ impl MfaKind {
         match self {
             MfaKind::Totp => "Authenticator app",
             MfaKind::Email => "Email",
+            MfaKind::SecurityKey => "Security key (device-bound)",
+            MfaKind::Passkey => "Passkey (synced)",
         }
+    }
+
+    /// Whether this is a WebAuthn credential.
+    pub fn is_webauthn(self) -> bool {
+        matches!(self, MfaKind::SecurityKey | MfaKind::Passkey)
     }
 }
 

@@ -64,6 +64,9 @@ pub struct MethodsPolicy {
     /// Self-service password reset.
     #[serde(default)]
     pub sspr: SsprSetting,
+    /// Security keys and passkeys (WebAuthn): who, and which authenticators.
+    #[serde(default)]
+    pub webauthn: super::webauthn::WebauthnSetting,
     /// Users who must pass a second factor at every sign-in (and so must register one).
     pub require_mfa: Targets,
     pub registration: RegistrationSetting,
@@ -107,6 +110,7 @@ impl Default for MethodsPolicy {
             temporary_access_pass: everyone(),
             email: everyone(),
             sspr: SsprSetting::default(),
+            webauthn: super::webauthn::WebauthnSetting::default(),
             require_mfa: Targets::None,
             registration: RegistrationSetting {
                 users: Targets::None,
@@ -131,6 +135,11 @@ pub enum PolicyError {
     RequiredWithoutMethod,
     #[error("sspr.methods_required must be 1 or 2")]
     ResetMethods,
+    #[error(
+        "webauthn.allowed_aaguids: at most {} distinct, non-nil AAGUIDs",
+        super::webauthn::MAX_ALLOWED_AAGUIDS
+    )]
+    BadAaguidList,
 }
 
 /// What the policy asks of one sign-in, after the password.
@@ -157,12 +166,23 @@ impl MethodsPolicy {
             &self.temporary_access_pass.users,
             &self.email.users,
             &self.sspr.users,
+            &self.webauthn.users,
             &self.require_mfa,
             &self.registration.users,
         ] {
             if matches!(t, Targets::Groups { groups } if groups.is_empty()) {
                 return Err(PolicyError::EmptyGroups);
             }
+        }
+        let aaguids = &self.webauthn.allowed_aaguids;
+        if aaguids.len() > super::webauthn::MAX_ALLOWED_AAGUIDS
+            || aaguids.iter().any(Uuid::is_nil)
+            || aaguids
+                .iter()
+                .enumerate()
+                .any(|(i, a)| aaguids[..i].contains(a))
+        {
+            return Err(PolicyError::BadAaguidList);
         }
         // Everyone MFA is required of must be able to register an authenticator app.
         let covered = match (&self.require_mfa, &self.totp.users) {
@@ -196,6 +216,10 @@ impl MethodsPolicy {
 
     pub fn sspr_allowed(&self, member_of: &[Uuid]) -> bool {
         self.sspr.users.applies(member_of)
+    }
+
+    pub fn webauthn_allowed(&self, member_of: &[Uuid]) -> bool {
+        self.webauthn.users.applies(member_of)
     }
 
     pub fn recovery_codes_allowed(&self, member_of: &[Uuid]) -> bool {
@@ -367,5 +391,27 @@ mod tests {
             "recovery_codes": {"users": {"mode": "all"}}, "require_mfa": {"mode": "none"},
             "registration": {"users": {"mode": "none"}, "postpone_days": 0}});
         assert!(serde_json::from_value::<MethodsPolicy>(bad).is_err());
+    }
+
+    #[test]
+    fn webauthn_setting_defaults_for_old_policies_and_is_validated() {
+        // A policy stored before WebAuthn existed still parses: everyone, any authenticator.
+        let old = serde_json::json!({"totp": {"users": {"mode": "all"}},
+            "recovery_codes": {"users": {"mode": "all"}}, "require_mfa": {"mode": "none"},
+            "registration": {"users": {"mode": "none"}, "postpone_days": 0}});
+        let p: MethodsPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(p.webauthn.users, Targets::All);
+        assert!(!p.webauthn.require_attestation);
+        assert!(p.webauthn.allowed_aaguids.is_empty());
+        assert!(p.webauthn_allowed(&[]));
+        let mut p = MethodsPolicy::default();
+        p.webauthn.allowed_aaguids = vec![g(1), g(1)];
+        assert_eq!(p.validate(), Err(PolicyError::BadAaguidList));
+        p.webauthn.allowed_aaguids = vec![Uuid::nil()];
+        assert_eq!(p.validate(), Err(PolicyError::BadAaguidList));
+        p.webauthn.allowed_aaguids = vec![g(1), g(2)];
+        p.validate().unwrap();
+        p.webauthn.users = Targets::Groups { groups: vec![] };
+        assert_eq!(p.validate(), Err(PolicyError::EmptyGroups));
     }
 }

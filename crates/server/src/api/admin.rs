@@ -623,6 +623,25 @@ pub struct MethodItem {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<OffsetDateTime>,
+    /// Security keys and passkeys only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<WebauthnDetail>,
+}
+
+/// What is known about a security key or passkey.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebauthnDetail {
+    /// Authenticator model; absent when it did not say.
+    pub aaguid: Option<Uuid>,
+    /// `device-bound` or `synced`.
+    pub binding: &'static str,
+    pub backup_state: bool,
+    /// A vendor attestation certificate was presented at registration.
+    pub attested: bool,
+    pub attestation_format: String,
+    /// User verification (PIN, biometric) at registration.
+    pub user_verified: bool,
+    pub sign_count: u32,
 }
 
 /// A user's registered second factors (never their secrets).
@@ -636,10 +655,20 @@ pub async fn list_methods(
     caller.require(Permission::UsersRead)?;
     ops(&state).user(id).await?;
     let methods = state.store.list_mfa_methods(id).await?;
+    let keys = state.store.list_webauthn_credentials(id).await?;
     Ok(Json(MethodList {
         methods: methods
             .into_iter()
             .map(|m| MethodItem {
+                webauthn: keys.iter().find(|k| k.id == m.id).map(|k| WebauthnDetail {
+                    aaguid: k.aaguid,
+                    binding: k.binding(),
+                    backup_state: k.backup_state,
+                    attested: k.attested,
+                    attestation_format: k.attestation_format.clone(),
+                    user_verified: k.user_verified,
+                    sign_count: k.sign_count,
+                }),
                 id: m.id,
                 kind: m.kind.as_str().into(),
                 label: m.label,

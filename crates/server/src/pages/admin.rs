@@ -274,6 +274,8 @@ struct UserPage {
     can_see_risk: bool,
     can_dismiss: bool,
     methods: Vec<MethodView>,
+    /// Security keys and passkeys, with model and binding (pages/webauthn.rs).
+    keys: Vec<super::webauthn::KeyRow>,
     recovery_left: i64,
     /// The user's Temporary Access Pass: (usable, expires, one-time, used).
     tap: Option<(bool, String, bool, bool)>,
@@ -373,6 +375,7 @@ pub async fn user(
     let page = UserPage {
         tap,
         methods,
+        keys: super::webauthn::rows(&state, id).await?,
         recovery_left,
         rows,
         can_see_risk: ctx.roles.allows(Permission::PolicyRead),

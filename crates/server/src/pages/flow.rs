@@ -87,6 +87,7 @@ fn render_step(
                 has_totp: methods.contains(&MfaKind::Totp),
                 has_email: methods.contains(&MfaKind::Email),
                 email_sent_to: pending.email_sent_to.as_deref(),
+                webauthn: methods.iter().any(|k| k.is_webauthn()),
             };
             let status = if error.is_some() {
                 StatusCode::UNAUTHORIZED
@@ -228,6 +229,8 @@ struct MfaPage<'a> {
     has_email: bool,
     /// Where the latest emailed code went (masked).
     email_sent_to: Option<&'a str>,
+    /// Offer "Use your security key or passkey".
+    webauthn: bool,
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ pub mod flow;
 pub mod reset;
 pub mod security;
 pub mod security_info;
+pub mod webauthn;
 
 use crate::auth::SessionCtx;
 use crate::error::AppError;

@@ -375,6 +375,9 @@ struct AuthMethodsPage {
     require: TargetView,
     registration: TargetView,
     postpone_days: u32,
+    webauthn: TargetView,
+    webauthn_attestation: bool,
+    webauthn_aaguids: String,
 }
 
 /// A `Targets` as the form shows it: mode and group names.
@@ -436,6 +439,15 @@ pub async fn auth_methods(
         require: target_view(&state, &p.require_mfa).await?,
         registration: target_view(&state, &p.registration.users).await?,
         postpone_days: p.registration.postpone_days,
+        webauthn: target_view(&state, &p.webauthn.users).await?,
+        webauthn_attestation: p.webauthn.require_attestation,
+        webauthn_aaguids: p
+            .webauthn
+            .allowed_aaguids
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
     };
     Ok((jar, render(&page)).into_response())
 }
@@ -465,6 +477,27 @@ pub struct AuthMethodsForm {
     #[serde(default)]
     registration_groups: String,
     postpone_days: String,
+    /// Security keys and passkeys (absent from older forms: everyone).
+    #[serde(default)]
+    webauthn_mode: String,
+    #[serde(default)]
+    webauthn_groups: String,
+    #[serde(default)]
+    webauthn_attestation: Option<String>,
+    #[serde(default)]
+    webauthn_aaguids: String,
+}
+
+/// AAGUIDs typed one per line (or separated by commas or spaces).
+fn parse_aaguids(text: &str) -> Result<Vec<uuid::Uuid>, String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<uuid::Uuid>().map_err(|_| {
+                format!("Security keys: `{s}` is not an AAGUID (a UUID such as cb69481e-8ff7-4039-93ec-0a2729a154a8).")
+            })
+        })
+        .collect()
 }
 
 /// Mode and comma-separated group names to `Targets`.
@@ -538,6 +571,21 @@ pub async fn save_auth_methods(
                     "2" => 2,
                     _ => return Err("Password reset: ask for 1 or 2 methods.".to_string()),
                 },
+            },
+            webauthn: trustplane_core::mfa::webauthn::WebauthnSetting {
+                users: if f.webauthn_mode.is_empty() {
+                    Targets::All
+                } else {
+                    parse_targets(
+                        &state,
+                        "Security keys and passkeys",
+                        &f.webauthn_mode,
+                        &f.webauthn_groups,
+                    )
+                    .await?
+                },
+                require_attestation: f.webauthn_attestation.is_some(),
+                allowed_aaguids: parse_aaguids(&f.webauthn_aaguids)?,
             },
             require_mfa: parse_targets(&state, "Require MFA", &f.require_mode, &f.require_groups)
                 .await?,

@@ -45,6 +45,8 @@ struct SecurityInfoPage {
     /// An address waiting for its confirmation code (masked).
     email_pending: Option<String>,
     email_allowed: bool,
+    /// Security keys and passkeys (pages/webauthn.rs).
+    keys: Vec<super::webauthn::KeyRow>,
 }
 
 #[derive(Template)]
@@ -80,7 +82,7 @@ fn flash_text(code: &str) -> Option<String> {
         "renamed" => "The method was renamed.",
         "setup" => "Your security info is set up.",
         "codes" => "New recovery codes were issued; the old ones no longer work.",
-        _ => return None,
+        other => super::webauthn::flash_text(other)?,
     };
     Some(t.to_string())
 }
@@ -105,6 +107,21 @@ fn done(jar: &CookieJar, flash: &str) -> Response {
 
 fn back_with_error(state: &AppState, message: &str) -> Response {
     Redirect::to(&super::with_error(state, HERE, message)).into_response()
+}
+
+/// [`require_recent`] for the security key pages.
+pub(crate) fn require_recent_for(ctx: &SessionCtx) -> Result<(), String> {
+    require_recent(ctx)
+}
+
+/// [`notify`] for the security key pages.
+pub(crate) async fn notify_change(
+    state: &AppState,
+    ctx: &SessionCtx,
+    what: &str,
+    ip: Option<std::net::IpAddr>,
+) {
+    notify(state, ctx, what, ip).await
 }
 
 /// Changing security info needs a recent sign-in, so that a session left open on a shared
@@ -161,6 +178,7 @@ pub async fn page(
         recovery_left,
         email_pending,
         email_allowed,
+        keys: super::webauthn::rows(&state, ctx.user.id).await?,
     };
     Ok((jar, render(&page)).into_response())
 }

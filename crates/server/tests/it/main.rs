@@ -13,3 +13,4 @@ mod password_flow;
 mod postgres;
 mod reset;
 mod robustness;
+mod webauthn;

@@ -32,6 +32,7 @@ mod sign_ins;
 mod text;
 mod tokens;
 mod users;
+mod webauthn;
 
 /// Instantiates each `async fn(&TestDb)` listed, as `sqlite::<module>::<name>` and
 /// `postgres::<module>::<name>`: the same body for both backends.
@@ -130,6 +131,10 @@ store_tests! {
         temporary_access_pass_lifecycle,
         one_time_codes_are_single_use_bound_and_limited,
         reregistration_removes_methods_and_sessions_atomically,
+    ],
+    webauthn: [
+        credentials_lifecycle,
+        ceremonies_are_single_use_bound_and_expire,
     ],
     risk: [
         login_flow_lifecycle,

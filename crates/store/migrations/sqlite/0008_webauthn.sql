@@ -1,0 +1,32 @@
+-- WebAuthn credentials (FIDO2 security keys and passkeys). `passkey` is the webauthn-rs
+-- serialisation (public key, counter, flags): public material, no secret.
+CREATE TABLE webauthn_credentials (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    credential_id TEXT NOT NULL UNIQUE,   -- base64url, as the authenticator chose it
+    passkey TEXT NOT NULL,
+    label TEXT NOT NULL,
+    aaguid TEXT,                          -- authenticator model; NULL when not given
+    backup_eligible INTEGER NOT NULL,     -- 1: synced passkey, 0: device-bound
+    backup_state INTEGER NOT NULL,
+    user_verified INTEGER NOT NULL,       -- UV performed at registration
+    attestation_format TEXT NOT NULL,
+    attested INTEGER NOT NULL,            -- a vendor attestation certificate was presented
+    sign_count INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX webauthn_credentials_user ON webauthn_credentials(user_id);
+
+-- Ceremonies in progress (registration or authentication challenge state, server side so
+-- that any instance can finish them). Single use: deleted when consumed; expired ones swept.
+CREATE TABLE webauthn_ceremonies (
+    id_hash TEXT PRIMARY KEY NOT NULL,    -- SHA-256 of the random id the browser holds
+    purpose TEXT NOT NULL,                -- register | second_factor | passwordless
+    binding TEXT NOT NULL,                -- the session or sign-in flow it belongs to
+    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies(expires_at);
