@@ -10,6 +10,8 @@
     var list = box.querySelector(".meter-reasons");
     var timer = null;
     var seq = 0;
+    var inflight = null;
+    var submitted = false;
 
     function show(state, fraction, lines) {
       box.hidden = false;
@@ -25,10 +27,14 @@
 
     function check() {
       var value = input.value;
+      if (submitted) return;
       if (value.length === 0) { box.hidden = true; return; }
       var mine = ++seq;
+      if (inflight) inflight.abort();
+      inflight = new AbortController();
       fetch(input.dataset.checkUrl, {
         method: "POST",
+        signal: inflight.signal,
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": input.dataset.csrf },
         body: JSON.stringify({ password: value })
@@ -52,6 +58,16 @@
       clearTimeout(timer);
       timer = setTimeout(check, 250);
     });
+    // Once the form is submitted, the check is the server's: stop asking (a late check would
+    // only meet a finished flow).
+    if (input.form) {
+      input.form.addEventListener("submit", function () {
+        submitted = true;
+        clearTimeout(timer);
+        seq++;
+        if (inflight) inflight.abort();
+      });
+    }
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("input[data-check-url]").forEach(setup);
