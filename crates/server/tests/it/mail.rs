@@ -31,7 +31,7 @@ async fn security_info_changes_are_notified_through_the_outbox() {
 }
 
 /// A running `aiosmtpd`, stopped when dropped (also when the test fails).
-struct Smtpd(std::process::Child);
+pub(crate) struct Smtpd(std::process::Child);
 
 impl Drop for Smtpd {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for Smtpd {
 }
 
 /// Starts `python3 -m aiosmtpd` writing to a Maildir in `dir`; returns it and its port.
-fn smtp_server(dir: &std::path::Path) -> (Smtpd, u16) {
+pub(crate) fn smtp_server(dir: &std::path::Path) -> (Smtpd, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -702,3 +702,106 @@ async fn an_administrator_resets_a_password_to_a_temporary_one() {
     assert!(page.contains("Choose a new password"), "{page}");
     s.stop().await;
 }
+
+/// The code in the newest message to `to` in a Maildir's `new/` folder.
+async fn code_in_maildir(dir: &std::path::Path, to: &str, at_least: usize) -> String {
+    let mail = read_mail_dir(&dir.join("new"), to, at_least).await;
+    let last = mail.last().unwrap();
+    last.lines()
+        .map(str::trim)
+        .find(|l| {
+            l.len() == 9
+                && l.as_bytes()[4] == b' '
+                && l.replace(' ', "").bytes().all(|b| b.is_ascii_digit())
+        })
+        .unwrap_or_else(|| panic!("no code in {last}"))
+        .replace(' ', "")
+}
+
+/// Self-service reset end to end with the codes delivered over SMTP to a real server
+/// (Python's aiosmtpd) and read out of the received messages.
+#[tokio::test]
+async fn reset_over_a_real_smtp_server() {
+    let maildir = tempfile::tempdir().unwrap();
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir(maildir.path().join(sub)).unwrap();
+    }
+    let (_smtpd, port) = crate::mail::smtp_server(maildir.path());
+    let s = TestServer::with(Options {
+        email: trustplane_server::config::EmailConfig {
+            transport: "smtp".into(),
+            from: "Identity <identity@corp.example>".into(),
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port: port,
+            smtp_tls: trustplane_server::config::SmtpTls::None,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    s.user("sara", &[]).await;
+    let old = signed_in(&s, "sara").await;
+    // Register the address: the confirmation code arrives over SMTP.
+    let r = post_form(
+        &old,
+        &s,
+        "/my/security-info",
+        "/my/security-info/email",
+        &[("address", "sara@home.example")],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=email-sent");
+    let code = code_in_maildir(maildir.path(), "sara@home.example", 1).await;
+    let r = post_form(
+        &old,
+        &s,
+        "/my/security-info",
+        "/my/security-info/email/confirm",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/my/security-info?ok=email-added");
+    // Reset.
+    let c = client();
+    post_form(&c, &s, "/reset", "/reset", &[("username", "sara")]).await;
+    post_form(&c, &s, "/reset/verify", "/reset/email", &[]).await;
+    let code = code_in_maildir(maildir.path(), "sara@home.example", 2).await;
+    // The reset code read out of the received message verifies the reset.
+    let r = post_form(&c, &s, "/reset/verify", "/reset/verify", &[("code", &code)]).await;
+    assert_eq!(r.status(), 303);
+    let new_pw = "velvet canyon parsnip orbit";
+    let r = post_form(
+        &c,
+        &s,
+        "/reset/verify",
+        "/reset/password",
+        &[("new_password", new_pw), ("confirm_password", new_pw)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // The code is single-use: the same code in a new reset flow fails.
+    let c2 = client();
+    post_form(&c2, &s, "/reset", "/reset", &[("username", "sara")]).await;
+    let r = post_form(
+        &c2,
+        &s,
+        "/reset/verify",
+        "/reset/verify",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    // Sessions revoked; the notice went over SMTP to the profile address.
+    assert_eq!(old.get(s.url("/my")).send().await.unwrap().status(), 303);
+    let notices = read_mail_dir(&maildir.path().join("new"), "sara@example.com", 2).await;
+    assert!(
+        notices
+            .iter()
+            .any(|m| m.contains("Your password was reset"))
+    );
+    assert!(
+        !s.data_dir().join("outbox").exists(),
+        "nothing in the outbox with SMTP configured"
+    );
+    s.stop().await;
+}
