@@ -455,15 +455,13 @@ pub async fn user_password(
     Path(id): Path<Uuid>,
     CsrfForm(f): CsrfForm<SetPasswordForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow resetting this user's password.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow resetting this user's password.",
+    )
+    .await?;
     let here = format!("/admin/users/{id}");
     match ops(&state)
         .set_password(&ctx.actor(req.ip), id, &f.password, f.must_change.is_some())
@@ -990,6 +988,25 @@ pub async fn revoke_token(
     Ok(Redirect::to("/admin/tokens?ok=revoked").into_response())
 }
 
+/// Whether the administrator's roles allow changing this user's password or sign-in methods
+/// (a helpdesk administrator: not for administrators); `denied` is the refusal shown.
+async fn may_change_sign_in(
+    state: &AppState,
+    ctx: &crate::auth::SessionCtx,
+    id: Uuid,
+    denied: &'static str,
+) -> Result<(), PageError> {
+    let target = RoleSet(state.store.roles_of(id).await?);
+    if ctx
+        .roles
+        .may_act_on(Permission::UsersResetPassword, &target)
+    {
+        Ok(())
+    } else {
+        Err(PageError(AppError::forbidden(denied)))
+    }
+}
+
 /// `POST /admin/users/{id}/methods/{method}/remove`: e.g. for a user who lost their phone.
 pub async fn remove_method(
     State(state): State<AppState>,
@@ -998,15 +1015,13 @@ pub async fn remove_method(
     Path((id, method)): Path<(Uuid, Uuid)>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow changing this user's sign-in methods.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow changing this user's sign-in methods.",
+    )
+    .await?;
     let here = format!("/admin/users/{id}");
     match ops(&state)
         .remove_mfa_method(&ctx.actor(req.ip), id, method)
@@ -1025,15 +1040,13 @@ pub async fn require_reregistration(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow changing this user's sign-in methods.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow changing this user's sign-in methods.",
+    )
+    .await?;
     let here = format!("/admin/users/{id}");
     match ops(&state)
         .require_reregistration(&ctx.actor(req.ip), id)
@@ -1070,15 +1083,13 @@ pub async fn issue_tap(
     Path(id): Path<Uuid>,
     CsrfForm(f): CsrfForm<TapForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow issuing a pass for this user.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow issuing a pass for this user.",
+    )
+    .await?;
     let here = format!("/admin/users/{id}");
     let issued = async {
         let lifetime = parse_lifetime(&f.lifetime)?;
@@ -1127,15 +1138,13 @@ pub async fn temporary_password(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow resetting this user's password.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow resetting this user's password.",
+    )
+    .await?;
     let here = format!("/admin/users/{id}");
     match ops(&state).temporary_password(&ctx.actor(req.ip), id).await {
         Ok(password) => {
@@ -1161,15 +1170,13 @@ pub async fn revoke_tap(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if !ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
-    {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow revoking this user's pass.",
-        )));
-    }
+    may_change_sign_in(
+        &state,
+        &ctx,
+        id,
+        "Your role does not allow revoking this user's pass.",
+    )
+    .await?;
     ops(&state).revoke_tap(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to(&format!("/admin/users/{id}?ok=tap")).into_response())
 }

@@ -29,7 +29,7 @@ use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
 use trustplane_core::identity::fold_name;
 use trustplane_core::mfa::email::{CodePurpose, normalize_email_code};
-use trustplane_core::mfa::{MfaKind, TotpCheck, normalize_recovery_code};
+use trustplane_core::mfa::{TotpCheck, normalize_recovery_code};
 use uuid::Uuid;
 
 const COOKIE: &str = "tp_reset";
@@ -380,13 +380,8 @@ async fn verify_code(
                 .await?;
         return Ok(ok.then_some("recovery_code"));
     }
-    let has_totp = state
-        .store
-        .list_mfa_methods(user_id)
-        .await?
-        .iter()
-        .any(|m| m.kind == MfaKind::Totp);
-    if has_totp && policy.totp_allowed(&groups) {
+    // (No authenticator app: `check_totp` answers `Invalid`.)
+    if policy.totp_allowed(&groups) {
         let (outcome, _) = crate::login::check_totp(state, user_id, code, now).await?;
         if matches!(outcome, TotpCheck::Valid { .. }) {
             return Ok(Some("totp"));
