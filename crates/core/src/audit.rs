@@ -10,7 +10,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Who performed an administrative change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
-    /// `user:<uuid>`, `token:<uuid>`, `cli:<os user>`, `bootstrap` or `system`.
+    /// `user:<uuid>`, `token:<uuid>`, `cli:<os user>`, `bootstrap`, `anonymous` or `system`.
     pub id: String,
     /// Human-readable name (login name, token name).
     pub name: String,
@@ -38,6 +38,14 @@ impl Actor {
             id: format!("cli:{os_user}"),
             name: format!("{os_user} (command line)"),
             ip: None,
+        }
+    }
+    /// Someone not signed in (a self-service reset, for instance), known only by address.
+    pub fn anonymous(ip: Option<String>) -> Self {
+        Actor {
+            id: "anonymous".into(),
+            name: "not signed in".into(),
+            ip,
         }
     }
     pub fn system() -> Self {

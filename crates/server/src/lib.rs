@@ -11,6 +11,7 @@ pub mod mail;
 pub mod ops;
 pub mod pages;
 pub mod secrets;
+pub mod signin_export;
 pub mod state;
 pub mod webauthn;
 
@@ -105,6 +106,8 @@ pub fn app(state: AppState) -> Router {
             get(reset::verify_page).post(reset::verify_submit),
         )
         .route("/reset/email", post(reset::send_email))
+        .route("/reset/passkey/options", post(reset::passkey_options))
+        .route("/reset/passkey", post(reset::passkey_submit))
         .route("/reset/password", post(reset::password_submit))
         .route("/reset/check-password", post(reset::check_password))
         .route("/login/tap", get(flow::tap_form).post(flow::tap_submit))

@@ -37,6 +37,7 @@ pub const CEREMONY_LIFETIME: time::Duration = time::Duration::minutes(5);
 const REGISTER: &str = "register";
 const SECOND_FACTOR: &str = "second_factor";
 const PASSWORDLESS: &str = "passwordless";
+const RESET: &str = "reset";
 
 /// The relying party from the configuration: id = host of `public_url`, origin =
 /// `public_url`; without one, `http://localhost:PORT` (the port actually bound) with id
@@ -767,5 +768,86 @@ pub async fn passwordless_login(
         }
         LoginState::Denied { reason } => Ok(LoginOutcome::Denied(reason)),
         LoginState::AwaitingFirstFactor => Ok(LoginOutcome::Denied(DenyReason::WrongPassword)),
+    }
+}
+
+/// Starts a passkey check for a self-service password reset bound to `binding` (the reset
+/// flow). The challenge is username-less and the same for every account name: listing the
+/// account's credentials would tell a stranger that the account exists.
+pub async fn reset_options(
+    state: &AppState,
+    binding: &str,
+) -> Result<Options<serde_json::Value>, AppError> {
+    let wa = rp(state)?;
+    let (rcr, auth) = wa.start_discoverable_authentication().map_err(|e| {
+        tracing::error!(error = %e, "cannot start a WebAuthn authentication");
+        AppError::internal()
+    })?;
+    let ceremony = save_ceremony(state, RESET, binding, None, &auth).await?;
+    Ok(Options {
+        ceremony,
+        public_key: serde_json::to_value(&rcr.public_key).map_err(|_| AppError::internal())?,
+    })
+}
+
+/// Checks a passkey answer for the reset flow `binding` of `user_id` (`None`: the account does
+/// not exist or may not reset, and nothing can pass). `Ok(None)` means verified; `Ok(Some(why))`
+/// names the refusal for the audit log. User verification is required: the passkey replaces
+/// a code the user would otherwise type.
+pub async fn verify_for_reset(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    binding: &str,
+    ceremony: &str,
+    answer: &serde_json::Value,
+    user_id: Option<Uuid>,
+) -> Result<Option<&'static str>, AppError> {
+    let wa = rp(state)?;
+    let taken =
+        take_ceremony::<DiscoverableAuthentication>(state, ceremony, RESET, binding).await?;
+    let Some((_, auth)) = taken else {
+        return Ok(Some("passkey_ceremony_expired"));
+    };
+    let Ok(cred) = serde_json::from_value::<PublicKeyCredential>(answer.clone()) else {
+        return Ok(Some("passkey_malformed"));
+    };
+    let Ok((handle, cred_id)) = wa.identify_discoverable_authentication(&cred) else {
+        return Ok(Some("passkey_malformed"));
+    };
+    let Some(user_id) = user_id else {
+        return Ok(Some("passkey_not_of_account"));
+    };
+    let Some((record, key)) = state
+        .store
+        .webauthn_by_credential_id(&URL_SAFE_NO_PAD.encode(cred_id))
+        .await?
+        .filter(|(r, _)| r.user_id == handle && r.user_id == user_id)
+    else {
+        return Ok(Some("passkey_not_of_account"));
+    };
+    if !state
+        .ops()
+        .methods_policy()
+        .await?
+        .webauthn_allowed(&group_ids(state, user_id).await?)
+    {
+        return Ok(Some("passkey_not_allowed"));
+    }
+    let passkey = parse_passkey(&key)?;
+    let credential = Credential::from(passkey.clone());
+    match wa.finish_discoverable_authentication_v2(&cred, auth, &credential) {
+        Ok(res) if res.user_verified() => {
+            if record_use(state, &record, passkey, &res).await? {
+                Ok(None)
+            } else {
+                Ok(Some("passkey_failed"))
+            }
+        }
+        Ok(_) => Ok(Some("passkey_no_user_verification")),
+        Err(WebauthnError::CredentialPossibleCompromise) => {
+            audit_counter_regression(state, &record, ip).await?;
+            Ok(Some("webauthn_counter_regression"))
+        }
+        Err(_) => Ok(Some("passkey_failed")),
     }
 }

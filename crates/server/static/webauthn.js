@@ -128,6 +128,11 @@
       run(second, document.getElementById("webauthn-error"), "/login/webauthn/options",
         "/login/webauthn", get);
     });
+    var reset = document.getElementById("passkey-reset");
+    if (reset) reset.addEventListener("click", function () {
+      run(reset, document.getElementById("passkey-error"), "/reset/passkey/options",
+        "/reset/passkey", get);
+    });
     var pw = document.getElementById("passkey-login");
     if (pw) pw.addEventListener("click", function () {
       run(pw, document.getElementById("passkey-error"), "/login/passkey/options",

@@ -6,6 +6,7 @@
 //! `RETURNING`), and there are no `if sqlite { … }` branches. Each backend has its own migration
 //! folder. Every multi-row change runs in one transaction together with its audit entry.
 
+mod access;
 mod codes;
 mod mfa;
 mod risk;
@@ -14,6 +15,7 @@ mod sql;
 mod tap;
 mod webauthn;
 
+pub use access::PolicyVersion;
 pub use codes::{LiveCode, NewCode};
 pub use sql::SqlStore;
 
@@ -106,6 +108,15 @@ pub struct SignInQuery {
     pub failure_reason: Option<String>,
     pub since: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
+    /// The application signed in to (`details.app`).
+    pub app_id: Option<String>,
+    /// Sign-in risk level (`details.sign_in_risk`): low, medium, high.
+    pub sign_in_risk: Option<String>,
+    /// Conditional access outcome (`details.conditional_access.outcome`): allow, block,
+    /// requires.
+    pub ca_outcome: Option<String>,
+    /// A policy that applied (enabled or report-only).
+    pub policy: Option<String>,
     pub limit: i64,
 }
 
@@ -418,6 +429,25 @@ pub trait Store: Send + Sync + 'static {
     async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool>;
     /// Deletes the user's pass; false when there was none.
     async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool>;
+
+    // --- conditional access -----------------------------------------------------------------
+    /// The policy set in force (the newest version).
+    async fn current_policy_version(&self) -> Result<Option<PolicyVersion>>;
+    async fn policy_version(&self, version: i64) -> Result<Option<PolicyVersion>>;
+    /// Newest first.
+    async fn list_policy_versions(&self, limit: i64) -> Result<Vec<PolicyVersion>>;
+    /// Saves a new version on top of `based_on` (0: none yet) with its audit entry, in one
+    /// transaction; `Conflict` when `based_on` is not the newest version (optimistic
+    /// concurrency: nobody overwrites a change they have not seen).
+    async fn save_policy_version(
+        &self,
+        based_on: i64,
+        document: &str,
+        created_by: &str,
+        comment: &str,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<PolicyVersion>;
 
     // --- settings documents ---------------------------------------------------------------
     async fn get_setting(&self, name: &str) -> Result<Option<String>>;

@@ -33,7 +33,7 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
 }
 
 /// Maps a unique-constraint violation to `Conflict(what)`.
-fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+pub(crate) fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
         _ => db(e),
@@ -784,8 +784,16 @@ impl Store for SqlStore {
     async fn record_sign_in(&self, e: &SignInEvent) -> Result<()> {
         let methods =
             serde_json::to_string(&e.methods).map_err(|x| StoreError::Database(x.to_string()))?;
+        let d = &e.details;
+        let text = |v: &serde_json::Value| v.as_str().map(loggable);
+        let applied: Vec<&str> = d["conditional_access"]["applied"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let ca_policies = (!applied.is_empty()).then(|| format!(",{},", applied.join(",")));
         sqlx::query(safe(format!(
-            "INSERT INTO sign_ins ({SIGN_IN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            "INSERT INTO sign_ins ({SIGN_IN_COLS}, app_id, sign_in_risk, ca_outcome, ca_policies) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         )))
         .bind(e.id.to_string())
         .bind(ms(e.at))
@@ -798,6 +806,10 @@ impl Store for SqlStore {
         .bind(loggable(&e.correlation_id))
         .bind(methods)
         .bind(e.details.to_string())
+        .bind(text(&d["app"]))
+        .bind(text(&d["sign_in_risk"]))
+        .bind(text(&d["conditional_access"]["outcome"]))
+        .bind(ca_policies.map(|p| loggable(&p)))
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -824,6 +836,24 @@ impl Store for SqlStore {
         }
         if let Some(t) = q.until {
             w.push_i("at < ?", ms(t));
+        }
+        if let Some(a) = &q.app_id {
+            w.push("app_id = ?", loggable(a));
+        }
+        if let Some(r) = &q.sign_in_risk {
+            w.push("sign_in_risk = ?", loggable(r));
+        }
+        if let Some(o) = &q.ca_outcome {
+            w.push("ca_outcome = ?", loggable(o));
+        }
+        if let Some(p) = &q.policy {
+            // Policy ids are slugs (no commas, no LIKE wildcards survive validation); escape
+            // anyway so a stray `%` or `_` matches itself.
+            let escaped = p
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            w.push("ca_policies LIKE ? ESCAPE '\\'", format!("%,{escaped},%"));
         }
         let sql = format!(
             "SELECT {SIGN_IN_COLS} FROM sign_ins{} ORDER BY at DESC, id DESC LIMIT {}",
@@ -1256,6 +1286,31 @@ impl Store for SqlStore {
 
     async fn reregistration_required(&self, user_id: Uuid) -> Result<bool> {
         self.reregistration_required_impl(user_id).await
+    }
+
+    async fn current_policy_version(&self) -> Result<Option<PolicyVersion>> {
+        self.current_policy_version_impl().await
+    }
+
+    async fn policy_version(&self, version: i64) -> Result<Option<PolicyVersion>> {
+        self.policy_version_impl(version).await
+    }
+
+    async fn list_policy_versions(&self, limit: i64) -> Result<Vec<PolicyVersion>> {
+        self.list_policy_versions_impl(limit).await
+    }
+
+    async fn save_policy_version(
+        &self,
+        based_on: i64,
+        document: &str,
+        created_by: &str,
+        comment: &str,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<PolicyVersion> {
+        self.save_policy_version_impl(based_on, document, created_by, comment, now, audit)
+            .await
     }
 
     async fn get_setting(&self, name: &str) -> Result<Option<String>> {

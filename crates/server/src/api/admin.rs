@@ -382,8 +382,63 @@ pub struct SignInLogQuery {
     since: Option<String>,
     /// RFC 3339 time (exclusive).
     until: Option<String>,
+    /// Application id signed in to.
+    app: Option<String>,
+    /// Sign-in risk level: `low`, `medium` or `high`.
+    risk: Option<String>,
+    /// Conditional access outcome: `allow`, `block` or `requires`.
+    outcome: Option<String>,
+    /// A conditional access policy id that applied (enabled or report-only).
+    policy: Option<String>,
     /// 1..=10000, default 100.
     limit: Option<i64>,
+}
+
+impl SignInLogQuery {
+    /// The store query, with every filter checked.
+    pub fn to_store(self) -> Result<SignInQuery, AppError> {
+        let result = match self.result.as_deref() {
+            None | Some("") => None,
+            Some(r) => Some(SignInResult::parse(r).ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_result",
+                    "result must be success, failure or interrupted",
+                )
+            })?),
+        };
+        let empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let risk = empty(self.risk);
+        if let Some(r) = &risk
+            && trustplane_core::risk::RiskLevel::parse(r).is_none()
+        {
+            return Err(AppError::bad_request(
+                "invalid_risk",
+                "risk must be low, medium or high",
+            ));
+        }
+        let outcome = empty(self.outcome);
+        if let Some(o) = &outcome
+            && !["allow", "block", "requires"].contains(&o.as_str())
+        {
+            return Err(AppError::bad_request(
+                "invalid_outcome",
+                "outcome must be allow, block or requires",
+            ));
+        }
+        Ok(SignInQuery {
+            user_id: self.user_id,
+            username: empty(self.username),
+            result,
+            failure_reason: empty(self.failure_reason),
+            since: parse_time("since", empty(self.since))?,
+            until: parse_time("until", empty(self.until))?,
+            app_id: empty(self.app),
+            sign_in_risk: risk,
+            ca_outcome: outcome,
+            policy: empty(self.policy),
+            limit: self.limit.unwrap_or(100),
+        })
+    }
 }
 
 fn parse_time(field: &'static str, s: Option<String>) -> Result<Option<OffsetDateTime>, AppError> {
@@ -406,28 +461,31 @@ pub async fn list_sign_ins(
     Query(q): Query<SignInLogQuery>,
 ) -> Result<Json<Vec<SignInView>>, AppError> {
     caller.require(Permission::SignInLogRead)?;
-    let result = match q.result.as_deref() {
-        None | Some("") => None,
-        Some(r) => Some(SignInResult::parse(r).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_result",
-                "result must be success, failure or interrupted",
-            )
-        })?),
-    };
-    let events = state
-        .store
-        .list_sign_ins(&SignInQuery {
-            user_id: q.user_id,
-            username: q.username,
-            result,
-            failure_reason: q.failure_reason,
-            since: parse_time("since", q.since)?,
-            until: parse_time("until", q.until)?,
-            limit: q.limit.unwrap_or(100),
-        })
-        .await?;
+    let events = state.store.list_sign_ins(&q.to_store()?).await?;
     Ok(Json(events.into_iter().map(SignInView::from).collect()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ExportFormat {
+    /// `csv` or `jsonl` (JSON lines).
+    format: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/sign-ins/export", tag = "admin",
+    params(SignInLogQuery, ExportFormat),
+    responses((status = 200, description = "CSV or JSON lines"), (status = 400, body = ErrorBody)))]
+pub async fn export_sign_ins(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(format): Query<ExportFormat>,
+    Query(q): Query<SignInLogQuery>,
+) -> Result<axum::response::Response, AppError> {
+    caller.require(Permission::SignInLogRead)?;
+    let limit = q.limit;
+    let mut query = q.to_store()?;
+    query.limit = limit.unwrap_or(10_000);
+    let events = state.store.list_sign_ins(&query).await?;
+    crate::signin_export::render(&format.format, events)
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -28,7 +28,7 @@ use uuid::Uuid;
         admin::list_groups, admin::create_group, admin::get_group, admin::delete_group, admin::group_members,
         admin::add_member, admin::remove_member,
         admin::list_sessions, admin::revoke_session,
-        admin::list_sign_ins, admin::list_audit, admin::verify_audit,
+        admin::list_sign_ins, admin::export_sign_ins, admin::list_audit, admin::verify_audit,
         admin::list_tokens, admin::create_token, admin::revoke_token,
         admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
         security::breach_status, security::reload_breach,
@@ -97,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions", get(admin::list_sessions))
         .route("/sessions/{id}", delete(admin::revoke_session))
         .route("/sign-ins", get(admin::list_sign_ins))
+        .route("/sign-ins/export", get(admin::export_sign_ins))
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

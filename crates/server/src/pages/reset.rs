@@ -4,12 +4,13 @@
 //! same whether the account exists, is disabled or may not reset, and every verification of a
 //! flow without a real account fails like a wrong code. The user proves who they are with 1 or
 //! 2 different registered methods (the methods policy says how many): an emailed code, an
-//! authenticator app code or a recovery code. The new password must pass password protection;
+//! authenticator app code, a recovery code or a passkey (username-less challenge, user
+//! verification required, so it shows nothing about the account). The new password must pass password protection;
 //! then every session of the user is revoked and the user is told by email.
 //!
 //! Limits: reset starts share the per-IP sign-in limit; wrong codes count against the account
 //! (the same counter as failed sign-ins, under its own key) and against the flow (5, then it
-//! starts again); emailed codes are single-use, live 10 minutes, and at most 5 are sent per
+//! starts again); every refusal is audited (`user.password.reset.refused`); emailed codes are single-use, live 10 minutes, and at most 5 are sent per
 //! user per 15 minutes.
 
 use super::{CsrfForm, PageResult, render_status};
@@ -18,6 +19,7 @@ use crate::error::AppError;
 use crate::secrets::random_token;
 use crate::state::AppState;
 use askama::Template;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -122,6 +124,9 @@ struct VerifyPage<'a> {
     notice: Option<&'a str>,
     step: usize,
     required: u8,
+    /// Offered whenever the server can check passkeys and the policy allows them to anyone:
+    /// never depending on the account, which would reveal it.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -238,14 +243,19 @@ fn secret_of(jar: &CookieJar) -> Option<String> {
     jar.get(COOKIE).map(|c| c.value().to_string())
 }
 
-fn render_verify(
+async fn render_verify(
     state: &AppState,
     jar: CookieJar,
     p: &PendingReset,
     status: StatusCode,
     error: Option<&str>,
     notice: Option<&str>,
-) -> Response {
+) -> PageResult {
+    let passkeys = state.webauthn.is_some()
+        && !matches!(
+            state.ops().methods_policy().await?.webauthn.users,
+            trustplane_core::mfa::policy::Targets::None
+        );
     let (jar, csrf) = state.csrf_issue(jar);
     let page = VerifyPage {
         organisation: &state.cfg.organisation,
@@ -255,8 +265,9 @@ fn render_verify(
         notice,
         step: p.verified.len() + 1,
         required: p.required,
+        passkeys,
     };
-    (jar, render_status(status, &page)).into_response()
+    Ok((jar, render_status(status, &page)).into_response())
 }
 
 fn render_password(
@@ -295,7 +306,7 @@ pub async fn verify_page(State(state): State<AppState>, jar: CookieJar) -> PageR
     let notice = p.email_sent.then_some(
         "If this account has a registered email address, we sent an 8-digit code to it. It expires in 10 minutes.",
     );
-    Ok(render_verify(&state, jar, &p, StatusCode::OK, None, notice))
+    render_verify(&state, jar, &p, StatusCode::OK, None, notice).await
 }
 
 /// `POST /reset/email`: emails a reset code to the account's registered address, if any. The
@@ -351,26 +362,32 @@ pub struct CodeForm {
     code: String,
 }
 
-/// Which method a typed code belongs to, and whether it verified (for a real account).
+/// Which method a typed code belongs to, and whether it verified (for a real account):
+/// `Ok(kind)`, or `Err(reason)` naming the refusal for the audit log.
 async fn verify_code(
     state: &AppState,
     secret: &str,
     user_id: Uuid,
     code: &str,
-) -> Result<Option<&'static str>, AppError> {
+) -> Result<Result<&'static str, &'static str>, AppError> {
     let policy = state.ops().methods_policy().await?;
     let groups = group_ids(state, user_id).await?;
     let now = OffsetDateTime::now_utc();
     if normalize_email_code(code).is_some() {
-        if policy.email_allowed(&groups)
-            && let crate::codes::Check::Valid { user_id: u, .. } =
-                crate::codes::check(state, &digest(secret), CodePurpose::PasswordReset, code)
-                    .await?
-            && u == user_id
-        {
-            return Ok(Some("email"));
+        if !policy.email_allowed(&groups) {
+            return Ok(Err("email_code_not_allowed"));
         }
-        return Ok(None);
+        return Ok(
+            match crate::codes::check(state, &digest(secret), CodePurpose::PasswordReset, code)
+                .await?
+            {
+                crate::codes::Check::Valid { user_id: u, .. } if u == user_id => Ok("email"),
+                crate::codes::Check::Valid { .. } | crate::codes::Check::Wrong => {
+                    Err("email_code_wrong")
+                }
+                crate::codes::Check::NoCode => Err("email_code_expired_or_used"),
+            },
+        );
     }
     if let Some(rc) = normalize_recovery_code(code) {
         let ok = policy.recovery_codes_allowed(&groups)
@@ -378,21 +395,103 @@ async fn verify_code(
                 .store
                 .use_recovery_code(user_id, &secret_digest(&rc), now)
                 .await?;
-        return Ok(ok.then_some("recovery_code"));
+        return Ok(if ok {
+            Ok("recovery_code")
+        } else {
+            Err("recovery_code_wrong_or_used")
+        });
     }
     // (No authenticator app: `check_totp` answers `Invalid`.)
     if policy.totp_allowed(&groups) {
         let (outcome, _) = crate::login::check_totp(state, user_id, code, now).await?;
-        if matches!(outcome, TotpCheck::Valid { .. }) {
-            return Ok(Some("totp"));
-        }
+        return Ok(match outcome {
+            TotpCheck::Valid { .. } => Ok("totp"),
+            TotpCheck::Replayed => Err("totp_replayed"),
+            TotpCheck::Invalid => Err("totp_wrong"),
+        });
     }
-    Ok(None)
+    Ok(Err("code_not_recognised"))
 }
+
+/// What became of a refused verification.
+enum Refused {
+    /// Try again (the flow goes on).
+    Again,
+    /// Too many wrong answers: the flow is over.
+    Restart,
+}
+
+/// Counts a refused code or passkey against the flow and the account, and audits it. The
+/// answer to the browser never tells an unknown account from a known one; the audit log
+/// (admins only) does.
+async fn refuse(
+    state: &AppState,
+    ctx: &RequestCtx,
+    p: &mut PendingReset,
+    secret: &str,
+    reason: &str,
+) -> Result<Refused, AppError> {
+    metrics::counter!("trustplane_password_resets_total", "result" => "wrong_code").increment(1);
+    let account_key = format!("reset:{}", fold_name(&p.username));
+    state
+        .account_failures
+        .record_failure(&account_key, Instant::now());
+    p.attempts += 1;
+    let ended = p.attempts >= MAX_ATTEMPTS;
+    let audit = AuditDraft::new(
+        &Actor::anonymous(ctx.ip.map(|i| i.to_string())),
+        "user.password.reset.refused",
+        "user",
+        p.user_id.map(|u| u.to_string()),
+    )
+    .after(&serde_json::json!({
+        "username": p.username,
+        "reason": if p.user_id.is_some() { reason } else { "account_unknown_or_not_allowed" },
+        "attempt": p.attempts,
+        "flow_ended": ended,
+        "correlation_id": ctx.correlation_id,
+    }));
+    state.store.append_audit(audit).await?;
+    tracing::info!(reason, attempt = p.attempts, correlation_id = %ctx.correlation_id,
+        "password reset verification refused");
+    if ended {
+        state.store.delete_login_flow(&digest(secret)).await?;
+        return Ok(Refused::Restart);
+    }
+    p.save(state, secret).await?;
+    Ok(Refused::Again)
+}
+
+/// Records a verified method in the flow. `false` when it had been verified already.
+async fn accept(
+    state: &AppState,
+    p: &mut PendingReset,
+    secret: &str,
+    kind: &str,
+) -> Result<bool, AppError> {
+    if p.verified.iter().any(|v| v == kind) {
+        return Ok(false);
+    }
+    p.verified.push(kind.to_string());
+    p.email_sent = false;
+    p.save(state, secret).await?;
+    Ok(true)
+}
+
+const ALREADY_VERIFIED: &str = "That method was already verified: use a different one.";
+
+fn locked(state: &AppState, p: &PendingReset) -> bool {
+    state
+        .account_failures
+        .is_locked(&format!("reset:{}", fold_name(&p.username)), Instant::now())
+}
+
+const LOCKED: &str = "Too many wrong codes for this account. Wait 15 minutes and try again.";
 
 /// `POST /reset/verify`: checks one code (emailed, authenticator app or recovery code).
 pub async fn verify_submit(
     State(state): State<AppState>,
+    ctx: RequestCtx,
     jar: CookieJar,
     CsrfForm(f): CsrfForm<CodeForm>,
 ) -> PageResult {
@@ -405,64 +504,135 @@ pub async fn verify_submit(
     if p.done() {
         return Ok(render_password(&state, jar, &p, None));
     }
-    let account_key = format!("reset:{}", fold_name(&p.username));
-    if state
-        .account_failures
-        .is_locked(&account_key, Instant::now())
-    {
-        return Ok(render_verify(
+    if locked(&state, &p) {
+        return render_verify(
             &state,
             jar,
             &p,
             StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many wrong codes for this account. Wait 15 minutes and try again."),
+            Some(LOCKED),
             None,
-        ));
+        )
+        .await;
     }
     let code: String = f.code.trim().chars().take(32).collect();
     let verified = match p.user_id {
         Some(user_id) => verify_code(&state, &secret, user_id, &code).await?,
-        None => None,
+        None => Err("account_unknown_or_not_allowed"),
     };
     match verified {
-        Some(kind) if p.verified.iter().any(|v| v == kind) => {
-            p.save(&state, &secret).await?;
-            Ok(render_verify(
+        Ok(kind) => {
+            if accept(&state, &mut p, &secret, kind).await? {
+                return Ok(Redirect::to("/reset/verify").into_response());
+            }
+            render_verify(
                 &state,
                 jar,
                 &p,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some("That method was already verified: use a different one."),
+                Some(ALREADY_VERIFIED),
                 None,
-            ))
+            )
+            .await
         }
-        Some(kind) => {
-            p.verified.push(kind.to_string());
-            p.email_sent = false;
-            p.save(&state, &secret).await?;
-            Ok(Redirect::to("/reset/verify").into_response())
-        }
-        None => {
-            metrics::counter!("trustplane_password_resets_total", "result" => "wrong_code")
-                .increment(1);
-            state
-                .account_failures
-                .record_failure(&account_key, Instant::now());
-            p.attempts += 1;
-            if p.attempts >= MAX_ATTEMPTS {
-                state.store.delete_login_flow(&digest(&secret)).await?;
-                return Ok(restart(jar));
+        Err(reason) => match refuse(&state, &ctx, &mut p, &secret, reason).await? {
+            Refused::Restart => Ok(restart(jar)),
+            Refused::Again => {
+                render_verify(
+                    &state,
+                    jar,
+                    &p,
+                    StatusCode::UNAUTHORIZED,
+                    Some(GENERIC_WRONG),
+                    None,
+                )
+                .await
             }
-            p.save(&state, &secret).await?;
-            Ok(render_verify(
-                &state,
-                jar,
-                &p,
-                StatusCode::UNAUTHORIZED,
-                Some(GENERIC_WRONG),
-                None,
-            ))
+        },
+    }
+}
+
+/// `POST /reset/passkey/options`: a passkey challenge for this reset (JSON; CSRF header).
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let _: super::webauthn::Empty = super::webauthn::json_body(&state, &jar, &headers, &body)?;
+    let Some(secret) = secret_of(&jar) else {
+        return Err(reset_expired());
+    };
+    if PendingReset::load(&state, &secret).await?.is_none() {
+        return Err(reset_expired());
+    }
+    Ok(Json(crate::webauthn::reset_options(&state, &digest(&secret)).await?).into_response())
+}
+
+fn reset_expired() -> AppError {
+    AppError::new(
+        StatusCode::UNAUTHORIZED,
+        "reset_expired",
+        "The reset took too long. Please start again.",
+    )
+}
+
+/// `POST /reset/passkey`: verifies identity with a passkey (user verification required).
+pub async fn passkey_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let a: super::webauthn::Answer = super::webauthn::json_body(&state, &jar, &headers, &body)?;
+    let Some(secret) = secret_of(&jar) else {
+        return Err(reset_expired());
+    };
+    let Some(mut p) = PendingReset::load(&state, &secret).await? else {
+        return Err(reset_expired());
+    };
+    let again = |m: &'static str| AppError::new(StatusCode::UNAUTHORIZED, "reset_refused", m);
+    if p.done() {
+        return Ok(super::webauthn::redirect_json("/reset/verify").into_response());
+    }
+    if locked(&state, &p) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            LOCKED,
+        ));
+    }
+    let refusal = crate::webauthn::verify_for_reset(
+        &state,
+        ctx.ip,
+        &digest(&secret),
+        &a.ceremony,
+        &a.credential,
+        p.user_id,
+    )
+    .await?;
+    match refusal {
+        None => {
+            if accept(&state, &mut p, &secret, "passkey").await? {
+                Ok(super::webauthn::redirect_json("/reset/verify").into_response())
+            } else {
+                Err(AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "already_verified",
+                    ALREADY_VERIFIED,
+                ))
+            }
         }
+        Some(reason) => match refuse(&state, &ctx, &mut p, &secret, reason).await? {
+            Refused::Restart => {
+                let jar = jar.remove(Cookie::build(COOKIE).path("/reset"));
+                Ok((jar, super::webauthn::redirect_json("/reset?expired=1")).into_response())
+            }
+            Refused::Again => Err(again(
+                "That passkey was not accepted for this account. Try again, or use a code.",
+            )),
+        },
     }
 }
 

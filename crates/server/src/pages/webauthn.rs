@@ -69,7 +69,7 @@ pub async fn rows(state: &AppState, user_id: Uuid) -> Result<Vec<KeyRow>, AppErr
 }
 
 /// Checks the CSRF header and parses a JSON body of at most [`MAX_JSON`] bytes.
-fn json_body<T: serde::de::DeserializeOwned>(
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,
@@ -98,19 +98,19 @@ fn json_body<T: serde::de::DeserializeOwned>(
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Empty {}
+pub(super) struct Empty {}
 
 #[derive(Deserialize)]
-struct Answer {
-    ceremony: String,
-    credential: serde_json::Value,
+pub(super) struct Answer {
+    pub(super) ceremony: String,
+    pub(super) credential: serde_json::Value,
     #[serde(default)]
     label: String,
     #[serde(default)]
     next: String,
 }
 
-fn redirect_json(to: &str) -> Json<serde_json::Value> {
+pub(super) fn redirect_json(to: &str) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "redirect": to }))
 }
 

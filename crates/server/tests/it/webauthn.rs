@@ -492,3 +492,184 @@ async fn keys_are_listed_for_admins_renamed_and_removed_under_the_method_rules()
             .is_empty()
     );
 }
+
+/// Starts a self-service reset for `username` in a fresh browser; returns the client and the
+/// CSRF token of the verification page (which offers a passkey either way).
+async fn start_reset(s: &TestServer, username: &str) -> (reqwest::Client, String) {
+    let c = client();
+    let token = csrf(&c, s, "/reset").await;
+    let r = c
+        .post(s.url("/reset"))
+        .form(&[("csrf_token", token.as_str()), ("username", username)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/reset/verify");
+    let html = c
+        .get(s.url("/reset/verify"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Use a passkey"), "{html}");
+    (c, csrf_of(&html))
+}
+
+/// Answers the reset's passkey challenge with `key`'s credential `cred` for `user_handle`.
+async fn reset_with_passkey(
+    s: &TestServer,
+    c: &reqwest::Client,
+    token: &str,
+    key: &mut SoftToken,
+    cred: &RegisterPublicKeyCredential,
+    user_handle: uuid::Uuid,
+) -> (Value, reqwest::Response) {
+    let r = post_json(c, s, "/reset/passkey/options", token, json!({})).await;
+    assert_eq!(r.status(), 200);
+    let o = json(r).await;
+    let mut pk = o["publicKey"].clone();
+    assert_eq!(pk["userVerification"], "required");
+    let options = pk.clone();
+    pk["allowCredentials"] = json!([{ "type": "public-key", "id": cred.id }]);
+    let mut answer = sign(s, key, &pk);
+    answer.response.user_handle = Some(user_handle.as_bytes().to_vec());
+    let r = post_json(
+        c,
+        s,
+        "/reset/passkey",
+        token,
+        json!({ "ceremony": o["ceremony"], "credential": answer }),
+    )
+    .await;
+    (options, r)
+}
+
+async fn refusals(s: &TestServer) -> Vec<trustplane_core::audit::AuditEntry> {
+    s.state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("user.password.reset.refused".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_passkey_verifies_a_self_service_reset_and_refusals_are_audited() {
+    let s = TestServer::start().await;
+    let erin = s.user("erin", &[]).await;
+    let frank = s.user("frank", &[]).await;
+    let c = signed_in(&s, "erin").await;
+    let mut key = soft_token();
+    let (r, cred) = register(&c, &s, &mut key, "Phone").await;
+    assert_eq!(r.status(), 200);
+
+    // An unknown account gets the same username-less challenge, and the passkey fails like
+    // any wrong answer; the audit log (admins only) says why.
+    let (nc, nt) = start_reset(&s, "nobody").await;
+    let (unknown_options, r) = reset_with_passkey(&s, &nc, &nt, &mut key, &cred, erin.id).await;
+    assert_eq!(r.status(), 401);
+    let unknown_refusal = json(r).await;
+    assert_eq!(unknown_refusal["error"], "reset_refused");
+    assert!(
+        unknown_options["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "the challenge names no credential: {unknown_options}"
+    );
+    let audit = refusals(&s).await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].target_id, None);
+    assert_eq!(audit[0].actor_id, "anonymous");
+    let after: Value = serde_json::from_str(audit[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(after["username"], "nobody");
+    assert_eq!(after["reason"], "account_unknown_or_not_allowed");
+
+    // Erin's passkey does not verify Frank's reset: the same answer as for an unknown account.
+    let (fc, ft) = start_reset(&s, "frank").await;
+    let (frank_options, r) = reset_with_passkey(&s, &fc, &ft, &mut key, &cred, erin.id).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(json(r).await, unknown_refusal);
+    assert_eq!(
+        frank_options["allowCredentials"],
+        unknown_options["allowCredentials"]
+    );
+    let audit = refusals(&s).await;
+    assert_eq!(audit.len(), 2);
+    assert_eq!(
+        audit[0].target_id.as_deref(),
+        Some(frank.id.to_string().as_str())
+    );
+    let after: Value = serde_json::from_str(audit[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(after["reason"], "passkey_not_of_account");
+
+    // A wrong code in Erin's own flow is refused and audited too; her passkey then verifies.
+    let (ec, et) = start_reset(&s, "erin").await;
+    let r = ec
+        .post(s.url("/reset/verify"))
+        .form(&[("csrf_token", et.as_str()), ("code", "123456")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let audit = refusals(&s).await;
+    assert_eq!(audit.len(), 3);
+    let after: Value = serde_json::from_str(audit[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(after["reason"], "totp_wrong");
+    assert_eq!(
+        audit[0].target_id.as_deref(),
+        Some(erin.id.to_string().as_str())
+    );
+    let (_, r) = reset_with_passkey(&s, &ec, &et, &mut key, &cred, erin.id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["redirect"], "/reset/verify");
+    let html = ec
+        .get(s.url("/reset/verify"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Choose a new password"), "{html}");
+    let t = csrf_of(&html);
+    let r = ec
+        .post(s.url("/reset/password"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("new_password", "quartz-Meadow-bicycle-47"),
+            ("confirm_password", "quartz-Meadow-bicycle-47"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("user.password.reset".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let after: Value = serde_json::from_str(done[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(after["verified_with"], json!(["passkey"]));
+    // The old session is gone; the new password works.
+    assert_eq!(
+        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        401
+    );
+    let r = login(&client(), &s, "erin", "quartz-Meadow-bicycle-47").await;
+    assert_eq!(
+        r.headers()["location"],
+        "/login/continue",
+        "the password is accepted; her passkey is asked for next"
+    );
+    s.stop().await;
+}

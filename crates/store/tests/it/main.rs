@@ -20,6 +20,7 @@
 
 mod support;
 
+mod access;
 mod atomicity;
 mod audit;
 mod bootstrap;
@@ -98,6 +99,10 @@ store_tests! {
         record_and_round_trip,
         filters,
         newest_first_and_limit,
+        conditional_access_filters,
+    ],
+    access: [
+        versions_are_kept_and_concurrent_saves_conflict,
     ],
     audit: [
         every_audited_operation_appends_one_entry,

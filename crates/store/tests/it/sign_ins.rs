@@ -353,3 +353,73 @@ pub async fn newest_first_and_limit(db: &TestDb) {
         .unwrap();
     assert_eq!(ids(&one_failure), [b.id]);
 }
+
+pub async fn conditional_access_filters(db: &TestDb) {
+    let s = &db.store;
+    let t = now();
+    let mut a = event(t, None, "ann", SignInResult::Success, None);
+    a.details = serde_json::json!({
+        "flow": "password", "app": "portal", "sign_in_risk": "medium",
+        "conditional_access": { "outcome": "requires", "applied": ["require_mfa", "p_2"] },
+    });
+    let mut b = event(
+        t + Duration::seconds(1),
+        None,
+        "bob",
+        SignInResult::Failure,
+        Some("blocked_by_policy"),
+    );
+    b.details = serde_json::json!({
+        "flow": "password", "app": "wiki",
+        "conditional_access": { "outcome": "block", "applied": ["block_legacy"] },
+    });
+    let c = event(
+        t + Duration::seconds(2),
+        None,
+        "cat",
+        SignInResult::Success,
+        None,
+    );
+    for e in [&a, &b, &c] {
+        s.record_sign_in(e).await.unwrap();
+    }
+    let by = |f: fn(&mut SignInQuery)| query(f);
+    let got = s
+        .list_sign_ins(&by(|q| q.app_id = Some("portal".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![a.id]);
+    let got = s
+        .list_sign_ins(&by(|q| q.sign_in_risk = Some("medium".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![a.id]);
+    let got = s
+        .list_sign_ins(&by(|q| q.ca_outcome = Some("block".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![b.id]);
+    let got = s
+        .list_sign_ins(&by(|q| q.policy = Some("p_2".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![a.id]);
+    // `_` is not a wildcard and a prefix does not match a longer id.
+    let got = s
+        .list_sign_ins(&by(|q| q.policy = Some("p%".into())))
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    let got = s
+        .list_sign_ins(&by(|q| q.policy = Some("require".into())))
+        .await
+        .unwrap();
+    assert!(got.is_empty());
+    let got = s
+        .list_sign_ins(&by(|q| q.policy = Some("require_mfa".into())))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![a.id]);
+    // The details round-trip unchanged.
+    assert_eq!(got[0].details, a.details);
+}
