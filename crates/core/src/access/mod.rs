@@ -22,6 +22,7 @@ mod index;
 mod lint;
 mod location;
 pub mod model;
+mod model_de;
 mod parse;
 pub mod strength;
 mod templates;

@@ -4,11 +4,7 @@
 //! ignored condition. The shapes are documented with a full example in
 //! `docs/conditional-access.md`.
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::{self, MapAccess, SeqAccess, Unexpected, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::identity::Role;
@@ -276,7 +272,7 @@ pub enum Operator {
 
 /// One grant control. Unit controls are strings (`"mfa"`); the others are one-key objects
 /// (`{"authentication_strength": "phishing_resistant_mfa"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantControl {
     Mfa,
@@ -320,7 +316,7 @@ impl SessionControls {
 
 /// How old the primary sign-in may be. Ordered from strictest: `every_time` is stricter than
 /// any number of hours, fewer hours are stricter than more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignInFrequency {
     /// Re-authenticate every time (with a 5-minute tolerance for clock skew and redirects).
@@ -391,164 +387,9 @@ impl MethodKind {
     ];
 }
 
-// ---- "keyword or list" values -------------------------------------------------------------
-
 /// `"all"` or a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllOr<T> {
     All,
     List(Vec<T>),
-}
-
-enum KeywordOrList<T> {
-    Keyword(usize),
-    List(Vec<T>),
-}
-
-struct KeywordOrListVisitor<T> {
-    keywords: &'static [&'static str],
-    expecting: &'static str,
-    marker: PhantomData<T>,
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for KeywordOrListVisitor<T> {
-    type Value = KeywordOrList<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        match self.keywords.iter().position(|k| *k == v) {
-            Some(i) => Ok(KeywordOrList::Keyword(i)),
-            None => Err(E::invalid_value(Unexpected::Str(v), &self)),
-        }
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            out.push(item);
-        }
-        Ok(KeywordOrList::List(out))
-    }
-}
-
-fn keyword_or_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-    keywords: &'static [&'static str],
-    expecting: &'static str,
-) -> Result<KeywordOrList<T>, D::Error> {
-    d.deserialize_any(KeywordOrListVisitor {
-        keywords,
-        expecting,
-        marker: PhantomData,
-    })
-}
-
-impl<T: Serialize> Serialize for AllOr<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            AllOr::All => s.serialize_str("all"),
-            AllOr::List(v) => v.serialize(s),
-        }
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for AllOr<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(
-            match keyword_or_list(d, &["all"], "\"all\" or a list of ids")? {
-                KeywordOrList::Keyword(_) => AllOr::All,
-                KeywordOrList::List(v) => AllOr::List(v),
-            },
-        )
-    }
-}
-
-impl Serialize for LocationInclude {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            LocationInclude::All => s.serialize_str("all"),
-            LocationInclude::AllTrusted => s.serialize_str("all_trusted"),
-            LocationInclude::Locations(v) => v.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LocationInclude {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(
-            match keyword_or_list(
-                d,
-                &["all", "all_trusted"],
-                "\"all\", \"all_trusted\" or a list of named location ids",
-            )? {
-                KeywordOrList::Keyword(0) => LocationInclude::All,
-                KeywordOrList::Keyword(_) => LocationInclude::AllTrusted,
-                KeywordOrList::List(v) => LocationInclude::Locations(v),
-            },
-        )
-    }
-}
-
-impl Serialize for LocationExclude {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            LocationExclude::AllTrusted => s.serialize_str("all_trusted"),
-            LocationExclude::Locations(v) => v.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for LocationExclude {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(
-            match keyword_or_list(
-                d,
-                &["all_trusted"],
-                "\"all_trusted\" or a list of named location ids",
-            )? {
-                KeywordOrList::Keyword(_) => LocationExclude::AllTrusted,
-                KeywordOrList::List(v) => LocationExclude::Locations(v),
-            },
-        )
-    }
-}
-
-impl Serialize for Grant {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Grant::Block => s.serialize_str("block"),
-            Grant::Require(r) => r.serialize(s),
-        }
-    }
-}
-
-struct GrantVisitor;
-
-impl<'de> Visitor<'de> for GrantVisitor {
-    type Value = Grant;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("\"block\" or {operator, controls}")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Grant, E> {
-        if v == "block" {
-            Ok(Grant::Block)
-        } else {
-            Err(E::invalid_value(Unexpected::Str(v), &self))
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Grant, A::Error> {
-        RequireControls::deserialize(de::value::MapAccessDeserializer::new(map)).map(Grant::Require)
-    }
-}
-
-impl<'de> Deserialize<'de> for Grant {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(GrantVisitor)
-    }
 }

@@ -48,9 +48,17 @@ pub fn parse_json(text: &str) -> Result<PolicySetDocument, ParseError> {
 /// Reads a policy set from YAML (a single document).
 pub fn parse_yaml(text: &str) -> Result<PolicySetDocument, ParseError> {
     let de = serde_yaml_ng::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| ParseError {
-        format: "yaml",
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // The YAML library prefixes its own copy of the path.
+        let message = message
+            .strip_prefix(&format!("{path}: "))
+            .map_or(message.clone(), str::to_string);
+        ParseError {
+            format: "yaml",
+            path,
+            message,
+        }
     })
 }
