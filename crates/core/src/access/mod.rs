@@ -33,6 +33,8 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_eval;
+#[cfg(test)]
 mod tests_filter;
 
 pub use catalog::{Catalog, StaticCatalog, ValidationError, ValidationErrorKind};
