@@ -36,6 +36,8 @@ mod tests;
 mod tests_eval;
 #[cfg(test)]
 mod tests_filter;
+#[cfg(test)]
+mod tests_lint;
 
 pub use catalog::{Catalog, StaticCatalog, ValidationError, ValidationErrorKind};
 pub use compiled::PolicySet;
