@@ -31,6 +31,8 @@ mod validate;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_eval;
