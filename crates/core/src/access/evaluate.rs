@@ -415,6 +415,10 @@ fn dominates(set: &PolicySet, b: Need, a: Need) -> bool {
 /// registered device, password change, terms of use; a one-of sits with its first
 /// alternative, after the plain requirements of that kind.
 fn normalize(set: &PolicySet, needs: &Needs) -> Vec<Requirement> {
+    // The common case (one policy demanding one thing) needs no merging.
+    if needs.any.is_empty() && needs.all.len() == 1 {
+        return needs.all.iter().map(|n| requirement(set, *n)).collect();
+    }
     let mut all = needs.all.clone();
     all.sort_unstable();
     all.dedup();

@@ -35,6 +35,8 @@ mod reference;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_conditions;
+#[cfg(test)]
 mod tests_eval;
 #[cfg(test)]
 mod tests_filter;

@@ -4,6 +4,8 @@
 //! ignored condition. The shapes are documented with a full example in
 //! `docs/conditional-access.md`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -276,11 +278,11 @@ pub enum Operator {
 #[serde(rename_all = "snake_case")]
 pub enum GrantControl {
     Mfa,
-    AuthenticationStrength(String),
+    AuthenticationStrength(Arc<str>),
     CompliantDevice,
     RegisteredDevice,
     PasswordChange,
-    TermsOfUse(String),
+    TermsOfUse(Arc<str>),
     RegisterSecurityInfo,
 }
 

@@ -218,8 +218,10 @@ impl<'de> Visitor<'de> for GrantControlVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GrantControl, A::Error> {
         let key = only_key(&mut map, CONTROL_EXPECTED)?;
         let c = match key.as_str() {
-            "authentication_strength" => GrantControl::AuthenticationStrength(map.next_value()?),
-            "terms_of_use" => GrantControl::TermsOfUse(map.next_value()?),
+            "authentication_strength" => {
+                GrantControl::AuthenticationStrength(map.next_value::<String>()?.into())
+            }
+            "terms_of_use" => GrantControl::TermsOfUse(map.next_value::<String>()?.into()),
             _ => {
                 return Err(de::Error::unknown_variant(
                     &key,

@@ -155,14 +155,12 @@ fn ref_req(ctl: &GrantControl) -> Requirement {
             strength: Arc::from("mfa"),
         },
         GrantControl::AuthenticationStrength(s) => Requirement::AuthenticationStrength {
-            strength: Arc::from(s.as_str()),
+            strength: s.clone(),
         },
         GrantControl::CompliantDevice => Requirement::CompliantDevice,
         GrantControl::RegisteredDevice => Requirement::RegisteredDevice,
         GrantControl::PasswordChange => Requirement::PasswordChange,
-        GrantControl::TermsOfUse(t) => Requirement::TermsOfUse {
-            id: Arc::from(t.as_str()),
-        },
+        GrantControl::TermsOfUse(t) => Requirement::TermsOfUse { id: t.clone() },
         GrantControl::RegisterSecurityInfo => Requirement::RegisterSecurityInfo,
     }
 }
@@ -205,7 +203,7 @@ fn ref_met(ctl: &GrantControl, c: &AccessContext) -> bool {
             .as_ref()
             .is_some_and(|d| d.registered || d.managed || d.compliant),
         GrantControl::PasswordChange => c.password_changed,
-        GrantControl::TermsOfUse(t) => c.terms_accepted.contains(t),
+        GrantControl::TermsOfUse(t) => c.terms_accepted.iter().any(|a| **a == **t),
         GrantControl::RegisterSecurityInfo => c.subject.mfa_registered,
     }
 }

@@ -424,3 +424,13 @@ fn policies_are_sorted_by_id_whatever_the_input_order() {
         .collect();
     assert_eq!(ids, ["alpha", "mid", "zeta"]);
 }
+
+#[test]
+fn the_inline_example_of_the_documentation_is_valid() {
+    let md = include_str!("../../../../docs/conditional-access.md");
+    let start = md.find("```json\n").unwrap() + "```json\n".len();
+    let end = start + md[start..].find("```").unwrap();
+    let set = PolicySet::from_json(&md[start..end], &example_catalog()).unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.document().authentication_strengths.len(), 1);
+}

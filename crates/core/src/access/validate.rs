@@ -102,7 +102,7 @@ pub fn compile(
         })
         .flatten()
         .filter_map(|c| match c {
-            GrantControl::TermsOfUse(t) => Some(t.as_str()),
+            GrantControl::TermsOfUse(t) => Some(&**t),
             _ => None,
         })
         .collect::<BTreeSet<_>>()
@@ -572,12 +572,12 @@ fn grant(
         let control = match c {
             GrantControl::Mfa => Control::Strength(0),
             GrantControl::AuthenticationStrength(id) => {
-                match strengths.iter().position(|s| &*s.id == id.as_str()) {
+                match strengths.iter().position(|s| s.id == *id) {
                     Some(i) => Control::Strength(u16::try_from(i).unwrap_or(u16::MAX)),
                     None => {
                         v.err(
                             format!("{cpath}.authentication_strength"),
-                            ValidationErrorKind::UnknownStrength(id.clone()),
+                            ValidationErrorKind::UnknownStrength(id.to_string()),
                         );
                         continue;
                     }
@@ -594,12 +594,10 @@ fn grant(
                 if !v.catalog.has_terms_of_use(id) {
                     v.err(
                         format!("{cpath}.terms_of_use"),
-                        ValidationErrorKind::UnknownTermsOfUse(id.clone()),
+                        ValidationErrorKind::UnknownTermsOfUse(id.to_string()),
                     );
                 }
-                let i = terms
-                    .binary_search_by(|t| (**t).cmp(id.as_str()))
-                    .unwrap_or(0);
+                let i = terms.binary_search_by(|t| (**t).cmp(&**id)).unwrap_or(0);
                 Control::Terms(u32::try_from(i).unwrap_or(u32::MAX))
             }
         };
