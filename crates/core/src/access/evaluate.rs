@@ -99,7 +99,7 @@ fn run<'p>(
     let mut block: Option<Arc<str>> = None;
     let mut needs = Needs::default();
     let mut session = SessionDecision::default();
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(policies.size_hint().0);
     for p in policies {
         let mut record = PolicyRecord {
             policy_id: p.id.clone(),

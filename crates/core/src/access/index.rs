@@ -66,7 +66,10 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct UserBucket {
     all: Vec<u32>,
     users: FxMap<u128, Vec<u32>>,
-    groups: FxMap<u128, Vec<u32>>,
+    /// While building: (group, policy) pairs; then sorted by group.
+    group_pairs: Vec<(u128, u32)>,
+    /// Sorted by group id: merge-walked against the request's sorted groups.
+    groups: Vec<(u128, Vec<u32>)>,
     roles: [Vec<u32>; 4],
 }
 
@@ -81,11 +84,22 @@ impl UserBucket {
             self.users.entry(*id).or_default().push(i);
         }
         for id in &u.groups {
-            self.groups.entry(*id).or_default().push(i);
+            self.group_pairs.push((*id, i));
         }
         for (slot, list) in self.roles.iter_mut().enumerate() {
             if u.roles & (1 << slot) != 0 {
                 list.push(i);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let mut pairs = std::mem::take(&mut self.group_pairs);
+        pairs.sort_unstable();
+        for (g, i) in pairs {
+            match self.groups.last_mut() {
+                Some((last, v)) if *last == g => v.push(i),
+                _ => self.groups.push((g, vec![i])),
             }
         }
     }
@@ -100,17 +114,26 @@ impl UserBucket {
                 out.extend_from_slice(list);
             }
         }
-        // Probe whichever side is smaller.
-        if self.groups.len() <= who.groups.len() {
-            for (g, v) in &self.groups {
-                if who.groups.binary_search(g).is_ok() {
-                    out.extend_from_slice(v);
+        // Both sides are sorted: binary-search the bucket when it is much larger than the
+        // request's groups, merge-walk otherwise.
+        let (mine, theirs) = (&self.groups, who.groups);
+        if mine.len() > 8 * theirs.len() {
+            for g in theirs {
+                if let Ok(k) = mine.binary_search_by(|(x, _)| x.cmp(g)) {
+                    out.extend_from_slice(&mine[k].1);
                 }
             }
         } else {
-            for g in who.groups {
-                if let Some(v) = self.groups.get(g) {
-                    out.extend_from_slice(v);
+            let (mut a, mut b) = (0, 0);
+            while let (Some((g, v)), Some(h)) = (mine.get(a), theirs.get(b)) {
+                match g.cmp(h) {
+                    std::cmp::Ordering::Less => a += 1,
+                    std::cmp::Ordering::Greater => b += 1,
+                    std::cmp::Ordering::Equal => {
+                        out.extend_from_slice(v);
+                        a += 1;
+                        b += 1;
+                    }
                 }
             }
         }
@@ -165,6 +188,16 @@ impl Index {
                     }
                 }
             }
+        }
+        ix.all_apps.finish();
+        for b in ix.apps.values_mut() {
+            b.finish();
+        }
+        for (_, b) in &mut ix.actions {
+            b.finish();
+        }
+        for b in ix.auth_contexts.values_mut() {
+            b.finish();
         }
         ix
     }
