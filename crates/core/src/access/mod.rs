@@ -16,6 +16,7 @@ mod catalog;
 mod compiled;
 pub mod context;
 pub mod decision;
+mod definitions;
 mod evaluate;
 pub mod filter;
 mod index;
