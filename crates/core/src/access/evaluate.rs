@@ -7,14 +7,14 @@ use time::Duration;
 
 use super::compiled::{
     CompiledGrant, CompiledPolicy, Control, LocExclude, LocInclude, PolicySet, TargetScope,
-    intersects, risk_bit,
+    risk_bit,
 };
 use super::context::{AccessContext, TargetRequest};
 use super::decision::{
     ControlResult, Decision, NotAppliedReason as R, Outcome, PolicyRecord, PolicyResult,
     Requirement, SessionDecision,
 };
-use super::index::{Who, roles_mask};
+use super::index::{GroupSet, Who, roles_mask};
 use super::model::{FilterMode, Operator, PersistentBrowser, PolicyState, SignInFrequency};
 use super::strength::AuthFacts;
 
@@ -49,16 +49,14 @@ pub fn explain(set: &PolicySet, ctx: &AccessContext) -> Decision {
 struct Prepared<'a> {
     ctx: &'a AccessContext,
     user: u128,
-    groups: Vec<u128>,
+    groups: GroupSet,
     roles: u8,
     facts: AuthFacts,
 }
 
 impl<'a> Prepared<'a> {
     fn new(ctx: &'a AccessContext) -> Self {
-        let mut groups: Vec<u128> = ctx.subject.groups.iter().map(|g| g.as_u128()).collect();
-        groups.sort_unstable();
-        groups.dedup();
+        let groups = GroupSet::new(ctx.subject.groups.iter().map(|g| g.as_u128()));
         Prepared {
             ctx,
             user: ctx.subject.user_id.as_u128(),
@@ -247,13 +245,13 @@ fn scope(set: &PolicySet, p: &CompiledPolicy, prep: &Prepared) -> Option<R> {
     let u = &p.users;
     let included = u.all
         || u.users.binary_search(&prep.user).is_ok()
-        || intersects(&u.groups, &prep.groups)
+        || prep.groups.intersects(&u.groups)
         || u.roles & prep.roles != 0;
     if !included {
         return Some(R::UserNotIncluded);
     }
     if u.ex_users.binary_search(&prep.user).is_ok()
-        || intersects(&u.ex_groups, &prep.groups)
+        || prep.groups.intersects(&u.ex_groups)
         || u.ex_roles & prep.roles != 0
     {
         return Some(R::UserExcluded);

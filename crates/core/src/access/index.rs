@@ -70,8 +70,13 @@ struct UserBucket {
     group_pairs: Vec<(u128, u32)>,
     /// Sorted by group id: merge-walked against the request's sorted groups.
     groups: Vec<(u128, Vec<u32>)>,
+    /// For large buckets: group id -> position in `groups`.
+    group_map: FxMap<u128, u32>,
     roles: [Vec<u32>; 4],
 }
+
+/// Above this many groups a bucket also gets a hash map (probing it beats binary search).
+const MAP_ABOVE: usize = 64;
 
 impl UserBucket {
     fn insert(&mut self, p: &CompiledPolicy, i: u32) {
@@ -102,6 +107,14 @@ impl UserBucket {
                 _ => self.groups.push((g, vec![i])),
             }
         }
+        if self.groups.len() > MAP_ABOVE {
+            self.group_map = self
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(k, (g, _))| (*g, u32::try_from(k).unwrap_or(u32::MAX)))
+                .collect();
+        }
     }
 
     fn collect(&self, who: &Who, out: &mut Vec<u32>) {
@@ -114,28 +127,115 @@ impl UserBucket {
                 out.extend_from_slice(list);
             }
         }
-        // Both sides are sorted: binary-search the bucket when it is much larger than the
-        // request's groups, merge-walk otherwise.
-        let (mine, theirs) = (&self.groups, who.groups);
-        if mine.len() > 8 * theirs.len() {
-            for g in theirs {
-                if let Ok(k) = mine.binary_search_by(|(x, _)| x.cmp(g)) {
-                    out.extend_from_slice(&mine[k].1);
+        // Probe whichever side is smaller: the bucket's groups in the request's group set, or
+        // the request's groups in the bucket (sorted).
+        let mine = &self.groups;
+        if mine.len() <= who.groups.len() {
+            for (g, v) in mine {
+                if who.groups.contains(*g) {
+                    out.extend_from_slice(v);
+                }
+            }
+        } else if !self.group_map.is_empty() {
+            for g in who.groups.list() {
+                if let Some((_, v)) = self.group_map.get(g).and_then(|k| mine.get(*k as usize)) {
+                    out.extend_from_slice(v);
                 }
             }
         } else {
-            let (mut a, mut b) = (0, 0);
-            while let (Some((g, v)), Some(h)) = (mine.get(a), theirs.get(b)) {
-                match g.cmp(h) {
-                    std::cmp::Ordering::Less => a += 1,
-                    std::cmp::Ordering::Greater => b += 1,
-                    std::cmp::Ordering::Equal => {
-                        out.extend_from_slice(v);
-                        a += 1;
-                        b += 1;
-                    }
+            for g in who.groups.list() {
+                if let Some((_, v)) = mine
+                    .binary_search_by(|(x, _)| x.cmp(g))
+                    .ok()
+                    .and_then(|k| mine.get(k))
+                {
+                    out.extend_from_slice(v);
                 }
             }
+        }
+    }
+}
+
+/// The request's groups: a small open-addressing hash set (built in one pass, no sorting),
+/// plus the list itself.
+pub(crate) struct GroupSet {
+    slots: Vec<u128>,
+    has_nil: bool,
+    list: Vec<u128>,
+}
+
+fn slot_of(g: u128, mask: usize) -> usize {
+    let mut h = FxHasher::default();
+    h.write_u128(g);
+    (h.finish() >> 32) as usize & mask
+}
+
+impl GroupSet {
+    pub fn new(groups: impl Iterator<Item = u128>) -> GroupSet {
+        let list: Vec<u128> = groups.collect();
+        let cap = (list.len() * 2).next_power_of_two().max(8);
+        let mut set = GroupSet {
+            slots: vec![0; cap],
+            has_nil: false,
+            list: Vec::with_capacity(list.len()),
+        };
+        let mask = cap - 1;
+        for g in list {
+            if g == 0 {
+                if !set.has_nil {
+                    set.has_nil = true;
+                    set.list.push(g);
+                }
+                continue;
+            }
+            let mut i = slot_of(g, mask);
+            loop {
+                match set.slots.get(i).copied() {
+                    Some(0) => {
+                        if let Some(s) = set.slots.get_mut(i) {
+                            *s = g;
+                        }
+                        set.list.push(g);
+                        break;
+                    }
+                    Some(x) if x == g => break,
+                    _ => i = (i + 1) & mask,
+                }
+            }
+        }
+        set
+    }
+
+    pub fn contains(&self, g: u128) -> bool {
+        if g == 0 {
+            return self.has_nil;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(g, mask);
+        loop {
+            match self.slots.get(i).copied() {
+                Some(x) if x == g => return true,
+                Some(0) | None => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// The distinct groups, in input order.
+    pub fn list(&self) -> &[u128] {
+        &self.list
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether any of these sorted ids is in the set.
+    pub fn intersects(&self, sorted: &[u128]) -> bool {
+        if sorted.len() <= self.list.len() {
+            sorted.iter().any(|g| self.contains(*g))
+        } else {
+            self.list.iter().any(|g| sorted.binary_search(g).is_ok())
         }
     }
 }
@@ -143,7 +243,7 @@ impl UserBucket {
 /// The user side of a request, prepared for lookups (groups sorted).
 pub(crate) struct Who<'a> {
     pub user: u128,
-    pub groups: &'a [u128],
+    pub groups: &'a GroupSet,
     pub roles: u8,
 }
 
@@ -234,4 +334,27 @@ impl Index {
 /// Role bits of a list of roles (see [`role_bit`]).
 pub(crate) fn roles_mask(roles: &[crate::identity::Role]) -> u8 {
     roles.iter().fold(0, |m, r| m | role_bit(*r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupSet;
+
+    #[test]
+    fn group_set_membership() {
+        // Many ids hashing into a small table, duplicates and the nil id.
+        let ids: Vec<u128> = (0..200u128).map(|i| i * 0x1_0000_0000_0000_0001).collect();
+        let set = GroupSet::new(ids.iter().copied().chain(ids.iter().copied()));
+        assert_eq!(set.len(), 200);
+        assert!(ids.iter().all(|g| set.contains(*g)));
+        assert!(!set.contains(7));
+        assert!(!set.contains(u128::MAX));
+        let empty = GroupSet::new(std::iter::empty());
+        assert!(!empty.contains(0) && !empty.contains(1));
+        assert!(set.intersects(&[3, 0x1_0000_0000_0000_0001]));
+        assert!(!set.intersects(&[3, 5]));
+        let big: Vec<u128> = (1000..5000).collect();
+        assert!(!set.intersects(&big));
+        assert!(GroupSet::new([4000u128].into_iter()).intersects(&big));
+    }
 }
