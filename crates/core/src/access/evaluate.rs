@@ -408,7 +408,8 @@ fn dominates(set: &PolicySet, b: Need, a: Need) -> bool {
 
 /// De-duplicates and orders requirements: a requirement implied by another required one is
 /// dropped (the strongest strength demanded stays; a compliant device covers a registered
-/// one), a one-of whose alternative is already required is dropped; then the fixed order:
+/// one), a one-of whose alternative is already required, or that a stricter one-of covers, is
+/// dropped; then the fixed order:
 /// re-authentication, security info registration, authentication strength, compliant device,
 /// registered device, password change, terms of use; a one-of sits with its first
 /// alternative, after the plain requirements of that kind.
@@ -426,6 +427,7 @@ fn normalize(set: &PolicySet, needs: &Needs) -> Vec<Requirement> {
         .filter(|a| !all.iter().any(|b| dominates(set, *b, *a)))
         .collect();
     let mut items: Vec<(Need, u8, Vec<Need>)> = kept.iter().map(|n| (*n, 0, vec![*n])).collect();
+    let mut any: Vec<Vec<Need>> = Vec::new();
     for alts in &needs.any {
         if alts
             .iter()
@@ -436,8 +438,27 @@ fn normalize(set: &PolicySet, needs: &Needs) -> Vec<Requirement> {
         let mut alts = alts.clone();
         alts.sort_unstable();
         alts.dedup();
-        if let Some(first) = alts.first() {
-            items.push((*first, 1, alts));
+        any.push(alts);
+    }
+    any.sort();
+    any.dedup();
+    // A one-of is redundant when another one-of is at least as demanding: every alternative of
+    // the other implies one of its alternatives (equivalent ones: the later is kept).
+    // Satisfying any alternative of `strong` satisfies `weak`.
+    let at_least = |strong: &[Need], weak: &[Need]| {
+        strong
+            .iter()
+            .all(|y| weak.iter().any(|x| implies(set, *y, *x)))
+    };
+    for a in &any {
+        if any
+            .iter()
+            .any(|b| b != a && at_least(b, a) && (!at_least(a, b) || b > a))
+        {
+            continue;
+        }
+        if let Some(first) = a.first() {
+            items.push((*first, 1, a.clone()));
         }
     }
     items.sort();

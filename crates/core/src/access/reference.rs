@@ -264,18 +264,37 @@ pub(super) fn reference(doc: &PolicySetDocument, c: &AccessContext) -> Outcome {
             out.push(a.clone());
         }
     }
+    let mut ones: Vec<Vec<Requirement>> = Vec::new();
     for alts in any {
         if alts.iter().any(|x| plain.iter().any(|b| ref_implies(b, x))) {
             continue;
         }
         let mut alts = alts;
         alts.sort_by_key(rank);
-        let r = Requirement::OneOf { any: alts };
-        if !out.contains(&r) {
-            out.push(r);
+        if !ones.contains(&alts) {
+            ones.push(alts);
         }
     }
-    out.sort_by_key(|r| (rank(r), matches!(r, Requirement::OneOf { .. })));
+    let ranks = |v: &[Requirement]| v.iter().map(rank).collect::<Vec<u8>>();
+    // Every way of meeting `s` meets `w`.
+    let stronger = |s: &[Requirement], w: &[Requirement]| {
+        s.iter().all(|y| w.iter().any(|x| ref_implies(y, x)))
+    };
+    for a in &ones {
+        let redundant = ones
+            .iter()
+            .any(|b| b != a && stronger(b, a) && (!stronger(a, b) || ranks(b) > ranks(a)));
+        if !redundant {
+            out.push(Requirement::OneOf { any: a.clone() });
+        }
+    }
+    out.sort_by_key(|r| {
+        let alts = match r {
+            Requirement::OneOf { any } => ranks(any),
+            _ => vec![],
+        };
+        (rank(r), matches!(r, Requirement::OneOf { .. }), alts)
+    });
     if out.is_empty() {
         Outcome::Allow
     } else {

@@ -317,3 +317,45 @@ fn decision_serialises_for_the_sign_in_log() {
     let back: Decision = serde_json::from_value(v).unwrap();
     assert_eq!(back, d);
 }
+
+#[test]
+fn a_one_of_covered_by_a_stricter_one_of_is_dropped() {
+    let set = policy_set(&[
+        &policy(
+            "a",
+            r#""grant": {"operator": "one", "controls": ["register_security_info", {"authentication_strength": "passwordless_mfa"}]}"#,
+        ),
+        &policy(
+            "b",
+            r#""grant": {"operator": "one", "controls": ["register_security_info", {"authentication_strength": "phishing_resistant_mfa"}]}"#,
+        ),
+        &policy(
+            "c",
+            r#""grant": {"operator": "one", "controls": ["mfa", "compliant_device"]}"#,
+        ),
+        &policy(
+            "d",
+            r#""grant": {"operator": "one", "controls": [{"authentication_strength": "phishing_resistant_mfa"}, "compliant_device"]}"#,
+        ),
+    ]);
+    let mut c = ctx();
+    c.subject.mfa_registered = false;
+    // a and b are equivalent (the later strength is kept); d is stricter than c.
+    assert_eq!(
+        requires(&set, &c),
+        vec![
+            Requirement::OneOf {
+                any: vec![
+                    Requirement::RegisterSecurityInfo,
+                    strength("phishing_resistant_mfa")
+                ]
+            },
+            Requirement::OneOf {
+                any: vec![
+                    strength("phishing_resistant_mfa"),
+                    Requirement::CompliantDevice
+                ]
+            },
+        ]
+    );
+}
