@@ -338,7 +338,11 @@ fn specs() -> impl Strategy<Value = Vec<[u8; 13]>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // 512 cases by default; PROPTEST_CASES=20000 for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn indexed_evaluate_matches_reference_and_explain(specs in specs(), c in any::<[u8; 8]>()) {
