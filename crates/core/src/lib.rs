@@ -1,6 +1,7 @@
 //! trustplane core: domain types and pure logic. No I/O, no clock reads, no randomness:
 //! everything that varies is a parameter, so the logic is deterministic and testable.
 
+pub mod access;
 pub mod audit;
 pub mod authn;
 pub mod credential;
