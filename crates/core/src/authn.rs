@@ -140,6 +140,11 @@ pub enum DenyReason {
     FlowExpired,
     /// MFA is required but the user has no second factor and may register none.
     SecondFactorUnavailable,
+    /// A conditional access policy blocks this sign-in.
+    BlockedByPolicy,
+    /// Conditional access requires something this sign-in cannot provide (a compliant or
+    /// registered device, an authentication strength the user has no method for).
+    PolicyRequirementUnavailable,
 }
 
 impl DenyReason {
@@ -151,6 +156,8 @@ impl DenyReason {
             DenyReason::RateLimited => "rate_limited",
             DenyReason::FlowExpired => "flow_expired",
             DenyReason::SecondFactorUnavailable => "second_factor_unavailable",
+            DenyReason::BlockedByPolicy => "blocked_by_policy",
+            DenyReason::PolicyRequirementUnavailable => "policy_requirement_unavailable",
         }
     }
 
@@ -164,6 +171,13 @@ impl DenyReason {
             // Only reached after a correct password, so it reveals nothing to a guesser.
             DenyReason::SecondFactorUnavailable => {
                 "Your organisation requires a second factor, but none is available to your account. Contact your administrator."
+            }
+            // Also only after a correct first factor; the policy itself is never named.
+            DenyReason::BlockedByPolicy => {
+                "Your organisation's access policy does not allow this sign-in."
+            }
+            DenyReason::PolicyRequirementUnavailable => {
+                "Your organisation's access policy requires something this sign-in cannot provide, such as a managed device or a passkey you have not registered."
             }
         }
     }
@@ -189,6 +203,8 @@ pub enum Step {
 pub enum PasswordChangeReason {
     AdminRequired,
     LeakedCredentials,
+    /// A conditional access policy requires a secure password change (e.g. high user risk).
+    PolicyRequired,
 }
 
 /// Outcome of one pending step, as checked by the edge.
@@ -224,6 +240,10 @@ pub struct LoginFlow {
     pub methods: Vec<MethodUse>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_at: OffsetDateTime,
+    /// A password change step was completed in this flow (conditional access's "secure
+    /// password change" is then met).
+    #[serde(default)]
+    pub password_changed: bool,
 }
 
 /// How long a login flow may take from start to finish.
@@ -235,6 +255,7 @@ impl LoginFlow {
             state: LoginState::AwaitingFirstFactor,
             methods: Vec::new(),
             started_at: now,
+            password_changed: false,
         }
     }
 
@@ -332,6 +353,9 @@ impl LoginFlow {
             return self;
         }
         pending.remove(0);
+        if outcome == StepOutcome::PasswordChanged {
+            self.password_changed = true;
+        }
         if let StepOutcome::SecondFactor(method) | StepOutcome::Registered(method) = outcome {
             self.methods.push(MethodUse { method, at: now });
         }

@@ -1,5 +1,7 @@
 //! trustplane HTTP server: self-service pages, admin console, admin API, health and metrics.
 
+pub mod access;
+pub mod access_tools;
 pub mod api;
 pub mod auth;
 pub mod breach;
@@ -7,6 +9,7 @@ pub mod codes;
 pub mod config;
 pub mod error;
 pub mod login;
+pub mod login_access;
 pub mod mail;
 pub mod ops;
 pub mod pages;

@@ -204,6 +204,14 @@ pub async fn password_login(
     } else {
         flow
     };
+    let (flow, ca) = crate::login_access::apply(
+        state,
+        ctx,
+        flow,
+        crate::login_access::Stage::FirstFactor,
+        now,
+    )
+    .await?;
 
     let (result, reason) = match &flow.state {
         LoginState::Success { .. } => (SignInResult::Success, None),
@@ -212,7 +220,13 @@ pub async fn password_login(
         LoginState::AwaitingFirstFactor => (SignInResult::Failure, None),
     };
     match reason {
-        Some(DenyReason::RateLimited | DenyReason::SecondFactorUnavailable) | None => {}
+        Some(
+            DenyReason::RateLimited
+            | DenyReason::SecondFactorUnavailable
+            | DenyReason::BlockedByPolicy
+            | DenyReason::PolicyRequirementUnavailable,
+        )
+        | None => {}
         Some(_) => state.account_failures.record_failure(&key, Instant::now()),
     }
     metrics::counter!("trustplane_sign_ins_total",
@@ -221,6 +235,10 @@ pub async fn password_login(
     .increment(1);
 
     let mut details = serde_json::json!({ "flow": "password" });
+    if let Some(ca) = ca {
+        details["app"] = crate::access::PORTAL_APP.into();
+        details["conditional_access"] = ca;
+    }
     if let Some(step) = flow.current_step() {
         details["interrupt"] = serde_json::to_value(step).unwrap_or_default();
     }
@@ -336,6 +354,14 @@ pub async fn tap_login(
         now,
         |_| Vec::new(),
     );
+    let (flow, ca) =
+        crate::login_access::apply(state, ctx, flow, crate::login_access::Stage::BlockOnly, now)
+            .await?;
+    let mut details = serde_json::json!({ "flow": "temporary_access_pass", "next": next });
+    if let Some(ca) = ca {
+        details["app"] = crate::access::PORTAL_APP.into();
+        details["conditional_access"] = ca;
+    }
     let (result, reason) = match &flow.state {
         LoginState::Success { .. } => (SignInResult::Success, None),
         LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
@@ -368,7 +394,7 @@ pub async fn tap_login(
             user_agent: ctx.user_agent.clone(),
             correlation_id: ctx.correlation_id.clone(),
             methods: flow.amr().iter().map(|s| s.to_string()).collect(),
-            details: serde_json::json!({ "flow": "temporary_access_pass", "next": next }),
+            details,
         })
         .await?;
     match flow.state.clone() {
@@ -457,6 +483,11 @@ pub enum StepResult {
     },
     /// No such flow, expired, or too many refused attempts: start again.
     Restart,
+    /// Conditional access refused the sign-in once every step was done.
+    Denied {
+        reason: DenyReason,
+        correlation_id: String,
+    },
 }
 
 /// Completes the "choose a new password" step of a sign-in in progress.
@@ -580,6 +611,46 @@ pub(crate) async fn finish_step(
     completed: serde_json::Value,
     now: OffsetDateTime,
 ) -> Result<StepResult, AppError> {
+    // Every step done: conditional access once more, with every method performed.
+    let mut ca = None;
+    if matches!(pending.flow.state, LoginState::Success { .. }) {
+        let (flow, entry) = crate::login_access::apply(
+            state,
+            ctx,
+            pending.flow.clone(),
+            crate::login_access::Stage::Final,
+            now,
+        )
+        .await?;
+        ca = entry;
+        if let LoginState::Denied { reason } = flow.state {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            state
+                .store
+                .record_sign_in(&SignInEvent {
+                    id: Uuid::now_v7(),
+                    at: now,
+                    user_id: pending.flow.user_id(),
+                    username: pending.username.clone(),
+                    result: SignInResult::Failure,
+                    failure_reason: Some(reason.code().to_string()),
+                    ip: ctx.ip.map(|i| i.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                    correlation_id: ctx.correlation_id.clone(),
+                    methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
+                    details: serde_json::json!({ "flow": "password", "completed": completed,
+                        "app": crate::access::PORTAL_APP, "conditional_access": ca }),
+                })
+                .await?;
+            return Ok(StepResult::Denied {
+                reason,
+                correlation_id: ctx.correlation_id.clone(),
+            });
+        }
+    }
     match &pending.flow.state {
         LoginState::Success { user_id } => {
             let user_id = *user_id;
@@ -605,7 +676,8 @@ pub(crate) async fn finish_step(
                     user_agent: ctx.user_agent.clone(),
                     correlation_id: ctx.correlation_id.clone(),
                     methods,
-                    details: serde_json::json!({ "flow": "password", "completed": completed }),
+                    details: serde_json::json!({ "flow": "password", "completed": completed,
+                        "app": crate::access::PORTAL_APP, "conditional_access": ca }),
                 })
                 .await?;
             Ok(StepResult::Success {

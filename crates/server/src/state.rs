@@ -53,6 +53,8 @@ pub struct Inner {
     pub banned_cache: Arc<crate::ops::BannedCache>,
     /// The WebAuthn relying party (none when the state was built without one).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The conditional access policy set in force (compiled once per stored version).
+    pub policies: crate::access::PolicyCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +107,7 @@ impl AppState {
             banned_cache: Arc::default(),
             mailer: None,
             webauthn: None,
+            policies: Default::default(),
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),

@@ -694,6 +694,14 @@ pub async fn passwordless_login(
         Vec::new()
     };
     let flow = LoginFlow::new(now).first_factor_with(method, outcome, now, |_| steps);
+    let (flow, ca) = crate::login_access::apply(
+        state,
+        ctx,
+        flow,
+        crate::login_access::Stage::FirstFactor,
+        now,
+    )
+    .await?;
     let (result, reason) = match &flow.state {
         LoginState::Success { .. } => (SignInResult::Success, None),
         LoginState::InProgress { .. } => (SignInResult::Interrupted, None),
@@ -715,6 +723,10 @@ pub async fn passwordless_login(
         "reason" => reason.map_or("none", DenyReason::code))
     .increment(1);
     let mut details = serde_json::json!({ "flow": "passkey", "next": next });
+    if let Some(ca) = ca {
+        details["app"] = crate::access::PORTAL_APP.into();
+        details["conditional_access"] = ca;
+    }
     if let Some(step) = flow.current_step() {
         details["interrupt"] = serde_json::to_value(step).unwrap_or_default();
     }

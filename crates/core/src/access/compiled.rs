@@ -46,6 +46,17 @@ impl PolicySet {
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
+
+    /// Whether the methods `performed` meet authentication strength `id` (built-in or custom);
+    /// `None` for an unknown strength. The login flow uses it to offer only the second
+    /// factors that can meet what a policy demands.
+    pub fn strength_met(&self, id: &str, performed: &[crate::authn::MethodUse]) -> Option<bool> {
+        let facts = super::strength::AuthFacts::of(performed);
+        self.strengths
+            .iter()
+            .find(|s| &*s.id == id)
+            .map(|s| s.satisfied(&facts))
+    }
 }
 
 #[derive(Debug, Clone)]

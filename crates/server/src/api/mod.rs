@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
 
+pub mod access;
 pub mod admin;
 pub mod security;
 pub mod types;
@@ -36,6 +37,9 @@ use uuid::Uuid;
         admin::issue_tap, admin::get_tap, admin::revoke_tap,
         security::get_methods_policy, security::put_methods_policy,
         security::list_risk_detections, security::dismiss_risk_detection,
+        access::get_policy_set, access::put_policy_set, access::validate_policy_set,
+        access::list_versions, access::get_version, access::restore_version, access::templates,
+        access::what_if, access::replay,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -98,6 +102,26 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}", delete(admin::revoke_session))
         .route("/sign-ins", get(admin::list_sign_ins))
         .route("/sign-ins/export", get(admin::export_sign_ins))
+        .route(
+            "/conditional-access",
+            get(access::get_policy_set).put(access::put_policy_set),
+        )
+        .route(
+            "/conditional-access/validate",
+            post(access::validate_policy_set),
+        )
+        .route("/conditional-access/versions", get(access::list_versions))
+        .route(
+            "/conditional-access/versions/{version}",
+            get(access::get_version),
+        )
+        .route(
+            "/conditional-access/versions/{version}/restore",
+            post(access::restore_version),
+        )
+        .route("/conditional-access/templates", get(access::templates))
+        .route("/conditional-access/what-if", post(access::what_if))
+        .route("/conditional-access/replay", post(access::replay))
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

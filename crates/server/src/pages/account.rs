@@ -92,6 +92,9 @@ pub async fn login_submit(
             let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
             Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
         }
+        LoginOutcome::Denied(reason) if super::flow::is_policy_refusal(reason) => Ok(
+            super::flow::blocked_page(&state, jar, reason, &ctx.correlation_id),
+        ),
         LoginOutcome::Denied(reason) => {
             let (jar, csrf) = state.csrf_issue(jar);
             let status = if reason == DenyReason::RateLimited {

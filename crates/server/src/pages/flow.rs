@@ -282,6 +282,10 @@ fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Respon
         }
         StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
         StepResult::Restart => restart(jar),
+        StepResult::Denied {
+            reason,
+            correlation_id,
+        } => blocked_page(state, jar, reason, &correlation_id),
     }
 }
 
@@ -536,4 +540,43 @@ pub async fn tap_submit(
             Ok(continue_response(&state, jar, flow_secret))
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "blocked.html")]
+struct BlockedPage<'a> {
+    organisation: &'a str,
+    message: &'a str,
+    correlation_id: &'a str,
+    time: String,
+}
+
+/// The page for a sign-in that conditional access refused: the reason in plain words, the
+/// correlation id and the time for the administrator, never the policy itself.
+pub fn blocked_page(
+    state: &AppState,
+    jar: CookieJar,
+    reason: trustplane_core::authn::DenyReason,
+    correlation_id: &str,
+) -> Response {
+    let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+    let time = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let page = BlockedPage {
+        organisation: &state.cfg.organisation,
+        message: reason.public_message(),
+        correlation_id,
+        time,
+    };
+    (jar, render_status(StatusCode::FORBIDDEN, &page)).into_response()
+}
+
+/// Whether a refusal comes from conditional access (shown on the blocked page).
+pub fn is_policy_refusal(reason: trustplane_core::authn::DenyReason) -> bool {
+    matches!(
+        reason,
+        trustplane_core::authn::DenyReason::BlockedByPolicy
+            | trustplane_core::authn::DenyReason::PolicyRequirementUnavailable
+    )
 }

@@ -255,6 +255,21 @@ pub async fn second_factor_submit(
             let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
             (jar, redirect_json("/login?expired=1")).into_response()
         }
+        StepResult::Denied {
+            reason,
+            correlation_id,
+        } => {
+            let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            let msg = format!(
+                "{} (correlation id {correlation_id})",
+                reason.public_message()
+            );
+            (
+                jar,
+                AppError::new(StatusCode::FORBIDDEN, "access_blocked", msg),
+            )
+                .into_response()
+        }
     })
 }
 
@@ -297,6 +312,15 @@ pub async fn passwordless_submit(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 reason.public_message(),
+            ),
+            r if super::flow::is_policy_refusal(r) => AppError::new(
+                StatusCode::FORBIDDEN,
+                "access_blocked",
+                format!(
+                    "{} (correlation id {})",
+                    r.public_message(),
+                    ctx.correlation_id
+                ),
             ),
             _ => AppError::new(
                 StatusCode::UNAUTHORIZED,

@@ -4,6 +4,7 @@
 // Tests fail by panicking; helpers outside #[test] fns unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod api;
 mod harness;
 mod login;

@@ -1,0 +1,359 @@
+//! Conditional access at the edge: the policy set in force (versioned in the store, compiled
+//! once per version and shared), the signals of a request turned into an
+//! [`AccessContext`], and the decision written to the sign-in log. The decision itself is the
+//! core's pure `access::evaluate`; there is no second policy path.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use arc_swap::ArcSwapOption;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use trustplane_core::access::{
+    self, AccessContext, Authentication, Catalog, ClientAppType, Decision, DevicePlatform,
+    LintDirectory, Network, Outcome, PolicySet, PolicySetDocument, StaticCatalog, Subject,
+    TargetRequest, Warning,
+};
+use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::authn::MethodUse;
+use trustplane_core::risk::{DetectionState, RiskLevel, user_risk_level};
+use uuid::Uuid;
+
+/// The application id of trustplane itself (My account and the admin console). Until OIDC
+/// clients and forward-auth routes exist, it is the only application policies can target.
+pub const PORTAL_APP: &str = "trustplane";
+
+/// A compiled policy set and the version it came from (0: none saved yet).
+pub struct Loaded {
+    pub version: i64,
+    pub set: Arc<PolicySet>,
+}
+
+/// The policy set in force, recompiled only when the stored version changes.
+#[derive(Default)]
+pub struct PolicyCache {
+    current: ArcSwapOption<Loaded>,
+}
+
+/// Accepts every reference: a stored version was validated when it was saved, and a user or
+/// group deleted since must not stop every sign-in (the policy just no longer matches it).
+struct StoredCatalog;
+
+impl Catalog for StoredCatalog {
+    fn has_user(&self, _: Uuid) -> bool {
+        true
+    }
+    fn has_group(&self, _: Uuid) -> bool {
+        true
+    }
+    fn has_application(&self, _: &str) -> bool {
+        true
+    }
+    fn has_sensitivity_label(&self, _: &str) -> bool {
+        true
+    }
+    fn has_authentication_context(&self, _: &str) -> bool {
+        true
+    }
+    fn has_terms_of_use(&self, _: &str) -> bool {
+        true
+    }
+}
+
+impl PolicyCache {
+    /// The policy set in force. A stored version that no longer compiles (it cannot happen
+    /// through the API) is an error, never "no policies": failing open is not an option.
+    pub async fn get(&self, state: &AppState) -> Result<Arc<Loaded>, AppError> {
+        let stored = state.store.current_policy_version().await?;
+        let version = stored.as_ref().map_or(0, |v| v.version);
+        if let Some(cur) = self.current.load_full()
+            && cur.version == version
+        {
+            return Ok(cur);
+        }
+        let compiled = match &stored {
+            None => access::compile(PolicySetDocument::default(), &StoredCatalog)
+                .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>()),
+            Some(v) => access::parse_json(&v.document)
+                .map_err(|e| vec![e.to_string()])
+                .and_then(|doc| {
+                    access::compile(doc, &StoredCatalog)
+                        .map_err(|e| e.iter().map(ToString::to_string).collect())
+                }),
+        };
+        let set = compiled.map_err(|errors| {
+            tracing::error!(
+                version,
+                ?errors,
+                "the stored conditional access policy set does not compile"
+            );
+            AppError::internal()
+        })?;
+        let loaded = Arc::new(Loaded {
+            version,
+            set: Arc::new(set),
+        });
+        self.current.store(Some(loaded.clone()));
+        Ok(loaded)
+    }
+}
+
+/// The catalog a new policy set is validated against: the users and groups it names must
+/// exist, and applications are those trustplane knows.
+async fn catalog_for(state: &AppState, doc: &PolicySetDocument) -> Result<StaticCatalog, AppError> {
+    let json = serde_json::to_value(doc).map_err(|_| AppError::internal())?;
+    let mut users = HashSet::new();
+    let mut groups = HashSet::new();
+    for p in json["policies"].as_array().into_iter().flatten() {
+        for side in ["include", "exclude"] {
+            let s = &p["assignments"]["users"][side];
+            for u in s["users"].as_array().into_iter().flatten() {
+                if let Some(id) = u.as_str().and_then(|s| Uuid::parse_str(s).ok())
+                    && state.store.get_user(id).await?.is_some()
+                {
+                    users.insert(id);
+                }
+            }
+            for g in s["groups"].as_array().into_iter().flatten() {
+                if let Some(id) = g.as_str().and_then(|s| Uuid::parse_str(s).ok())
+                    && state.store.get_group(id).await?.is_some()
+                {
+                    groups.insert(id);
+                }
+            }
+        }
+    }
+    Ok(StaticCatalog {
+        users,
+        groups,
+        applications: HashSet::from([PORTAL_APP.to_string()]),
+        ..Default::default()
+    })
+}
+
+/// A refused policy set: every problem, each naming its field.
+pub fn invalid(errors: Vec<String>) -> AppError {
+    AppError::bad_request(
+        "invalid_policy",
+        format!(
+            "{} problem(s) in the policy set; nothing was changed. {}",
+            errors.len(),
+            errors.join("; ")
+        ),
+    )
+}
+
+/// Parses (JSON, or YAML when `yaml`) and validates a policy set document against the
+/// directory. Nothing is stored.
+pub async fn validate(state: &AppState, text: &str, yaml: bool) -> Result<PolicySet, AppError> {
+    let doc = if yaml {
+        access::parse_yaml(text)
+    } else {
+        access::parse_json(text)
+    }
+    .map_err(|e| invalid(vec![e.to_string()]))?;
+    let catalog = catalog_for(state, &doc).await?;
+    access::compile(doc, &catalog).map_err(|e| invalid(e.iter().map(ToString::to_string).collect()))
+}
+
+/// What lint needs: administrators, so that no policy locks every one of them out.
+pub async fn lint_directory(state: &AppState) -> Result<LintDirectory, AppError> {
+    let mut dir = LintDirectory {
+        console_application: Some(PORTAL_APP.to_string()),
+        ..Default::default()
+    };
+    let mut seen = HashSet::new();
+    for role in trustplane_core::identity::Role::ALL {
+        for u in state.store.role_holders(role).await? {
+            if !seen.insert(u.id) {
+                continue;
+            }
+            let groups = state
+                .store
+                .groups_of(u.id)
+                .await?
+                .into_iter()
+                .map(|g| g.id)
+                .collect();
+            dir.administrators.push(access::DirectoryUser {
+                id: u.id,
+                groups,
+                roles: state.store.roles_of(u.id).await?,
+            });
+        }
+    }
+    Ok(dir)
+}
+
+/// Saves a validated policy set as a new version on top of `based_on`; returns the version
+/// and the lint warnings. Audited with the previous and the new document.
+pub async fn save(
+    state: &AppState,
+    actor: &Actor,
+    set: &PolicySet,
+    based_on: i64,
+    comment: &str,
+) -> Result<(trustplane_store::PolicyVersion, Vec<Warning>), AppError> {
+    let document =
+        serde_json::to_string_pretty(set.document()).map_err(|_| AppError::internal())?;
+    let before = state.store.current_policy_version().await?;
+    let mut audit = AuditDraft::new(
+        actor,
+        "conditional_access.policy_set.save",
+        "policy_set",
+        Some((based_on + 1).to_string()),
+    )
+    .after(&serde_json::json!({ "comment": comment, "document": set.document() }));
+    if let Some(b) = &before
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.document)
+    {
+        audit = audit.before(&serde_json::json!({ "version": b.version, "document": v }));
+    }
+    let saved = state
+        .store
+        .save_policy_version(
+            based_on,
+            &document,
+            &actor.name,
+            comment,
+            OffsetDateTime::now_utc(),
+            audit,
+        )
+        .await
+        .map_err(|e| match e {
+            trustplane_store::StoreError::Conflict(_) => AppError::new(
+                axum::http::StatusCode::CONFLICT,
+                "version_conflict",
+                format!(
+                    "The policy set changed since version {based_on}: load the newest version, apply your change again and save."
+                ),
+            ),
+            other => other.into(),
+        })?;
+    let warnings = access::lint(set, &lint_directory(state).await?);
+    tracing::info!(version = saved.version, actor = %actor.name, "conditional access policy set saved");
+    Ok((saved, warnings))
+}
+
+/// The platform a browser's user agent names (a hint: user agents can lie, so a policy
+/// that must hold uses device compliance, not the platform).
+pub fn platform_of(user_agent: Option<&str>) -> Option<DevicePlatform> {
+    let ua = user_agent?;
+    Some(if ua.contains("Android") {
+        DevicePlatform::Android
+    } else if ua.contains("iPhone") || ua.contains("iPad") || ua.contains("iPod") {
+        DevicePlatform::Ios
+    } else if ua.contains("Windows") {
+        DevicePlatform::Windows
+    } else if ua.contains("Macintosh") || ua.contains("Mac OS X") {
+        DevicePlatform::Macos
+    } else if ua.contains("Linux") || ua.contains("X11") || ua.contains("CrOS") {
+        DevicePlatform::Linux
+    } else {
+        return None;
+    })
+}
+
+/// The signals of a sign-in or a request by `user_id`, for conditional access.
+pub struct Signals<'a> {
+    pub user_id: Uuid,
+    pub methods: &'a [MethodUse],
+    pub primary_at: Option<OffsetDateTime>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub client_app: ClientAppType,
+    pub target: TargetRequest,
+    pub password_changed: bool,
+    pub now: OffsetDateTime,
+}
+
+/// Builds the [`AccessContext`] from the store and the request.
+pub async fn context(state: &AppState, s: Signals<'_>) -> Result<AccessContext, AppError> {
+    let groups = state
+        .store
+        .groups_of(s.user_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let roles = state.store.roles_of(s.user_id).await?;
+    let mfa_registered = !state.store.list_mfa_methods(s.user_id).await?.is_empty();
+    let detections = state
+        .store
+        .list_risk_detections(Some(s.user_id), Some(DetectionState::AtRisk), 100)
+        .await?;
+    let user_risk: Option<RiskLevel> = user_risk_level(&detections);
+    Ok(AccessContext {
+        subject: Subject {
+            user_id: s.user_id,
+            groups,
+            roles,
+            mfa_registered,
+        },
+        authentication: Authentication {
+            methods: s.methods.to_vec(),
+            primary_at: s.primary_at,
+        },
+        now: s.now,
+        target: s.target,
+        network: Network {
+            ip: s.ip,
+            country: None,
+        },
+        client_app: s.client_app,
+        platform: platform_of(s.user_agent),
+        device: None,
+        // No sign-in risk engine yet: no sign-in is scored, so risk conditions never match
+        // a real sign-in (what-if can still set one).
+        sign_in_risk: None,
+        user_risk,
+        terms_accepted: Vec::new(),
+        password_changed: s.password_changed,
+    })
+}
+
+/// The portal as a target.
+pub fn portal() -> TargetRequest {
+    TargetRequest::Application {
+        id: PORTAL_APP.to_string(),
+        sensitivity_label: None,
+        authentication_contexts: Vec::new(),
+    }
+}
+
+/// Evaluates the policy set in force for `ctx` with a full record (sign-in log, what-if).
+pub async fn decide(state: &AppState, ctx: &AccessContext) -> Result<(i64, Decision), AppError> {
+    let loaded = state.policies.get(state).await?;
+    Ok((loaded.version, access::explain(&loaded.set, ctx)))
+}
+
+/// The outcome's machine name: `allow`, `block` or `requires`.
+pub fn outcome_code(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Allow => "allow",
+        Outcome::Block { .. } => "block",
+        Outcome::Requires(_) => "requires",
+    }
+}
+
+/// The sign-in log's view of a decision: outcome, the policies that applied (enforced or
+/// report-only), the per-policy record, the version, and the signals (so impact replay can
+/// evaluate a draft against the same request later).
+pub fn log_entry(version: i64, d: &Decision, ctx: &AccessContext) -> serde_json::Value {
+    let applied: Vec<&str> = d
+        .records
+        .iter()
+        .filter(|r| r.applied)
+        .map(|r| &*r.policy_id)
+        .collect();
+    serde_json::json!({
+        "version": version,
+        "outcome": outcome_code(&d.outcome),
+        "decision": d.outcome,
+        "applied": applied,
+        "session": d.session,
+        "records": d.records,
+        "signals": ctx,
+    })
+}

@@ -1,0 +1,268 @@
+//! Admin API, conditional access: the versioned policy set (JSON or YAML), its versions,
+//! templates, lint, what-if and impact replay.
+
+use crate::access;
+use crate::access_tools::{ReplayReport, WhatIf};
+use crate::auth::ApiCaller;
+use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use trustplane_core::access::Warning;
+use trustplane_core::identity::Permission;
+use utoipa::{IntoParams, ToSchema};
+
+/// The policy set in force.
+#[derive(Serialize, ToSchema)]
+pub struct PolicySetView {
+    /// 0 when none was ever saved (no policies).
+    pub version: i64,
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    pub warnings: Vec<Warning>,
+}
+
+#[utoipa::path(get, path = "/api/v1/conditional-access", tag = "admin",
+    responses((status = 200, body = PolicySetView)))]
+pub async fn get_policy_set(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    let loaded = state.policies.get(&state).await?;
+    let warnings =
+        trustplane_core::access::lint(&loaded.set, &access::lint_directory(&state).await?);
+    Ok(Json(PolicySetView {
+        version: loaded.version,
+        document: serde_json::to_value(loaded.set.document()).map_err(|_| AppError::internal())?,
+        warnings,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SaveParams {
+    /// The version this change was made on (optimistic concurrency): 409 when another
+    /// change was saved since.
+    based_on: i64,
+    /// Why (kept with the version).
+    #[serde(default)]
+    comment: String,
+}
+
+/// Whether the body is YAML (by content type).
+fn is_yaml(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("yaml"))
+}
+
+const MAX_DOCUMENT: usize = 4 * 1024 * 1024;
+
+/// Replaces the policy set with the document in the body (JSON, or YAML with a YAML content
+/// type). Validated first: any problem is refused with every error naming its field, and
+/// the stored set is unchanged. Saved as a new version; the previous ones are kept.
+#[utoipa::path(put, path = "/api/v1/conditional-access", tag = "admin", params(SaveParams),
+    request_body(content = Object, description = "the policy set document (policies, named_locations, authentication_strengths)"),
+    responses((status = 200, body = PolicySetView), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn put_policy_set(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Query(p): Query<SaveParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    let set = parse_body(&state, &headers, &body).await?;
+    let (saved, warnings) =
+        access::save(&state, &caller.actor(), &set, p.based_on, p.comment.trim()).await?;
+    Ok(Json(PolicySetView {
+        version: saved.version,
+        document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
+        warnings,
+    }))
+}
+
+async fn parse_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<trustplane_core::access::PolicySet, AppError> {
+    if body.len() > MAX_DOCUMENT {
+        return Err(AppError::bad_request(
+            "too_large",
+            "The policy set document is larger than 4 MiB.",
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AppError::bad_request("invalid_body", "The body is not UTF-8 text."))?;
+    access::validate(state, text, is_yaml(headers)).await
+}
+
+/// Validates a document and lints it, without saving anything.
+#[utoipa::path(post, path = "/api/v1/conditional-access/validate", tag = "admin",
+    request_body(content = Object, description = "a policy set document"),
+    responses((status = 200, body = PolicySetView), (status = 400, body = ErrorBody)))]
+pub async fn validate_policy_set(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    let set = parse_body(&state, &headers, &body).await?;
+    let warnings = trustplane_core::access::lint(&set, &access::lint_directory(&state).await?);
+    Ok(Json(PolicySetView {
+        version: 0,
+        document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
+        warnings,
+    }))
+}
+
+/// A stored version, without its document.
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    pub version: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub comment: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/conditional-access/versions", tag = "admin",
+    responses((status = 200, body = [VersionView])))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<VersionView>>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    let versions = state.store.list_policy_versions(1000).await?;
+    Ok(Json(
+        versions
+            .into_iter()
+            .map(|v| VersionView {
+                version: v.version,
+                created_at: v
+                    .created_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                created_by: v.created_by,
+                comment: v.comment,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/conditional-access/versions/{version}", tag = "admin",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(version): Path<i64>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    let v = state
+        .store
+        .policy_version(version)
+        .await?
+        .ok_or_else(|| AppError::not_found("policy version"))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&v.document).map_err(|_| AppError::internal())?;
+    Ok(Json(serde_json::json!({
+        "version": v.version, "created_by": v.created_by, "comment": v.comment, "document": doc,
+    })))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct RestoreParams {
+    based_on: i64,
+}
+
+/// Saves an earlier version again as the newest one (validated against today's directory).
+#[utoipa::path(post, path = "/api/v1/conditional-access/versions/{version}/restore", tag = "admin",
+    params(RestoreParams),
+    responses((status = 200, body = PolicySetView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn restore_version(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(version): Path<i64>,
+    Query(p): Query<RestoreParams>,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    let v = state
+        .store
+        .policy_version(version)
+        .await?
+        .ok_or_else(|| AppError::not_found("policy version"))?;
+    let set = access::validate(&state, &v.document, false).await?;
+    let (saved, warnings) = access::save(
+        &state,
+        &caller.actor(),
+        &set,
+        p.based_on,
+        &format!("restored version {version}"),
+    )
+    .await?;
+    Ok(Json(PolicySetView {
+        version: saved.version,
+        document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
+        warnings,
+    }))
+}
+
+/// The shipped templates (all disabled): copy them into the policy set to use them.
+#[utoipa::path(get, path = "/api/v1/conditional-access/templates", tag = "admin",
+    responses((status = 200, body = [Object])))]
+pub async fn templates(caller: ApiCaller) -> Result<Json<serde_json::Value>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    Ok(Json(
+        serde_json::to_value(trustplane_core::access::templates())
+            .map_err(|_| AppError::internal())?,
+    ))
+}
+
+/// The decision, with a record for every policy, for a hypothetical request.
+#[utoipa::path(post, path = "/api/v1/conditional-access/what-if", tag = "admin",
+    request_body = WhatIf,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub async fn what_if(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    crate::api::JsonBody(w): crate::api::JsonBody<WhatIf>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    Ok(Json(crate::access_tools::what_if(&state, &w).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The draft policy set document.
+    #[schema(value_type = Object)]
+    pub draft: serde_json::Value,
+    /// 1..=90.
+    pub days: u32,
+}
+
+/// Evaluates a draft policy set against the sign-ins of the last N days and reports what
+/// would have been decided differently. Nothing is saved.
+#[utoipa::path(post, path = "/api/v1/conditional-access/replay", tag = "admin",
+    request_body = ReplayRequest,
+    responses((status = 200, body = ReplayReport), (status = 400, body = ErrorBody)))]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    crate::api::JsonBody(r): crate::api::JsonBody<ReplayRequest>,
+) -> Result<Json<ReplayReport>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    caller.require(Permission::SignInLogRead)?;
+    let draft = access::validate(&state, &r.draft.to_string(), false).await?;
+    Ok(Json(
+        crate::access_tools::replay(&state, &draft, r.days).await?,
+    ))
+}

@@ -1,0 +1,464 @@
+//! Conditional access through the server: the versioned policy set over the API (JSON and
+//! YAML, validation that names the field and changes nothing, optimistic concurrency,
+//! restore), the login flow stepping users through what policies require or showing a
+//! block page, the sign-in log's per-policy record, what-if and impact replay.
+
+use crate::harness::*;
+use crate::mfa::{admin_token, enrol};
+use serde_json::{Value, json};
+use trustplane_core::audit::Actor;
+use trustplane_core::identity::Role;
+use trustplane_store::{AuditQuery, SignInQuery};
+
+async fn put_set(
+    s: &TestServer,
+    token: &str,
+    based_on: i64,
+    content_type: &str,
+    body: String,
+) -> reqwest::Response {
+    client()
+        .put(s.url(&format!(
+            "/api/v1/conditional-access?based_on={based_on}&comment=test"
+        )))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get_set(s: &TestServer, token: &str) -> Value {
+    json(
+        client()
+            .get(s.url("/api/v1/conditional-access"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn block_group(id: &str, group: uuid::Uuid, state: &str) -> Value {
+    json!({
+        "id": id, "name": "Block contractors", "state": state,
+        "assignments": {
+            "users": { "include": { "groups": [group] } },
+            "applications": { "include": "all" }
+        },
+        "grant": "block"
+    })
+}
+
+#[tokio::test]
+async fn the_policy_set_is_validated_versioned_and_audited() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let reader = admin_token(&s, Role::SecurityReader).await;
+    let g = s
+        .ops()
+        .create_group(&Actor::system(), "contractors", "")
+        .await
+        .unwrap();
+    assert_eq!(get_set(&s, &token).await["version"], 0);
+
+    // Bad input: each refused with the field named, nothing stored.
+    let cases = [
+        (
+            json!({ "policies": [ { "id": "x", "name": "x", "state": "enabled", "colour": "red",
+                "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+                "grant": "block" } ] }),
+            "colour",
+        ),
+        (
+            json!({ "policies": [ block_group("x", uuid::Uuid::now_v7(), "enabled") ] }),
+            "policies[0].assignments.users.include.groups[0]",
+        ),
+        (
+            json!({ "named_locations": [ { "id": "office", "name": "Office", "trusted": true,
+                "ip_ranges": ["10.0.0.0/33"] } ] }),
+            "named_locations[0].ip_ranges[0]",
+        ),
+        (
+            json!({ "policies": [ { "id": "x", "name": "x", "state": "enabled",
+                "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+                "conditions": { "device_filter": { "mode": "include", "rule": "device.colour == \"red\"" } },
+                "grant": "block" } ] }),
+            "device_filter",
+        ),
+        (
+            json!({ "policies": [ { "id": "x", "name": "x", "state": "enabled",
+                "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
+                "grant": "block" } ] }),
+            "applications",
+        ),
+        (
+            json!({ "policies": [ { "id": "x", "name": "x", "state": "enabled",
+                "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+                "grant": { "operator": "all", "controls": ["mfa", { "authentication_strength": "phishing_resistant_mfa" }] } } ] }),
+            "grant",
+        ),
+    ];
+    for (doc, field) in cases {
+        let r = put_set(&s, &token, 0, "application/json", doc.to_string()).await;
+        assert_eq!(r.status(), 400, "{doc}");
+        let e = json(r).await;
+        assert_eq!(e["error"], "invalid_policy");
+        assert!(
+            e["message"].as_str().unwrap().contains(field),
+            "{field} named in {e}"
+        );
+    }
+    assert_eq!(get_set(&s, &token).await["version"], 0, "nothing stored");
+
+    // A reader cannot change it.
+    let doc = json!({ "policies": [ block_group("block-contractors", g.id, "report_only") ] });
+    let r = put_set(&s, &reader, 0, "application/json", doc.to_string()).await;
+    assert_eq!(r.status(), 403);
+
+    let r = put_set(&s, &token, 0, "application/json", doc.to_string()).await;
+    assert_eq!(r.status(), 200);
+    let v1 = json(r).await;
+    assert_eq!(v1["version"], 1);
+    // Lint: includes everyone of a group but has no exclusion for emergency access.
+    assert!(v1["warnings"].is_array());
+
+    // A change based on a stale version is refused (no lost update).
+    let r = put_set(&s, &token, 0, "application/json", doc.to_string()).await;
+    assert_eq!(r.status(), 409);
+
+    // YAML works the same.
+    let yaml = format!(
+        "policies:\n  - id: block-contractors\n    name: Block contractors\n    state: enabled\n    assignments:\n      users:\n        include:\n          groups: [\"{}\"]\n      applications:\n        include: all\n    grant: block\n",
+        g.id
+    );
+    let r = put_set(&s, &token, 1, "application/yaml", yaml).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let cur = get_set(&s, &token).await;
+    assert_eq!(cur["version"], 2);
+    assert_eq!(cur["document"]["policies"][0]["state"], "enabled");
+
+    // Versions are kept and one can be restored as a new version.
+    let versions = json(
+        client()
+            .get(s.url("/api/v1/conditional-access/versions"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let r = client()
+        .post(s.url("/api/v1/conditional-access/versions/1/restore?based_on=2"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let cur = get_set(&s, &token).await;
+    assert_eq!(cur["version"], 3);
+    assert_eq!(cur["document"]["policies"][0]["state"], "report_only");
+
+    // Every saved version is audited with the document before and after.
+    let audit = s
+        .state
+        .store
+        .list_audit(&AuditQuery {
+            action: Some("conditional_access.policy_set.save".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(
+        audit[0]
+            .before
+            .as_deref()
+            .unwrap()
+            .contains("\"version\":2")
+    );
+
+    // Templates are valid and disabled.
+    let t = json(
+        client()
+            .get(s.url("/api/v1/conditional-access/templates"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(t.as_array().unwrap().len(), 5);
+    assert!(
+        t.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "disabled")
+    );
+    let r = put_set(
+        &s,
+        &token,
+        3,
+        "application/json",
+        json!({ "policies": t }).to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "templates pass validation");
+    s.stop().await;
+}
+
+async fn sign_ins_of(
+    s: &TestServer,
+    user: uuid::Uuid,
+) -> Vec<trustplane_core::signin::SignInEvent> {
+    s.state
+        .store
+        .list_sign_ins(&SignInQuery {
+            user_id: Some(user),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_block_policy_refuses_sign_in_with_a_reason_page_and_a_logged_record() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let carl = s.user("carl", &[]).await;
+    let dana = s.user("dana", &[]).await;
+    let g = s
+        .ops()
+        .create_group(&Actor::system(), "contractors", "")
+        .await
+        .unwrap();
+    s.ops()
+        .add_member(&Actor::system(), g.id, carl.id)
+        .await
+        .unwrap();
+
+    // Report-only first: the sign-in goes through; the log says what would have happened.
+    let doc = json!({ "policies": [ block_group("block-contractors", g.id, "report_only") ] });
+    assert_eq!(
+        put_set(&s, &token, 0, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let r = login(&client(), &s, "carl", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/my");
+    let log = sign_ins_of(&s, carl.id).await;
+    let ca = &log[0].details["conditional_access"];
+    assert_eq!(ca["outcome"], "allow");
+    assert_eq!(ca["applied"], json!(["block-contractors"]));
+    assert_eq!(ca["records"][0]["enforced"], false);
+    assert_eq!(ca["records"][0]["result"]["result"], "block");
+
+    // Enabled: Carl is refused with a page that gives a correlation id, not the policy.
+    let doc = json!({ "policies": [ block_group("block-contractors", g.id, "enabled") ] });
+    assert_eq!(
+        put_set(&s, &token, 1, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let c = client();
+    let r = login(&c, &s, "carl", PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("access policy does not allow this sign-in"),
+        "{html}"
+    );
+    assert!(html.contains("Correlation id"));
+    assert!(!html.contains("block-contractors") && !html.contains("Block contractors"));
+    assert_eq!(
+        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        401
+    );
+    let log = sign_ins_of(&s, carl.id).await;
+    assert_eq!(log[0].failure_reason.as_deref(), Some("blocked_by_policy"));
+    assert!(html.contains(&log[0].correlation_id));
+    assert_eq!(log[0].details["conditional_access"]["outcome"], "block");
+    // Dana is not in the group: the record says why the policy did not apply.
+    let r = login(&client(), &s, "dana", PASSWORD).await;
+    assert_eq!(r.headers()["location"], "/my");
+    let log = sign_ins_of(&s, dana.id).await;
+    let rec = &log[0].details["conditional_access"]["records"][0];
+    assert_eq!(rec["applied"], false);
+    assert_eq!(rec["excluded_by"], "user_not_included");
+
+    // The sign-in log API filters by policy and outcome, and exports.
+    let list = json(
+        client()
+            .get(s.url("/api/v1/sign-ins?policy=block-contractors&outcome=block"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["username"], "carl");
+    let r = client()
+        .get(s.url("/api/v1/sign-ins?outcome=maybe"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let csv = client()
+        .get(s.url("/api/v1/sign-ins/export?format=csv&app=trustplane"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    let mut rows = csv.lines();
+    assert!(rows.next().unwrap().starts_with("id,at,username"));
+    assert_eq!(rows.count(), 3, "{csv}");
+    assert!(csv.contains(",block,block-contractors,"));
+    let jsonl = client()
+        .get(s.url("/api/v1/sign-ins/export?format=jsonl&username=dana"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["username"], "dana");
+
+    // What-if explains both users without signing anyone in.
+    let w = |user: &str| {
+        client()
+            .post(s.url("/api/v1/conditional-access/what-if"))
+            .bearer_auth(&token)
+            .json(&json!({ "user": user, "ip": "192.0.2.7" }))
+            .send()
+    };
+    let carl_w = json(w("carl").await.unwrap()).await;
+    assert_eq!(carl_w["outcome"], "block");
+    assert_eq!(carl_w["decision"]["block"]["by"], "block-contractors");
+    let dana_w = json(w("dana").await.unwrap()).await;
+    assert_eq!(dana_w["outcome"], "allow");
+    assert_eq!(dana_w["records"][0]["excluded_by"], "user_not_included");
+    let r = w("nobody").await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Impact replay: a draft that blocks everyone would have blocked Dana's sign-in too,
+    // and no longer blocks nothing that was allowed... counted per sign-in.
+    let draft = json!({ "policies": [ {
+        "id": "block-all", "name": "Block all", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "grant": "block" } ] });
+    let rep = json(
+        client()
+            .post(s.url("/api/v1/conditional-access/replay"))
+            .bearer_auth(&token)
+            .json(&json!({ "draft": draft, "days": 7 }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // Carl (report-only: allowed) and Dana (allowed) would now be blocked; Carl's blocked
+    // sign-in stays blocked.
+    assert_eq!(rep["evaluated"], 3, "{rep}");
+    assert_eq!(rep["newly_blocked"], 2, "{rep}");
+    assert_eq!(rep["users_affected"], json!(["carl", "dana"]));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn policies_step_users_through_mfa_and_refuse_what_they_cannot_meet() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let erin = s.user("erin", &[]).await;
+    s.user("fred", &[]).await;
+    let mfa_for_all = |strength: &str| {
+        json!({ "policies": [ {
+            "id": "mfa-all", "name": "MFA for everyone", "state": "enabled",
+            "assignments": { "users": { "include": { "all": true }, "exclude": { "users": [erin.id] } },
+                             "applications": { "include": "all" } },
+            "grant": { "operator": "all", "controls": [ { "authentication_strength": strength } ] } } ] })
+    };
+    assert_eq!(
+        put_set(
+            &s,
+            &token,
+            0,
+            "application/json",
+            mfa_for_all("mfa").to_string()
+        )
+        .await
+        .status(),
+        200
+    );
+    // Fred has no second factor: he must register one now (no postponing).
+    let c = client();
+    assert_eq!(
+        login(&c, &s, "fred", PASSWORD).await.headers()["location"],
+        "/login/continue"
+    );
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Keep your account secure"), "{html}");
+    assert!(!html.contains("Not now"));
+    // Erin is excluded: straight in.
+    assert_eq!(
+        login(&client(), &s, "erin", PASSWORD).await.headers()["location"],
+        "/my"
+    );
+    // Erin registers an authenticator app (she is signed in now), so MFA is asked of her as
+    // before; then a phishing-resistant policy she cannot meet (no passkey) refuses her.
+    let ec = signed_in(&s, "erin").await;
+    enrol(&ec, &s).await;
+    let doc = json!({ "policies": [ {
+        "id": "strong", "name": "Phishing-resistant", "state": "enabled",
+        "assignments": { "users": { "include": { "users": [erin.id] } }, "applications": { "include": "all" } },
+        "grant": { "operator": "all", "controls": [ { "authentication_strength": "phishing_resistant_mfa" } ] } } ] });
+    assert_eq!(
+        put_set(&s, &token, 1, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let r = login(&client(), &s, "erin", PASSWORD).await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("passkey you have not registered")
+    );
+    let log = sign_ins_of(&s, erin.id).await;
+    assert_eq!(
+        log[0].failure_reason.as_deref(),
+        Some("policy_requirement_unavailable")
+    );
+    s.stop().await;
+}
