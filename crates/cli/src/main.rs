@@ -4,6 +4,8 @@
 //! runs (SQLite in WAL mode serialises writers, PostgreSQL is transactional), and every change
 //! they make is audited with the operating-system user as the actor.
 
+mod policy;
+
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;
@@ -57,6 +59,9 @@ enum Command {
     /// Password protection.
     #[command(subcommand)]
     Password(PasswordCmd),
+    /// Conditional access policies: show, set, versions, what-if, impact replay.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
 }
 
 #[derive(Subcommand)]
@@ -207,7 +212,7 @@ enum AuditCmd {
 }
 
 #[derive(Debug)]
-enum CliError {
+pub(crate) enum CliError {
     App(AppError),
     Other(String),
 }
@@ -296,7 +301,7 @@ fn main() -> ExitCode {
 async fn async_main(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
-        Command::Admin(_) | Command::Password(_) => None,
+        Command::Admin(_) | Command::Password(_) | Command::Policy(_) => None,
     };
     let overrides = Overrides {
         config_file: cli.global.config.clone(),
@@ -323,6 +328,20 @@ async fn async_main(cli: Cli) -> ExitCode {
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::from(2)
+                }
+            }
+        }
+        Command::Policy(cmd) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            let result = match open_ops(&cfg).await {
+                Ok((store, _)) => policy::run(store, &Actor::cli(&os_user()), cmd).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
                 }
             }
         }

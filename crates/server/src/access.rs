@@ -4,7 +4,6 @@
 //! core's pure `access::evaluate`; there is no second policy path.
 
 use crate::error::AppError;
-use crate::state::AppState;
 use arc_swap::ArcSwapOption;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -18,6 +17,7 @@ use trustplane_core::access::{
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::MethodUse;
 use trustplane_core::risk::{DetectionState, RiskLevel, user_risk_level};
+use trustplane_store::Store;
 use uuid::Uuid;
 
 /// The application id of trustplane itself (My account and the admin console). Until OIDC
@@ -64,8 +64,8 @@ impl Catalog for StoredCatalog {
 impl PolicyCache {
     /// The policy set in force. A stored version that no longer compiles (it cannot happen
     /// through the API) is an error, never "no policies": failing open is not an option.
-    pub async fn get(&self, state: &AppState) -> Result<Arc<Loaded>, AppError> {
-        let stored = state.store.current_policy_version().await?;
+    pub async fn get(&self, store: &dyn Store) -> Result<Arc<Loaded>, AppError> {
+        let stored = store.current_policy_version().await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
         if let Some(cur) = self.current.load_full()
             && cur.version == version
@@ -101,7 +101,10 @@ impl PolicyCache {
 
 /// The catalog a new policy set is validated against: the users and groups it names must
 /// exist, and applications are those trustplane knows.
-async fn catalog_for(state: &AppState, doc: &PolicySetDocument) -> Result<StaticCatalog, AppError> {
+async fn catalog_for(
+    store: &dyn Store,
+    doc: &PolicySetDocument,
+) -> Result<StaticCatalog, AppError> {
     let json = serde_json::to_value(doc).map_err(|_| AppError::internal())?;
     let mut users = HashSet::new();
     let mut groups = HashSet::new();
@@ -110,14 +113,14 @@ async fn catalog_for(state: &AppState, doc: &PolicySetDocument) -> Result<Static
             let s = &p["assignments"]["users"][side];
             for u in s["users"].as_array().into_iter().flatten() {
                 if let Some(id) = u.as_str().and_then(|s| Uuid::parse_str(s).ok())
-                    && state.store.get_user(id).await?.is_some()
+                    && store.get_user(id).await?.is_some()
                 {
                     users.insert(id);
                 }
             }
             for g in s["groups"].as_array().into_iter().flatten() {
                 if let Some(id) = g.as_str().and_then(|s| Uuid::parse_str(s).ok())
-                    && state.store.get_group(id).await?.is_some()
+                    && store.get_group(id).await?.is_some()
                 {
                     groups.insert(id);
                 }
@@ -146,31 +149,30 @@ pub fn invalid(errors: Vec<String>) -> AppError {
 
 /// Parses (JSON, or YAML when `yaml`) and validates a policy set document against the
 /// directory. Nothing is stored.
-pub async fn validate(state: &AppState, text: &str, yaml: bool) -> Result<PolicySet, AppError> {
+pub async fn validate(store: &dyn Store, text: &str, yaml: bool) -> Result<PolicySet, AppError> {
     let doc = if yaml {
         access::parse_yaml(text)
     } else {
         access::parse_json(text)
     }
     .map_err(|e| invalid(vec![e.to_string()]))?;
-    let catalog = catalog_for(state, &doc).await?;
+    let catalog = catalog_for(store, &doc).await?;
     access::compile(doc, &catalog).map_err(|e| invalid(e.iter().map(ToString::to_string).collect()))
 }
 
 /// What lint needs: administrators, so that no policy locks every one of them out.
-pub async fn lint_directory(state: &AppState) -> Result<LintDirectory, AppError> {
+pub async fn lint_directory(store: &dyn Store) -> Result<LintDirectory, AppError> {
     let mut dir = LintDirectory {
         console_application: Some(PORTAL_APP.to_string()),
         ..Default::default()
     };
     let mut seen = HashSet::new();
     for role in trustplane_core::identity::Role::ALL {
-        for u in state.store.role_holders(role).await? {
+        for u in store.role_holders(role).await? {
             if !seen.insert(u.id) {
                 continue;
             }
-            let groups = state
-                .store
+            let groups = store
                 .groups_of(u.id)
                 .await?
                 .into_iter()
@@ -179,7 +181,7 @@ pub async fn lint_directory(state: &AppState) -> Result<LintDirectory, AppError>
             dir.administrators.push(access::DirectoryUser {
                 id: u.id,
                 groups,
-                roles: state.store.roles_of(u.id).await?,
+                roles: store.roles_of(u.id).await?,
             });
         }
     }
@@ -189,7 +191,7 @@ pub async fn lint_directory(state: &AppState) -> Result<LintDirectory, AppError>
 /// Saves a validated policy set as a new version on top of `based_on`; returns the version
 /// and the lint warnings. Audited with the previous and the new document.
 pub async fn save(
-    state: &AppState,
+    store: &dyn Store,
     actor: &Actor,
     set: &PolicySet,
     based_on: i64,
@@ -197,7 +199,7 @@ pub async fn save(
 ) -> Result<(trustplane_store::PolicyVersion, Vec<Warning>), AppError> {
     let document =
         serde_json::to_string_pretty(set.document()).map_err(|_| AppError::internal())?;
-    let before = state.store.current_policy_version().await?;
+    let before = store.current_policy_version().await?;
     let mut audit = AuditDraft::new(
         actor,
         "conditional_access.policy_set.save",
@@ -210,8 +212,7 @@ pub async fn save(
     {
         audit = audit.before(&serde_json::json!({ "version": b.version, "document": v }));
     }
-    let saved = state
-        .store
+    let saved = store
         .save_policy_version(
             based_on,
             &document,
@@ -231,7 +232,7 @@ pub async fn save(
             ),
             other => other.into(),
         })?;
-    let warnings = access::lint(set, &lint_directory(state).await?);
+    let warnings = access::lint(set, &lint_directory(store).await?);
     tracing::info!(version = saved.version, actor = %actor.name, "conditional access policy set saved");
     Ok((saved, warnings))
 }
@@ -269,18 +270,16 @@ pub struct Signals<'a> {
 }
 
 /// Builds the [`AccessContext`] from the store and the request.
-pub async fn context(state: &AppState, s: Signals<'_>) -> Result<AccessContext, AppError> {
-    let groups = state
-        .store
+pub async fn context(store: &dyn Store, s: Signals<'_>) -> Result<AccessContext, AppError> {
+    let groups = store
         .groups_of(s.user_id)
         .await?
         .into_iter()
         .map(|g| g.id)
         .collect();
-    let roles = state.store.roles_of(s.user_id).await?;
-    let mfa_registered = !state.store.list_mfa_methods(s.user_id).await?.is_empty();
-    let detections = state
-        .store
+    let roles = store.roles_of(s.user_id).await?;
+    let mfa_registered = !store.list_mfa_methods(s.user_id).await?.is_empty();
+    let detections = store
         .list_risk_detections(Some(s.user_id), Some(DetectionState::AtRisk), 100)
         .await?;
     let user_risk: Option<RiskLevel> = user_risk_level(&detections);
@@ -320,12 +319,6 @@ pub fn portal() -> TargetRequest {
         sensitivity_label: None,
         authentication_contexts: Vec::new(),
     }
-}
-
-/// Evaluates the policy set in force for `ctx` with a full record (sign-in log, what-if).
-pub async fn decide(state: &AppState, ctx: &AccessContext) -> Result<(i64, Decision), AppError> {
-    let loaded = state.policies.get(state).await?;
-    Ok((loaded.version, access::explain(&loaded.set, ctx)))
 }
 
 /// The outcome's machine name: `allow`, `block` or `requires`.

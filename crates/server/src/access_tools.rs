@@ -3,7 +3,6 @@
 
 use crate::access::{self, Signals, outcome_code};
 use crate::error::AppError;
-use crate::state::AppState;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -15,6 +14,7 @@ use trustplane_core::access::{
 use trustplane_core::authn::{AuthMethod, MethodUse};
 use trustplane_core::risk::RiskLevel;
 use trustplane_store::SignInQuery;
+use trustplane_store::Store;
 
 /// A hypothetical request. Unset signals stay unknown (and a missing signal never makes a
 /// condition match, as in a real request).
@@ -57,10 +57,14 @@ pub struct WhatIf {
 
 /// Runs what-if against the policy set in force; returns the decision with a record for
 /// every policy and the signals used.
-pub async fn what_if(state: &AppState, w: &WhatIf) -> Result<serde_json::Value, AppError> {
+pub async fn what_if(
+    store: &dyn Store,
+    cache: &crate::access::PolicyCache,
+    w: &WhatIf,
+) -> Result<serde_json::Value, AppError> {
     let user = match uuid::Uuid::parse_str(w.user.trim()) {
-        Ok(id) => state.store.get_user(id).await?,
-        Err(_) => state.store.find_user(w.user.trim()).await?,
+        Ok(id) => store.get_user(id).await?,
+        Err(_) => store.find_user(w.user.trim()).await?,
     }
     .ok_or_else(|| AppError::bad_request("unknown_user", format!("no user {:?}", w.user)))?;
     let now = OffsetDateTime::now_utc();
@@ -75,7 +79,7 @@ pub async fn what_if(state: &AppState, w: &WhatIf) -> Result<serde_json::Value, 
         });
     }
     let mut ctx = access::context(
-        state,
+        store,
         Signals {
             user_id: user.id,
             methods: &methods,
@@ -116,7 +120,7 @@ pub async fn what_if(state: &AppState, w: &WhatIf) -> Result<serde_json::Value, 
         compliant,
         ..Default::default()
     });
-    let loaded = state.policies.get(state).await?;
+    let loaded = cache.get(store).await?;
     let d = explain(&loaded.set, &ctx);
     Ok(serde_json::json!({
         "version": loaded.version,
@@ -168,7 +172,7 @@ fn summary(o: &Outcome) -> serde_json::Value {
 /// Replays the sign-ins of the last `days` days (1..=90) against `draft`, comparing with the
 /// decision recorded at the time. Nothing is stored.
 pub async fn replay(
-    state: &AppState,
+    store: &dyn Store,
     draft: &PolicySet,
     days: u32,
 ) -> Result<ReplayReport, AppError> {
@@ -179,8 +183,7 @@ pub async fn replay(
         ));
     }
     let now = OffsetDateTime::now_utc();
-    let events = state
-        .store
+    let events = store
         .list_sign_ins(&SignInQuery {
             since: Some(now - Duration::days(i64::from(days))),
             limit: 10_000,

@@ -173,7 +173,7 @@ pub async fn apply(
         _ => return Ok((flow, None)),
     };
     let actx = access::context(
-        state,
+        state.store.as_ref(),
         Signals {
             user_id,
             methods: &flow.methods,
@@ -187,7 +187,7 @@ pub async fn apply(
         },
     )
     .await?;
-    let loaded = state.policies.get(state).await?;
+    let loaded = state.policies.get(state.store.as_ref()).await?;
     let decision = trustplane_core::access::explain(&loaded.set, &actx);
     let entry = access::log_entry(loaded.version, &decision, &actx);
     let flow = match (&decision.outcome, stage) {

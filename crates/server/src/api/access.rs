@@ -33,9 +33,11 @@ pub async fn get_policy_set(
     caller: ApiCaller,
 ) -> Result<Json<PolicySetView>, AppError> {
     caller.require(Permission::PolicyRead)?;
-    let loaded = state.policies.get(&state).await?;
-    let warnings =
-        trustplane_core::access::lint(&loaded.set, &access::lint_directory(&state).await?);
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    let warnings = trustplane_core::access::lint(
+        &loaded.set,
+        &access::lint_directory(state.store.as_ref()).await?,
+    );
     Ok(Json(PolicySetView {
         version: loaded.version,
         document: serde_json::to_value(loaded.set.document()).map_err(|_| AppError::internal())?,
@@ -79,8 +81,14 @@ pub async fn put_policy_set(
 ) -> Result<Json<PolicySetView>, AppError> {
     caller.require(Permission::PolicyWrite)?;
     let set = parse_body(&state, &headers, &body).await?;
-    let (saved, warnings) =
-        access::save(&state, &caller.actor(), &set, p.based_on, p.comment.trim()).await?;
+    let (saved, warnings) = access::save(
+        state.store.as_ref(),
+        &caller.actor(),
+        &set,
+        p.based_on,
+        p.comment.trim(),
+    )
+    .await?;
     Ok(Json(PolicySetView {
         version: saved.version,
         document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
@@ -101,7 +109,7 @@ async fn parse_body(
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| AppError::bad_request("invalid_body", "The body is not UTF-8 text."))?;
-    access::validate(state, text, is_yaml(headers)).await
+    access::validate(state.store.as_ref(), text, is_yaml(headers)).await
 }
 
 /// Validates a document and lints it, without saving anything.
@@ -116,7 +124,8 @@ pub async fn validate_policy_set(
 ) -> Result<Json<PolicySetView>, AppError> {
     caller.require(Permission::PolicyRead)?;
     let set = parse_body(&state, &headers, &body).await?;
-    let warnings = trustplane_core::access::lint(&set, &access::lint_directory(&state).await?);
+    let warnings =
+        trustplane_core::access::lint(&set, &access::lint_directory(state.store.as_ref()).await?);
     Ok(Json(PolicySetView {
         version: 0,
         document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
@@ -199,9 +208,9 @@ pub async fn restore_version(
         .policy_version(version)
         .await?
         .ok_or_else(|| AppError::not_found("policy version"))?;
-    let set = access::validate(&state, &v.document, false).await?;
+    let set = access::validate(state.store.as_ref(), &v.document, false).await?;
     let (saved, warnings) = access::save(
-        &state,
+        state.store.as_ref(),
         &caller.actor(),
         &set,
         p.based_on,
@@ -236,7 +245,9 @@ pub async fn what_if(
     crate::api::JsonBody(w): crate::api::JsonBody<WhatIf>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     caller.require(Permission::PolicyRead)?;
-    Ok(Json(crate::access_tools::what_if(&state, &w).await?))
+    Ok(Json(
+        crate::access_tools::what_if(state.store.as_ref(), &state.policies, &w).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -261,8 +272,8 @@ pub async fn replay(
 ) -> Result<Json<ReplayReport>, AppError> {
     caller.require(Permission::PolicyRead)?;
     caller.require(Permission::SignInLogRead)?;
-    let draft = access::validate(&state, &r.draft.to_string(), false).await?;
+    let draft = access::validate(state.store.as_ref(), &r.draft.to_string(), false).await?;
     Ok(Json(
-        crate::access_tools::replay(&state, &draft, r.days).await?,
+        crate::access_tools::replay(state.store.as_ref(), &draft, r.days).await?,
     ))
 }

@@ -1,0 +1,267 @@
+//! `trustplane policy …`: conditional access from the command line, on the configured
+//! database (the same validation, versioning and audit as the API).
+
+use crate::CliError;
+use clap::Subcommand;
+use std::process::ExitCode;
+use std::sync::Arc;
+use trustplane_core::access::{ClientAppType, DevicePlatform};
+use trustplane_core::audit::Actor;
+use trustplane_core::risk::RiskLevel;
+use trustplane_server::access::{self, PolicyCache};
+use trustplane_server::access_tools::{self, WhatIf};
+use trustplane_store::Store;
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Print the policy set in force (JSON), with its version and lint warnings on stderr.
+    Show,
+    /// Replace the policy set with FILE (JSON, or YAML for .yaml/.yml; `-` for standard
+    /// input, JSON). Refused with every problem named when invalid; nothing changes then.
+    Set {
+        file: String,
+        /// Why (kept with the version).
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Validate FILE and print lint warnings, without saving.
+    Validate { file: String },
+    /// List the stored versions.
+    Versions,
+    /// Save version N again as the newest one.
+    Restore { version: i64 },
+    /// Print the shipped templates (all disabled).
+    Templates,
+    /// The decision, and why, for a hypothetical request.
+    WhatIf {
+        /// Login name or user id.
+        #[arg(long)]
+        user: String,
+        /// Application id (default: trustplane itself).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        ip: Option<std::net::IpAddr>,
+        /// Two-letter country code.
+        #[arg(long)]
+        country: Option<String>,
+        /// android, ios, windows, macos or linux.
+        #[arg(long)]
+        platform: Option<String>,
+        /// browser, app or other.
+        #[arg(long)]
+        client: Option<String>,
+        /// low, medium or high.
+        #[arg(long)]
+        sign_in_risk: Option<String>,
+        /// low, medium or high (default: the user's real risk).
+        #[arg(long)]
+        user_risk: Option<String>,
+        /// A device with this compliance state.
+        #[arg(long)]
+        device_compliant: Option<bool>,
+        /// The user has also passed a second factor.
+        #[arg(long)]
+        mfa: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate a draft policy set against the sign-ins of the last N days.
+    Replay {
+        #[arg(long)]
+        draft: String,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn read(file: &str) -> Result<(String, bool), CliError> {
+    let text = if file == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| CliError::Other(format!("reading standard input: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| CliError::Other(format!("reading {file}: {e}")))?
+    };
+    let yaml = file.ends_with(".yaml") || file.ends_with(".yml");
+    Ok((text, yaml))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    flag: &str,
+    v: Option<String>,
+) -> Result<Option<T>, CliError> {
+    v.map(|s| {
+        serde_json::from_value(serde_json::Value::String(s.clone()))
+            .map_err(|_| CliError::Other(format!("--{flag}: {s:?} is not a valid value")))
+    })
+    .transpose()
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))
+}
+
+fn print_warnings(w: &[trustplane_core::access::Warning]) {
+    for w in w {
+        eprintln!("warning: {}: {}", w.policy_id, w.message);
+    }
+}
+
+pub async fn run(
+    store: Arc<dyn Store>,
+    actor: &Actor,
+    cmd: PolicyCmd,
+) -> Result<ExitCode, CliError> {
+    let store = store.as_ref();
+    let cache = PolicyCache::default();
+    match cmd {
+        PolicyCmd::Show => {
+            let loaded = cache.get(store).await?;
+            eprintln!("version {}", loaded.version);
+            print_warnings(&trustplane_core::access::lint(
+                &loaded.set,
+                &access::lint_directory(store).await?,
+            ));
+            println!("{}", pretty(loaded.set.document())?);
+        }
+        PolicyCmd::Set { file, comment } => {
+            let (text, yaml) = read(&file)?;
+            let set = access::validate(store, &text, yaml).await?;
+            let based_on = cache.get(store).await?.version;
+            let (saved, warnings) = access::save(store, actor, &set, based_on, &comment).await?;
+            print_warnings(&warnings);
+            println!("Saved the policy set as version {}.", saved.version);
+        }
+        PolicyCmd::Validate { file } => {
+            let (text, yaml) = read(&file)?;
+            let set = access::validate(store, &text, yaml).await?;
+            let warnings =
+                trustplane_core::access::lint(&set, &access::lint_directory(store).await?);
+            print_warnings(&warnings);
+            println!("Valid: {} policies.", set.len());
+        }
+        PolicyCmd::Versions => {
+            for v in store.list_policy_versions(1000).await? {
+                println!(
+                    "{:>5}  {}  {:<24} {}",
+                    v.version, v.created_at, v.created_by, v.comment
+                );
+            }
+        }
+        PolicyCmd::Restore { version } => {
+            let v = store
+                .policy_version(version)
+                .await?
+                .ok_or_else(|| CliError::Other(format!("no version {version}")))?;
+            let set = access::validate(store, &v.document, false).await?;
+            let based_on = cache.get(store).await?.version;
+            let (saved, warnings) = access::save(
+                store,
+                actor,
+                &set,
+                based_on,
+                &format!("restored version {version}"),
+            )
+            .await?;
+            print_warnings(&warnings);
+            println!("Restored version {version} as version {}.", saved.version);
+        }
+        PolicyCmd::Templates => println!("{}", pretty(&trustplane_core::access::templates())?),
+        PolicyCmd::WhatIf {
+            user,
+            app,
+            ip,
+            country,
+            platform,
+            client,
+            sign_in_risk,
+            user_risk,
+            device_compliant,
+            mfa,
+            json,
+        } => {
+            let client = match client.as_deref() {
+                Some("app") => Some("mobile_desktop".to_string()),
+                _ => client,
+            };
+            let w = WhatIf {
+                user,
+                app,
+                ip,
+                country,
+                platform: parse::<DevicePlatform>("platform", platform)?,
+                client: parse::<ClientAppType>("client", client)?,
+                sign_in_risk: parse::<RiskLevel>("sign-in-risk", sign_in_risk)?,
+                user_risk: parse::<RiskLevel>("user-risk", user_risk)?,
+                device_compliant,
+                mfa_done: mfa,
+            };
+            let r = access_tools::what_if(store, &cache, &w).await?;
+            if json {
+                println!("{}", pretty(&r)?);
+            } else {
+                println!(
+                    "decision: {} (policy set version {})",
+                    r["outcome"].as_str().unwrap_or_default(),
+                    r["version"]
+                );
+                if r["outcome"] != "allow" {
+                    println!("  {}", r["decision"]);
+                }
+                for rec in r["records"].as_array().into_iter().flatten() {
+                    let id = rec["policy_id"].as_str().unwrap_or_default();
+                    let state = rec["state"].as_str().unwrap_or_default();
+                    let line = if rec["applied"] == true {
+                        format!(
+                            "applied: {}",
+                            rec["result"]["result"].as_str().unwrap_or_default()
+                        )
+                    } else if let Some(why) = rec["excluded_by"].as_str() {
+                        format!("not applied: {why}")
+                    } else {
+                        rec["result"]["result"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    println!("  {id:<32} {state:<12} {line}");
+                }
+            }
+        }
+        PolicyCmd::Replay { draft, days, json } => {
+            let (text, yaml) = read(&draft)?;
+            let set = access::validate(store, &text, yaml).await?;
+            let r = access_tools::replay(store, &set, days).await?;
+            if json {
+                println!("{}", pretty(&r)?);
+            } else {
+                println!(
+                    "{} sign-ins replayed over {} days ({} without recorded signals skipped): {} decided differently",
+                    r.evaluated, r.days, r.skipped, r.changed
+                );
+                println!(
+                    "  newly blocked {}, no longer blocked {}, newly challenged {}, no longer challenged {}",
+                    r.newly_blocked,
+                    r.no_longer_blocked,
+                    r.newly_challenged,
+                    r.no_longer_challenged
+                );
+                if !r.users_affected.is_empty() {
+                    println!("  users affected: {}", r.users_affected.join(", "));
+                }
+                for c in &r.changes {
+                    println!(
+                        "  {} {:<24} {} -> {}",
+                        c.at, c.username, c.before["outcome"], c.after["outcome"]
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
