@@ -21,6 +21,7 @@ pub mod webauthn;
 use crate::auth::RequestCtx;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::pages::access as access_pages;
 use crate::pages::{account, admin, flow, reset, security, security_info, webauthn as passkeys};
 use crate::secrets::{MasterKey, ensure_private_dir, random_token};
 use crate::state::AppState;
@@ -200,6 +201,23 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/sessions", get(admin::sessions))
         .route("/admin/sessions/{id}/revoke", post(admin::revoke_session))
         .route("/admin/sign-ins", get(admin::sign_ins))
+        .route("/admin/sign-ins/{id}", get(access_pages::sign_in_detail))
+        .route(
+            "/admin/conditional-access",
+            get(access_pages::policies).post(access_pages::save),
+        )
+        .route(
+            "/admin/conditional-access/versions/{version}/restore",
+            post(access_pages::restore),
+        )
+        .route(
+            "/admin/conditional-access/what-if",
+            get(access_pages::what_if),
+        )
+        .route(
+            "/admin/conditional-access/replay",
+            get(access_pages::replay_form).post(access_pages::replay),
+        )
         .route(
             "/admin/password-protection",
             get(security::password_protection),

@@ -255,6 +255,7 @@ pub trait Store: Send + Sync + 'static {
     // --- sign-in log -----------------------------------------------------------------------
     async fn record_sign_in(&self, event: &SignInEvent) -> Result<()>;
     async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>>;
+    async fn get_sign_in(&self, id: Uuid) -> Result<Option<SignInEvent>>;
 
     // --- audit log -------------------------------------------------------------------------
     async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry>;

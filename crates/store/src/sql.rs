@@ -864,6 +864,17 @@ impl Store for SqlStore {
         convert(rows)
     }
 
+    async fn get_sign_in(&self, id: Uuid) -> Result<Option<SignInEvent>> {
+        let rows: Vec<SignInRow> = sqlx::query_as(safe(format!(
+            "SELECT {SIGN_IN_COLS} FROM sign_ins WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(convert(rows)?.into_iter().next())
+    }
+
     async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let e = append_in(&mut tx, &draft).await?;

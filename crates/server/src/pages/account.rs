@@ -283,6 +283,40 @@ struct MyPage {
     groups: Vec<String>,
     roles: Vec<&'static str>,
     sessions: Vec<SessionRow>,
+    signins: Vec<MySignIn>,
+}
+
+/// One of the user's own recent sign-ins (so they can spot one that was not them).
+pub struct MySignIn {
+    at: String,
+    ok: bool,
+    what: String,
+    ip: String,
+    agent: String,
+}
+
+impl From<trustplane_core::signin::SignInEvent> for MySignIn {
+    fn from(e: trustplane_core::signin::SignInEvent) -> Self {
+        use trustplane_core::signin::SignInResult;
+        let what = match (e.result, e.failure_reason.as_deref()) {
+            (SignInResult::Success, _) => "Signed in".to_string(),
+            (SignInResult::Interrupted, _) => "Password accepted; more was asked".to_string(),
+            (_, Some("blocked_by_policy")) => "Blocked by your organisation's policy".to_string(),
+            (_, Some("policy_requirement_unavailable")) => {
+                "Refused: the policy asked for more than this sign-in had".to_string()
+            }
+            (_, Some(r)) if r.contains("password") => "Wrong password".to_string(),
+            (_, Some(r)) if r.contains("rate") => "Too many attempts".to_string(),
+            _ => "Failed".to_string(),
+        };
+        MySignIn {
+            at: fmt_time(e.at),
+            ok: e.result == SignInResult::Success,
+            what,
+            ip: e.ip.unwrap_or_default(),
+            agent: e.user_agent.unwrap_or_default().chars().take(60).collect(),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -317,6 +351,14 @@ pub async fn my(
         .store
         .list_sessions(Some(ctx.user.id), Some(now), 100)
         .await?;
+    let signins = state
+        .store
+        .list_sign_ins(&trustplane_store::SignInQuery {
+            user_id: Some(ctx.user.id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "my");
     c.notice = flash.ok.as_deref().and_then(flash_text);
@@ -340,6 +382,7 @@ pub async fn my(
                 agent: s.user_agent.unwrap_or_default().chars().take(60).collect(),
             })
             .collect(),
+        signins: signins.into_iter().map(MySignIn::from).collect(),
         user: ctx.user,
     };
     Ok((jar, render(&page)).into_response())

@@ -71,6 +71,7 @@ fn back_with_error(state: &AppState, path: &str, e: &AppError) -> axum::response
 }
 
 pub struct SignInRow {
+    id: Uuid,
     at: String,
     username: String,
     result: &'static str,
@@ -84,6 +85,7 @@ fn signin_rows(events: Vec<SignInEvent>) -> Vec<SignInRow> {
     events
         .into_iter()
         .map(|e| SignInRow {
+            id: e.id,
             at: fmt_time(e.at),
             username: e.username,
             result: e.result.as_str(),
@@ -719,6 +721,13 @@ struct SignInsPage {
     signins: Vec<SignInRow>,
     f_username: String,
     f_result: String,
+    f_app: String,
+    f_risk: String,
+    f_outcome: String,
+    f_policy: String,
+    f_reason: String,
+    f_days: i64,
+    export_query: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -727,6 +736,19 @@ pub struct SignInFilter {
     username: String,
     #[serde(default)]
     result: String,
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    risk: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    policy: String,
+    #[serde(default)]
+    reason: String,
+    /// Last N days (default 7).
+    #[serde(default)]
+    days: String,
 }
 
 pub async fn sign_ins(
@@ -736,19 +758,44 @@ pub async fn sign_ins(
     Query(f): Query<SignInFilter>,
 ) -> PageResult {
     need(&ctx, Permission::SignInLogRead)?;
+    let text = |v: &str| Some(v.trim().to_string()).filter(|s| !s.is_empty());
+    let days: i64 = f.days.trim().parse().unwrap_or(7).clamp(1, 365);
     let q = SignInQuery {
-        username: Some(f.username.trim().to_string()).filter(|s| !s.is_empty()),
+        username: text(&f.username),
         result: SignInResult::parse(&f.result),
+        failure_reason: text(&f.reason),
+        app_id: text(&f.app),
+        sign_in_risk: text(&f.risk),
+        ca_outcome: text(&f.outcome),
+        policy: text(&f.policy),
+        since: Some(OffsetDateTime::now_utc() - Duration::days(days)),
         limit: 200,
         ..Default::default()
     };
     let events = state.store.list_sign_ins(&q).await?;
     let (jar, c) = chrome(&state, jar, &ctx, "sign-ins", &Flash::default());
+    let export_query = serde_urlencoded::to_string([
+        ("username", f.username.trim()),
+        ("result", f.result.trim()),
+        ("failure_reason", f.reason.trim()),
+        ("app", f.app.trim()),
+        ("risk", f.risk.trim()),
+        ("outcome", f.outcome.trim()),
+        ("policy", f.policy.trim()),
+    ])
+    .unwrap_or_default();
     let page = SignInsPage {
         c,
         signins: signin_rows(events),
         f_username: f.username,
         f_result: f.result,
+        f_app: f.app,
+        f_risk: f.risk,
+        f_outcome: f.outcome,
+        f_policy: f.policy,
+        f_reason: f.reason,
+        f_days: days,
+        export_query,
     };
     Ok((jar, render(&page)).into_response())
 }

@@ -1,5 +1,6 @@
 //! Server-rendered pages (askama templates, auto-escaped), with CSRF on every form.
 
+pub mod access;
 pub mod account;
 pub mod admin;
 pub mod flow;

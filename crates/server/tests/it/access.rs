@@ -462,3 +462,119 @@ async fn policies_step_users_through_mfa_and_refuse_what_they_cannot_meet() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_console_edits_policies_explains_decisions_and_shows_sign_in_detail() {
+    let s = TestServer::start().await;
+    s.user("root", &[Role::GlobalAdministrator]).await;
+    s.user("hank", &[]).await;
+    let c = signed_in(&s, "root").await;
+    let page = |path: &'static str| {
+        let c = c.clone();
+        let url = s.url(path);
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/admin/conditional-access").await;
+    assert!(html.contains("No policies yet"), "{html}");
+    let token = csrf_of(&html);
+
+    // A refused document comes back in the editor with the problem, and nothing is saved.
+    let bad = r#"{"policies": [], "named_locations": [{"id": "hq", "name": "HQ", "trusted": true, "ip_ranges": ["300.1.1.1/8"]}]}"#;
+    let r = c
+        .post(s.url("/admin/conditional-access"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("based_on", "0"),
+            ("document", bad),
+            ("format", "json"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Not saved") && html.contains("named_locations[0].ip_ranges[0]"));
+    assert!(html.contains("300.1.1.1/8"), "the edited text is kept");
+
+    let good = json!({ "policies": [ {
+        "id": "mfa-hank", "name": "MFA for Hank", "state": "report_only",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "grant": { "operator": "all", "controls": ["mfa"] } } ] })
+    .to_string();
+    let r = c
+        .post(s.url("/admin/conditional-access"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("based_on", "0"),
+            ("document", good.as_str()),
+            ("format", "json"),
+            ("comment", "try it"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let html = page("/admin/conditional-access").await;
+    assert!(html.contains("mfa-hank") && html.contains("report-only") && html.contains("try it"));
+
+    // What-if in the console.
+    let html = page("/admin/conditional-access/what-if?user=hank&ip=192.0.2.1").await;
+    assert!(html.contains("Decision:"), "{html}");
+    assert!(html.contains("mfa-hank"));
+    let html = page("/admin/conditional-access/what-if?user=hank&ip=not-an-ip").await;
+    assert!(html.contains("is not an IP address"));
+
+    // Hank signs in; the log links to a detail page with the per-policy record.
+    login(&client(), &s, "hank", PASSWORD).await;
+    let html = page("/admin/sign-ins?outcome=allow&policy=mfa-hank").await;
+    let id = html
+        .split("/admin/sign-ins/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let detail = c
+        .get(s.url(&format!("/admin/sign-ins/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("Sign-in of hank"), "{detail}");
+    assert!(detail.contains("mfa-hank") && detail.contains("report_only"));
+    assert!(detail.contains("Signals"));
+
+    // Replay in the console.
+    let html = page("/admin/conditional-access/replay").await;
+    let t = csrf_of(&html);
+    let enabled = good.replace("report_only", "enabled");
+    let r = c
+        .post(s.url("/admin/conditional-access/replay"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("draft", enabled.as_str()),
+            ("days", "7"),
+            ("format", "json"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Decided differently"), "{html}");
+    assert!(html.contains("hank"));
+
+    // Hank sees his own sign-ins under /my.
+    let h = signed_in(&s, "hank").await;
+    let my = h
+        .get(s.url("/my"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(my.contains("My recent sign-ins") && my.contains("Signed in"));
+    s.stop().await;
+}
