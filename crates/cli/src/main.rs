@@ -104,6 +104,37 @@ enum AdminCmd {
     /// The authentication methods policy (second factors, MFA requirement, registration).
     #[command(subcommand)]
     AuthMethods(AuthMethodsCmd),
+    /// The sign-in log, newest first.
+    SignIns {
+        /// Login name as typed.
+        #[arg(long)]
+        user: Option<String>,
+        /// success, failure or interrupted.
+        #[arg(long)]
+        result: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Application id.
+        #[arg(long)]
+        app: Option<String>,
+        /// Conditional access outcome: allow, block or requires.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// A conditional access policy id that applied.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Sign-in risk: low, medium or high.
+        #[arg(long)]
+        risk: Option<String>,
+        /// Only the last N days.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// table, csv or jsonl.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -595,6 +626,68 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
                     .map_err(|e| CliError::Other(format!("{file}: not a valid policy: {e}")))?;
             ops.set_methods_policy(&actor, &policy).await?;
             println!("Authentication methods policy saved.");
+        }
+        AdminCmd::SignIns {
+            user,
+            result,
+            reason,
+            app,
+            outcome,
+            policy,
+            risk,
+            days,
+            limit,
+            format,
+        } => {
+            let result = match result.as_deref() {
+                None => None,
+                Some(r) => Some(trustplane_core::signin::SignInResult::parse(r).ok_or_else(
+                    || CliError::Other("--result must be success, failure or interrupted".into()),
+                )?),
+            };
+            let events = store
+                .list_sign_ins(&trustplane_store::SignInQuery {
+                    username: user,
+                    result,
+                    failure_reason: reason,
+                    app_id: app,
+                    ca_outcome: outcome,
+                    policy,
+                    sign_in_risk: risk,
+                    since: Some(
+                        time::OffsetDateTime::now_utc() - time::Duration::days(days.clamp(1, 3650)),
+                    ),
+                    limit,
+                    ..Default::default()
+                })
+                .await?;
+            match format.as_str() {
+                "csv" => {
+                    let bytes = trustplane_server::signin_export::csv_bytes(&events)?;
+                    print!("{}", String::from_utf8_lossy(&bytes));
+                }
+                "jsonl" => print!("{}", trustplane_server::signin_export::jsonl(events)?),
+                "table" => {
+                    for e in events {
+                        println!(
+                            "{}  {:<20} {:<11} {:<32} {:<9} {}",
+                            e.at,
+                            e.username,
+                            e.result.as_str(),
+                            e.failure_reason.as_deref().unwrap_or("-"),
+                            e.details["conditional_access"]["outcome"]
+                                .as_str()
+                                .unwrap_or("-"),
+                            e.ip.as_deref().unwrap_or("-"),
+                        );
+                    }
+                }
+                other => {
+                    return Err(CliError::Other(format!(
+                        "--format must be table, csv or jsonl, not {other:?}"
+                    )));
+                }
+            }
         }
         AdminCmd::Audit(AuditCmd::Verify) => {
             return match store.verify_audit().await? {

@@ -606,3 +606,19 @@ fn conditional_access_from_the_command_line() {
     let shown = ok(&run(d, &["policy", "show"], None));
     assert!(shown.contains("block-contractors-abroad"));
 }
+
+#[test]
+fn the_sign_in_log_is_listed_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Nothing yet: an empty table, a CSV with only its header.
+    assert!(ok(&run(d, &["admin", "sign-ins"], None)).trim().is_empty());
+    let csv = ok(&run(d, &["admin", "sign-ins", "--format", "csv"], None));
+    assert_eq!(csv.lines().count(), 1);
+    assert!(csv.starts_with("id,at,username,"));
+    let o = run(d, &["admin", "sign-ins", "--format", "xml"], None);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--format"));
+    let o = run(d, &["admin", "sign-ins", "--result", "maybe"], None);
+    assert!(!o.status.success());
+}

@@ -244,6 +244,9 @@ pub struct LoginFlow {
     /// password change" is then met).
     #[serde(default)]
     pub password_changed: bool,
+    /// A conditional access sign-in frequency caps the session this flow issues (minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_minutes: Option<u32>,
 }
 
 /// How long a login flow may take from start to finish.
@@ -256,6 +259,7 @@ impl LoginFlow {
             methods: Vec::new(),
             started_at: now,
             password_changed: false,
+            max_session_minutes: None,
         }
     }
 

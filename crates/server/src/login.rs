@@ -424,6 +424,7 @@ pub(crate) async fn issue_session(
         return Err(AppError::internal());
     };
     let secret = random_token();
+    let cap = flow.max_session_minutes;
     let mut session = Session::new(
         Uuid::now_v7(),
         user_id,
@@ -431,6 +432,11 @@ pub(crate) async fn issue_session(
         &state.session_policy,
         flow.methods,
     );
+    if let Some(m) = cap {
+        let until = now + time::Duration::minutes(i64::from(m));
+        session.absolute_expires_at = session.absolute_expires_at.min(until);
+        session.idle_expires_at = session.idle_expires_at.min(until);
+    }
     session.ip = ctx.ip.map(|i| i.to_string());
     session.user_agent = ctx.user_agent.clone();
     state

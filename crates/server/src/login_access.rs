@@ -10,7 +10,7 @@ use crate::auth::RequestCtx;
 use crate::error::AppError;
 use crate::state::AppState;
 use time::OffsetDateTime;
-use trustplane_core::access::{ClientAppType, Outcome, PolicySet, Requirement};
+use trustplane_core::access::{ClientAppType, Outcome, PolicySet, Requirement, SignInFrequency};
 use trustplane_core::authn::{
     AuthMethod, DenyReason, LoginFlow, LoginState, MethodUse, PasswordChangeReason, Step,
 };
@@ -190,6 +190,13 @@ pub async fn apply(
     let loaded = state.policies.get(state.store.as_ref()).await?;
     let decision = trustplane_core::access::explain(&loaded.set, &actx);
     let entry = access::log_entry(loaded.version, &decision, &actx);
+    let mut flow = flow;
+    // Sign-in frequency caps the session this sign-in creates ("every time": the 5-minute
+    // tolerance; the enforcement points re-check it on every request).
+    flow.max_session_minutes = decision.session.sign_in_frequency.map(|f| match f {
+        SignInFrequency::EveryTime => 5,
+        SignInFrequency::EveryHours(h) => h.saturating_mul(60),
+    });
     let flow = match (&decision.outcome, stage) {
         (Outcome::Allow, _) => flow,
         (Outcome::Block { .. }, _) => flow.refuse(DenyReason::BlockedByPolicy),

@@ -63,18 +63,34 @@ fn csv_row(e: &SignInEvent) -> [String; 14] {
     ]
 }
 
+/// The events as CSV (header first).
+pub fn csv_bytes(events: &[SignInEvent]) -> Result<Vec<u8>, AppError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)
+        .map_err(|_| AppError::internal())?;
+    for e in events {
+        w.write_record(csv_row(e))
+            .map_err(|_| AppError::internal())?;
+    }
+    w.into_inner().map_err(|_| AppError::internal())
+}
+
+/// The events as JSON lines (one API view per line).
+pub fn jsonl(events: Vec<SignInEvent>) -> Result<String, AppError> {
+    let mut body = String::new();
+    for e in events {
+        let line = serde_json::to_string(&SignInView::from(e)).map_err(|_| AppError::internal())?;
+        body.push_str(&line);
+        body.push('\n');
+    }
+    Ok(body)
+}
+
 /// Renders `events` as `csv` or `jsonl`.
 pub fn render(format: &str, events: Vec<SignInEvent>) -> Result<Response, AppError> {
     match format {
         "csv" => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(CSV_HEADER)
-                .map_err(|_| AppError::internal())?;
-            for e in &events {
-                w.write_record(csv_row(e))
-                    .map_err(|_| AppError::internal())?;
-            }
-            let body = w.into_inner().map_err(|_| AppError::internal())?;
+            let body = csv_bytes(&events)?;
             Ok((
                 StatusCode::OK,
                 [
@@ -89,13 +105,7 @@ pub fn render(format: &str, events: Vec<SignInEvent>) -> Result<Response, AppErr
                 .into_response())
         }
         "jsonl" => {
-            let mut body = String::new();
-            for e in events {
-                let line = serde_json::to_string(&SignInView::from(e))
-                    .map_err(|_| AppError::internal())?;
-                body.push_str(&line);
-                body.push('\n');
-            }
+            let body = jsonl(events)?;
             Ok((
                 StatusCode::OK,
                 [

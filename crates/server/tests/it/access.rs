@@ -578,3 +578,33 @@ async fn the_console_edits_policies_explains_decisions_and_shows_sign_in_detail(
     assert!(my.contains("My recent sign-ins") && my.contains("Signed in"));
     s.stop().await;
 }
+
+#[tokio::test]
+async fn sign_in_frequency_caps_the_session() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let ivy = s.user("ivy", &[]).await;
+    let doc = json!({ "policies": [ {
+        "id": "short-sessions", "name": "Sign in every 2 hours", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "session": { "sign_in_frequency": { "every_hours": 2 } } } ] });
+    assert_eq!(
+        put_set(&s, &token, 0, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let before = time::OffsetDateTime::now_utc();
+    signed_in(&s, "ivy").await;
+    let sessions = s
+        .state
+        .store
+        .list_sessions(Some(ivy.id), Some(before), 10)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    let lifetime = sessions[0].absolute_expires_at - sessions[0].created_at;
+    assert_eq!(lifetime, time::Duration::hours(2), "{lifetime}");
+    assert!(sessions[0].idle_expires_at <= sessions[0].absolute_expires_at);
+    s.stop().await;
+}
