@@ -81,3 +81,41 @@ test('register a passkey, then sign in with it alone', async () => {
   assert.deepEqual(errors, [], 'no console errors (CSP included)');
   await ctx.close();
 });
+
+test('reset a forgotten password with a passkey', async () => {
+  server.cli(['admin', 'user', 'create', 'fox', '--display-name', 'Fox Mulder', '--password-stdin'], `${PASSWORD}\n`);
+  const ctx = await browser.newContext({ viewport });
+  const errors = watchConsole(ctx);
+  const page = await ctx.newPage();
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  assert.equal((await signIn(page, base, 'fox', PASSWORD)).status(), 303);
+  await page.goto(`${base}/my/security-info`);
+  await page.fill('#webauthn-label', 'Phone');
+  await page.click('#webauthn-register');
+  await page.waitForURL((u) => u.search.includes('ok=webauthn_added'));
+  await page.click('button:has-text("Sign out")');
+  await page.waitForURL((u) => u.pathname === '/login');
+
+  // Forgotten password: the same browser (it holds the passkey) verifies with it.
+  await page.goto(`${base}/reset`);
+  await page.fill('#username', 'fox');
+  await page.click('button:has-text("Next")');
+  await page.waitForURL((u) => u.pathname === '/reset/verify');
+  assert.ok(await page.isVisible('#passkey-reset'));
+  await page.screenshot({ path: `${SHOTS}/reset-verify-passkey.png` });
+  await page.click('#passkey-reset');
+  await page.waitForSelector('#new_password');
+  await page.fill('#new_password', 'quartz-Meadow-bicycle-47');
+  await page.fill('#confirm_password', 'quartz-Meadow-bicycle-47');
+  await page.click('button:has-text("Reset password")');
+  await page.waitForSelector('text=Your password was reset');
+  assert.deepEqual(errors, [], 'no console errors');
+  await ctx.close();
+});

@@ -561,7 +561,9 @@ pub fn blocked_page(
 ) -> Response {
     let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
     let time = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
         .unwrap_or_default();
     let page = BlockedPage {
         organisation: &state.cfg.organisation,
