@@ -5,6 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# MaxMind's GeoIP2 country test database (public test data shipped in the source
+# distribution of the `maxminddb` PyPI package) for the country-condition tests.
+if [ -z "${TRUSTPLANE_TEST_GEOIP:-}" ]; then
+  geo=target/test-data/GeoIP2-Country-Test.mmdb
+  if [ ! -f "$geo" ]; then
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --no-binary :all: --no-deps --dest "$tmp" 'maxminddb==3.2.0'
+    mkdir -p target/test-data
+    tar -xzf "$tmp"/maxminddb-3.2.0.tar.gz -C "$tmp"
+    cp "$tmp"/maxminddb-3.2.0/tests/data/test-data/GeoIP2-Country-Test.mmdb "$geo"
+    rm -rf "$tmp"
+  fi
+  export TRUSTPLANE_TEST_GEOIP="$PWD/$geo"
+fi
+
 cargo test --workspace --locked
 
 # Browser tests drive the real binary through headless Chromium (Playwright).

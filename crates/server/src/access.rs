@@ -262,6 +262,8 @@ pub struct Signals<'a> {
     pub methods: &'a [MethodUse],
     pub primary_at: Option<OffsetDateTime>,
     pub ip: Option<IpAddr>,
+    /// From the GeoIP database, when one is configured.
+    pub country: Option<String>,
     pub user_agent: Option<&'a str>,
     pub client_app: ClientAppType,
     pub target: TargetRequest,
@@ -298,7 +300,7 @@ pub async fn context(store: &dyn Store, s: Signals<'_>) -> Result<AccessContext,
         target: s.target,
         network: Network {
             ip: s.ip,
-            country: None,
+            country: s.country,
         },
         client_app: s.client_app,
         platform: platform_of(s.user_agent),

@@ -85,6 +85,7 @@ pub async fn what_if(
             methods: &methods,
             primary_at: Some(now),
             ip: w.ip,
+            country: None,
             user_agent: None,
             client_app: w.client.unwrap_or(ClientAppType::Browser),
             target: TargetRequest::Application {

@@ -37,6 +37,9 @@ pub struct Config {
     /// Breached-password filter built by `trustplane password import-breached`; default
     /// `<data>/breached.filter` (used when present).
     pub breached_filter: Option<PathBuf>,
+    /// A MaxMind database (GeoLite2/GeoIP2 Country or City, `.mmdb`) that gives each sign-in a
+    /// country for conditional access locations; without one the country is unknown.
+    pub geoip_database: Option<PathBuf>,
     /// How often (seconds) to look for a newly imported breached-password filter and load it
     /// without a restart; 0 turns the watcher off.
     pub breached_filter_reload_seconds: u64,
@@ -143,6 +146,7 @@ impl Default for Config {
             password_hash: HashParams::default(),
             password: PasswordPolicy::default(),
             breached_filter: None,
+            geoip_database: None,
             breached_filter_reload_seconds: 10,
             rate_limit: RateLimitConfig::default(),
             email: EmailConfig::default(),

@@ -397,6 +397,16 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
         );
     }
     let rp = webauthn::relying_party(&cfg, local_addr).map_err(ServeError::Other)?;
+    let geoip = match &cfg.geoip_database {
+        None => None,
+        Some(path) => {
+            let r = maxminddb::Reader::open_readfile(path).map_err(|e| {
+                ServeError::Other(format!("geoip_database {}: {e}", path.display()))
+            })?;
+            tracing::info!(database = %r.metadata().database_type, "GeoIP database loaded");
+            Some(r)
+        }
+    };
     let mailer = mail::Mailer::new(&cfg.email, cfg.data_dir())
         .map_err(|e| ServeError::Other(e.to_string()))?;
     let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
@@ -404,7 +414,8 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
     let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
         .map_err(|e| ServeError::Other(e.message))?
         .with_mailer(mailer)
-        .with_webauthn(rp);
+        .with_webauthn(rp)
+        .with_geoip(geoip);
     slot.watch(reload_every);
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {

@@ -179,6 +179,7 @@ pub async fn apply(
             methods: &flow.methods,
             primary_at: flow.methods.first().map(|m| m.at),
             ip: ctx.ip,
+            country: state.country_of(ctx.ip),
             user_agent: ctx.user_agent.as_deref(),
             client_app: ClientAppType::Browser,
             target: access::portal(),

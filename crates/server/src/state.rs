@@ -55,6 +55,8 @@ pub struct Inner {
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The conditional access policy set in force (compiled once per stored version).
     pub policies: crate::access::PolicyCache,
+    /// IP geolocation for country conditions (none: countries are unknown).
+    pub geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -108,6 +110,7 @@ impl AppState {
             mailer: None,
             webauthn: None,
             policies: Default::default(),
+            geoip: None,
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
@@ -117,6 +120,33 @@ impl AppState {
     }
 
     /// Sets the WebAuthn relying party (before the state is shared).
+    pub fn with_geoip(self, reader: Option<maxminddb::Reader<Vec<u8>>>) -> AppState {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.geoip = reader.map(Arc::new);
+                AppState(Arc::new(inner))
+            }
+            Err(shared) => {
+                tracing::error!("the GeoIP database was set after the state was shared");
+                AppState(shared)
+            }
+        }
+    }
+
+    /// The ISO country code of `ip`, when a GeoIP database is configured and knows it.
+    pub fn country_of(&self, ip: Option<std::net::IpAddr>) -> Option<String> {
+        let (reader, ip) = (self.geoip.as_deref()?, ip?);
+        let found = reader.lookup(ip).ok()?;
+        let code: Option<String> = found
+            .decode_path(&[
+                maxminddb::PathElement::Key("country"),
+                maxminddb::PathElement::Key("iso_code"),
+            ])
+            .ok()
+            .flatten();
+        code.filter(|c| c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
+    }
+
     pub fn with_webauthn(self, rp: webauthn_rs::Webauthn) -> AppState {
         match Arc::try_unwrap(self.0) {
             Ok(mut inner) => {

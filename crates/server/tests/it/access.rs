@@ -608,3 +608,82 @@ async fn sign_in_frequency_caps_the_session() {
     assert!(sessions[0].idle_expires_at <= sessions[0].absolute_expires_at);
     s.stop().await;
 }
+
+/// MaxMind's GeoIP2 country test database (from the `maxminddb` PyPI source distribution;
+/// `.ci/run` extracts it and sets `TRUSTPLANE_TEST_GEOIP`).
+fn geoip_test_db() -> Option<std::path::PathBuf> {
+    match std::env::var("TRUSTPLANE_TEST_GEOIP") {
+        Ok(p) if !p.is_empty() => Some(p.into()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("TRUSTPLANE_TEST_GEOIP must name GeoIP2-Country-Test.mmdb in CI")
+        }
+        _ => {
+            eprintln!("skipping: set TRUSTPLANE_TEST_GEOIP to MaxMind's GeoIP2-Country-Test.mmdb");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn countries_come_from_the_geoip_database() {
+    let Some(db) = geoip_test_db() else {
+        return;
+    };
+    assert!(db.exists(), "{}", db.display());
+    let s = TestServer::with(Options {
+        configure: Some(|c| {
+            c.geoip_database = std::env::var("TRUSTPLANE_TEST_GEOIP").ok().map(Into::into);
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        }),
+        ..Options::default()
+    })
+    .await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let jo = s.user("jo", &[]).await;
+    let doc = json!({
+        "policies": [ {
+            "id": "block-us", "name": "Block sign-ins from the US", "state": "enabled",
+            "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+            "conditions": { "locations": { "include": ["us"] } },
+            "grant": "block" } ],
+        "named_locations": [ { "id": "us", "name": "United States", "trusted": false,
+            "countries": ["US"], "include_unknown_countries": false } ] });
+    assert_eq!(
+        put_set(&s, &token, 0, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let from = |ip: &'static str| {
+        let s = &s;
+        async move {
+            let c = client();
+            let t = csrf(&c, s, "/login").await;
+            let mut req = c.post(s.url("/login")).form(&[
+                ("csrf_token", t.as_str()),
+                ("username", "jo"),
+                ("password", PASSWORD),
+            ]);
+            if !ip.is_empty() {
+                req = req.header("x-forwarded-for", ip);
+            }
+            req.send().await.unwrap().status()
+        }
+    };
+    // 214.78.120.0/22 is US in MaxMind's test data, 2001:218::/32 is JP.
+    assert_eq!(from("214.78.120.5").await, 403);
+    let log = sign_ins_of(&s, jo.id).await;
+    assert_eq!(
+        log[0].details["conditional_access"]["signals"]["network"]["country"],
+        "US"
+    );
+    assert_eq!(from("2001:218::1").await, 303);
+    let log = sign_ins_of(&s, jo.id).await;
+    assert_eq!(
+        log[0].details["conditional_access"]["signals"]["network"]["country"],
+        "JP"
+    );
+    // Loopback has no country: unknown never matches an include.
+    assert_eq!(from("").await, 303);
+    s.stop().await;
+}

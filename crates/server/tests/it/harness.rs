@@ -41,6 +41,8 @@ pub struct Options {
     pub password_checks_per_minute: u32,
     /// Outgoing email (default: the outbox under the data directory).
     pub email: trustplane_server::config::EmailConfig,
+    /// Any further configuration.
+    pub configure: Option<fn(&mut Config)>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             breach_reload_seconds: 0,
             password_checks_per_minute: 1000,
             email: Default::default(),
+            configure: None,
         }
     }
 }
@@ -75,6 +78,9 @@ impl TestServer {
         cfg.rate_limit.password_checks_per_minute = o.password_checks_per_minute;
         cfg.breached_filter_reload_seconds = o.breach_reload_seconds;
         cfg.email = o.email;
+        if let Some(f) = o.configure {
+            f(&mut cfg);
+        }
         let server = trustplane_server::prepare(cfg).await.unwrap();
         let addr = server.local_addr;
         let state = server.state.clone();
