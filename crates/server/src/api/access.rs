@@ -277,3 +277,130 @@ pub async fn replay(
         crate::access_tools::replay(state.store.as_ref(), &draft, r.days).await?,
     ))
 }
+
+/// The three kinds of objects in a policy set, by their path segment.
+fn array_of(kind: &str) -> Result<&'static str, AppError> {
+    match kind {
+        "policies" => Ok("policies"),
+        "named-locations" => Ok("named_locations"),
+        "authentication-strengths" => Ok("authentication_strengths"),
+        _ => Err(AppError::not_found("kind of conditional access object")),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ObjectParams {
+    /// The version this change was made on; default: the version in force (the save still
+    /// fails with 409 if another change lands in between).
+    based_on: Option<i64>,
+    #[serde(default)]
+    comment: String,
+}
+
+/// One policy, named location or authentication strength.
+#[utoipa::path(get, path = "/api/v1/conditional-access/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "policies, named-locations or authentication-strengths")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_object(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((kind, id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    let array = array_of(&kind)?;
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    let doc = serde_json::to_value(loaded.set.document()).map_err(|_| AppError::internal())?;
+    doc[array]
+        .as_array()
+        .and_then(|a| a.iter().find(|o| o["id"] == id.as_str()))
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| AppError::not_found(array))
+}
+
+/// Saves a new version with `object` created or replaced (`Some`) or removed (`None`).
+async fn change_object(
+    state: &AppState,
+    caller: &ApiCaller,
+    kind: &str,
+    id: &str,
+    object: Option<serde_json::Value>,
+    p: ObjectParams,
+) -> Result<PolicySetView, AppError> {
+    let array = array_of(kind)?;
+    let store = state.store.as_ref();
+    let loaded = state.policies.get(store).await?;
+    let mut doc = serde_json::to_value(loaded.set.document()).map_err(|_| AppError::internal())?;
+    let list = doc[array].as_array_mut().ok_or_else(AppError::internal)?;
+    let pos = list.iter().position(|o| o["id"] == id);
+    match (object, pos) {
+        (Some(o), Some(i)) => list[i] = o,
+        (Some(o), None) => list.push(o),
+        (None, Some(i)) => {
+            list.remove(i);
+        }
+        (None, None) => return Err(AppError::not_found(array)),
+    }
+    let set = access::validate(store, &doc.to_string(), false).await?;
+    let comment = if p.comment.trim().is_empty() {
+        format!("{kind}/{id}")
+    } else {
+        p.comment.trim().to_string()
+    };
+    let (saved, warnings) = access::save(
+        store,
+        &caller.actor(),
+        &set,
+        p.based_on.unwrap_or(loaded.version),
+        &comment,
+    )
+    .await?;
+    Ok(PolicySetView {
+        version: saved.version,
+        document: serde_json::to_value(set.document()).map_err(|_| AppError::internal())?,
+        warnings,
+    })
+}
+
+/// Creates or replaces one object (its `id` must be the one in the path); the whole set is
+/// validated and saved as a new version.
+#[utoipa::path(put, path = "/api/v1/conditional-access/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "policies, named-locations or authentication-strengths"), ObjectParams),
+    request_body(content = Object, description = "the object"),
+    responses((status = 200, body = PolicySetView), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn put_object(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((kind, id)): Path<(String, String)>,
+    Query(p): Query<ObjectParams>,
+    crate::api::JsonBody(object): crate::api::JsonBody<serde_json::Value>,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    if object["id"] != id.as_str() {
+        return Err(AppError::bad_request(
+            "id_mismatch",
+            format!("id: the body's id must be {id:?}, the id in the path"),
+        ));
+    }
+    Ok(Json(
+        change_object(&state, &caller, &kind, &id, Some(object), p).await?,
+    ))
+}
+
+/// Removes one object (refused when a policy still refers to it); saved as a new version.
+#[utoipa::path(delete, path = "/api/v1/conditional-access/{kind}/{id}", tag = "admin",
+    params(("kind" = String, Path, description = "policies, named-locations or authentication-strengths"), ObjectParams),
+    responses((status = 200, body = PolicySetView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_object(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path((kind, id)): Path<(String, String)>,
+    Query(p): Query<ObjectParams>,
+) -> Result<Json<PolicySetView>, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    Ok(Json(
+        change_object(&state, &caller, &kind, &id, None, p).await?,
+    ))
+}

@@ -40,6 +40,7 @@ use uuid::Uuid;
         access::get_policy_set, access::put_policy_set, access::validate_policy_set,
         access::list_versions, access::get_version, access::restore_version, access::templates,
         access::what_if, access::replay,
+        access::get_object, access::put_object, access::delete_object,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -122,6 +123,12 @@ pub fn router() -> Router<AppState> {
         .route("/conditional-access/templates", get(access::templates))
         .route("/conditional-access/what-if", post(access::what_if))
         .route("/conditional-access/replay", post(access::replay))
+        .route(
+            "/conditional-access/{kind}/{id}",
+            get(access::get_object)
+                .put(access::put_object)
+                .delete(access::delete_object),
+        )
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

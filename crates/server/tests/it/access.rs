@@ -687,3 +687,101 @@ async fn countries_come_from_the_geoip_database() {
     assert_eq!(from("").await, 303);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn policies_locations_and_strengths_are_objects_of_their_own() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut r = client()
+            .request(method, s.url(&format!("/api/v1/conditional-access/{path}")))
+            .bearer_auth(&token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+    use reqwest::Method;
+    let office = json!({ "id": "office", "name": "Office", "trusted": true, "ip_ranges": ["198.51.100.0/24"] });
+    let r = call(Method::PUT, "named-locations/office", Some(office.clone()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(json(r).await["version"], 1);
+    let strength = json!({ "id": "key-or-app", "name": "Key or app", "combinations": [["passkey_device_bound"], ["password", "totp"]] });
+    assert_eq!(
+        call(
+            Method::PUT,
+            "authentication-strengths/key-or-app",
+            Some(strength)
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    let policy = json!({ "id": "outside", "name": "Strong outside the office", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "conditions": { "locations": { "include": "all", "exclude": ["office"] } },
+        "grant": { "operator": "all", "controls": [ { "authentication_strength": "key-or-app" } ] } });
+    assert_eq!(
+        call(Method::PUT, "policies/outside", Some(policy))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let got = json(
+        call(Method::GET, "named-locations/office", None)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got["ip_ranges"], json!(["198.51.100.0/24"]));
+    // The id in the body must be the path's.
+    let r = call(Method::PUT, "named-locations/hq", Some(office))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // A location a policy still uses cannot be removed; nothing changes.
+    let r = call(Method::DELETE, "named-locations/office", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        json(r).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("office")
+    );
+    assert_eq!(get_set(&s, &token).await["version"], 3);
+    assert_eq!(
+        call(Method::DELETE, "policies/outside", None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(Method::DELETE, "named-locations/office", None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(Method::GET, "named-locations/office", None)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        call(Method::GET, "gadgets/x", None).await.unwrap().status(),
+        404
+    );
+    // The versions listing still works next to the object routes.
+    let v = json(call(Method::GET, "versions", None).await.unwrap()).await;
+    assert_eq!(v.as_array().unwrap().len(), 5);
+    s.stop().await;
+}
