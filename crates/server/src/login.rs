@@ -617,17 +617,20 @@ pub(crate) async fn finish_step(
     completed: serde_json::Value,
     now: OffsetDateTime,
 ) -> Result<StepResult, AppError> {
-    // Every step done: conditional access once more, with every method performed.
+    // Conditional access again after every step, with every method performed so far: with
+    // steps left it may add some (or block); with none left, anything still required refuses.
     let mut ca = None;
-    if matches!(pending.flow.state, LoginState::Success { .. }) {
-        let (flow, entry) = crate::login_access::apply(
-            state,
-            ctx,
-            pending.flow.clone(),
-            crate::login_access::Stage::Final,
-            now,
-        )
-        .await?;
+    let stage = if matches!(pending.flow.state, LoginState::Success { .. }) {
+        crate::login_access::Stage::Final
+    } else {
+        crate::login_access::Stage::FirstFactor
+    };
+    if matches!(
+        pending.flow.state,
+        LoginState::Success { .. } | LoginState::InProgress { .. }
+    ) {
+        let (flow, entry) =
+            crate::login_access::apply(state, ctx, pending.flow.clone(), stage, now).await?;
         ca = entry;
         if let LoginState::Denied { reason } = flow.state {
             state
@@ -655,6 +658,9 @@ pub(crate) async fn finish_step(
                 reason,
                 correlation_id: ctx.correlation_id.clone(),
             });
+        }
+        if stage == crate::login_access::Stage::FirstFactor {
+            pending.flow = flow;
         }
     }
     match &pending.flow.state {

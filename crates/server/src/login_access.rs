@@ -20,7 +20,8 @@ use uuid::Uuid;
 /// When conditional access is evaluated in a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
-    /// Right after the first factor: requirements become steps.
+    /// Right after the first factor, and after each step while steps remain: requirements
+    /// become (further) steps.
     FirstFactor,
     /// Every step is done: anything still required refuses the sign-in (the user chose a
     /// method weaker than the policy demands, or the policy changed meanwhile).

@@ -785,3 +785,111 @@ async fn policies_locations_and_strengths_are_objects_of_their_own() {
     assert_eq!(v.as_array().unwrap().len(), 5);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn high_user_risk_requires_mfa_then_a_secure_password_change() {
+    use trustplane_core::risk::{DetectionKind, RiskDetection};
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let kim = s.user("kim", &[]).await;
+    let c = signed_in(&s, "kim").await;
+    let secret = enrol(&c, &s).await;
+    // The shipped template, enabled.
+    let mut t: Vec<Value> = serde_json::from_value(
+        json(
+            client()
+                .get(s.url("/api/v1/conditional-access/templates"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await,
+    )
+    .unwrap();
+    let mut risky = t
+        .drain(..)
+        .find(|p| p["name"].as_str().unwrap().contains("User risk high"))
+        .unwrap();
+    risky["state"] = json!("enabled");
+    let r = put_set(
+        &s,
+        &token,
+        0,
+        "application/json",
+        json!({ "policies": [risky] }).to_string(),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // No risk: the policy does not apply (what-if, with her second factor done).
+    let w = json(
+        client()
+            .post(s.url("/api/v1/conditional-access/what-if"))
+            .bearer_auth(&token)
+            .json(&json!({ "user": "kim", "mfa_done": true }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(w["outcome"], "allow");
+    assert_eq!(w["records"][0]["excluded_by"], "user_risk");
+
+    // High user risk (an active leaked-credentials detection): MFA first, then a new password.
+    s.state
+        .store
+        .record_risk_detection(&RiskDetection::new(
+            uuid::Uuid::now_v7(),
+            kim.id,
+            DetectionKind::LeakedCredentials,
+            "admin",
+            None,
+            time::OffsetDateTime::now_utc(),
+        ))
+        .await
+        .unwrap();
+    let c = client();
+    login(&c, &s, "kim", PASSWORD).await;
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("new_password"),
+        "the second factor comes first"
+    );
+    let r =
+        crate::mfa::submit_code(&c, &s, &crate::mfa::oathtool(&secret, "now + 30 seconds")).await;
+    assert_eq!(r.headers()["location"], "/login/continue");
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("new_password"), "{html}");
+    let token2 = csrf_of(&html);
+    let r = c
+        .post(s.url("/login/change-password"))
+        .form(&[
+            ("csrf_token", token2.as_str()),
+            ("new_password", "lantern quibble orchard vessel"),
+            ("confirm_password", "lantern quibble orchard vessel"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    assert_eq!(r.headers()["location"], "/my");
+    let me = json(c.get(s.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(me["username"], "kim");
+    let log = sign_ins_of(&s, kim.id).await;
+    assert_eq!(log[0].details["conditional_access"]["outcome"], "allow");
+    s.stop().await;
+}
