@@ -247,6 +247,10 @@ pub struct LoginFlow {
     /// A conditional access sign-in frequency caps the session this flow issues (minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_session_minutes: Option<u32>,
+    /// Conditional access asks for a persistent browser session (the cookie outlives the
+    /// browser, until the session expires).
+    #[serde(default)]
+    pub persistent_browser: bool,
 }
 
 /// How long a login flow may take from start to finish.
@@ -260,6 +264,7 @@ impl LoginFlow {
             started_at: now,
             password_changed: false,
             max_session_minutes: None,
+            persistent_browser: false,
         }
     }
 

@@ -35,6 +35,9 @@ pub enum LoginOutcome {
         secret: String,
         session: Box<Session>,
         user: Box<User>,
+        /// A persistent cookie until then (conditional access "persistent browser: always");
+        /// `None`: a browser-session cookie.
+        persist_until: Option<OffsetDateTime>,
     },
     /// The first factor passed but steps remain: `flow_secret` goes into the flow cookie and
     /// the browser continues at [`CONTINUE_PATH`].
@@ -263,9 +266,11 @@ pub async fn password_login(
         LoginState::Success { user_id } => {
             state.account_failures.clear(&key);
             let user_id = *user_id;
+            let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
             LoginOutcome::Success {
                 secret,
+                persist_until: persistent.then_some(session.absolute_expires_at),
                 session: Box::new(session),
                 user: Box::new(user),
             }
@@ -400,9 +405,11 @@ pub async fn tap_login(
     match flow.state.clone() {
         LoginState::Success { user_id } => {
             state.account_failures.clear(&key);
+            let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
             Ok(LoginOutcome::Success {
                 secret,
+                persist_until: persistent.then_some(session.absolute_expires_at),
                 session: Box::new(session),
                 user: Box::new(user),
             })
@@ -480,8 +487,12 @@ async fn record_leaked_credentials(
 
 /// What happened to a submitted password-change step.
 pub enum StepResult {
-    /// Signed in.
-    Success { secret: String, next: String },
+    /// Signed in (`persist_until`: see [`LoginOutcome::Success`]).
+    Success {
+        secret: String,
+        next: String,
+        persist_until: Option<OffsetDateTime>,
+    },
     /// Refused; the step stays current. `message` is for the page.
     Retry {
         pending: Box<PendingLogin>,
@@ -673,8 +684,12 @@ pub(crate) async fn finish_step(
                 .delete_login_flow(&secret_digest(flow_secret))
                 .await?;
             let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
-            let (secret, _, _) =
+            let (secret, session, _) =
                 issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
+            let persist_until = pending
+                .flow
+                .persistent_browser
+                .then_some(session.absolute_expires_at);
             state
                 .store
                 .record_sign_in(&SignInEvent {
@@ -695,6 +710,7 @@ pub(crate) async fn finish_step(
             Ok(StepResult::Success {
                 secret,
                 next: pending.next,
+                persist_until,
             })
         }
         LoginState::InProgress { .. } => {

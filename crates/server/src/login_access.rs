@@ -10,7 +10,9 @@ use crate::auth::RequestCtx;
 use crate::error::AppError;
 use crate::state::AppState;
 use time::OffsetDateTime;
-use trustplane_core::access::{ClientAppType, Outcome, PolicySet, Requirement, SignInFrequency};
+use trustplane_core::access::{
+    ClientAppType, Outcome, PersistentBrowser, PolicySet, Requirement, SignInFrequency,
+};
 use trustplane_core::authn::{
     AuthMethod, DenyReason, LoginFlow, LoginState, MethodUse, PasswordChangeReason, Step,
 };
@@ -199,6 +201,8 @@ pub async fn apply(
         SignInFrequency::EveryTime => 5,
         SignInFrequency::EveryHours(h) => h.saturating_mul(60),
     });
+    flow.persistent_browser =
+        decision.session.persistent_browser == Some(PersistentBrowser::Always);
     let flow = match (&decision.outcome, stage) {
         (Outcome::Allow, _) => flow,
         (Outcome::Block { .. }, _) => flow.refuse(DenyReason::BlockedByPolicy),

@@ -221,6 +221,20 @@ impl AppState {
         c
     }
 
+    /// The session cookie: a browser-session cookie, or persistent until `persist_until`
+    /// when conditional access asks for a persistent browser session.
+    pub fn session_cookie<'c>(
+        &self,
+        secret: String,
+        persist_until: Option<time::OffsetDateTime>,
+    ) -> Cookie<'c> {
+        let mut c = self.cookie(SESSION_COOKIE, secret);
+        if let Some(until) = persist_until {
+            c.set_expires(until);
+        }
+        c
+    }
+
     /// Returns the jar with a CSRF seed cookie (set if missing) and the token for forms.
     pub fn csrf_issue(&self, jar: CookieJar) -> (CookieJar, String) {
         if let Some(c) = jar.get(CSRF_COOKIE)

@@ -757,10 +757,12 @@ pub async fn passwordless_login(
         "passkey sign-in");
     match flow.state.clone() {
         LoginState::Success { user_id } => {
+            let persistent = flow.persistent_browser;
             let (secret, session, user) =
                 crate::login::issue_session(state, ctx, user_id, flow, now).await?;
             Ok(LoginOutcome::Success {
                 secret,
+                persist_until: persistent.then_some(session.absolute_expires_at),
                 session: Box::new(session),
                 user: Box::new(user),
             })

@@ -88,8 +88,12 @@ pub async fn login_submit(
         LoginOutcome::Continue { flow_secret } => {
             Ok(super::flow::continue_response(&state, jar, flow_secret))
         }
-        LoginOutcome::Success { secret, .. } => {
-            let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
+        LoginOutcome::Success {
+            secret,
+            persist_until,
+            ..
+        } => {
+            let jar = jar.add(state.session_cookie(secret, persist_until));
             Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
         }
         LoginOutcome::Denied(reason) if super::flow::is_policy_refusal(reason) => Ok(

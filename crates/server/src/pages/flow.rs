@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::login::{
     CONTINUE_PATH, FLOW_COOKIE, PendingLogin, StepResult, complete_password_change,
 };
-use crate::state::{AppState, CSRF_HEADER, SESSION_COOKIE};
+use crate::state::{AppState, CSRF_HEADER};
 use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
@@ -271,10 +271,14 @@ pub struct Empty {}
 
 fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Response {
     match result {
-        StepResult::Success { secret, next } => {
+        StepResult::Success {
+            secret,
+            next,
+            persist_until,
+        } => {
             let jar = jar
                 .remove(Cookie::build(FLOW_COOKIE).path("/login"))
-                .add(state.cookie(SESSION_COOKIE, secret));
+                .add(state.session_cookie(secret, persist_until));
             (jar, Redirect::to(super::safe_next(&next))).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
@@ -513,8 +517,12 @@ pub async fn tap_submit(
     let pass: String = form.pass.chars().take(64).collect();
     let next = "/my/security-info";
     match crate::login::tap_login(&state, &ctx, &form.username, &pass, next).await? {
-        crate::login::LoginOutcome::Success { secret, .. } => {
-            let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
+        crate::login::LoginOutcome::Success {
+            secret,
+            persist_until,
+            ..
+        } => {
+            let jar = jar.add(state.session_cookie(secret, persist_until));
             Ok((jar, Redirect::to(next)).into_response())
         }
         crate::login::LoginOutcome::Denied(reason) => {

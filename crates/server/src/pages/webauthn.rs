@@ -17,7 +17,7 @@ use super::{CsrfForm, PageResult};
 use crate::auth::{PageUser, RequestCtx};
 use crate::error::AppError;
 use crate::login::{FLOW_COOKIE, LoginOutcome, StepResult};
-use crate::state::{AppState, CSRF_HEADER, SESSION_COOKIE};
+use crate::state::{AppState, CSRF_HEADER};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -241,10 +241,14 @@ pub async fn second_factor_submit(
         crate::webauthn::complete_second_factor(&state, &ctx, &secret, &a.ceremony, &a.credential)
             .await?;
     Ok(match result {
-        StepResult::Success { secret, next } => {
+        StepResult::Success {
+            secret,
+            next,
+            persist_until,
+        } => {
             let jar = jar
                 .remove(Cookie::build(FLOW_COOKIE).path("/login"))
-                .add(state.cookie(SESSION_COOKIE, secret));
+                .add(state.session_cookie(secret, persist_until));
             (jar, redirect_json(super::safe_next(&next))).into_response()
         }
         StepResult::Retry { message, .. } if !message.is_empty() => {
@@ -297,8 +301,12 @@ pub async fn passwordless_submit(
     match crate::webauthn::passwordless_login(&state, &ctx, &a.ceremony, &a.credential, &next)
         .await?
     {
-        LoginOutcome::Success { secret, .. } => {
-            let jar = jar.add(state.cookie(SESSION_COOKIE, secret));
+        LoginOutcome::Success {
+            secret,
+            persist_until,
+            ..
+        } => {
+            let jar = jar.add(state.session_cookie(secret, persist_until));
             Ok((jar, redirect_json(&next)).into_response())
         }
         LoginOutcome::Continue { flow_secret } => {

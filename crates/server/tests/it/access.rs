@@ -893,3 +893,37 @@ async fn high_user_risk_requires_mfa_then_a_secure_password_change() {
     assert_eq!(log[0].details["conditional_access"]["outcome"], "allow");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn persistent_browser_session_controls_the_cookie() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    s.user("lee", &[]).await;
+    let session_cookie = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("tp_session="))
+            .unwrap()
+            .to_string()
+    };
+    // Default: a browser-session cookie (no expiry).
+    let r = login(&client(), &s, "lee", PASSWORD).await;
+    let c = session_cookie(&r);
+    assert!(!c.contains("Expires") && !c.contains("Max-Age"), "{c}");
+    let doc = json!({ "policies": [ {
+        "id": "stay", "name": "Stay signed in", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "session": { "persistent_browser": "always", "sign_in_frequency": { "every_hours": 8 } } } ] });
+    assert_eq!(
+        put_set(&s, &token, 0, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    let r = login(&client(), &s, "lee", PASSWORD).await;
+    let c = session_cookie(&r);
+    assert!(c.contains("Expires="), "{c}");
+    s.stop().await;
+}
