@@ -196,6 +196,8 @@ pub enum Step {
     /// The user must choose a new password (admin-forced, or leaked credentials detected).
     /// Always after `SecondFactor`: a leaked password alone must not let anyone set a new one.
     ChangePassword { reason: PasswordChangeReason },
+    /// Conditional access requires the user to accept these terms of use (once).
+    AcceptTerms { id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +219,8 @@ pub enum StepOutcome {
     Registered(AuthMethod),
     /// The user postponed registration (only while allowed).
     RegistrationPostponed,
+    /// The user accepted these terms of use.
+    TermsAccepted(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,6 +360,9 @@ impl LoginFlow {
                 Some(Step::RegisterSecondFactor { can_skip: true }),
                 StepOutcome::RegistrationPostponed,
             ) => true,
+            (Some(Step::AcceptTerms { id }), StepOutcome::TermsAccepted(accepted)) => {
+                id == accepted
+            }
             _ => false,
         };
         if !matches {

@@ -127,10 +127,17 @@ async fn catalog_for(
             }
         }
     }
+    let terms_of_use = store
+        .list_terms()
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     Ok(StaticCatalog {
         users,
         groups,
         applications: HashSet::from([PORTAL_APP.to_string()]),
+        terms_of_use,
         ..Default::default()
     })
 }
@@ -309,7 +316,7 @@ pub async fn context(store: &dyn Store, s: Signals<'_>) -> Result<AccessContext,
         // a real sign-in (what-if can still set one).
         sign_in_risk: None,
         user_risk,
-        terms_accepted: Vec::new(),
+        terms_accepted: store.accepted_terms(s.user_id).await?,
         password_changed: s.password_changed,
     })
 }

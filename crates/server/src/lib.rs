@@ -102,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(account::logout))
         .route("/login/continue", get(flow::continue_page))
         .route("/login/change-password", post(flow::change_password_submit))
+        .route("/login/accept-terms", post(flow::accept_terms_submit))
         .route("/login/mfa", post(flow::mfa_submit))
         .route("/login/mfa/email", post(flow::mfa_send_email))
         .route("/reset", get(reset::start_page).post(reset::start_submit))

@@ -618,6 +618,49 @@ pub async fn complete_password_change(
     .await
 }
 
+/// Completes the "accept the terms of use" step. Declining ends the sign-in (it cannot
+/// complete without them).
+pub async fn complete_terms(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    accepted: bool,
+) -> Result<StepResult, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::AcceptTerms { id }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    if !accepted {
+        state
+            .store
+            .delete_login_flow(&secret_digest(flow_secret))
+            .await?;
+        return Ok(StepResult::Restart);
+    }
+    match state.store.accept_terms(user_id, &id, now).await {
+        Ok(()) => {}
+        Err(trustplane_store::StoreError::NotFound(_)) => return Ok(StepResult::Restart),
+        Err(e) => return Err(e.into()),
+    }
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::TermsAccepted(id.clone()), now);
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "accept_terms", "terms": id }),
+        now,
+    )
+    .await
+}
+
 /// After a step succeeded: issues the session when no step remains (and logs the sign-in),
 /// or saves the flow for the next step.
 pub(crate) async fn finish_step(

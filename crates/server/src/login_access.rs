@@ -114,26 +114,32 @@ fn step_for(
         Requirement::PasswordChange => Ok(Some(Step::ChangePassword {
             reason: PasswordChangeReason::PolicyRequired,
         })),
+        Requirement::TermsOfUse { id } => Ok(Some(Step::AcceptTerms { id: id.to_string() })),
         Requirement::OneOf { any } => any
             .iter()
             .find_map(|a| step_for(a, set, performed, kinds, can_register_totp, now).ok())
             .ok_or(()),
         Requirement::RegisterSecurityInfo
         | Requirement::CompliantDevice
-        | Requirement::RegisteredDevice
-        | Requirement::TermsOfUse { .. } => Err(()),
+        | Requirement::RegisteredDevice => Err(()),
     }
 }
 
 /// Merges the steps conditional access asks for into those already pending: a policy's
 /// second factor (possibly narrowed to strong methods) replaces a plain one, a forced
 /// registration replaces a postponable one, one password change is enough. Second factor or
-/// registration first, password change last.
+/// registration first, password change next, terms of use last.
 fn merge(pending: Vec<Step>, wanted: Vec<Step>) -> Vec<Step> {
     let mut mfa: Option<Step> = None;
     let mut change: Option<Step> = None;
+    let mut terms: Vec<Step> = Vec::new();
     for s in pending.into_iter().chain(wanted) {
         match s {
+            Step::AcceptTerms { .. } => {
+                if !terms.contains(&s) {
+                    terms.push(s);
+                }
+            }
             Step::ChangePassword { .. } => {
                 change.get_or_insert(s);
             }
@@ -158,7 +164,7 @@ fn merge(pending: Vec<Step>, wanted: Vec<Step>) -> Vec<Step> {
             }
         }
     }
-    mfa.into_iter().chain(change).collect()
+    mfa.into_iter().chain(change).chain(terms).collect()
 }
 
 /// Evaluates conditional access for a flow whose first factor passed (others are returned

@@ -13,11 +13,13 @@ mod risk;
 mod rows;
 mod sql;
 mod tap;
+mod terms;
 mod webauthn;
 
 pub use access::PolicyVersion;
 pub use codes::{LiveCode, NewCode};
 pub use sql::SqlStore;
+pub use terms::TermsOfUse;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -449,6 +451,17 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<PolicyVersion>;
+
+    // --- terms of use ---------------------------------------------------------------------
+    /// `Conflict` when the id is taken.
+    async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()>;
+    async fn list_terms(&self) -> Result<Vec<TermsOfUse>>;
+    async fn get_terms(&self, id: &str) -> Result<Option<TermsOfUse>>;
+    /// Removes the terms and every acceptance of them; false when there were none.
+    async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// Records that the user accepted (idempotent); `NotFound` for unknown terms.
+    async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()>;
+    async fn accepted_terms(&self, user_id: Uuid) -> Result<Vec<String>>;
 
     // --- settings documents ---------------------------------------------------------------
     async fn get_setting(&self, name: &str) -> Result<Option<String>>;

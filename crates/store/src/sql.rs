@@ -1324,6 +1324,30 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
+        self.create_terms_impl(t, audit).await
+    }
+
+    async fn list_terms(&self) -> Result<Vec<TermsOfUse>> {
+        self.list_terms_impl().await
+    }
+
+    async fn get_terms(&self, id: &str) -> Result<Option<TermsOfUse>> {
+        self.get_terms_impl(id).await
+    }
+
+    async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+        self.delete_terms_impl(id, audit).await
+    }
+
+    async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()> {
+        self.accept_terms_impl(user_id, terms_id, at).await
+    }
+
+    async fn accepted_terms(&self, user_id: Uuid) -> Result<Vec<String>> {
+        self.accepted_terms_impl(user_id).await
+    }
+
     async fn get_setting(&self, name: &str) -> Result<Option<String>> {
         self.get_setting_impl(name).await
     }

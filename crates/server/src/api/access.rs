@@ -404,3 +404,106 @@ pub async fn delete_object(
         change_object(&state, &caller, &kind, &id, None, p).await?,
     ))
 }
+
+/// Terms of use as created through the API.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTerms {
+    /// Lowercase slug (letters, digits, `-`, `_`), referred to by policies.
+    pub id: String,
+    pub name: String,
+    /// Plain text shown to users (at most 100,000 characters).
+    pub body: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/terms-of-use", tag = "admin",
+    responses((status = 200, body = [Object])))]
+pub async fn list_terms(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+) -> Result<Json<Vec<trustplane_store::TermsOfUse>>, AppError> {
+    caller.require(Permission::PolicyRead)?;
+    Ok(Json(state.store.list_terms().await?))
+}
+
+/// Creates terms of use (policies can then require them with `{"terms_of_use": id}`).
+#[utoipa::path(post, path = "/api/v1/terms-of-use", tag = "admin", request_body = NewTerms,
+    responses((status = 201, body = Object), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn create_terms(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    crate::api::JsonBody(t): crate::api::JsonBody<NewTerms>,
+) -> Result<(axum::http::StatusCode, Json<trustplane_store::TermsOfUse>), AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    let id = t.id.trim();
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(AppError::bad_request(
+            "invalid_id",
+            "id: use 1 to 64 lowercase letters, digits, '-' or '_'",
+        ));
+    }
+    let name = trustplane_core::identity::validate_name("name", &t.name)?;
+    if t.body.trim().is_empty() || t.body.chars().count() > 100_000 {
+        return Err(AppError::bad_request(
+            "invalid_body",
+            "body: give the text of the terms (at most 100,000 characters)",
+        ));
+    }
+    let terms = trustplane_store::TermsOfUse {
+        id: id.to_string(),
+        name,
+        body: t.body,
+        created_at: time::OffsetDateTime::now_utc(),
+    };
+    let audit = trustplane_core::audit::AuditDraft::new(
+        &caller.actor(),
+        "terms_of_use.create",
+        "terms_of_use",
+        Some(terms.id.clone()),
+    )
+    .after(&terms);
+    state.store.create_terms(&terms, audit).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(terms)))
+}
+
+/// Deletes terms of use (refused while a policy requires them).
+#[utoipa::path(delete, path = "/api/v1/terms-of-use/{id}", tag = "admin",
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_terms(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<axum::http::StatusCode, AppError> {
+    caller.require(Permission::PolicyWrite)?;
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    let doc = serde_json::to_string(loaded.set.document()).map_err(|_| AppError::internal())?;
+    if doc.contains(&format!(
+        "{{\"terms_of_use\":{}}}",
+        serde_json::Value::String(id.clone())
+    )) {
+        return Err(AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "terms_in_use",
+            format!(
+                "terms of use {id:?} are required by a conditional access policy; change the policy first"
+            ),
+        ));
+    }
+    let audit = trustplane_core::audit::AuditDraft::new(
+        &caller.actor(),
+        "terms_of_use.delete",
+        "terms_of_use",
+        Some(id.clone()),
+    );
+    if state.store.delete_terms(&id, audit).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found("terms of use"))
+    }
+}

@@ -41,6 +41,7 @@ use uuid::Uuid;
         access::list_versions, access::get_version, access::restore_version, access::templates,
         access::what_if, access::replay,
         access::get_object, access::put_object, access::delete_object,
+        access::list_terms, access::create_terms, access::delete_terms,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -123,6 +124,11 @@ pub fn router() -> Router<AppState> {
         .route("/conditional-access/templates", get(access::templates))
         .route("/conditional-access/what-if", post(access::what_if))
         .route("/conditional-access/replay", post(access::replay))
+        .route(
+            "/terms-of-use",
+            get(access::list_terms).post(access::create_terms),
+        )
+        .route("/terms-of-use/{id}", delete(access::delete_terms))
         .route(
             "/conditional-access/{kind}/{id}",
             get(access::get_object)

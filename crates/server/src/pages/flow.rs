@@ -51,7 +51,7 @@ fn restart(jar: CookieJar) -> Response {
     (jar, Redirect::to(RESTART)).into_response()
 }
 
-fn render_step(
+async fn render_step(
     state: &AppState,
     jar: CookieJar,
     pending: &PendingLogin,
@@ -96,8 +96,56 @@ fn render_step(
             };
             (jar, render_status(status, &page)).into_response()
         }
+        Some(Step::AcceptTerms { id }) => match state.store.get_terms(id).await {
+            Ok(Some(t)) => {
+                let page = TermsPage {
+                    organisation: &state.cfg.organisation,
+                    csrf,
+                    username: &pending.username,
+                    name: &t.name,
+                    body: &t.body,
+                    error,
+                };
+                (jar, render_status(StatusCode::OK, &page)).into_response()
+            }
+            // Removed since the policy asked for them: the sign-in starts again and is
+            // evaluated afresh.
+            Ok(None) => restart(jar),
+            Err(e) => super::error_page(&e.into()),
+        },
         None => restart(jar),
     }
+}
+
+#[derive(Template)]
+#[template(path = "accept_terms.html")]
+struct TermsPage<'a> {
+    organisation: &'a str,
+    csrf: String,
+    username: &'a str,
+    name: &'a str,
+    body: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct TermsForm {
+    #[serde(default)]
+    accept: String,
+}
+
+/// `POST /login/accept-terms`: the user accepts the terms of use a policy requires.
+pub async fn accept_terms_submit(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    CsrfForm(f): CsrfForm<TermsForm>,
+) -> PageResult {
+    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(restart(jar));
+    };
+    let result = crate::login::complete_terms(&state, &ctx, &secret, f.accept == "yes").await?;
+    Ok(step_response(&state, jar, result).await)
 }
 
 #[derive(Template)]
@@ -200,7 +248,7 @@ pub async fn register_submit(
                 Some(&message),
             )
         }
-        other => step_response(&state, jar, other),
+        other => step_response(&state, jar, other).await,
     })
 }
 
@@ -215,7 +263,7 @@ pub async fn skip_registration(
         return Ok(restart(jar));
     };
     let result = crate::login::postpone_registration(&state, &ctx, &secret).await?;
-    Ok(step_response(&state, jar, result))
+    Ok(step_response(&state, jar, result).await)
 }
 
 #[derive(Template)]
@@ -250,7 +298,7 @@ pub async fn mfa_submit(
     };
     let code: String = form.code.chars().take(32).collect();
     let result = crate::login::complete_second_factor(&state, &ctx, &secret, &code).await?;
-    Ok(step_response(&state, jar, result))
+    Ok(step_response(&state, jar, result).await)
 }
 
 /// `POST /login/mfa/email`: emails a sign-in code to the user's registered address.
@@ -263,13 +311,13 @@ pub async fn mfa_send_email(
         return Ok(restart(jar));
     };
     let result = crate::login::send_sign_in_code(&state, &secret).await?;
-    Ok(step_response(&state, jar, result))
+    Ok(step_response(&state, jar, result).await)
 }
 
 #[derive(Deserialize)]
 pub struct Empty {}
 
-fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Response {
+async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Response {
     match result {
         StepResult::Success {
             secret,
@@ -282,7 +330,7 @@ fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Respon
             (jar, Redirect::to(super::safe_next(&next))).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
-            render_step(state, jar, &pending, Some(&message))
+            render_step(state, jar, &pending, Some(&message)).await
         }
         StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
         StepResult::Restart => restart(jar),
@@ -299,7 +347,7 @@ pub async fn continue_page(State(state): State<AppState>, jar: CookieJar) -> Pag
         return Ok(restart(jar));
     };
     match PendingLogin::load(&state, &secret).await? {
-        Some(p) => Ok(render_step(&state, jar, &p, None)),
+        Some(p) => Ok(render_step(&state, jar, &p, None).await),
         None => Ok(restart(jar)),
     }
 }
@@ -328,7 +376,7 @@ pub async fn change_password_submit(
         &form.confirm_password,
     )
     .await?;
-    Ok(step_response(&state, jar, result))
+    Ok(step_response(&state, jar, result).await)
 }
 
 // --- live password check (strength meter) ----------------------------------------------------

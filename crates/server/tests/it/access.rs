@@ -927,3 +927,114 @@ async fn persistent_browser_session_controls_the_cookie() {
     assert!(c.contains("Expires="), "{c}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn terms_of_use_are_accepted_once_during_sign_in() {
+    let s = TestServer::start().await;
+    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let mo = s.user("mo", &[]).await;
+    let api = |m: reqwest::Method, path: &str| {
+        client()
+            .request(m, s.url(&format!("/api/v1/{path}")))
+            .bearer_auth(&token)
+    };
+    use reqwest::Method;
+    // A policy naming terms that do not exist is refused.
+    let doc = json!({ "policies": [ {
+        "id": "terms", "name": "Accept the acceptable use policy", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": "all" } },
+        "grant": { "operator": "all", "controls": [ { "terms_of_use": "aup" } ] } } ] });
+    let r = put_set(&s, &token, 0, "application/json", doc.to_string()).await;
+    assert_eq!(r.status(), 400);
+    let r = api(Method::POST, "terms-of-use")
+        .json(&json!({ "id": "Bad Id", "name": "x", "body": "y" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = api(Method::POST, "terms-of-use")
+        .json(&json!({ "id": "aup", "name": "Acceptable use", "body": "Use company systems for work.\nReport incidents." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        put_set(&s, &token, 0, "application/json", doc.to_string())
+            .await
+            .status(),
+        200
+    );
+    // In use: cannot be deleted.
+    assert_eq!(
+        api(Method::DELETE, "terms-of-use/aup")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+
+    // Declining ends the sign-in; accepting completes it, once.
+    let c = client();
+    assert_eq!(
+        login(&c, &s, "mo", PASSWORD).await.headers()["location"],
+        "/login/continue"
+    );
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Acceptable use") && html.contains("Report incidents."),
+        "{html}"
+    );
+    let t = csrf_of(&html);
+    let r = c
+        .post(s.url("/login/accept-terms"))
+        .form(&[("csrf_token", t.as_str()), ("accept", "no")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login?expired=1");
+    assert_eq!(
+        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        401
+    );
+
+    let c = client();
+    login(&c, &s, "mo", PASSWORD).await;
+    let html = c
+        .get(s.url("/login/continue"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let t = csrf_of(&html);
+    let r = c
+        .post(s.url("/login/accept-terms"))
+        .form(&[("csrf_token", t.as_str()), ("accept", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my");
+    assert_eq!(
+        json(c.get(s.url("/api/v1/me")).send().await.unwrap()).await["username"],
+        "mo"
+    );
+    assert_eq!(
+        s.state.store.accepted_terms(mo.id).await.unwrap(),
+        vec!["aup".to_string()]
+    );
+    // Next time: no terms step.
+    assert_eq!(
+        login(&client(), &s, "mo", PASSWORD).await.headers()["location"],
+        "/my"
+    );
+    s.stop().await;
+}

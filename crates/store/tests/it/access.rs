@@ -79,3 +79,53 @@ pub async fn versions_are_kept_and_concurrent_saves_conflict(db: &TestDb) {
         3
     );
 }
+
+pub async fn terms_of_use_and_acceptances(db: &TestDb) {
+    use trustplane_store::TermsOfUse;
+    let s = &db.store;
+    let u = add_user(s, "tess").await;
+    let t = TermsOfUse {
+        id: "acceptable-use".into(),
+        name: "Acceptable use".into(),
+        body: "Be nice.".into(),
+        created_at: now(),
+    };
+    let audit = |a: &str| AuditDraft::new(&Actor::cli("root"), a, "terms_of_use", None);
+    s.create_terms(&t, audit("terms_of_use.create"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_terms(&t, audit("terms_of_use.create")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.get_terms("acceptable-use").await.unwrap(),
+        Some(t.clone())
+    );
+    assert!(s.accepted_terms(u.id).await.unwrap().is_empty());
+    s.accept_terms(u.id, "acceptable-use", now()).await.unwrap();
+    s.accept_terms(u.id, "acceptable-use", now()).await.unwrap();
+    assert_eq!(
+        s.accepted_terms(u.id).await.unwrap(),
+        vec!["acceptable-use".to_string()]
+    );
+    assert!(matches!(
+        s.accept_terms(u.id, "nope", now()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        s.delete_terms("acceptable-use", audit("terms_of_use.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_terms("acceptable-use", audit("terms_of_use.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.accepted_terms(u.id).await.unwrap().is_empty(),
+        "acceptances go with the terms"
+    );
+    assert!(s.list_terms().await.unwrap().is_empty());
+}

@@ -103,6 +103,7 @@ store_tests! {
     ],
     access: [
         versions_are_kept_and_concurrent_saves_conflict,
+        terms_of_use_and_acceptances,
     ],
     audit: [
         every_audited_operation_appends_one_entry,
