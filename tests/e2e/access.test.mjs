@@ -123,3 +123,43 @@ test('a block policy stops a sign-in; the console explains why', async () => {
   assert.deepEqual(errors, [], 'no console errors (CSP included)');
   await ctx.close();
 });
+
+test('terms of use are shown and accepted during sign-in', async () => {
+  const ctx = await browser.newContext({ viewport });
+  const errors = watchConsole(ctx);
+  const admin = await ctx.newPage();
+  assert.equal((await signIn(admin, server.base, 'root', PASSWORD)).status(), 303);
+  // Create terms and a policy requiring them, through the API with the admin's session.
+  await admin.goto(`${server.base}/admin/conditional-access`);
+  const csrf = await admin.inputValue('input[name=csrf_token]');
+  const version = Number(await admin.inputValue('input[name=based_on]'));
+  const status = await admin.evaluate(async ({ csrf, version }) => {
+    const h = { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf };
+    const t = await fetch('/api/v1/terms-of-use', {
+      method: 'POST', headers: h,
+      body: JSON.stringify({ id: 'aup', name: 'Acceptable use policy', body: 'Company systems are for work.\n\nReport lost devices and suspicious messages to security@example.com at once.\n\nActivity may be logged.' }),
+    });
+    const p = await fetch(`/api/v1/conditional-access/policies/terms?based_on=${version}`, {
+      method: 'PUT', headers: h,
+      body: JSON.stringify({ id: 'terms', name: 'Accept the acceptable use policy', state: 'enabled',
+        assignments: { users: { include: { all: true }, exclude: { roles: ['global_administrator'] } }, applications: { include: 'all' } },
+        grant: { operator: 'all', controls: [{ terms_of_use: 'aup' }] } }),
+    });
+    return [t.status, p.status, p.ok ? '' : await p.text()];
+  }, { csrf, version });
+  assert.deepEqual(status.slice(0, 2), [201, 200], String(status[2]));
+
+  const dctx = await browser.newContext({ viewport });
+  const derrors = watchConsole(dctx);
+  const dora = await dctx.newPage();
+  assert.equal((await signIn(dora, server.base, 'dora', PASSWORD)).status(), 303);
+  await dora.waitForURL((u) => u.pathname === '/login/continue');
+  assert.ok((await dora.textContent('main')).includes('Report lost devices'));
+  await dora.screenshot({ path: `${SHOTS}/access-terms.png` });
+  await dora.click('button:has-text("Accept")');
+  await dora.waitForURL((u) => u.pathname === '/my');
+  assert.deepEqual(errors, [], 'no console errors');
+  assert.deepEqual(derrors, [], 'no console errors');
+  await ctx.close();
+  await dctx.close();
+});
