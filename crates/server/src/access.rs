@@ -127,10 +127,14 @@ async fn catalog_for(
             }
         }
     }
+    let mut applications = HashSet::from([PORTAL_APP.to_string()]);
+    for a in store.list_applications().await? {
+        applications.insert(a.id);
+    }
     Ok(StaticCatalog {
         users,
         groups,
-        applications: HashSet::from([PORTAL_APP.to_string()]),
+        applications,
         ..Default::default()
     })
 }

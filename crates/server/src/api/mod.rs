@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod apps;
 pub mod security;
 pub mod types;
 
@@ -40,6 +41,8 @@ use uuid::Uuid;
         access::get_policy_set, access::put_policy_set, access::validate_policy_set,
         access::list_versions, access::get_version, access::restore_version, access::templates,
         access::what_if, access::replay,
+        apps::list_applications, apps::create_application, apps::get_application,
+        apps::delete_application, apps::add_route, apps::remove_route,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -122,6 +125,19 @@ pub fn router() -> Router<AppState> {
         .route("/conditional-access/templates", get(access::templates))
         .route("/conditional-access/what-if", post(access::what_if))
         .route("/conditional-access/replay", post(access::replay))
+        .route(
+            "/applications",
+            get(apps::list_applications).post(apps::create_application),
+        )
+        .route(
+            "/applications/{id}",
+            get(apps::get_application).delete(apps::delete_application),
+        )
+        .route("/applications/{id}/routes", post(apps::add_route))
+        .route(
+            "/applications/{id}/routes/{route_id}",
+            delete(apps::remove_route),
+        )
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

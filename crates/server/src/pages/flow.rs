@@ -275,7 +275,7 @@ fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> Respon
             let jar = jar
                 .remove(Cookie::build(FLOW_COOKIE).path("/login"))
                 .add(state.cookie(SESSION_COOKIE, secret));
-            (jar, Redirect::to(super::safe_next(&next))).into_response()
+            (jar, Redirect::to(super::stored_next(&next))).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
             render_step(state, jar, &pending, Some(&message))
