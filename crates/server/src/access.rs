@@ -133,10 +133,14 @@ async fn catalog_for(
         .into_iter()
         .map(|t| t.id)
         .collect();
+    let mut applications = HashSet::from([PORTAL_APP.to_string()]);
+    for a in store.list_applications().await? {
+        applications.insert(a.id);
+    }
     Ok(StaticCatalog {
         users,
         groups,
-        applications: HashSet::from([PORTAL_APP.to_string()]),
+        applications,
         terms_of_use,
         ..Default::default()
     })

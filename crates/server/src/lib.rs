@@ -3,11 +3,14 @@
 pub mod access;
 pub mod access_tools;
 pub mod api;
+pub mod applications;
 pub mod auth;
 pub mod breach;
 pub mod codes;
 pub mod config;
 pub mod error;
+pub mod forward_auth;
+pub mod keys;
 pub mod login;
 pub mod login_access;
 pub mod mail;
@@ -92,6 +95,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_endpoint))
+        .route("/.well-known/jwks.json", get(keys::jwks))
+        .route("/forward-auth", get(forward_auth::check))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/favicon.ico", get(pages::favicon))
@@ -418,6 +423,9 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
         .with_webauthn(rp)
         .with_geoip(geoip);
     slot.watch(reload_every);
+    keys::ensure_active(store.as_ref(), &state.signing_key)
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?;
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {
         state,

@@ -31,6 +31,8 @@ pub struct Inner {
     pub csrf_key: [u8; 32],
     /// Seals second-factor secrets at rest.
     pub mfa_key: [u8; 32],
+    /// Seals assertion signing keys at rest.
+    pub signing_key: [u8; 32],
     /// Keys the hashes of one-time codes sent by email.
     pub code_key: [u8; 32],
     pub session_policy: SessionPolicy,
@@ -91,6 +93,7 @@ impl AppState {
             store,
             csrf_key: key.derive("csrf"),
             mfa_key: key.derive("mfa-secrets"),
+            signing_key: key.derive("signing-keys"),
             code_key: key.derive("one-time-codes"),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),

@@ -7,6 +7,7 @@
 //! folder. Every multi-row change runs in one transaction together with its audit entry.
 
 mod access;
+mod apps;
 mod codes;
 mod mfa;
 mod risk;
@@ -17,6 +18,7 @@ mod terms;
 mod webauthn;
 
 pub use access::PolicyVersion;
+pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
 pub use sql::SqlStore;
 pub use terms::TermsOfUse;
@@ -524,6 +526,28 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<bool>;
+
+    // --- applications (forward-auth) -------------------------------------------------------
+    /// `Conflict` when the id is taken. Audited in the same transaction.
+    async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()>;
+    async fn get_application(&self, id: &str) -> Result<Option<Application>>;
+    /// Ordered by id.
+    async fn list_applications(&self) -> Result<Vec<Application>>;
+    /// Deletes the application and its routes; false when it did not exist.
+    async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// `NotFound` without the application, `Conflict` when host and prefix are taken.
+    async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()>;
+    /// False when the application has no such route.
+    async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool>;
+    /// Every route (`None`) or one application's, ordered by host and prefix.
+    async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>>;
+    /// The route of `host` (exact, lowercase) with the longest prefix covering `path`.
+    async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>>;
+
+    // --- signing keys -----------------------------------------------------------------------
+    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
+    /// Keys not retired, newest first.
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

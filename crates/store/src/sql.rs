@@ -1390,6 +1390,46 @@ impl Store for SqlStore {
     ) -> Result<bool> {
         self.close_risk_detection_impl(id, to, at, audit).await
     }
+
+    async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()> {
+        self.create_application_impl(app, audit).await
+    }
+
+    async fn get_application(&self, id: &str) -> Result<Option<Application>> {
+        self.get_application_impl(id).await
+    }
+
+    async fn list_applications(&self) -> Result<Vec<Application>> {
+        self.list_applications_impl().await
+    }
+
+    async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+        self.delete_application_impl(id, audit).await
+    }
+
+    async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()> {
+        self.add_route_impl(route, audit).await
+    }
+
+    async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool> {
+        self.remove_route_impl(app_id, route_id, audit).await
+    }
+
+    async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>> {
+        self.list_routes_impl(app_id).await
+    }
+
+    async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>> {
+        self.find_route_impl(host, path).await
+    }
+
+    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
+        self.add_signing_key_impl(key, audit).await
+    }
+
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>> {
+        self.active_signing_keys_impl().await
+    }
 }
 
 /// Marks SQL assembled here as audited: every dynamic part is a constant column list or a

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod apps;
 pub mod security;
 pub mod types;
 
@@ -42,6 +43,8 @@ use uuid::Uuid;
         access::what_if, access::replay,
         access::get_object, access::put_object, access::delete_object,
         access::list_terms, access::create_terms, access::delete_terms,
+        apps::list_applications, apps::create_application, apps::get_application,
+        apps::delete_application, apps::add_route, apps::remove_route,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -134,6 +137,19 @@ pub fn router() -> Router<AppState> {
             get(access::get_object)
                 .put(access::put_object)
                 .delete(access::delete_object),
+        )
+        .route(
+            "/applications",
+            get(apps::list_applications).post(apps::create_application),
+        )
+        .route(
+            "/applications/{id}",
+            get(apps::get_application).delete(apps::delete_application),
+        )
+        .route("/applications/{id}/routes", post(apps::add_route))
+        .route(
+            "/applications/{id}/routes/{route_id}",
+            delete(apps::remove_route),
         )
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))

@@ -1,6 +1,6 @@
 //! Sign-in, sign-out, first-administrator bootstrap, and the user's own account page.
 
-use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render, render_status, safe_next};
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render, render_status};
 use crate::auth::{PageUser, RequestCtx, resolve_session};
 use crate::error::AppError;
 use crate::login::{LoginOutcome, password_login};
@@ -54,10 +54,11 @@ pub async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let (jar, csrf) = state.csrf_issue(jar);
+    let next = crate::applications::safe_return(state.store.as_ref(), &q.next).await;
     let page = LoginPage {
         organisation: &state.cfg.organisation,
         csrf,
-        next: safe_next(&q.next),
+        next: &next,
         username: "",
         error: q
             .expired
@@ -82,8 +83,8 @@ pub async fn login_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
-    let next = safe_next(&form.next);
-    let outcome = password_login(&state, &ctx, &form.username, &form.password, next).await?;
+    let next = crate::applications::safe_return(state.store.as_ref(), &form.next).await;
+    let outcome = password_login(&state, &ctx, &form.username, &form.password, &next).await?;
     match outcome {
         LoginOutcome::Continue { flow_secret } => {
             Ok(super::flow::continue_response(&state, jar, flow_secret))
@@ -94,7 +95,7 @@ pub async fn login_submit(
             ..
         } => {
             let jar = jar.add(state.session_cookie(secret, persist_until));
-            Ok((jar, Redirect::to(safe_next(&form.next))).into_response())
+            Ok((jar, Redirect::to(&next)).into_response())
         }
         LoginOutcome::Denied(reason) if super::flow::is_policy_refusal(reason) => Ok(
             super::flow::blocked_page(&state, jar, reason, &ctx.correlation_id),
@@ -109,7 +110,7 @@ pub async fn login_submit(
             let page = LoginPage {
                 organisation: &state.cfg.organisation,
                 csrf,
-                next: safe_next(&form.next),
+                next: &next,
                 username: &form.username,
                 error: Some(reason.public_message()),
                 notice: None,

@@ -327,7 +327,7 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             let jar = jar
                 .remove(Cookie::build(FLOW_COOKIE).path("/login"))
                 .add(state.session_cookie(secret, persist_until));
-            (jar, Redirect::to(super::safe_next(&next))).into_response()
+            (jar, Redirect::to(super::stored_next(&next))).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
             render_step(state, jar, &pending, Some(&message)).await

@@ -227,6 +227,17 @@ pub fn safe_next(next: &str) -> &str {
     if ok { next } else { "/my" }
 }
 
+/// A return URL kept in a sign-in flow: it was checked with
+/// [`crate::applications::safe_return`] when the flow started (and the flow lives on the
+/// server), so an absolute application URL stays; anything else goes through `safe_next`.
+pub fn stored_next(next: &str) -> &str {
+    if crate::applications::absolute_host(next).is_some() {
+        next
+    } else {
+        safe_next(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

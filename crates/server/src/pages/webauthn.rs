@@ -249,7 +249,7 @@ pub async fn second_factor_submit(
             let jar = jar
                 .remove(Cookie::build(FLOW_COOKIE).path("/login"))
                 .add(state.session_cookie(secret, persist_until));
-            (jar, redirect_json(super::safe_next(&next))).into_response()
+            (jar, redirect_json(super::stored_next(&next))).into_response()
         }
         StepResult::Retry { message, .. } if !message.is_empty() => {
             AppError::new(StatusCode::UNAUTHORIZED, "webauthn_failed", message).into_response()
@@ -297,7 +297,7 @@ pub async fn passwordless_submit(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
-    let next = super::safe_next(&a.next).to_string();
+    let next = crate::applications::safe_return(state.store.as_ref(), &a.next).await;
     match crate::webauthn::passwordless_login(&state, &ctx, &a.ceremony, &a.credential, &next)
         .await?
     {

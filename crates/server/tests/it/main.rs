@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod forward_auth;
 mod harness;
 mod login;
 mod mail;

@@ -21,6 +21,7 @@
 mod support;
 
 mod access;
+mod apps;
 mod atomicity;
 mod audit;
 mod bootstrap;
@@ -104,6 +105,10 @@ store_tests! {
     access: [
         versions_are_kept_and_concurrent_saves_conflict,
         terms_of_use_and_acceptances,
+    ],
+    apps: [
+        applications_and_routes_round_trip_with_audit,
+        signing_keys_round_trip,
     ],
     audit: [
         every_audited_operation_appends_one_entry,

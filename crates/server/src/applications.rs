@@ -1,0 +1,208 @@
+//! Applications behind forward-auth: validation of their ids, hosts and route prefixes, the
+//! route a proxied request belongs to, and the return URLs a sign-in may redirect to.
+
+use crate::error::AppError;
+use trustplane_store::{Route, Store};
+
+/// Application ids are lowercase slugs (`a-z`, `0-9`, `-`, 1–63 characters, starting with a
+/// letter or digit). `trustplane` is reserved for the portal itself.
+pub fn check_slug(id: &str) -> Result<(), AppError> {
+    let ok = !id.is_empty()
+        && id.len() <= 63
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if !ok {
+        return Err(AppError::bad_request(
+            "invalid_application_id",
+            "An application id is a lowercase slug: letters a-z, digits and `-` (not first or last), at most 63 characters.",
+        ));
+    }
+    if id == crate::access::PORTAL_APP {
+        return Err(AppError::bad_request(
+            "invalid_application_id",
+            "`trustplane` is the portal's own application id.",
+        ));
+    }
+    Ok(())
+}
+
+/// A host name (DNS name or IPv4 address, lowercase) with an optional port, as it appears
+/// in a `Host` header. Returns the normalised (lowercase) form, or `None`.
+pub fn normalise_host(host: &str) -> Option<String> {
+    let host = host.trim().to_ascii_lowercase();
+    if host.is_empty() || host.len() > 260 {
+        return None;
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (host.as_str(), None),
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u32>(), Ok(v) if (1..=65535).contains(&v))
+    {
+        return None;
+    }
+    let labels_ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    labels_ok.then_some(host)
+}
+
+pub fn check_host(host: &str) -> Result<String, AppError> {
+    normalise_host(host).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_host",
+            format!(
+                "`{}` is not a host name: use a DNS name or IPv4 address, optionally with `:port` (no scheme, path or userinfo).",
+                host.chars().take(100).collect::<String>()
+            ),
+        )
+    })
+}
+
+pub fn check_prefix(prefix: &str) -> Result<(), AppError> {
+    let ok = prefix.starts_with('/')
+        && prefix.len() <= 1024
+        && !prefix.contains(['?', '#', '\\'])
+        && !prefix.chars().any(char::is_control)
+        && !prefix.contains(' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(
+            "invalid_path_prefix",
+            "A path prefix starts with `/` and has no query, fragment, backslash, space or control character.",
+        ))
+    }
+}
+
+/// The route for a request to `host` (as sent, possibly with a port) and `path`: exact host
+/// first, then the host without its port.
+pub async fn route_for(
+    store: &dyn Store,
+    host: &str,
+    path: &str,
+) -> Result<Option<Route>, AppError> {
+    let Some(host) = normalise_host(host) else {
+        return Ok(None);
+    };
+    if let Some(r) = store.find_route(&host, path).await? {
+        return Ok(Some(r));
+    }
+    match host.rsplit_once(':') {
+        Some((bare, _)) => Ok(store.find_route(bare, path).await?),
+        None => Ok(None),
+    }
+}
+
+/// The host (with port, lowercase) of an absolute `http(s)://` URL without userinfo, or
+/// `None` for anything else.
+pub fn absolute_host(next: &str) -> Option<String> {
+    if next.contains(['\\', '\r', '\n', '\t']) || next.chars().any(char::is_control) {
+        return None;
+    }
+    let rest = next
+        .strip_prefix("https://")
+        .or_else(|| next.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    normalise_host(authority)
+}
+
+/// Where to go after signing in: a same-site path (see `pages::safe_next`), or an absolute
+/// URL whose host belongs to an application (an allowed host, or the host of a route).
+/// Anything else is `/my`: trustplane is never an open redirect.
+pub async fn safe_return(store: &dyn Store, n: &str) -> String {
+    let local = crate::pages::safe_next(n).to_string();
+    let Some(host) = absolute_host(n) else {
+        return local;
+    };
+    let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    let Ok(apps) = store.list_applications().await else {
+        return local;
+    };
+    let allowed_host = apps
+        .iter()
+        .flat_map(|a| a.allowed_hosts.iter())
+        .any(|h| *h == host || h == bare);
+    let route_host = match store.list_routes(None).await {
+        Ok(routes) => routes.iter().any(|r| r.host == host || r.host == bare),
+        Err(_) => false,
+    };
+    if allowed_host || route_host {
+        n.to_string()
+    } else {
+        local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_slugs() {
+        assert_eq!(
+            normalise_host("Wiki.Example.com").as_deref(),
+            Some("wiki.example.com")
+        );
+        assert_eq!(
+            normalise_host("127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        for bad in [
+            "", "a b", "evil@x", "x/y", "x:", "x:99999", "-a.com", "a..b", "http://x",
+        ] {
+            assert_eq!(normalise_host(bad), None, "{bad}");
+        }
+        assert!(check_slug("wiki-2").is_ok());
+        for bad in ["", "Wiki", "a_b", "-a", "trustplane", "a.b"] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+        assert!(check_prefix("/app").is_ok());
+        assert!(check_prefix("app").is_err());
+        assert!(check_prefix("/a?b").is_err());
+    }
+
+    #[test]
+    fn absolute_hosts_refuse_tricks() {
+        assert_eq!(
+            absolute_host("https://wiki.example.com/x?y").as_deref(),
+            Some("wiki.example.com")
+        );
+        assert_eq!(
+            absolute_host("http://127.0.0.1:81").as_deref(),
+            Some("127.0.0.1:81")
+        );
+        for bad in [
+            "//evil.com/x",
+            "https://evil.com@wiki.example.com/",
+            "https://wiki.example.com@evil.com/",
+            "https://user:pw@wiki.example.com/",
+            "https:\\\\evil.com",
+            "https://wiki.example.com\\@evil.com/",
+            "javascript:alert(1)",
+            "ftp://wiki.example.com/",
+            "/local",
+        ] {
+            assert_eq!(absolute_host(bad), None, "{bad}");
+        }
+    }
+}
