@@ -2,7 +2,7 @@
 //! restore), what-if, impact replay, and the sign-in detail with its per-policy record.
 
 use super::account::Flash;
-use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render, render_status};
+use super::{Chrome, CsrfForm, PageResult, fmt_time, need, render, render_status};
 use crate::access;
 use crate::access_tools::{ReplayReport, WhatIf};
 use crate::auth::{AdminPage, SessionCtx};
@@ -16,16 +16,6 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use trustplane_core::identity::Permission;
 use uuid::Uuid;
-
-fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
-    if ctx.roles.allows(p) {
-        Ok(())
-    } else {
-        Err(PageError(AppError::forbidden(
-            "Your administrator role does not allow this.",
-        )))
-    }
-}
 
 fn chrome(
     state: &AppState,

@@ -2,7 +2,7 @@
 //! action goes through [`Ops`], the same code as the admin API and the CLI.
 
 use super::account::{CsrfOnlyForm, Flash};
-use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
+use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, need, render};
 use crate::auth::{AdminPage, RequestCtx, SessionCtx};
 use crate::error::AppError;
 use crate::ops::{NewUser, Ops, parse_lifetime};
@@ -17,16 +17,6 @@ use trustplane_core::identity::{Group, Permission, Role, RoleSet, User, UserStat
 use trustplane_core::signin::{SignInEvent, SignInResult};
 use trustplane_store::{AuditQuery, SignInQuery, UserQuery};
 use uuid::Uuid;
-
-fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
-    if ctx.roles.allows(p) {
-        Ok(())
-    } else {
-        Err(PageError(AppError::forbidden(
-            "Your administrator role does not allow this.",
-        )))
-    }
-}
 
 fn ops(state: &AppState) -> Ops {
     state.ops()

@@ -238,6 +238,20 @@ pub fn stored_next(next: &str) -> &str {
     }
 }
 
+/// Refuses a console page to an administrator whose roles lack `p` (one check for every page).
+pub(super) fn need(
+    ctx: &crate::auth::SessionCtx,
+    p: trustplane_core::identity::Permission,
+) -> Result<(), PageError> {
+    if ctx.roles.allows(p) {
+        Ok(())
+    } else {
+        Err(PageError(AppError::forbidden(
+            "Your administrator role does not allow this.",
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_next;

@@ -2,7 +2,7 @@
 //! breached-password filter) and risk detections.
 
 use super::account::{CsrfOnlyForm, Flash};
-use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
+use super::{Chrome, CsrfForm, PageResult, fmt_time, need, render};
 use crate::auth::{AdminPage, RequestCtx, SessionCtx};
 use crate::breach::{BreachStatus, Reload};
 use crate::error::AppError;
@@ -21,16 +21,6 @@ use trustplane_core::mfa::policy::{
 };
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use uuid::Uuid;
-
-fn need(ctx: &SessionCtx, p: Permission) -> Result<(), PageError> {
-    if ctx.roles.allows(p) {
-        Ok(())
-    } else {
-        Err(PageError(AppError::forbidden(
-            "Your administrator role does not allow this.",
-        )))
-    }
-}
 
 fn chrome(
     state: &AppState,
