@@ -4,6 +4,7 @@
 //! runs (SQLite in WAL mode serialises writers, PostgreSQL is transactional), and every change
 //! they make is audited with the operating-system user as the actor.
 
+mod oidc;
 mod policy;
 
 use clap::{Args, Parser, Subcommand};
@@ -62,6 +63,9 @@ enum Command {
     /// Conditional access policies: show, set, versions, what-if, impact replay.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// OpenID Connect provider: clients.
+    #[command(subcommand)]
+    Oidc(oidc::OidcCmd),
 }
 
 #[derive(Subcommand)]
@@ -332,7 +336,9 @@ fn main() -> ExitCode {
 async fn async_main(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
-        Command::Admin(_) | Command::Password(_) | Command::Policy(_) => None,
+        Command::Admin(_) | Command::Password(_) | Command::Policy(_) | Command::Oidc(_) => {
+            None
+        }
     };
     let overrides = Overrides {
         config_file: cli.global.config.clone(),
@@ -366,6 +372,20 @@ async fn async_main(cli: Cli) -> ExitCode {
             init_tracing(cfg.log_format.as_deref(), "warn");
             let result = match open_ops(&cfg).await {
                 Ok((store, _)) => policy::run(store, &Actor::cli(&os_user()), cmd).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Oidc(cmd) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            let result = match open_ops(&cfg).await {
+                Ok((store, _)) => oidc::run(store, &Actor::cli(&os_user()), cmd).await,
                 Err(e) => Err(e),
             };
             match result {

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod login;
 pub mod login_access;
 pub mod mail;
+pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod secrets;
@@ -97,6 +98,36 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/forward-auth", get(forward_auth::check))
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route("/oauth2/authorize", get(oidc::authorize::authorize))
+        .route("/oauth2/authorize/resume", get(oidc::authorize::resume))
+        .route("/oauth2/token", post(oidc::token::token))
+        .route(
+            "/oauth2/userinfo",
+            get(oidc::endpoints::userinfo).post(oidc::endpoints::userinfo),
+        )
+        .route("/oauth2/introspect", post(oidc::endpoints::introspect))
+        .route("/oauth2/revoke", post(oidc::endpoints::revoke))
+        .route(
+            "/oauth2/logout",
+            get(oidc::endpoints::logout).post(oidc::endpoints::logout),
+        )
+        .route(
+            "/oauth2/device_authorization",
+            post(oidc::device::authorization),
+        )
+        .route("/device", get(oidc::device::page).post(oidc::device::decide))
+        .route(
+            "/admin/oidc/clients",
+            get(pages::oidc::clients).post(pages::oidc::create),
+        )
+        .route(
+            "/admin/oidc/clients/{id}/delete",
+            post(pages::oidc::delete),
+        )
         .route("/static/app.css", get(pages::stylesheet))
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/favicon.ico", get(pages::favicon))

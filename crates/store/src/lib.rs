@@ -10,6 +10,7 @@ mod access;
 mod apps;
 mod codes;
 mod mfa;
+mod oidc;
 mod risk;
 mod rows;
 mod sql;
@@ -20,6 +21,9 @@ mod webauthn;
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
+pub use oidc::{
+    CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
+};
 pub use sql::SqlStore;
 pub use terms::TermsOfUse;
 
@@ -548,6 +552,45 @@ pub trait Store: Send + Sync + 'static {
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
     /// Keys not retired, newest first.
     async fn active_signing_keys(&self) -> Result<Vec<SigningKey>>;
+    // --- OpenID Connect provider ------------------------------------------------------------
+    /// `NotFound` without the application, `Conflict` when the id is taken. Audited.
+    async fn create_oidc_client(&self, client: &OidcClient, audit: AuditDraft) -> Result<()>;
+    /// Replaces the client's fields (not its id or creation time); `NotFound`. Audited.
+    async fn update_oidc_client(&self, client: &OidcClient, audit: AuditDraft) -> Result<()>;
+    async fn get_oidc_client(&self, id: &str) -> Result<Option<OidcClient>>;
+    /// Ordered by id.
+    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>>;
+    /// Deletes the client and everything issued to it; false when it did not exist.
+    async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    async fn save_oidc_request(&self, request: &OidcRequest) -> Result<()>;
+    /// The pending request unless expired.
+    async fn load_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<Option<OidcRequest>>;
+    async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn create_oidc_code(&self, code: &OidcCode) -> Result<()>;
+    /// Spends a code: `Fresh` the first time, `Reused` after.
+    async fn take_oidc_code(&self, hash: &str, now: OffsetDateTime) -> Result<CodeTake>;
+    async fn create_oidc_token(&self, token: &OidcToken) -> Result<()>;
+    async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>>;
+    /// Spends a live refresh token; false when used, revoked or expired.
+    async fn use_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn revoke_oidc_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Revokes every token issued from one grant; the number revoked.
+    async fn revoke_oidc_grant(&self, grant_id: Uuid, now: OffsetDateTime) -> Result<u64>;
+    async fn create_device_code(&self, device: &DeviceCode) -> Result<()>;
+    async fn device_code(&self, hash: &str) -> Result<Option<DeviceCode>>;
+    async fn device_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCode>>;
+    /// Approves or denies a pending, unexpired device code; false otherwise.
+    async fn decide_device_code(
+        &self,
+        hash: &str,
+        decision: DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Records a poll and returns the previous poll time.
+    async fn poll_device_code(&self, hash: &str, now: OffsetDateTime)
+    -> Result<Option<OffsetDateTime>>;
+    /// Spends an approved device code; false when it was not approved (or already used).
+    async fn use_device_code(&self, hash: &str) -> Result<bool>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

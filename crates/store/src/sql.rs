@@ -1430,6 +1430,78 @@ impl Store for SqlStore {
     async fn active_signing_keys(&self) -> Result<Vec<SigningKey>> {
         self.active_signing_keys_impl().await
     }
+    async fn create_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
+        self.create_oidc_client_impl(c, audit).await
+    }
+    async fn update_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
+        self.update_oidc_client_impl(c, audit).await
+    }
+    async fn get_oidc_client(&self, id: &str) -> Result<Option<OidcClient>> {
+        self.get_oidc_client_impl(id).await
+    }
+    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>> {
+        self.list_oidc_clients_impl().await
+    }
+    async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+        self.delete_oidc_client_impl(id, audit).await
+    }
+    async fn save_oidc_request(&self, r: &OidcRequest) -> Result<()> {
+        self.save_oidc_request_impl(r).await
+    }
+    async fn load_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<Option<OidcRequest>> {
+        self.load_oidc_request_impl(id, now).await
+    }
+    async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
+        self.delete_oidc_request_impl(id, now).await
+    }
+    async fn create_oidc_code(&self, c: &OidcCode) -> Result<()> {
+        self.create_oidc_code_impl(c).await
+    }
+    async fn take_oidc_code(&self, hash: &str, now: OffsetDateTime) -> Result<CodeTake> {
+        self.take_oidc_code_impl(hash, now).await
+    }
+    async fn create_oidc_token(&self, t: &OidcToken) -> Result<()> {
+        self.create_oidc_token_impl(t).await
+    }
+    async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>> {
+        self.oidc_token_impl(hash).await
+    }
+    async fn use_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
+        self.use_refresh_token_impl(hash, now).await
+    }
+    async fn revoke_oidc_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
+        self.revoke_oidc_token_impl(hash, now).await
+    }
+    async fn revoke_oidc_grant(&self, grant_id: Uuid, now: OffsetDateTime) -> Result<u64> {
+        self.revoke_oidc_grant_impl(grant_id, now).await
+    }
+    async fn create_device_code(&self, d: &DeviceCode) -> Result<()> {
+        self.create_device_code_impl(d).await
+    }
+    async fn device_code(&self, hash: &str) -> Result<Option<DeviceCode>> {
+        self.device_by_hash_impl(hash).await
+    }
+    async fn device_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCode>> {
+        self.device_by_user_code_impl(user_code).await
+    }
+    async fn decide_device_code(
+        &self,
+        hash: &str,
+        decision: DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.decide_device_code_impl(hash, decision, now).await
+    }
+    async fn poll_device_code(
+        &self,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>> {
+        self.poll_device_code_impl(hash, now).await
+    }
+    async fn use_device_code(&self, hash: &str) -> Result<bool> {
+        self.use_device_code_impl(hash).await
+    }
 }
 
 /// Marks SQL assembled here as audited: every dynamic part is a constant column list or a

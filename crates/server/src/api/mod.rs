@@ -3,6 +3,7 @@
 pub mod access;
 pub mod admin;
 pub mod apps;
+pub mod oidc;
 pub mod security;
 pub mod types;
 
@@ -45,6 +46,8 @@ use uuid::Uuid;
         access::list_terms, access::create_terms, access::delete_terms,
         apps::list_applications, apps::create_application, apps::get_application,
         apps::delete_application, apps::add_route, apps::remove_route,
+        oidc::list_clients, oidc::create_client, oidc::get_client, oidc::update_client,
+        oidc::delete_client, oidc::rotate_secret,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -151,6 +154,17 @@ pub fn router() -> Router<AppState> {
             "/applications/{id}/routes/{route_id}",
             delete(apps::remove_route),
         )
+        .route(
+            "/oidc/clients",
+            get(oidc::list_clients).post(oidc::create_client),
+        )
+        .route(
+            "/oidc/clients/{id}",
+            get(oidc::get_client)
+                .patch(oidc::update_client)
+                .delete(oidc::delete_client),
+        )
+        .route("/oidc/clients/{id}/secret", post(oidc::rotate_secret))
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

@@ -4,6 +4,7 @@ pub mod access;
 pub mod account;
 pub mod admin;
 pub mod flow;
+pub mod oidc;
 pub mod reset;
 pub mod security;
 pub mod security_info;
