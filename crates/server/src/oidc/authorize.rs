@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::secrets::random_token;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -376,9 +376,10 @@ async fn proceed(
         .unwrap_or(session.session.created_at);
     let acr = acr_of(methods);
     let acr_ok = wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank));
-    let too_old = r
-        .max_age
-        .is_some_and(|m| (now - last_auth).whole_seconds() > m);
+    let too_old = !fresh
+        && r
+            .max_age
+            .is_some_and(|m| (now - last_auth).whole_seconds() >= m.max(1));
     let needs_login = (r.prompt_login && !fresh) || too_old || (!acr_ok && !fresh);
     if needs_login {
         if r.prompt_none {
@@ -502,9 +503,6 @@ pub async fn evaluate(
     let loaded = state.policies.get(store).await?;
     Ok(trustplane_core::access::evaluate(&loaded.set, &actx).outcome)
 }
-
-/// Kept for the status code the error page uses.
-pub const ERROR_STATUS: StatusCode = StatusCode::BAD_REQUEST;
 
 #[cfg(test)]
 mod tests {

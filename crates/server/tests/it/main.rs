@@ -11,6 +11,7 @@ mod harness;
 mod login;
 mod mail;
 mod mfa;
+mod oidc;
 mod password_flow;
 mod postgres;
 mod reset;
