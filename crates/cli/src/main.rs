@@ -336,9 +336,7 @@ fn main() -> ExitCode {
 async fn async_main(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
-        Command::Admin(_) | Command::Password(_) | Command::Policy(_) | Command::Oidc(_) => {
-            None
-        }
+        Command::Admin(_) | Command::Password(_) | Command::Policy(_) | Command::Oidc(_) => None,
     };
     let overrides = Overrides {
         config_file: cli.global.config.clone(),

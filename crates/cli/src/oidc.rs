@@ -87,7 +87,11 @@ pub async fn run(store: Arc<dyn Store>, actor: &Actor, cmd: OidcCmd) -> Result<E
                         c.id,
                         c.name,
                         c.app_id,
-                        if c.is_public() { "public" } else { "confidential" },
+                        if c.is_public() {
+                            "public"
+                        } else {
+                            "confidential"
+                        },
                         c.redirect_uris.join(" ")
                     );
                 }

@@ -98,10 +98,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_endpoint))
         .route("/.well-known/jwks.json", get(keys::jwks))
         .route("/forward-auth", get(forward_auth::check))
-        .route(
-            "/.well-known/openid-configuration",
-            get(oidc::discovery),
-        )
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oauth2/authorize", get(oidc::authorize::authorize))
         .route("/oauth2/authorize/resume", get(oidc::authorize::resume))
         .route("/oauth2/token", post(oidc::token::token))
@@ -119,15 +116,15 @@ pub fn app(state: AppState) -> Router {
             "/oauth2/device_authorization",
             post(oidc::device::authorization),
         )
-        .route("/device", get(oidc::device::page).post(oidc::device::decide))
+        .route(
+            "/device",
+            get(oidc::device::page).post(oidc::device::decide),
+        )
         .route(
             "/admin/oidc/clients",
             get(pages::oidc::clients).post(pages::oidc::create),
         )
-        .route(
-            "/admin/oidc/clients/{id}/delete",
-            post(pages::oidc::delete),
-        )
+        .route("/admin/oidc/clients/{id}/delete", post(pages::oidc::delete))
         .route("/static/app.css", get(pages::stylesheet))
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/favicon.ico", get(pages::favicon))

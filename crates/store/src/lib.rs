@@ -564,7 +564,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool>;
     async fn save_oidc_request(&self, request: &OidcRequest) -> Result<()>;
     /// The pending request unless expired.
-    async fn load_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<Option<OidcRequest>>;
+    async fn load_oidc_request(&self, id: &str, now: OffsetDateTime)
+    -> Result<Option<OidcRequest>>;
     async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
     async fn create_oidc_code(&self, code: &OidcCode) -> Result<()>;
     /// Spends a code: `Fresh` the first time, `Reused` after.
@@ -587,8 +588,11 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<bool>;
     /// Records a poll and returns the previous poll time.
-    async fn poll_device_code(&self, hash: &str, now: OffsetDateTime)
-    -> Result<Option<OffsetDateTime>>;
+    async fn poll_device_code(
+        &self,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>>;
     /// Spends an approved device code; false when it was not approved (or already used).
     async fn use_device_code(&self, hash: &str) -> Result<bool>;
 }

@@ -393,7 +393,11 @@ impl SqlStore {
     }
 
     /// Deletes the client with everything issued to it; false when it did not exist.
-    pub(crate) async fn delete_oidc_client_impl(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+    pub(crate) async fn delete_oidc_client_impl(
+        &self,
+        id: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let mut tx = self.pool().begin().await.map_err(db)?;
         for table in [
             "oidc_tokens",
@@ -511,13 +515,14 @@ impl SqlStore {
         hash: &str,
         now: OffsetDateTime,
     ) -> Result<CodeTake> {
-        let n = sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
-            .bind(hash)
-            .bind(ms(now))
-            .execute(self.pool())
-            .await
-            .map_err(db)?
-            .rows_affected();
+        let n =
+            sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
+                .bind(hash)
+                .bind(ms(now))
+                .execute(self.pool())
+                .await
+                .map_err(db)?
+                .rows_affected();
         let row: Option<CodeRow> = sqlx::query_as(safe(format!(
             "SELECT {CODE_COLS} FROM oidc_codes WHERE hash = $1"
         )))

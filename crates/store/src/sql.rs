@@ -1448,7 +1448,11 @@ impl Store for SqlStore {
     async fn save_oidc_request(&self, r: &OidcRequest) -> Result<()> {
         self.save_oidc_request_impl(r).await
     }
-    async fn load_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<Option<OidcRequest>> {
+    async fn load_oidc_request(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OidcRequest>> {
         self.load_oidc_request_impl(id, now).await
     }
     async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {

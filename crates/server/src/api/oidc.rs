@@ -92,7 +92,10 @@ pub async fn get_client(
     Path(id): Path<String>,
 ) -> Result<Json<ClientView>, AppError> {
     caller.require(Permission::PolicyRead)?;
-    Ok(Json(view(clients::get(state.store.as_ref(), &id).await?, None)))
+    Ok(Json(view(
+        clients::get(state.store.as_ref(), &id).await?,
+        None,
+    )))
 }
 
 /// Changes a client (absent fields are kept).

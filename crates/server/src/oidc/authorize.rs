@@ -48,7 +48,10 @@ pub struct AuthRequest {
 
 /// The page shown when the client or redirect URI cannot be trusted.
 fn error_page(message: &str) -> Response {
-    crate::pages::error_page(&AppError::bad_request("invalid_authorization_request", message))
+    crate::pages::error_page(&AppError::bad_request(
+        "invalid_authorization_request",
+        message,
+    ))
 }
 
 /// Sends an error back to the client's redirect URI.
@@ -208,7 +211,10 @@ fn validate(
     if !scopes.contains(&"openid") {
         return Err(("invalid_scope", "The scope must include openid.".into()));
     }
-    if let Some(s) = scopes.iter().find(|s| !client.scopes.iter().any(|c| c == *s)) {
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| !client.scopes.iter().any(|c| c == *s))
+    {
         return Err((
             "invalid_scope",
             format!("The client may not request the scope `{s}`."),
@@ -227,11 +233,15 @@ fn validate(
     ) {
         (None, Some(_)) => return Err(ir("code_challenge_method without code_challenge.")),
         (None, None) if client.is_public() => {
-            return Err(ir("PKCE (code_challenge with S256) is required for public clients."));
+            return Err(ir(
+                "PKCE (code_challenge with S256) is required for public clients.",
+            ));
         }
         (None, None) => {}
         (Some(_), None | Some("plain")) => {
-            return Err(ir("Only the S256 code_challenge_method is accepted (plain is refused)."));
+            return Err(ir(
+                "Only the S256 code_challenge_method is accepted (plain is refused).",
+            ));
         }
         (Some(c), Some("S256")) => {
             if !valid_challenge(c) {
@@ -356,9 +366,15 @@ async fn proceed(
     let session = resolve_session(state, jar).await?;
     let Some(session) = session else {
         if r.prompt_none {
-            return Ok(redirect_error(r, "login_required", "The user is not signed in."));
+            return Ok(redirect_error(
+                r,
+                "login_required",
+                "The user is not signed in.",
+            ));
         }
-        return Ok(Redirect::to(&login_url(r, stored, &client.app_id, r.prompt_login)).into_response());
+        return Ok(
+            Redirect::to(&login_url(r, stored, &client.app_id, r.prompt_login)).into_response(),
+        );
     };
     let methods = &session.session.methods;
     let last_auth = methods
@@ -377,8 +393,7 @@ async fn proceed(
     let acr = acr_of(methods);
     let acr_ok = wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank));
     let too_old = !fresh
-        && r
-            .max_age
+        && r.max_age
             .is_some_and(|m| (now - last_auth).whole_seconds() >= m.max(1));
     let needs_login = (r.prompt_login && !fresh) || too_old || (!acr_ok && !fresh);
     if needs_login {
@@ -510,9 +525,16 @@ mod tests {
 
     #[test]
     fn claims_parameter_yields_essential_acr() {
-        let v = essential_acr(r#"{"id_token":{"acr":{"essential":true,"values":["mfa","phishing_resistant_mfa"]}}}"#).unwrap();
+        let v = essential_acr(
+            r#"{"id_token":{"acr":{"essential":true,"values":["mfa","phishing_resistant_mfa"]}}}"#,
+        )
+        .unwrap();
         assert_eq!(v, vec!["mfa", "phishing_resistant_mfa"]);
-        assert!(essential_acr(r#"{"id_token":{"acr":{"value":"mfa"}}}"#).unwrap().is_empty());
+        assert!(
+            essential_acr(r#"{"id_token":{"acr":{"value":"mfa"}}}"#)
+                .unwrap()
+                .is_empty()
+        );
         assert!(essential_acr("not json").is_err());
         assert!(valid_challenge(&"a".repeat(43)));
         assert!(!valid_challenge("short"));

@@ -95,7 +95,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), AppError> {
     match u.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(refuse("use https (http only on 127.0.0.1, [::1] or localhost)")),
+        _ => Err(refuse(
+            "use https (http only on 127.0.0.1, [::1] or localhost)",
+        )),
     }
 }
 
@@ -140,7 +142,10 @@ fn check_alg(alg: &str) -> Result<String, AppError> {
         )),
         other => Err(bad(
             "unsupported_alg",
-            format!("`{}` is not a supported id_token_signed_response_alg (ES256).", short(other)),
+            format!(
+                "`{}` is not a supported id_token_signed_response_alg (ES256).",
+                short(other)
+            ),
         )),
     }
 }
@@ -181,7 +186,11 @@ fn validate(c: &OidcClient) -> Result<(), AppError> {
         if !GRANTS.contains(&g.as_str()) {
             return Err(bad(
                 "invalid_grant_types",
-                format!("`{}` is not a supported grant type ({}).", short(g), GRANTS.join(", ")),
+                format!(
+                    "`{}` is not a supported grant type ({}).",
+                    short(g),
+                    GRANTS.join(", ")
+                ),
             ));
         }
     }
@@ -288,8 +297,13 @@ pub async fn create(
         updated_at: now,
     };
     validate(&client)?;
-    let audit = AuditDraft::new(actor, "oidc_client.create", "oidc_client", Some(client.id.clone()))
-        .after(&audit_view(&client));
+    let audit = AuditDraft::new(
+        actor,
+        "oidc_client.create",
+        "oidc_client",
+        Some(client.id.clone()),
+    )
+    .after(&audit_view(&client));
     store
         .create_oidc_client(&client, audit)
         .await
@@ -345,9 +359,14 @@ pub async fn update(
     }
     c.updated_at = OffsetDateTime::now_utc();
     validate(&c)?;
-    let audit = AuditDraft::new(actor, "oidc_client.update", "oidc_client", Some(c.id.clone()))
-        .before(&audit_view(&before))
-        .after(&audit_view(&c));
+    let audit = AuditDraft::new(
+        actor,
+        "oidc_client.update",
+        "oidc_client",
+        Some(c.id.clone()),
+    )
+    .before(&audit_view(&before))
+    .after(&audit_view(&c));
     store.update_oidc_client(&c, audit).await?;
     Ok(c)
 }
@@ -381,8 +400,13 @@ pub async fn rotate_secret(
 /// Deletes a client and everything issued to it.
 pub async fn delete(store: &dyn Store, actor: &Actor, id: &str) -> Result<(), AppError> {
     let before = get(store, id).await?;
-    let audit = AuditDraft::new(actor, "oidc_client.delete", "oidc_client", Some(id.to_string()))
-        .before(&audit_view(&before));
+    let audit = AuditDraft::new(
+        actor,
+        "oidc_client.delete",
+        "oidc_client",
+        Some(id.to_string()),
+    )
+    .before(&audit_view(&before));
     if store.delete_oidc_client(id, audit).await? {
         Ok(())
     } else {

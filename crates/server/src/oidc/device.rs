@@ -5,8 +5,8 @@
 
 use super::tokens::AuthInfo;
 use super::{
-    DEVICE_INTERVAL, DEVICE_SECONDS, GRANT_DEVICE, OAuthError, acr_of, authenticate_client,
-    issuer, json_no_store, params,
+    DEVICE_INTERVAL, DEVICE_SECONDS, GRANT_DEVICE, OAuthError, acr_of, authenticate_client, issuer,
+    json_no_store, params,
 };
 use crate::auth::{PageUser, RequestCtx};
 use crate::pages::{CsrfForm, PageResult, render};
@@ -192,7 +192,11 @@ pub async fn page(
 }
 
 fn to_page(e: OAuthError) -> crate::pages::PageError {
-    crate::pages::PageError(crate::error::AppError::new(e.status, "server_error", e.description))
+    crate::pages::PageError(crate::error::AppError::new(
+        e.status,
+        "server_error",
+        e.description,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -269,7 +273,11 @@ pub async fn decide(
         DeviceDecision::Deny
     };
     let approved = matches!(decision, DeviceDecision::Approve { .. });
-    if state.store.decide_device_code(&d.hash, decision, now).await? {
+    if state
+        .store
+        .decide_device_code(&d.hash, decision, now)
+        .await?
+    {
         page.done = Some(if approved {
             "Approved: return to your device.".into()
         } else {

@@ -79,7 +79,11 @@ fn inactive() -> serde_json::Value {
 
 /// `POST /oauth2/introspect`: client authentication required; only tokens issued to the
 /// calling client are reported active.
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match introspect_inner(&state, &headers, &body).await {
         Ok(v) => json_no_store(v),
         Err(e) => e.into_response(),
@@ -156,7 +160,11 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     }
 }
 
-async fn revoke_inner(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
+async fn revoke_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), OAuthError> {
     let p = params(body)?;
     let client = authenticate_client(state, headers, &p).await?;
     let token = p

@@ -66,7 +66,10 @@ async fn handle(
         GRANT_REFRESH => refresh_grant(state, &iss, &client, &p).await,
         GRANT_CLIENT_CREDENTIALS => client_credentials(state, &iss, &client, &p).await,
         GRANT_DEVICE => device_grant(state, &iss, &client, &p).await,
-        _ => Err(OAuthError::new("unsupported_grant_type", "Unsupported grant type.")),
+        _ => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "Unsupported grant type.",
+        )),
     }
 }
 
@@ -79,9 +82,20 @@ fn pkce_ok(challenge: &str, verifier: &str) -> bool {
     well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes())
 }
 
-async fn audit(store: &dyn Store, action: &str, client: &OidcClient, grant: Uuid, user: Option<Uuid>) {
-    let draft = AuditDraft::new(&Actor::system(), action, "oidc_client", Some(client.id.clone()))
-        .after(&serde_json::json!({ "grant_id": grant, "user_id": user }));
+async fn audit(
+    store: &dyn Store,
+    action: &str,
+    client: &OidcClient,
+    grant: Uuid,
+    user: Option<Uuid>,
+) {
+    let draft = AuditDraft::new(
+        &Actor::system(),
+        action,
+        "oidc_client",
+        Some(client.id.clone()),
+    )
+    .after(&serde_json::json!({ "grant_id": grant, "user_id": user }));
     if let Err(e) = store.append_audit(draft).await {
         tracing::error!(error = %e, action, "cannot audit a token security event");
     }
@@ -92,7 +106,9 @@ async fn enabled_user(state: &AppState, id: Option<Uuid>) -> Result<User, OAuthE
     let id = id.ok_or_else(|| OAuthError::invalid_grant("The grant has no user."))?;
     match state.store.get_user(id).await? {
         Some(u) if u.is_enabled() => Ok(u),
-        _ => Err(OAuthError::invalid_grant("The user is disabled or deleted.")),
+        _ => Err(OAuthError::invalid_grant(
+            "The user is disabled or deleted.",
+        )),
     }
 }
 
@@ -106,13 +122,24 @@ async fn code_grant(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
     let now = OffsetDateTime::now_utc();
-    let c = match state.store.take_oidc_code(&secret_digest(code), now).await? {
+    let c = match state
+        .store
+        .take_oidc_code(&secret_digest(code), now)
+        .await?
+    {
         CodeTake::Unknown => return Err(OAuthError::invalid_grant("Unknown authorization code.")),
         CodeTake::Reused(c) => {
             // A replayed code: whoever holds it may be an attacker; revoke what it gave.
             let n = state.store.revoke_oidc_grant(c.grant_id, now).await?;
             tracing::warn!(client = %c.client_id, revoked = n, "authorization code reused; its tokens were revoked");
-            audit(state.store.as_ref(), "oidc.code.reuse", client, c.grant_id, Some(c.user_id)).await;
+            audit(
+                state.store.as_ref(),
+                "oidc.code.reuse",
+                client,
+                c.grant_id,
+                Some(c.user_id),
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "The authorization code was already used; the tokens issued from it are revoked.",
             ));
@@ -120,7 +147,9 @@ async fn code_grant(
         CodeTake::Fresh(c) => c,
     };
     if c.client_id != client.id {
-        return Err(OAuthError::invalid_grant("The code was issued to another client."));
+        return Err(OAuthError::invalid_grant(
+            "The code was issued to another client.",
+        ));
     }
     if now >= c.expires_at {
         return Err(OAuthError::invalid_grant("The authorization code expired."));
@@ -128,13 +157,17 @@ async fn code_grant(
     let data: serde_json::Value = serde_json::from_str(&c.data)
         .map_err(|_| OAuthError::server(crate::error::AppError::internal()))?;
     if p.get("redirect_uri").map(String::as_str) != data["redirect_uri"].as_str() {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request."));
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request.",
+        ));
     }
     match (data["code_challenge"].as_str(), p.get("code_verifier")) {
         (Some(ch), Some(v)) if pkce_ok(ch, v) => {}
         (Some(_), _) => return Err(OAuthError::invalid_grant("PKCE verification failed.")),
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("code_verifier without a code_challenge."));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier without a code_challenge.",
+            ));
         }
         (None, None) => {}
     }
@@ -195,7 +228,14 @@ async fn refresh_grant(
         } {
             let n = state.store.revoke_oidc_grant(t.grant_id, now).await?;
             tracing::warn!(client = %client.id, revoked = n, "refresh token reused; its family was revoked");
-            audit(state.store.as_ref(), "oidc.refresh_token.reuse", client, t.grant_id, t.user_id).await;
+            audit(
+                state.store.as_ref(),
+                "oidc.refresh_token.reuse",
+                client,
+                t.grant_id,
+                t.user_id,
+            )
+            .await;
             return Err(OAuthError::invalid_grant(
                 "The refresh token was already used; every token of its family is revoked.",
             ));
@@ -241,7 +281,14 @@ async fn refresh_grant(
         Outcome::Allow
     ) {
         state.store.revoke_oidc_grant(t.grant_id, now).await?;
-        audit(state.store.as_ref(), "oidc.refresh.denied", client, t.grant_id, t.user_id).await;
+        audit(
+            state.store.as_ref(),
+            "oidc.refresh.denied",
+            client,
+            t.grant_id,
+            t.user_id,
+        )
+        .await;
         return Err(refuse(
             "Conditional access no longer allows this session for the application.",
         ));
@@ -355,10 +402,16 @@ async fn device_grant(
         }
         "denied" => return Err(OAuthError::new("access_denied", "The user refused.")),
         "approved" => {}
-        _ => return Err(OAuthError::invalid_grant("The device code was already used.")),
+        _ => {
+            return Err(OAuthError::invalid_grant(
+                "The device code was already used.",
+            ));
+        }
     }
     if !state.store.use_device_code(&hash).await? {
-        return Err(OAuthError::invalid_grant("The device code was already used."));
+        return Err(OAuthError::invalid_grant(
+            "The device code was already used.",
+        ));
     }
     let user = enabled_user(state, d.user_id).await?;
     let session = match d.session_id {

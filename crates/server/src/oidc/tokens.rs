@@ -103,7 +103,8 @@ pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, 
         at["sid"] = sid.to_string().into();
     }
     let access = crate::keys::sign(state, &at).await?;
-    let data = serde_json::to_string(&i.auth).map_err(|_| OAuthError::server(crate::error::AppError::internal()))?;
+    let data = serde_json::to_string(&i.auth)
+        .map_err(|_| OAuthError::server(crate::error::AppError::internal()))?;
     state
         .store
         .create_oidc_token(&OidcToken {

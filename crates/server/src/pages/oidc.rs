@@ -136,8 +136,12 @@ pub async fn create(
             page(&state, jar, &ctx, &Flash::default(), Some((c.id, secret))).await
         }
         Ok((_, None)) => Ok(Redirect::to("/admin/oidc/clients?ok=created").into_response()),
-        Err(e) => Ok(Redirect::to(&super::with_error(&state, "/admin/oidc/clients", &e.message))
-            .into_response()),
+        Err(e) => Ok(Redirect::to(&super::with_error(
+            &state,
+            "/admin/oidc/clients",
+            &e.message,
+        ))
+        .into_response()),
     }
 }
 
