@@ -28,6 +28,7 @@ mod bootstrap;
 mod groups;
 mod mfa;
 mod migrations;
+mod oidc;
 mod risk;
 mod sessions;
 mod sign_ins;
@@ -109,6 +110,11 @@ store_tests! {
     apps: [
         applications_and_routes_round_trip_with_audit,
         signing_keys_round_trip,
+    ],
+    oidc: [
+        clients_round_trip_with_audit,
+        codes_are_single_use_and_tokens_revoke_by_family,
+        device_codes_are_decided_once,
     ],
     audit: [
         every_audited_operation_appends_one_entry,
