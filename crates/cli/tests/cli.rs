@@ -622,3 +622,105 @@ fn the_sign_in_log_is_listed_and_exported() {
     let o = run(d, &["admin", "sign-ins", "--result", "maybe"], None);
     assert!(!o.status.success());
 }
+
+#[tokio::test]
+async fn oidc_clients_are_managed_and_audited() {
+    use trustplane_store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = format!("sqlite://{}", d.join("trustplane.db").display());
+    let store = trustplane_store::open(&url).await.unwrap();
+    store
+        .create_application(
+            &trustplane_store::Application {
+                id: "crm".into(),
+                name: "CRM".into(),
+                allowed_hosts: vec![],
+                created_at: time::OffsetDateTime::now_utc(),
+            },
+            trustplane_core::audit::AuditDraft::new(
+                &trustplane_core::audit::Actor::cli("t"),
+                "application.create",
+                "application",
+                None,
+            ),
+        )
+        .await
+        .unwrap();
+    let out = ok(&run(
+        d,
+        &[
+            "oidc",
+            "clients",
+            "create",
+            "--name",
+            "CRM",
+            "--app",
+            "crm",
+            "--client-id",
+            "crm-web",
+            "--redirect-uri",
+            "https://crm.example.com/cb",
+            "--groups-claim",
+        ],
+        None,
+    ));
+    assert!(out.contains("client_id: crm-web"), "{out}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(secret.len(), 43);
+    let stored = store.get_oidc_client("crm-web").await.unwrap().unwrap();
+    assert_ne!(stored.secret_hash.as_deref(), Some(secret.as_str()));
+    // Refused input: a clear message and a non-zero exit.
+    let bad = run(
+        d,
+        &[
+            "oidc",
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--app",
+            "crm",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+        None,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("redirect URI"));
+    let list = ok(&run(d, &["oidc", "clients", "list"], None));
+    assert!(list.contains("crm-web\tCRM\tcrm\tconfidential"), "{list}");
+    let show: serde_json::Value =
+        serde_json::from_str(&ok(&run(d, &["oidc", "clients", "show", "crm-web"], None))).unwrap();
+    assert_eq!(show["groups_claim"], true);
+    assert!(show.get("client_secret").is_none());
+    let rotated = ok(&run(
+        d,
+        &["oidc", "clients", "rotate-secret", "crm-web"],
+        None,
+    ));
+    assert!(!rotated.contains(&secret));
+    ok(&run(d, &["oidc", "clients", "delete", "crm-web"], None));
+    assert!(store.get_oidc_client("crm-web").await.unwrap().is_none());
+    let actions: Vec<String> = store
+        .list_audit(&trustplane_store::AuditQuery {
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in [
+        "oidc_client.create",
+        "oidc_client.secret.rotate",
+        "oidc_client.delete",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
+    }
+}
