@@ -43,6 +43,10 @@ pub struct Config {
     /// How often (seconds) to look for a newly imported breached-password filter and load it
     /// without a restart; 0 turns the watcher off.
     pub breached_filter_reload_seconds: u64,
+    /// Signing keys (assertions, ID tokens) are replaced after this many days; the old key
+    /// stays published until what it signed has expired. 0 turns scheduled rotation off
+    /// (`trustplane keys rotate` still works).
+    pub signing_key_rotation_days: u32,
     pub rate_limit: RateLimitConfig,
     /// Outgoing email (notifications, one-time codes).
     pub email: EmailConfig,
@@ -148,6 +152,7 @@ impl Default for Config {
             breached_filter: None,
             geoip_database: None,
             breached_filter_reload_seconds: 10,
+            signing_key_rotation_days: 90,
             rate_limit: RateLimitConfig::default(),
             email: EmailConfig::default(),
             trusted_proxies: Vec::new(),

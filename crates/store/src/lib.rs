@@ -9,6 +9,7 @@
 mod access;
 mod apps;
 mod codes;
+mod labels;
 mod mfa;
 mod risk;
 mod rows;
@@ -20,6 +21,7 @@ mod webauthn;
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
+pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use sql::SqlStore;
 pub use terms::TermsOfUse;
 
@@ -56,6 +58,8 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("{0}")]
+    InUse(&'static str),
     #[error(
         "the database was migrated by a newer trustplane (schema version {0} is unknown to this build); refusing to start"
     )]
@@ -76,6 +80,7 @@ impl StoreError {
         match self {
             StoreError::Conflict(_) => "conflict",
             StoreError::NotFound(_) => "not_found",
+            StoreError::InUse(_) => "in_use",
             StoreError::NewerSchema(_) => "newer_schema",
             StoreError::UnsupportedUrl(_) => "unsupported_database_url",
             StoreError::Unavailable(_) => "database_unavailable",
@@ -217,6 +222,14 @@ pub trait Store: Send + Sync + 'static {
         last_seen: OffsetDateTime,
         idle_expires: OffsetDateTime,
     ) -> Result<()>;
+    /// Replaces the methods of a live session after a step-up (audited): `Ok(false)` when
+    /// it is revoked or does not exist.
+    async fn step_up_session(
+        &self,
+        id: Uuid,
+        methods: &[trustplane_core::authn::MethodUse],
+        audit: AuditDraft,
+    ) -> Result<bool>;
     /// Revokes one session; `Ok(false)` if it was already revoked or does not exist.
     async fn revoke_session(
         &self,
@@ -544,10 +557,45 @@ pub trait Store: Send + Sync + 'static {
     /// The route of `host` (exact, lowercase) with the longest prefix covering `path`.
     async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>>;
 
+    // --- information protection -----------------------------------------------------------
+    async fn put_authentication_context(
+        &self,
+        c: &AuthenticationContext,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>>;
+    /// False when it did not exist; `InUse` while a label maps to it.
+    async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// `Conflict` when another label has the rank; `NotFound` for an unknown context.
+    async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()>;
+    /// Least sensitive first.
+    async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>>;
+    /// False when it did not exist; `InUse` while an application or route carries it.
+    async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// Labels an application (`route: None`) or one of its routes; `None` clears. False when
+    /// the application or route does not exist; `NotFound` for an unknown label.
+    async fn set_sensitivity_label(
+        &self,
+        app_id: &str,
+        route: Option<Uuid>,
+        label: Option<&str>,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+
     // --- signing keys -----------------------------------------------------------------------
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
     /// Keys not retired, newest first.
     async fn active_signing_keys(&self) -> Result<Vec<SigningKey>>;
+    /// Keys still published at `now` (not retired, or retired later than `now`), newest first.
+    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>>;
+    /// Sets when a superseded key stops being published (audited); false when unknown or
+    /// already retired.
+    async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

@@ -3,6 +3,8 @@
 pub mod access;
 pub mod admin;
 pub mod apps;
+pub mod keys;
+pub mod labels;
 pub mod security;
 pub mod types;
 
@@ -45,6 +47,10 @@ use uuid::Uuid;
         access::list_terms, access::create_terms, access::delete_terms,
         apps::list_applications, apps::create_application, apps::get_application,
         apps::delete_application, apps::add_route, apps::remove_route,
+        labels::list_contexts, labels::put_context, labels::delete_context,
+        labels::list_labels, labels::put_label, labels::delete_label,
+        labels::label_application, labels::label_route,
+        keys::list_keys, keys::rotate,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -150,6 +156,26 @@ pub fn router() -> Router<AppState> {
         .route(
             "/applications/{id}/routes/{route_id}",
             delete(apps::remove_route),
+        )
+        .route(
+            "/applications/{id}/sensitivity-label",
+            put(labels::label_application),
+        )
+        .route(
+            "/applications/{id}/routes/{route_id}/sensitivity-label",
+            put(labels::label_route),
+        )
+        .route("/authentication-contexts", get(labels::list_contexts))
+        .route(
+            "/authentication-contexts/{id}",
+            put(labels::put_context).delete(labels::delete_context),
+        )
+        .route("/signing-keys", get(keys::list_keys))
+        .route("/signing-keys/rotate", post(keys::rotate))
+        .route("/sensitivity-labels", get(labels::list_labels))
+        .route(
+            "/sensitivity-labels/{id}",
+            put(labels::put_label).delete(labels::delete_label),
         )
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
