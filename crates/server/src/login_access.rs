@@ -210,6 +210,40 @@ fn merge(pending: Vec<Step>, wanted: Vec<Step>) -> Vec<Step> {
     mfa.into_iter().chain(change).chain(terms).collect()
 }
 
+/// Whether policies demand a fresh sign-in (sign-in frequency) for this flow's target: a
+/// step-up cannot give one, so the login page asks for the password again instead.
+pub async fn requires_reauthentication(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user_id: Uuid,
+    methods: &[MethodUse],
+    target: Option<&trustplane_core::authn::FlowTarget>,
+    now: OffsetDateTime,
+) -> Result<bool, AppError> {
+    let probe = LoginFlow::step_up(user_id, methods.to_vec(), now).with_target(target.cloned());
+    let actx = access::context(
+        state.store.as_ref(),
+        Signals {
+            user_id,
+            methods,
+            primary_at: methods.first().map(|m| m.at),
+            ip: ctx.ip,
+            country: state.country_of(ctx.ip),
+            user_agent: ctx.user_agent.as_deref(),
+            client_app: ClientAppType::Browser,
+            target: target_of(&probe),
+            password_changed: false,
+            now,
+        },
+    )
+    .await?;
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    Ok(matches!(
+        trustplane_core::access::evaluate(&loaded.set, &actx).outcome,
+        Outcome::Requires(ref r) if r.contains(&Requirement::Reauthenticate)
+    ))
+}
+
 /// Evaluates conditional access for a flow whose first factor passed (others are returned
 /// unchanged). Returns the flow to continue with and the decision for the sign-in log.
 pub async fn apply(

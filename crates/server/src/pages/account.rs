@@ -91,7 +91,19 @@ pub async fn login_form(
         && !request.needs_reauthentication(&session.session.methods, now)
     {
         let target = crate::stepup::flow_target(&state, &request, &next).await?;
-        return step_up(&state, &ctx, jar, session, target, &next, now).await;
+        // A policy's sign-in frequency wants a fresh sign-in: the form below, not a step-up.
+        if !crate::login_access::requires_reauthentication(
+            &state,
+            &ctx,
+            session.user.id,
+            &session.session.methods,
+            target.as_ref(),
+            now,
+        )
+        .await?
+        {
+            return step_up(&state, &ctx, jar, session, target, &next, now).await;
+        }
     }
     let (jar, csrf) = state.csrf_issue(jar);
     let page = LoginPage {
