@@ -5,13 +5,13 @@ use crate::auth::{PageUser, RequestCtx, resolve_session};
 use crate::error::AppError;
 use crate::login::{LoginOutcome, password_login};
 use crate::ops;
-use crate::state::{AppState, SESSION_COOKIE};
+use crate::state::AppState;
 use crate::stepup::SignInRequest;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
@@ -260,7 +260,7 @@ pub async fn logout(
             .revoke_session(ctx.session.id, OffsetDateTime::now_utc(), None)
             .await?;
     }
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = state.remove_session_cookie(jar);
     Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
 }
 
