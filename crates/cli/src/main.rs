@@ -4,6 +4,7 @@
 //! runs (SQLite in WAL mode serialises writers, PostgreSQL is transactional), and every change
 //! they make is audited with the operating-system user as the actor.
 
+mod apps;
 mod oidc;
 mod policy;
 
@@ -66,6 +67,15 @@ enum Command {
     /// OpenID Connect provider: clients.
     #[command(subcommand)]
     Oidc(oidc::OidcCmd),
+    /// Applications protected through forward-auth and OIDC, their routes and labels.
+    #[command(subcommand)]
+    Apps(apps::AppsCmd),
+    /// Sensitivity labels and authentication contexts (information protection).
+    #[command(subcommand)]
+    Labels(apps::LabelsCmd),
+    /// Signing keys of assertions and tokens: list, rotate.
+    #[command(subcommand)]
+    Keys(apps::KeysCmd),
 }
 
 #[derive(Subcommand)]
@@ -336,7 +346,7 @@ fn main() -> ExitCode {
 async fn async_main(cli: Cli) -> ExitCode {
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
-        Command::Admin(_) | Command::Password(_) | Command::Policy(_) | Command::Oidc(_) => None,
+        _ => None,
     };
     let overrides = Overrides {
         config_file: cli.global.config.clone(),
@@ -370,6 +380,35 @@ async fn async_main(cli: Cli) -> ExitCode {
             init_tracing(cfg.log_format.as_deref(), "warn");
             let result = match open_ops(&cfg).await {
                 Ok((store, _)) => policy::run(store, &Actor::cli(&os_user()), cmd).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Apps(_) | Command::Labels(_) | Command::Keys(_) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            let actor = Actor::cli(&os_user());
+            let result = match open_ops(&cfg).await {
+                Ok((store, _)) => match cli.command {
+                    Command::Apps(cmd) => apps::apps(store, &actor, cmd).await,
+                    Command::Labels(cmd) => apps::labels(store, &actor, cmd).await,
+                    Command::Keys(cmd) => {
+                        match trustplane_server::secrets::MasterKey::load_or_create(
+                            &cfg.secret_key_path(),
+                        ) {
+                            Ok(key) => {
+                                apps::keys(store, &key.derive("signing-keys"), &actor, cmd).await
+                            }
+                            Err(e) => Err(CliError::Other(e.to_string())),
+                        }
+                    }
+                    _ => Err(CliError::Other("unexpected command".into())),
+                },
                 Err(e) => Err(e),
             };
             match result {

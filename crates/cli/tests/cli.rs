@@ -636,6 +636,7 @@ async fn oidc_clients_are_managed_and_audited() {
                 id: "crm".into(),
                 name: "CRM".into(),
                 allowed_hosts: vec![],
+                sensitivity_label: None,
                 created_at: time::OffsetDateTime::now_utc(),
             },
             trustplane_core::audit::AuditDraft::new(
@@ -723,4 +724,112 @@ async fn oidc_clients_are_managed_and_audited() {
     ] {
         assert!(actions.iter().any(|x| x == a), "{a}: {actions:?}");
     }
+}
+
+#[test]
+fn applications_labels_and_keys_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&run(
+        d,
+        &["labels", "set-context", "c1", "--name", "Sensitive"],
+        None,
+    ));
+    ok(&run(
+        d,
+        &[
+            "labels",
+            "set",
+            "confidential",
+            "--name",
+            "Confidential",
+            "--rank",
+            "30",
+            "--context",
+            "c1",
+        ],
+        None,
+    ));
+    // A label with the same rank, or an unknown context, is refused.
+    let o = run(
+        d,
+        &["labels", "set", "secret", "--name", "S", "--rank", "30"],
+        None,
+    );
+    assert!(!o.status.success());
+    let o = run(
+        d,
+        &[
+            "labels",
+            "set",
+            "x",
+            "--name",
+            "X",
+            "--rank",
+            "5",
+            "--context",
+            "c9",
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
+
+    ok(&run(
+        d,
+        &[
+            "apps",
+            "create",
+            "hr",
+            "--name",
+            "HR",
+            "--allowed-host",
+            "hr.example.com",
+        ],
+        None,
+    ));
+    let o = run(d, &["apps", "create", "Bad Id", "--name", "x"], None);
+    assert!(!o.status.success());
+    ok(&run(
+        d,
+        &[
+            "apps",
+            "add-route",
+            "hr",
+            "hr.example.com",
+            "/salaries",
+            "--label",
+            "confidential",
+        ],
+        None,
+    ));
+    let list = ok(&run(d, &["apps", "list"], None));
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["application"]["id"], "hr");
+    assert_eq!(v[0]["routes"][0]["path_prefix"], "/salaries");
+    assert_eq!(v[0]["routes"][0]["sensitivity_label"], "confidential");
+    // In use: the label cannot be deleted, and the error says why.
+    let o = run(d, &["labels", "delete", "confidential"], None);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("carries this sensitivity label"));
+    let route = v[0]["routes"][0]["id"].as_str().unwrap().to_string();
+    ok(&run(
+        d,
+        &["apps", "label", "hr", "--route", &route, "--clear"],
+        None,
+    ));
+    ok(&run(d, &["labels", "delete", "confidential"], None));
+
+    // Keys: the first key is created on use; rotation keeps the old one published.
+    ok(&run(d, &["keys", "rotate"], None));
+    ok(&run(d, &["keys", "rotate"], None));
+    let keys = ok(&run(d, &["keys", "list"], None));
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+    assert_eq!(
+        keys.lines().filter(|l| l.ends_with(" -")).count(),
+        1,
+        "one not retired: {keys}"
+    );
+    let o = run(d, &["keys", "rotate", "--alg", "none"], None);
+    assert!(!o.status.success());
 }

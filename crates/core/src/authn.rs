@@ -112,6 +112,58 @@ pub fn amr(methods: &[MethodUse]) -> Vec<&'static str> {
     out
 }
 
+/// The `acr` values trustplane issues and accepts, weakest first: what a session's methods
+/// prove, named after the built-in authentication strengths.
+pub const ACR_VALUES: [&str; 4] = [
+    "single_factor",
+    "mfa",
+    "passwordless_mfa",
+    "phishing_resistant_mfa",
+];
+
+/// The strongest [`ACR_VALUES`] entry these methods meet. `phishing_resistant_mfa` and
+/// `passwordless_mfa` need a WebAuthn assertion with user verification (a passkey, bound to
+/// its origin), `mfa` two factor categories or a method strong alone.
+pub fn acr_of(methods: &[MethodUse]) -> &'static str {
+    if methods.iter().any(|m| m.method.user_verified()) {
+        "phishing_resistant_mfa"
+    } else if amr(methods).contains(&"mfa") {
+        "mfa"
+    } else {
+        "single_factor"
+    }
+}
+
+/// Whether methods meeting `have` also meet the `acr` value `want` (unknown values: no).
+pub fn acr_satisfies(have: &str, want: &str) -> bool {
+    let rank = |v: &str| ACR_VALUES.iter().position(|x| *x == v);
+    match (rank(have), rank(want)) {
+        (Some(h), Some(w)) => h >= w,
+        _ => false,
+    }
+}
+
+/// When the user last actively authenticated (OIDC `auth_time`, `max_age`): the time of the
+/// latest method performed.
+pub fn last_authenticated(methods: &[MethodUse]) -> Option<OffsetDateTime> {
+    methods.iter().map(|m| m.at).max()
+}
+
+/// What a sign-in is for, when it is not the portal itself: the application asking (through
+/// forward-auth or OIDC), with its sensitivity label and the authentication contexts it
+/// requests, and an authentication strength it demands (OIDC `acr_values`). Conditional access
+/// is evaluated for this target, and the strength is required on top of what policies ask.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowTarget {
+    pub app: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authentication_contexts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<String>,
+}
+
 /// What the edge found when it checked the first factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FirstFactorOutcome {
@@ -255,6 +307,9 @@ pub struct LoginFlow {
     /// browser, until the session expires).
     #[serde(default)]
     pub persistent_browser: bool,
+    /// The application this sign-in is for (none: the portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<FlowTarget>,
 }
 
 /// How long a login flow may take from start to finish.
@@ -269,6 +324,26 @@ impl LoginFlow {
             password_changed: false,
             max_session_minutes: None,
             persistent_browser: false,
+            target: None,
+        }
+    }
+
+    /// The application this sign-in is for (see [`FlowTarget`]).
+    pub fn with_target(mut self, target: Option<FlowTarget>) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// A step-up of an existing session: the user is already authenticated with `methods`
+    /// (kept, with their times); conditional access then adds the steps still missing.
+    pub fn step_up(user_id: Uuid, methods: Vec<MethodUse>, now: OffsetDateTime) -> Self {
+        LoginFlow {
+            state: LoginState::InProgress {
+                user_id,
+                pending: Vec::new(),
+            },
+            methods,
+            ..LoginFlow::new(now)
         }
     }
 
@@ -626,5 +701,55 @@ mod tests {
         let json = serde_json::to_string(&f).unwrap();
         let back: LoginFlow = serde_json::from_str(&json).unwrap();
         assert_eq!(f, back);
+    }
+
+    #[test]
+    fn acr_reflects_the_strongest_proof() {
+        let at = |method| MethodUse { method, at: T0 };
+        assert_eq!(acr_of(&[at(AuthMethod::Password)]), "single_factor");
+        assert_eq!(
+            acr_of(&[at(AuthMethod::Password), at(AuthMethod::Totp)]),
+            "mfa"
+        );
+        let uv = AuthMethod::Webauthn {
+            synced: true,
+            user_verified: true,
+        };
+        assert_eq!(acr_of(&[at(uv)]), "phishing_resistant_mfa");
+        // A security key without user verification is a second factor, not a passkey.
+        let no_uv = AuthMethod::Webauthn {
+            synced: false,
+            user_verified: false,
+        };
+        assert_eq!(acr_of(&[at(AuthMethod::Password), at(no_uv)]), "mfa");
+        assert!(acr_satisfies("phishing_resistant_mfa", "mfa"));
+        assert!(acr_satisfies("mfa", "mfa"));
+        assert!(!acr_satisfies("mfa", "phishing_resistant_mfa"));
+        assert!(!acr_satisfies("single_factor", "mfa"));
+        assert!(!acr_satisfies("mfa", "gold"));
+        assert_eq!(last_authenticated(&[]), None);
+        let later = T0 + Duration::minutes(3);
+        assert_eq!(
+            last_authenticated(&[
+                at(AuthMethod::Password),
+                MethodUse {
+                    method: AuthMethod::Totp,
+                    at: later
+                }
+            ]),
+            Some(later)
+        );
+    }
+
+    #[test]
+    fn a_step_up_keeps_the_session_methods_and_waits_for_steps() {
+        let methods = vec![MethodUse {
+            method: AuthMethod::Password,
+            at: T0,
+        }];
+        let f = LoginFlow::step_up(uid(), methods.clone(), T0 + Duration::minutes(10));
+        assert_eq!(f.methods, methods);
+        assert_eq!(f.user_id(), Some(uid()));
+        assert_eq!(f.current_step(), None);
     }
 }

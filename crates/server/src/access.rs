@@ -137,13 +137,52 @@ async fn catalog_for(
     for a in store.list_applications().await? {
         applications.insert(a.id);
     }
+    let sensitivity_labels = store
+        .list_sensitivity_labels()
+        .await?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let authentication_contexts = store
+        .list_authentication_contexts()
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     Ok(StaticCatalog {
         users,
         groups,
         applications,
         terms_of_use,
-        ..Default::default()
+        sensitivity_labels,
+        authentication_contexts,
     })
+}
+
+/// Refuses (409) removing a sensitivity label or authentication context that the policy set
+/// in force names: the set must stay valid without it.
+pub async fn refuse_if_policies_use(
+    state: &crate::state::AppState,
+    label: Option<&str>,
+    context: Option<&str>,
+) -> Result<(), AppError> {
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    let doc = loaded.set.document().clone();
+    let mut catalog = catalog_for(state.store.as_ref(), &doc).await?;
+    if let Some(l) = label {
+        catalog.sensitivity_labels.remove(l);
+    }
+    if let Some(c) = context {
+        catalog.authentication_contexts.remove(c);
+    }
+    match access::compile(doc, &catalog) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(AppError::new(
+            axum::http::StatusCode::CONFLICT,
+            "in_use_by_policy",
+            "A conditional access policy names it; change the policy first.",
+        )),
+    }
 }
 
 /// A refused policy set: every problem, each naming its field.

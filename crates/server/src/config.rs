@@ -25,6 +25,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Mark cookies `Secure`. Default: true when `public_url` is https.
     pub cookie_secure: Option<bool>,
+    /// Parent domain for the session cookie (e.g. `example.com`), so that applications on
+    /// sibling hosts behind forward-auth receive it. Must contain `public_url`'s host.
+    /// Default: host-only cookie.
+    pub cookie_domain: Option<String>,
     /// Path of the 32-byte master key; default `<data>/secret.key` (generated, mode 0600).
     /// Several instances on one PostgreSQL must share the same key.
     pub secret_key_file: Option<PathBuf>,
@@ -43,6 +47,10 @@ pub struct Config {
     /// How often (seconds) to look for a newly imported breached-password filter and load it
     /// without a restart; 0 turns the watcher off.
     pub breached_filter_reload_seconds: u64,
+    /// Signing keys (assertions, ID tokens) are replaced after this many days; the old key
+    /// stays published until what it signed has expired. 0 turns scheduled rotation off
+    /// (`trustplane keys rotate` still works).
+    pub signing_key_rotation_days: u32,
     pub rate_limit: RateLimitConfig,
     /// Outgoing email (notifications, one-time codes).
     pub email: EmailConfig,
@@ -140,6 +148,7 @@ impl Default for Config {
             database_url: None,
             public_url: None,
             cookie_secure: None,
+            cookie_domain: None,
             secret_key_file: None,
             organisation: "trustplane".into(),
             session: SessionConfig::default(),
@@ -148,6 +157,7 @@ impl Default for Config {
             breached_filter: None,
             geoip_database: None,
             breached_filter_reload_seconds: 10,
+            signing_key_rotation_days: 90,
             rate_limit: RateLimitConfig::default(),
             email: EmailConfig::default(),
             trusted_proxies: Vec::new(),
@@ -264,7 +274,30 @@ impl Config {
                 "public_url must start with http:// or https://".into(),
             ));
         }
+        if let Some(d) = &self.cookie_domain {
+            let d = d.trim_start_matches('.').to_ascii_lowercase();
+            let host = url::Url::parse(&self.public_url())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default();
+            let valid = !d.is_empty()
+                && d.contains('.')
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid || !(host == d || host.ends_with(&format!(".{d}"))) {
+                return Err(ConfigError::Invalid(format!(
+                    "cookie_domain {d:?} must be a domain name that contains public_url's host {host:?} (set public_url too)"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The session cookie's `Domain`, when configured (without a leading dot).
+    pub fn cookie_domain(&self) -> Option<String> {
+        self.cookie_domain
+            .as_ref()
+            .map(|d| d.trim_start_matches('.').to_ascii_lowercase())
     }
 
     pub fn database_url(&self) -> String {
@@ -312,5 +345,29 @@ impl Config {
 
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_domain_must_contain_the_public_host() {
+        let mut c = Config {
+            public_url: Some("https://id.example.com".into()),
+            cookie_domain: Some(".Example.com".into()),
+            ..Config::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.cookie_domain().as_deref(), Some("example.com"));
+        for bad in ["other.com", "com", "ample.com", "exa mple.com", ""] {
+            c.cookie_domain = Some(bad.into());
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        c.cookie_domain = Some("id.example.com".into());
+        assert!(c.validate().is_ok());
+        c.cookie_domain = None;
+        assert!(c.validate().is_ok());
     }
 }

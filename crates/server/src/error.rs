@@ -67,6 +67,7 @@ impl From<StoreError> for AppError {
                 format!("{what} already exists"),
             ),
             StoreError::NotFound(what) => AppError::not_found(what),
+            StoreError::InUse(what) => AppError::new(StatusCode::CONFLICT, "in_use", *what),
             StoreError::Unavailable(_) => {
                 tracing::warn!(error = %e, "database unavailable");
                 AppError::new(

@@ -13,9 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
-use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
+use trustplane_core::access::{ClientAppType, Outcome};
 
 /// How long an assertion is valid.
 pub const ASSERTION_SECONDS: i64 = 60;
@@ -114,13 +113,15 @@ fn base(state: &AppState, headers: &HeaderMap) -> String {
     }
 }
 
-fn login_required(base: &str, orig: &Original, step_up: bool, result: &'static str) -> Response {
+fn login_required(base: &str, orig: &Original, app: &str, result: &'static str) -> Response {
     count(result);
-    let next = utf8_percent_encode(&orig.url(), NON_ALPHANUMERIC).to_string();
-    let mut login = format!("{base}/login?next={next}");
-    if step_up {
-        login.push_str("&prompt=login");
-    }
+    // The application rides along so that the sign-in (or the step-up of a live session)
+    // evaluates conditional access for it, and asks for what it requires.
+    let req = crate::stepup::SignInRequest {
+        app: Some(app.to_string()),
+        ..Default::default()
+    };
+    let login = crate::stepup::login_url(base, &orig.url(), &req);
     let mut res = text(StatusCode::UNAUTHORIZED, "Sign-in required.\n".to_string());
     if let Ok(v) = HeaderValue::from_str(&login) {
         res.headers_mut().insert("x-trustplane-login", v);
@@ -170,10 +171,18 @@ pub async fn check(
     let base = base(&state, &headers);
     let jar = CookieJar::from_headers(&headers);
     let Some(session) = resolve_session(&state, &jar).await? else {
-        return Ok(login_required(&base, &orig, false, "unauthenticated"));
+        return Ok(login_required(
+            &base,
+            &orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
     };
     let now = OffsetDateTime::now_utc();
     let methods = &session.session.methods;
+    let target =
+        crate::stepup::resource_target(store, &route.app_id, route.sensitivity_label.as_deref())
+            .await?;
     let actx = access::context(
         store,
         Signals {
@@ -184,11 +193,7 @@ pub async fn check(
             country: state.country_of(ctx.ip),
             user_agent: ctx.user_agent.as_deref(),
             client_app: ClientAppType::Browser,
-            target: TargetRequest::Application {
-                id: route.app_id.clone(),
-                sensitivity_label: None,
-                authentication_contexts: Vec::new(),
-            },
+            target,
             password_changed: false,
             now,
         },
@@ -198,7 +203,9 @@ pub async fn check(
     let decision = trustplane_core::access::evaluate(&loaded.set, &actx);
     match decision.outcome {
         Outcome::Allow => {}
-        Outcome::Requires(_) => return Ok(login_required(&base, &orig, true, "step_up")),
+        Outcome::Requires(_) => {
+            return Ok(login_required(&base, &orig, &route.app_id, "step_up"));
+        }
         Outcome::Block { .. } => {
             count("blocked");
             tracing::info!(app = %route.app_id, user = %session.user.id,

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod secrets;
 pub mod signin_export;
 pub mod state;
+pub mod stepup;
 pub mod webauthn;
 
 use crate::auth::RequestCtx;
@@ -279,6 +280,27 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/audit", get(admin::audit))
         .route(
+            "/admin/applications",
+            get(pages::apps::page).post(pages::apps::create),
+        )
+        .route("/admin/applications/{id}/delete", post(pages::apps::delete))
+        .route(
+            "/admin/applications/{id}/routes",
+            post(pages::apps::add_route),
+        )
+        .route(
+            "/admin/applications/{id}/routes/{route_id}/delete",
+            post(pages::apps::remove_route),
+        )
+        .route("/admin/labels", post(pages::apps::put_label))
+        .route("/admin/labels/{id}/delete", post(pages::apps::delete_label))
+        .route("/admin/contexts", post(pages::apps::put_context))
+        .route(
+            "/admin/contexts/{id}/delete",
+            post(pages::apps::delete_context),
+        )
+        .route("/admin/keys/rotate", post(pages::apps::rotate_keys))
+        .route(
             "/admin/registration-activity",
             get(admin::registration_activity),
         )
@@ -454,6 +476,25 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;
+    if state.cfg.signing_key_rotation_days > 0 {
+        let every = time::Duration::days(i64::from(state.cfg.signing_key_rotation_days));
+        let (store, seal) = (store.clone(), state.signing_key);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match keys::rotate_due(store.as_ref(), &seal, every).await {
+                    Ok(kids) if !kids.is_empty() => {
+                        tracing::info!(?kids, "rotated signing keys on schedule")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(code = e.code(), error = %e, "scheduled key rotation failed")
+                    }
+                }
+            }
+        });
+    }
     let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
     Ok(Server {
         state,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_core::authn::AuthMethod;
+use trustplane_core::authn::{AuthMethod, FlowTarget};
 use trustplane_core::authn::{
     DenyReason, FLOW_LIFETIME, FirstFactorOutcome, LoginFlow, LoginState, PasswordChangeReason,
     Step, StepOutcome,
@@ -66,6 +66,10 @@ pub struct PendingLogin {
     /// Where the last sign-in code went (masked), to say so on the page.
     #[serde(default)]
     pub email_sent_to: Option<String>,
+    /// A step-up of this (live) session: when the steps are done, the methods are added to
+    /// it instead of a new session being issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_up_session: Option<Uuid>,
 }
 
 impl PendingLogin {
@@ -114,11 +118,12 @@ pub async fn password_login(
     username: &str,
     password: &str,
     next: &str,
+    target: Option<FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
     let now = OffsetDateTime::now_utc();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
     let key = fold_name(&typed);
-    let flow = LoginFlow::new(now);
+    let flow = LoginFlow::new(now).with_target(target);
 
     let limited_ip = ctx
         .ip
@@ -239,7 +244,7 @@ pub async fn password_login(
 
     let mut details = serde_json::json!({ "flow": "password" });
     if let Some(ca) = ca {
-        details["app"] = crate::access::PORTAL_APP.into();
+        details["app"] = crate::login_access::app_of(&flow).into();
         details["conditional_access"] = ca;
     }
     if let Some(step) = flow.current_step() {
@@ -284,6 +289,7 @@ pub async fn password_login(
                 username: typed.clone(),
                 attempts: 0,
                 email_sent_to: None,
+                step_up_session: None,
             }
             .save(state, &flow_secret)
             .await?;
@@ -313,6 +319,7 @@ pub async fn tap_login(
     username: &str,
     pass: &str,
     next: &str,
+    target: Option<FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
     let now = OffsetDateTime::now_utc();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
@@ -353,7 +360,7 @@ pub async fn tap_login(
             }
         }
     };
-    let flow = LoginFlow::new(now).first_factor_with(
+    let flow = LoginFlow::new(now).with_target(target).first_factor_with(
         AuthMethod::TemporaryAccessPass,
         outcome,
         now,
@@ -364,7 +371,7 @@ pub async fn tap_login(
             .await?;
     let mut details = serde_json::json!({ "flow": "temporary_access_pass", "next": next });
     if let Some(ca) = ca {
-        details["app"] = crate::access::PORTAL_APP.into();
+        details["app"] = crate::login_access::app_of(&flow).into();
         details["conditional_access"] = ca;
     }
     let (result, reason) = match &flow.state {
@@ -487,9 +494,10 @@ async fn record_leaked_credentials(
 
 /// What happened to a submitted password-change step.
 pub enum StepResult {
-    /// Signed in (`persist_until`: see [`LoginOutcome::Success`]).
+    /// Signed in (`persist_until`: see [`LoginOutcome::Success`]). `secret` is the new
+    /// session's cookie value; `None` after a step-up, which keeps the session (and cookie).
     Success {
-        secret: String,
+        secret: Option<String>,
         next: String,
         persist_until: Option<OffsetDateTime>,
     },
@@ -705,7 +713,8 @@ pub(crate) async fn finish_step(
                     correlation_id: ctx.correlation_id.clone(),
                     methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
                     details: serde_json::json!({ "flow": "password", "completed": completed,
-                        "app": crate::access::PORTAL_APP, "conditional_access": ca }),
+                        "app": crate::login_access::app_of(&pending.flow), "conditional_access": ca,
+                        "step_up": pending.step_up_session.is_some() }),
                 })
                 .await?;
             return Ok(StepResult::Denied {
@@ -727,12 +736,39 @@ pub(crate) async fn finish_step(
                 .delete_login_flow(&secret_digest(flow_secret))
                 .await?;
             let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
-            let (secret, session, _) =
-                issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
-            let persist_until = pending
-                .flow
-                .persistent_browser
-                .then_some(session.absolute_expires_at);
+            let (secret, persist_until) = match pending.step_up_session {
+                Some(sid) => {
+                    // The session keeps its id, cookie and lifetime; it now carries the
+                    // methods performed in the step-up too.
+                    let audit = AuditDraft::new(
+                        &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
+                        "session.step_up",
+                        "session",
+                        Some(sid.to_string()),
+                    )
+                    .after(&serde_json::json!({
+                        "amr": methods, "app": crate::login_access::app_of(&pending.flow),
+                    }));
+                    if !state
+                        .store
+                        .step_up_session(sid, &pending.flow.methods, audit)
+                        .await?
+                    {
+                        // Revoked meanwhile: the step-up cannot revive it.
+                        return Ok(StepResult::Restart);
+                    }
+                    (None, None)
+                }
+                None => {
+                    let (secret, session, _) =
+                        issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
+                    let persist_until = pending
+                        .flow
+                        .persistent_browser
+                        .then_some(session.absolute_expires_at);
+                    (Some(secret), persist_until)
+                }
+            };
             state
                 .store
                 .record_sign_in(&SignInEvent {
@@ -747,7 +783,8 @@ pub(crate) async fn finish_step(
                     correlation_id: ctx.correlation_id.clone(),
                     methods,
                     details: serde_json::json!({ "flow": "password", "completed": completed,
-                        "app": crate::access::PORTAL_APP, "conditional_access": ca }),
+                        "app": crate::login_access::app_of(&pending.flow), "conditional_access": ca,
+                        "step_up": pending.step_up_session.is_some() }),
                 })
                 .await?;
             Ok(StepResult::Success {

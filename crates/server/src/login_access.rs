@@ -19,6 +19,49 @@ use trustplane_core::authn::{
 use trustplane_core::mfa::MfaKind;
 use uuid::Uuid;
 
+/// The application a flow signs in to (the portal unless a target says otherwise).
+pub fn app_of(flow: &LoginFlow) -> &str {
+    flow.target
+        .as_ref()
+        .map_or(access::PORTAL_APP, |t| t.app.as_str())
+}
+
+/// The conditional access target of a flow.
+fn target_of(flow: &LoginFlow) -> trustplane_core::access::TargetRequest {
+    match &flow.target {
+        None => access::portal(),
+        Some(t) => trustplane_core::access::TargetRequest::Application {
+            id: t.app.clone(),
+            sensitivity_label: t.sensitivity_label.clone(),
+            authentication_contexts: t.authentication_contexts.clone(),
+        },
+    }
+}
+
+/// Adds the strength the application demands (OIDC `acr_values`) to what policies require,
+/// unless the methods performed already meet it. A block stays a block.
+fn with_demanded_strength(outcome: Outcome, flow: &LoginFlow, set: &PolicySet) -> Outcome {
+    let Some(strength) = flow.target.as_ref().and_then(|t| t.strength.as_deref()) else {
+        return outcome;
+    };
+    if set.strength_met(strength, &flow.methods) == Some(true) {
+        return outcome;
+    }
+    let demanded = Requirement::AuthenticationStrength {
+        strength: std::sync::Arc::from(strength),
+    };
+    match outcome {
+        Outcome::Allow => Outcome::Requires(vec![demanded]),
+        Outcome::Requires(mut v) => {
+            if !v.contains(&demanded) {
+                v.push(demanded);
+            }
+            Outcome::Requires(v)
+        }
+        block @ Outcome::Block { .. } => block,
+    }
+}
+
 /// When conditional access is evaluated in a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -167,6 +210,40 @@ fn merge(pending: Vec<Step>, wanted: Vec<Step>) -> Vec<Step> {
     mfa.into_iter().chain(change).chain(terms).collect()
 }
 
+/// Whether policies demand a fresh sign-in (sign-in frequency) for this flow's target: a
+/// step-up cannot give one, so the login page asks for the password again instead.
+pub async fn requires_reauthentication(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user_id: Uuid,
+    methods: &[MethodUse],
+    target: Option<&trustplane_core::authn::FlowTarget>,
+    now: OffsetDateTime,
+) -> Result<bool, AppError> {
+    let probe = LoginFlow::step_up(user_id, methods.to_vec(), now).with_target(target.cloned());
+    let actx = access::context(
+        state.store.as_ref(),
+        Signals {
+            user_id,
+            methods,
+            primary_at: methods.first().map(|m| m.at),
+            ip: ctx.ip,
+            country: state.country_of(ctx.ip),
+            user_agent: ctx.user_agent.as_deref(),
+            client_app: ClientAppType::Browser,
+            target: target_of(&probe),
+            password_changed: false,
+            now,
+        },
+    )
+    .await?;
+    let loaded = state.policies.get(state.store.as_ref()).await?;
+    Ok(matches!(
+        trustplane_core::access::evaluate(&loaded.set, &actx).outcome,
+        Outcome::Requires(ref r) if r.contains(&Requirement::Reauthenticate)
+    ))
+}
+
 /// Evaluates conditional access for a flow whose first factor passed (others are returned
 /// unchanged). Returns the flow to continue with and the decision for the sign-in log.
 pub async fn apply(
@@ -191,7 +268,7 @@ pub async fn apply(
             country: state.country_of(ctx.ip),
             user_agent: ctx.user_agent.as_deref(),
             client_app: ClientAppType::Browser,
-            target: access::portal(),
+            target: target_of(&flow),
             password_changed: flow.password_changed,
             now,
         },
@@ -209,7 +286,8 @@ pub async fn apply(
     });
     flow.persistent_browser =
         decision.session.persistent_browser == Some(PersistentBrowser::Always);
-    let flow = match (&decision.outcome, stage) {
+    let outcome = with_demanded_strength(decision.outcome.clone(), &flow, &loaded.set);
+    let flow = match (&outcome, stage) {
         (Outcome::Allow, _) => flow,
         (Outcome::Block { .. }, _) => flow.refuse(DenyReason::BlockedByPolicy),
         (Outcome::Requires(_), Stage::BlockOnly) => flow,

@@ -235,7 +235,19 @@ impl AppState {
         if let Some(until) = persist_until {
             c.set_expires(until);
         }
+        if let Some(d) = self.cfg.cookie_domain() {
+            c.set_domain(d);
+        }
         c
+    }
+
+    /// Removes the session cookie (with the same path and domain it was set with).
+    pub fn remove_session_cookie(&self, jar: CookieJar) -> CookieJar {
+        let mut c = Cookie::build(SESSION_COOKIE).path("/").build();
+        if let Some(d) = self.cfg.cookie_domain() {
+            c.set_domain(d);
+        }
+        jar.remove(c)
     }
 
     /// Returns the jar with a CSRF seed cookie (set if missing) and the token for forms.

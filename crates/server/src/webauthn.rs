@@ -593,6 +593,7 @@ pub async fn passwordless_login(
     ceremony: &str,
     answer: &serde_json::Value,
     next: &str,
+    target: Option<trustplane_core::authn::FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
     let wa = rp(state)?;
     let now = OffsetDateTime::now_utc();
@@ -693,7 +694,10 @@ pub async fn passwordless_login(
     } else {
         Vec::new()
     };
-    let flow = LoginFlow::new(now).first_factor_with(method, outcome, now, |_| steps);
+    let flow =
+        LoginFlow::new(now)
+            .with_target(target)
+            .first_factor_with(method, outcome, now, |_| steps);
     let (flow, ca) = crate::login_access::apply(
         state,
         ctx,
@@ -724,7 +728,7 @@ pub async fn passwordless_login(
     .increment(1);
     let mut details = serde_json::json!({ "flow": "passkey", "next": next });
     if let Some(ca) = ca {
-        details["app"] = crate::access::PORTAL_APP.into();
+        details["app"] = crate::login_access::app_of(&flow).into();
         details["conditional_access"] = ca;
     }
     if let Some(step) = flow.current_step() {
@@ -775,6 +779,7 @@ pub async fn passwordless_login(
                 username,
                 attempts: 0,
                 email_sent_to: None,
+                step_up_session: None,
             }
             .save(state, &flow_secret)
             .await?;

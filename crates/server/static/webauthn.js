@@ -136,7 +136,9 @@
     var pw = document.getElementById("passkey-login");
     if (pw) pw.addEventListener("click", function () {
       run(pw, document.getElementById("passkey-error"), "/login/passkey/options",
-        "/login/passkey", get, function () { return { next: pw.dataset.next || "/" }; });
+        "/login/passkey", get, function () {
+          return { next: pw.dataset.next || "/", app: pw.dataset.app || "", acr: pw.dataset.acr || "" };
+        });
     });
   });
 })();

@@ -16,6 +16,9 @@ pub struct Application {
     pub name: String,
     /// Host names a sign-in may return to (besides the hosts of its routes).
     pub allowed_hosts: Vec<String>,
+    /// The sensitivity label of the whole application (a route may carry a higher one).
+    #[serde(default)]
+    pub sensitivity_label: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -29,6 +32,9 @@ pub struct Route {
     pub host: String,
     /// Starts with `/`.
     pub path_prefix: String,
+    /// The sensitivity label of what lives under this prefix.
+    #[serde(default)]
+    pub sensitivity_label: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -69,6 +75,7 @@ struct AppRow {
     id: String,
     name: String,
     allowed_hosts: String,
+    sensitivity_label: Option<String>,
     created_at: i64,
 }
 
@@ -80,6 +87,7 @@ impl TryFrom<AppRow> for Application {
                 .map_err(|e| StoreError::Corrupt(format!("application allowed_hosts: {e}")))?,
             id: r.id,
             name: r.name,
+            sensitivity_label: r.sensitivity_label,
             created_at: from_ms(r.created_at)?,
         })
     }
@@ -91,6 +99,7 @@ struct RouteRow {
     app_id: String,
     host: String,
     path_prefix: String,
+    sensitivity_label: Option<String>,
     created_at: i64,
 }
 
@@ -102,6 +111,7 @@ impl TryFrom<RouteRow> for Route {
             app_id: r.app_id,
             host: r.host,
             path_prefix: r.path_prefix,
+            sensitivity_label: r.sensitivity_label,
             created_at: from_ms(r.created_at)?,
         })
     }
@@ -131,8 +141,8 @@ impl TryFrom<KeyRow> for SigningKey {
     }
 }
 
-const APP_COLS: &str = "id, name, allowed_hosts, created_at";
-const ROUTE_COLS: &str = "id, app_id, host, path_prefix, created_at";
+const APP_COLS: &str = "id, name, allowed_hosts, sensitivity_label, created_at";
+const ROUTE_COLS: &str = "id, app_id, host, path_prefix, sensitivity_label, created_at";
 
 fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
@@ -148,15 +158,17 @@ impl SqlStore {
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let mut tx = self.pool().begin().await.map_err(db)?;
         sqlx::query(
-            "INSERT INTO applications (id, name, allowed_hosts, created_at) VALUES ($1,$2,$3,$4)",
+            "INSERT INTO applications (id, name, allowed_hosts, sensitivity_label, created_at) \
+             VALUES ($1,$2,$3,$4,$5)",
         )
         .bind(&app.id)
         .bind(&app.name)
         .bind(hosts)
+        .bind(&app.sensitivity_label)
         .bind(ms(app.created_at))
         .execute(&mut *tx)
         .await
-        .map_err(conflict("application"))?;
+        .map_err(crate::labels::label_or_conflict("application"))?;
         append_in(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
@@ -223,16 +235,18 @@ impl SqlStore {
             return Err(StoreError::NotFound("application"));
         }
         sqlx::query(
-            "INSERT INTO routes (id, app_id, host, path_prefix, created_at) VALUES ($1,$2,$3,$4,$5)",
+            "INSERT INTO routes (id, app_id, host, path_prefix, sensitivity_label, created_at) \
+             VALUES ($1,$2,$3,$4,$5,$6)",
         )
         .bind(route.id.to_string())
         .bind(&route.app_id)
         .bind(&route.host)
         .bind(&route.path_prefix)
+        .bind(&route.sensitivity_label)
         .bind(ms(route.created_at))
         .execute(&mut *tx)
         .await
-        .map_err(conflict("route"))?;
+        .map_err(crate::labels::label_or_conflict("route"))?;
         append_in(&mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
@@ -324,6 +338,46 @@ impl SqlStore {
         .await
         .map_err(db)?;
         collect(rows)
+    }
+
+    pub(crate) async fn published_signing_keys_impl(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SigningKey>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(
+            "SELECT kid, alg, private_key, public_jwk, created_at, retired_at FROM signing_keys \
+             WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid",
+        )
+        .bind(ms(now))
+        .fetch_all(self.pool())
+        .await
+        .map_err(db)?;
+        collect(rows)
+    }
+
+    pub(crate) async fn retire_signing_key_impl(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        let n = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 }
 

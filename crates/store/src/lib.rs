@@ -9,6 +9,7 @@
 mod access;
 mod apps;
 mod codes;
+mod labels;
 mod mfa;
 mod oidc;
 mod risk;
@@ -21,6 +22,7 @@ mod webauthn;
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
+pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use oidc::{
     CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
 };
@@ -60,6 +62,8 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("{0}")]
+    InUse(&'static str),
     #[error(
         "the database was migrated by a newer trustplane (schema version {0} is unknown to this build); refusing to start"
     )]
@@ -80,6 +84,7 @@ impl StoreError {
         match self {
             StoreError::Conflict(_) => "conflict",
             StoreError::NotFound(_) => "not_found",
+            StoreError::InUse(_) => "in_use",
             StoreError::NewerSchema(_) => "newer_schema",
             StoreError::UnsupportedUrl(_) => "unsupported_database_url",
             StoreError::Unavailable(_) => "database_unavailable",
@@ -221,6 +226,14 @@ pub trait Store: Send + Sync + 'static {
         last_seen: OffsetDateTime,
         idle_expires: OffsetDateTime,
     ) -> Result<()>;
+    /// Replaces the methods of a live session after a step-up (audited): `Ok(false)` when
+    /// it is revoked or does not exist.
+    async fn step_up_session(
+        &self,
+        id: Uuid,
+        methods: &[trustplane_core::authn::MethodUse],
+        audit: AuditDraft,
+    ) -> Result<bool>;
     /// Revokes one session; `Ok(false)` if it was already revoked or does not exist.
     async fn revoke_session(
         &self,
@@ -548,6 +561,31 @@ pub trait Store: Send + Sync + 'static {
     /// The route of `host` (exact, lowercase) with the longest prefix covering `path`.
     async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>>;
 
+    // --- information protection -----------------------------------------------------------
+    async fn put_authentication_context(
+        &self,
+        c: &AuthenticationContext,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>>;
+    /// False when it did not exist; `InUse` while a label maps to it.
+    async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// `Conflict` when another label has the rank; `NotFound` for an unknown context.
+    async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()>;
+    /// Least sensitive first.
+    async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>>;
+    /// False when it did not exist; `InUse` while an application or route carries it.
+    async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool>;
+    /// Labels an application (`route: None`) or one of its routes; `None` clears. False when
+    /// the application or route does not exist; `NotFound` for an unknown label.
+    async fn set_sensitivity_label(
+        &self,
+        app_id: &str,
+        route: Option<Uuid>,
+        label: Option<&str>,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+
     // --- signing keys -----------------------------------------------------------------------
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
     /// Keys not retired, newest first.
@@ -595,6 +633,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<OffsetDateTime>>;
     /// Spends an approved device code; false when it was not approved (or already used).
     async fn use_device_code(&self, hash: &str) -> Result<bool>;
+    /// Keys still published at `now` (not retired, or retired later than `now`), newest first.
+    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>>;
+    /// Sets when a superseded key stops being published (audited); false when unknown or
+    /// already retired.
+    async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

@@ -645,6 +645,32 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn step_up_session(
+        &self,
+        id: Uuid,
+        methods: &[trustplane_core::authn::MethodUse],
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        let methods =
+            serde_json::to_string(methods).map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let n =
+            sqlx::query("UPDATE sessions SET methods = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(methods)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if n == 0 {
+            tx.rollback().await.map_err(db)?;
+            return Ok(false);
+        }
+        append_in(&mut tx, &audit).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
     async fn revoke_session(
         &self,
         id: Uuid,
@@ -1423,6 +1449,45 @@ impl Store for SqlStore {
         self.find_route_impl(host, path).await
     }
 
+    async fn put_authentication_context(
+        &self,
+        c: &AuthenticationContext,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        self.put_authentication_context_impl(c, audit).await
+    }
+
+    async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>> {
+        self.list_authentication_contexts_impl().await
+    }
+
+    async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+        self.delete_authentication_context_impl(id, audit).await
+    }
+
+    async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()> {
+        self.put_sensitivity_label_impl(l, audit).await
+    }
+
+    async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>> {
+        self.list_sensitivity_labels_impl().await
+    }
+
+    async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+        self.delete_sensitivity_label_impl(id, audit).await
+    }
+
+    async fn set_sensitivity_label(
+        &self,
+        app_id: &str,
+        route: Option<Uuid>,
+        label: Option<&str>,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.set_sensitivity_label_impl(app_id, route, label, audit)
+            .await
+    }
+
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
         self.add_signing_key_impl(key, audit).await
     }
@@ -1505,6 +1570,19 @@ impl Store for SqlStore {
     }
     async fn use_device_code(&self, hash: &str) -> Result<bool> {
         self.use_device_code_impl(hash).await
+    }
+
+    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>> {
+        self.published_signing_keys_impl(now).await
+    }
+
+    async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.retire_signing_key_impl(kid, at, audit).await
     }
 }
 

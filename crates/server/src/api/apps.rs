@@ -21,6 +21,7 @@ pub struct RouteView {
     pub id: Uuid,
     pub host: String,
     pub path_prefix: String,
+    pub sensitivity_label: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -31,6 +32,7 @@ impl From<Route> for RouteView {
             id: r.id,
             host: r.host,
             path_prefix: r.path_prefix,
+            sensitivity_label: r.sensitivity_label,
             created_at: r.created_at,
         }
     }
@@ -41,6 +43,7 @@ pub struct ApplicationView {
     pub id: String,
     pub name: String,
     pub allowed_hosts: Vec<String>,
+    pub sensitivity_label: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub routes: Vec<RouteView>,
@@ -51,6 +54,7 @@ fn view(a: Application, routes: Vec<Route>) -> ApplicationView {
         id: a.id,
         name: a.name,
         allowed_hosts: a.allowed_hosts,
+        sensitivity_label: a.sensitivity_label,
         created_at: a.created_at,
         routes: routes.into_iter().map(RouteView::from).collect(),
     }
@@ -65,6 +69,9 @@ pub struct CreateApplication {
     /// Host names a sign-in may return to (the hosts of its routes are always allowed).
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// A sensitivity label (see `/api/v1/sensitivity-labels`).
+    #[serde(default)]
+    pub sensitivity_label: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -74,6 +81,9 @@ pub struct CreateRoute {
     pub host: String,
     /// Starts with `/`; the longest prefix covering a request's path wins.
     pub path_prefix: String,
+    /// A sensitivity label for what lives under this prefix.
+    #[serde(default)]
+    pub sensitivity_label: Option<String>,
 }
 
 /// Every application with its routes.
@@ -125,6 +135,7 @@ pub async fn create_application(
         id: body.id,
         name: name.to_string(),
         allowed_hosts: hosts,
+        sensitivity_label: body.sensitivity_label,
         created_at: OffsetDateTime::now_utc(),
     };
     let audit = AuditDraft::new(
@@ -133,7 +144,10 @@ pub async fn create_application(
         "application",
         Some(app.id.clone()),
     )
-    .after(&serde_json::json!({ "name": app.name, "allowed_hosts": app.allowed_hosts }));
+    .after(
+        &serde_json::json!({ "name": app.name, "allowed_hosts": app.allowed_hosts,
+        "sensitivity_label": app.sensitivity_label }),
+    );
     state
         .store
         .create_application(&app, audit)
@@ -144,6 +158,12 @@ pub async fn create_application(
                 "application_exists",
                 format!("An application with the id `{}` already exists.", app.id),
             ),
+            StoreError::NotFound("sensitivity label or authentication context") => {
+                AppError::bad_request(
+                    "unknown_sensitivity_label",
+                    "The sensitivity label does not exist.",
+                )
+            }
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, Json(view(app, Vec::new()))))
@@ -221,6 +241,7 @@ pub async fn add_route(
         app_id: id.clone(),
         host,
         path_prefix: body.path_prefix,
+        sensitivity_label: body.sensitivity_label,
         created_at: OffsetDateTime::now_utc(),
     };
     let audit = AuditDraft::new(
@@ -231,6 +252,7 @@ pub async fn add_route(
     )
     .after(&serde_json::json!({
         "route_id": route.id, "host": route.host, "path_prefix": route.path_prefix,
+        "sensitivity_label": route.sensitivity_label,
     }));
     state
         .store
@@ -245,6 +267,12 @@ pub async fn add_route(
                     route.host, route.path_prefix
                 ),
             ),
+            StoreError::NotFound("sensitivity label or authentication context") => {
+                AppError::bad_request(
+                    "unknown_sensitivity_label",
+                    "The sensitivity label does not exist.",
+                )
+            }
             other => other.into(),
         })?;
     Ok((StatusCode::CREATED, Json(route.into())))

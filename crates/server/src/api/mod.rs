@@ -3,6 +3,8 @@
 pub mod access;
 pub mod admin;
 pub mod apps;
+pub mod keys;
+pub mod labels;
 pub mod oidc;
 pub mod security;
 pub mod types;
@@ -48,6 +50,10 @@ use uuid::Uuid;
         apps::delete_application, apps::add_route, apps::remove_route,
         oidc::list_clients, oidc::create_client, oidc::get_client, oidc::update_client,
         oidc::delete_client, oidc::rotate_secret,
+        labels::list_contexts, labels::put_context, labels::delete_context,
+        labels::list_labels, labels::put_label, labels::delete_label,
+        labels::label_application, labels::label_route,
+        keys::list_keys, keys::rotate,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -165,6 +171,26 @@ pub fn router() -> Router<AppState> {
                 .delete(oidc::delete_client),
         )
         .route("/oidc/clients/{id}/secret", post(oidc::rotate_secret))
+        .route(
+            "/applications/{id}/sensitivity-label",
+            put(labels::label_application),
+        )
+        .route(
+            "/applications/{id}/routes/{route_id}/sensitivity-label",
+            put(labels::label_route),
+        )
+        .route("/authentication-contexts", get(labels::list_contexts))
+        .route(
+            "/authentication-contexts/{id}",
+            put(labels::put_context).delete(labels::delete_context),
+        )
+        .route("/signing-keys", get(keys::list_keys))
+        .route("/signing-keys/rotate", post(keys::rotate))
+        .route("/sensitivity-labels", get(labels::list_labels))
+        .route(
+            "/sensitivity-labels/{id}",
+            put(labels::put_label).delete(labels::delete_label),
+        )
         .route("/audit", get(admin::list_audit))
         .route("/audit/verify", get(admin::verify_audit))
         .route("/tokens", get(admin::list_tokens).post(admin::create_token))

@@ -5,16 +5,17 @@ use crate::auth::{PageUser, RequestCtx, resolve_session};
 use crate::error::AppError;
 use crate::login::{LoginOutcome, password_login};
 use crate::ops;
-use crate::state::{AppState, SESSION_COOKIE};
+use crate::state::AppState;
+use crate::stepup::SignInRequest;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_core::authn::DenyReason;
+use trustplane_core::authn::{DenyReason, FlowTarget, LoginFlow, LoginState};
 use trustplane_core::credential::{secret_digest, verify_password};
 use trustplane_core::identity::{User, UserStatus, validate_name, validate_username};
 use uuid::Uuid;
@@ -25,6 +26,11 @@ struct LoginPage<'a> {
     organisation: &'a str,
     csrf: String,
     next: &'a str,
+    /// The application asking (hidden fields `app` and `acr`).
+    app: &'a str,
+    acr: &'a str,
+    /// Re-authentication asked for by the application.
+    reauth: bool,
     username: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
@@ -38,6 +44,27 @@ pub struct LoginQuery {
     signed_out: Option<String>,
     #[serde(default)]
     expired: Option<String>,
+    #[serde(default)]
+    app: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+    /// Seconds; anything not a number is ignored.
+    #[serde(default)]
+    max_age: Option<String>,
+    #[serde(default)]
+    acr: Option<String>,
+}
+
+impl LoginQuery {
+    fn request(&self) -> SignInRequest {
+        let opt = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+        SignInRequest {
+            app: opt(&self.app),
+            prompt: opt(&self.prompt),
+            max_age: self.max_age.as_deref().and_then(|m| m.parse().ok()),
+            acr: opt(&self.acr),
+        }
+    }
 }
 
 pub async fn root(State(state): State<AppState>, jar: CookieJar) -> Response {
@@ -50,15 +77,42 @@ pub async fn root(State(state): State<AppState>, jar: CookieJar) -> Response {
 
 pub async fn login_form(
     State(state): State<AppState>,
+    ctx: RequestCtx,
     jar: CookieJar,
     Query(q): Query<LoginQuery>,
-) -> Response {
-    let (jar, csrf) = state.csrf_issue(jar);
+) -> Result<Response, AppError> {
     let next = crate::applications::safe_return(state.store.as_ref(), &q.next).await;
+    let now = OffsetDateTime::now_utc();
+    let request = q.request();
+    // An application sent the browser here: with a session that needs no re-authentication,
+    // step it up (or go straight back when it already satisfies the application).
+    if request.is_for_application()
+        && let Some(session) = resolve_session(&state, &jar).await?
+        && !request.needs_reauthentication(&session.session.methods, now)
+    {
+        let target = crate::stepup::flow_target(&state, &request, &next).await?;
+        // A policy's sign-in frequency wants a fresh sign-in: the form below, not a step-up.
+        if !crate::login_access::requires_reauthentication(
+            &state,
+            &ctx,
+            session.user.id,
+            &session.session.methods,
+            target.as_ref(),
+            now,
+        )
+        .await?
+        {
+            return step_up(&state, &ctx, jar, session, target, &next, now).await;
+        }
+    }
+    let (jar, csrf) = state.csrf_issue(jar);
     let page = LoginPage {
         organisation: &state.cfg.organisation,
         csrf,
         next: &next,
+        app: request.app.as_deref().unwrap_or_default(),
+        acr: request.acr.as_deref().unwrap_or_default(),
+        reauth: request.is_for_application(),
         username: "",
         error: q
             .expired
@@ -66,7 +120,58 @@ pub async fn login_form(
             .map(|_| DenyReason::FlowExpired.public_message()),
         notice: q.signed_out.as_ref().map(|_| "You have signed out."),
     };
-    (jar, render(&page)).into_response()
+    Ok((jar, render(&page)).into_response())
+}
+
+/// Steps a live session up for an application: conditional access for the application
+/// (and the strength it demands) decides which steps are missing; none: back to `next`.
+async fn step_up(
+    state: &AppState,
+    ctx: &RequestCtx,
+    jar: CookieJar,
+    session: crate::auth::SessionCtx,
+    target: Option<FlowTarget>,
+    next: &str,
+    now: OffsetDateTime,
+) -> Result<Response, AppError> {
+    let flow = LoginFlow::step_up(session.user.id, session.session.methods.clone(), now)
+        .with_target(target);
+    let (flow, _) = crate::login_access::apply(
+        state,
+        ctx,
+        flow,
+        crate::login_access::Stage::FirstFactor,
+        now,
+    )
+    .await?;
+    match &flow.state {
+        LoginState::Denied { reason } => {
+            tracing::info!(user = %session.user.id, app = crate::login_access::app_of(&flow),
+                correlation_id = %ctx.correlation_id, "step-up refused by policy");
+            Ok(super::flow::blocked_page(
+                state,
+                jar,
+                *reason,
+                &ctx.correlation_id,
+            ))
+        }
+        LoginState::InProgress { pending, .. } if !pending.is_empty() => {
+            let flow_secret = crate::secrets::random_token();
+            crate::login::PendingLogin {
+                flow,
+                next: next.to_string(),
+                username: session.user.username.clone(),
+                attempts: 0,
+                email_sent_to: None,
+                step_up_session: Some(session.session.id),
+            }
+            .save(state, &flow_secret)
+            .await?;
+            Ok(super::flow::continue_response(state, jar, flow_secret))
+        }
+        // Nothing missing: the session already satisfies the application.
+        _ => Ok(Redirect::to(next).into_response()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -75,6 +180,21 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    acr: String,
+}
+
+impl LoginForm {
+    fn request(&self) -> SignInRequest {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        SignInRequest {
+            app: opt(&self.app),
+            acr: opt(&self.acr),
+            ..Default::default()
+        }
+    }
 }
 
 pub async fn login_submit(
@@ -84,7 +204,10 @@ pub async fn login_submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> PageResult {
     let next = crate::applications::safe_return(state.store.as_ref(), &form.next).await;
-    let outcome = password_login(&state, &ctx, &form.username, &form.password, &next).await?;
+    let req = form.request();
+    let target = crate::stepup::flow_target(&state, &req, &next).await?;
+    let outcome =
+        password_login(&state, &ctx, &form.username, &form.password, &next, target).await?;
     match outcome {
         LoginOutcome::Continue { flow_secret } => {
             Ok(super::flow::continue_response(&state, jar, flow_secret))
@@ -111,6 +234,9 @@ pub async fn login_submit(
                 organisation: &state.cfg.organisation,
                 csrf,
                 next: &next,
+                app: &form.app,
+                acr: &form.acr,
+                reauth: req.is_for_application(),
                 username: &form.username,
                 error: Some(reason.public_message()),
                 notice: None,
@@ -134,7 +260,7 @@ pub async fn logout(
             .revoke_session(ctx.session.id, OffsetDateTime::now_utc(), None)
             .await?;
     }
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = state.remove_session_cookie(jar);
     Ok((jar, Redirect::to("/login?signed_out=1")).into_response())
 }
 

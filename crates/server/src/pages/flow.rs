@@ -324,9 +324,10 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             next,
             persist_until,
         } => {
-            let jar = jar
-                .remove(Cookie::build(FLOW_COOKIE).path("/login"))
-                .add(state.session_cookie(secret, persist_until));
+            let mut jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            if let Some(secret) = secret {
+                jar = jar.add(state.session_cookie(secret, persist_until));
+            }
             (jar, Redirect::to(super::stored_next(&next))).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
@@ -564,7 +565,7 @@ pub async fn tap_submit(
 ) -> PageResult {
     let pass: String = form.pass.chars().take(64).collect();
     let next = "/my/security-info";
-    match crate::login::tap_login(&state, &ctx, &form.username, &pass, next).await? {
+    match crate::login::tap_login(&state, &ctx, &form.username, &pass, next, None).await? {
         crate::login::LoginOutcome::Success {
             secret,
             persist_until,

@@ -108,6 +108,11 @@ pub(super) struct Answer {
     label: String,
     #[serde(default)]
     next: String,
+    /// The application asking (passwordless sign-in from a step-up page).
+    #[serde(default)]
+    app: String,
+    #[serde(default)]
+    acr: String,
 }
 
 pub(super) fn redirect_json(to: &str) -> Json<serde_json::Value> {
@@ -246,9 +251,10 @@ pub async fn second_factor_submit(
             next,
             persist_until,
         } => {
-            let jar = jar
-                .remove(Cookie::build(FLOW_COOKIE).path("/login"))
-                .add(state.session_cookie(secret, persist_until));
+            let mut jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            if let Some(secret) = secret {
+                jar = jar.add(state.session_cookie(secret, persist_until));
+            }
             (jar, redirect_json(super::stored_next(&next))).into_response()
         }
         StepResult::Retry { message, .. } if !message.is_empty() => {
@@ -298,8 +304,22 @@ pub async fn passwordless_submit(
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
     let next = crate::applications::safe_return(state.store.as_ref(), &a.next).await;
-    match crate::webauthn::passwordless_login(&state, &ctx, &a.ceremony, &a.credential, &next)
-        .await?
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let req = crate::stepup::SignInRequest {
+        app: opt(&a.app),
+        acr: opt(&a.acr),
+        ..Default::default()
+    };
+    let target = crate::stepup::flow_target(&state, &req, &next).await?;
+    match crate::webauthn::passwordless_login(
+        &state,
+        &ctx,
+        &a.ceremony,
+        &a.credential,
+        &next,
+        target,
+    )
+    .await?
     {
         LoginOutcome::Success {
             secret,

@@ -16,4 +16,5 @@ mod password_flow;
 mod postgres;
 mod reset;
 mod robustness;
+mod stepup;
 mod webauthn;

@@ -33,6 +33,7 @@ async fn app(s: &TestServer, id: &str) {
                 id: id.into(),
                 name: id.into(),
                 allowed_hosts: vec![],
+                sensitivity_label: None,
                 created_at: time::OffsetDateTime::now_utc(),
             },
             AuditDraft::new(&Actor::system(), "application.create", "application", None),

@@ -2,7 +2,9 @@
 
 use crate::support::*;
 use time::Duration;
-use trustplane_store::{Application, Route, SigningKey, Store, StoreError};
+use trustplane_store::{
+    Application, AuthenticationContext, Route, SensitivityLabel, SigningKey, Store, StoreError,
+};
 use uuid::Uuid;
 
 fn app(id: &str, hosts: &[&str]) -> Application {
@@ -10,6 +12,7 @@ fn app(id: &str, hosts: &[&str]) -> Application {
         id: id.into(),
         name: format!("The {id} app"),
         allowed_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        sensitivity_label: None,
         created_at: now(),
     }
 }
@@ -20,6 +23,7 @@ fn route(app_id: &str, host: &str, prefix: &str) -> Route {
         app_id: app_id.into(),
         host: host.into(),
         path_prefix: prefix.into(),
+        sensitivity_label: None,
         created_at: now(),
     }
 }
@@ -158,5 +162,179 @@ pub async fn signing_keys_round_trip(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
-    assert_eq!(s.active_signing_keys().await.unwrap(), vec![b, a]);
+    assert_eq!(
+        s.active_signing_keys().await.unwrap(),
+        vec![b.clone(), a.clone()]
+    );
+    // Retiring sets when a key stops being published: until then it still is.
+    let mut watch = AuditWatch::start(s).await;
+    let until = t + Duration::hours(1);
+    assert!(
+        s.retire_signing_key("a", until, draft("signing_key.retire"))
+            .await
+            .unwrap()
+    );
+    watch.one(s, "signing_key.retire", &admin()).await;
+    assert!(
+        !s.retire_signing_key("a", until, draft("signing_key.retire"))
+            .await
+            .unwrap(),
+        "already retired"
+    );
+    assert!(
+        !s.retire_signing_key("nope", until, draft("signing_key.retire"))
+            .await
+            .unwrap()
+    );
+    watch.none(s, "no-op retirements").await;
+    let kids = |v: Vec<SigningKey>| v.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+    assert_eq!(kids(s.active_signing_keys().await.unwrap()), ["b"]);
+    assert_eq!(kids(s.published_signing_keys(t).await.unwrap()), ["b", "a"]);
+    assert_eq!(
+        kids(s.published_signing_keys(until).await.unwrap()),
+        ["b"],
+        "no longer published once the retirement time is reached"
+    );
+}
+
+fn label(id: &str, rank: i32, context: Option<&str>) -> SensitivityLabel {
+    SensitivityLabel {
+        id: id.into(),
+        name: id.to_uppercase(),
+        rank,
+        authentication_context: context.map(str::to_string),
+        created_at: now(),
+    }
+}
+
+pub async fn sensitivity_labels_contexts_and_assignments(db: &TestDb) {
+    let s = &db.store;
+    let mut watch = AuditWatch::start(s).await;
+    // A label cannot map to a context that does not exist.
+    let e = s
+        .put_sensitivity_label(&label("confidential", 30, Some("c1")), draft("label.put"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    watch.none(s, "label with unknown context").await;
+    s.put_authentication_context(
+        &AuthenticationContext {
+            id: "c1".into(),
+            name: "Phishing-resistant".into(),
+            description: "passkeys only".into(),
+            created_at: now(),
+        },
+        draft("authentication_context.put"),
+    )
+    .await
+    .unwrap();
+    watch.one(s, "authentication_context.put", &admin()).await;
+    for l in [
+        label("confidential", 30, Some("c1")),
+        label("public", 10, None),
+        label("general", 20, None),
+    ] {
+        s.put_sensitivity_label(&l, draft("label.put"))
+            .await
+            .unwrap();
+    }
+    let ids: Vec<String> = s
+        .list_sensitivity_labels()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["public", "general", "confidential"],
+        "ordered by rank"
+    );
+    // Ranks are unique.
+    let e = s
+        .put_sensitivity_label(&label("secret", 30, None), draft("label.put"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    // Replacing by id keeps one label.
+    s.put_sensitivity_label(&label("general", 25, None), draft("label.put"))
+        .await
+        .unwrap();
+    assert_eq!(s.list_sensitivity_labels().await.unwrap().len(), 3);
+
+    // Assign to an application and a route.
+    s.create_application(&app("hr", &[]), draft("application.create"))
+        .await
+        .unwrap();
+    let r = route("hr", "hr.example.com", "/salaries");
+    s.add_route(&r, draft("route.add")).await.unwrap();
+    assert!(
+        s.set_sensitivity_label("hr", None, Some("general"), draft("label.assign"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.set_sensitivity_label(
+            "hr",
+            Some(r.id),
+            Some("confidential"),
+            draft("label.assign")
+        )
+        .await
+        .unwrap()
+    );
+    let e = s
+        .set_sensitivity_label("hr", None, Some("nope"), draft("label.assign"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    assert!(
+        !s.set_sensitivity_label("nope", None, Some("general"), draft("label.assign"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.set_sensitivity_label("hr", Some(Uuid::now_v7()), None, draft("label.assign"))
+            .await
+            .unwrap()
+    );
+    let got = s.get_application("hr").await.unwrap().unwrap();
+    assert_eq!(got.sensitivity_label.as_deref(), Some("general"));
+    let found = s
+        .find_route("hr.example.com", "/salaries/2026")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.sensitivity_label.as_deref(), Some("confidential"));
+
+    // In use: neither the label nor its context can go.
+    let e = s
+        .delete_sensitivity_label("confidential", draft("label.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
+    let e = s
+        .delete_authentication_context("c1", draft("authentication_context.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
+    s.set_sensitivity_label("hr", Some(r.id), None, draft("label.assign"))
+        .await
+        .unwrap();
+    assert!(
+        s.delete_sensitivity_label("confidential", draft("label.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.delete_authentication_context("c1", draft("authentication_context.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_authentication_context("c1", draft("authentication_context.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(s.list_authentication_contexts().await.unwrap().is_empty());
 }

@@ -93,6 +93,7 @@ store_tests! {
         revoke,
         revoke_user_sessions,
         active_filter_and_order,
+        step_up_replaces_methods_of_live_sessions,
     ],
     tokens: [
         api_token_lifecycle,
@@ -110,6 +111,7 @@ store_tests! {
     apps: [
         applications_and_routes_round_trip_with_audit,
         signing_keys_round_trip,
+        sensitivity_labels_contexts_and_assignments,
     ],
     oidc: [
         clients_round_trip_with_audit,

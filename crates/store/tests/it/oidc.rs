@@ -15,6 +15,7 @@ async fn crm(s: &trustplane_store::SqlStore) {
             id: "crm".into(),
             name: "CRM".into(),
             allowed_hosts: vec![],
+            sensitivity_label: None,
             created_at: now(),
         },
         draft("application.create"),

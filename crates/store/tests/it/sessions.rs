@@ -334,3 +334,35 @@ pub async fn active_filter_and_order(db: &TestDb) {
         .contains(&idle.id)
     );
 }
+
+pub async fn step_up_replaces_methods_of_live_sessions(db: &TestDb) {
+    let s = &db.store;
+    let u = add_user(s, "steve").await;
+    let t = now();
+    let a = session(u.id, t);
+    s.create_session(&a, "su").await.unwrap();
+    let mut audit = AuditWatch::start(s).await;
+    let mut methods = a.methods.clone();
+    methods.push(MethodUse {
+        method: AuthMethod::Totp,
+        at: t + Duration::minutes(5),
+    });
+    assert!(
+        s.step_up_session(a.id, &methods, draft("session.step_up"))
+            .await
+            .unwrap()
+    );
+    audit.one(s, "session.step_up", &admin()).await;
+    assert_eq!(s.get_session(a.id).await.unwrap().unwrap().methods, methods);
+    // A revoked session cannot be stepped up.
+    s.revoke_session(a.id, t + Duration::minutes(6), None)
+        .await
+        .unwrap();
+    assert!(
+        !s.step_up_session(a.id, &[], draft("session.step_up"))
+            .await
+            .unwrap()
+    );
+    audit.none(s, "step-up of a revoked session").await;
+    assert_eq!(s.get_session(a.id).await.unwrap().unwrap().methods, methods);
+}
