@@ -41,7 +41,7 @@ pub struct NewClient {
     /// `client_secret_basic` (default for confidential clients) or `client_secret_post`.
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
-    /// `ES256` (default).
+    /// `ES256` (default) or `RS256`.
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
     /// Put the user's group names in ID tokens and userinfo.
@@ -134,16 +134,11 @@ fn check_client_id(id: &str) -> Result<(), AppError> {
 
 fn check_alg(alg: &str) -> Result<String, AppError> {
     match alg {
-        "ES256" => Ok(alg.into()),
-        "RS256" => Err(bad(
-            "unsupported_alg",
-            "RS256 ID tokens are not available yet: trustplane signs with ES256 only until RS256 \
-             signing keys are added. Register the client with ES256.",
-        )),
+        "ES256" | "RS256" => Ok(alg.into()),
         other => Err(bad(
             "unsupported_alg",
             format!(
-                "`{}` is not a supported id_token_signed_response_alg (ES256).",
+                "`{}` is not a supported id_token_signed_response_alg (ES256 or RS256).",
                 short(other)
             ),
         )),
@@ -430,10 +425,16 @@ mod tests {
     }
 
     #[test]
-    fn rs256_is_refused_with_a_reason() {
-        let e = check_alg("RS256").unwrap_err();
-        assert!(e.message.contains("ES256"));
+    fn only_es256_and_rs256_are_accepted() {
+        assert!(check_alg("RS256").is_ok());
         assert!(check_alg("ES256").is_ok());
-        assert!(check_alg("none").is_err());
+        for alg in ["none", "HS256", "es256", "PS256"] {
+            assert!(
+                check_alg(alg)
+                    .unwrap_err()
+                    .message
+                    .contains("ES256 or RS256")
+            );
+        }
     }
 }

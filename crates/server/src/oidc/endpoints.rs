@@ -213,7 +213,18 @@ pub async fn logout(
     let mut hint_sid: Option<Uuid> = None;
     let mut client_id = p.get("client_id").cloned();
     if let Some(hint) = p.get("id_token_hint") {
-        let Some(claims) = verify_jwt(&state, &iss, hint, true).await else {
+        let Some(claims) = verify_jwt(
+            &state,
+            &iss,
+            hint,
+            &[
+                jsonwebtoken::Algorithm::ES256,
+                jsonwebtoken::Algorithm::RS256,
+            ],
+            true,
+        )
+        .await
+        else {
             return Ok(crate::pages::error_page(&AppError::bad_request(
                 "invalid_request",
                 "The id_token_hint is not an ID token issued here.",

@@ -29,8 +29,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::collections::HashMap;
-use trustplane_core::access::strength::{AuthFacts, Strength};
-use trustplane_core::authn::MethodUse;
 use trustplane_core::credential::{constant_time_eq, secret_digest};
 use trustplane_store::OidcClient;
 
@@ -61,27 +59,7 @@ pub const GRANTS: [&str; 4] = [
 pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
 
 /// The `acr` values, weakest first (the built-in authentication strengths).
-pub const ACR_VALUES: [&str; 4] = [
-    "single_factor",
-    "mfa",
-    "passwordless_mfa",
-    "phishing_resistant_mfa",
-];
-
-/// The strongest `acr` value the methods of a session meet. Fallback until
-/// `trustplane_core::authn::acr_of` lands on main.
-pub fn acr_of(methods: &[MethodUse]) -> &'static str {
-    let facts = AuthFacts::of(methods);
-    let builtins = Strength::builtins();
-    for name in ACR_VALUES.iter().rev() {
-        if let Some(s) = builtins.iter().find(|s| &*s.id == *name)
-            && s.satisfied(&facts)
-        {
-            return name;
-        }
-    }
-    "single_factor"
-}
+pub use trustplane_core::authn::{ACR_VALUES, acr_of};
 
 /// Position of an `acr` value in [`ACR_VALUES`] (stronger is higher).
 pub fn acr_rank(v: &str) -> Option<usize> {
@@ -307,7 +285,7 @@ pub async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Res
         "response_modes_supported": ["query"],
         "grant_types_supported": GRANTS,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [crate::keys::ALG],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

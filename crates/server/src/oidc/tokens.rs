@@ -178,30 +178,48 @@ pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, 
             claims.insert("sid".into(), sid.to_string().into());
         }
         user_claims(state, Some(i.client), user, i.scope, &mut claims).await?;
-        let id = crate::keys::sign(state, &serde_json::Value::Object(claims)).await?;
+        let id = crate::keys::sign_with(
+            state,
+            &i.client.id_token_alg,
+            &serde_json::Value::Object(claims),
+        )
+        .await?;
         out["id_token"] = id.into();
     }
     Ok(out)
 }
 
-/// Verifies a JWT we signed: ES256 only (no `none`, no HMAC), a `kid` among the
-/// published keys, a valid signature, our issuer; `exp` checked unless `allow_expired`.
+/// Verifies a JWT we signed: one of `algs` only (never `none` or HMAC), a `kid` among the
+/// published keys whose own `alg` is the header's (no algorithm confusion), a valid
+/// signature, our issuer; `exp` checked unless `allow_expired`.
 pub async fn verify_jwt(
     state: &AppState,
     issuer: &str,
     token: &str,
+    algs: &[jsonwebtoken::Algorithm],
     allow_expired: bool,
 ) -> Option<serde_json::Value> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != jsonwebtoken::Algorithm::ES256 {
+    if !algs.contains(&header.alg) {
         return None;
     }
+    let alg_name = match header.alg {
+        jsonwebtoken::Algorithm::ES256 => "ES256",
+        jsonwebtoken::Algorithm::RS256 => "RS256",
+        _ => return None,
+    };
     let kid = header.kid?;
-    let keys = state.store.active_signing_keys().await.ok()?;
-    let key = keys.into_iter().find(|k| k.kid == kid)?;
+    let keys = state
+        .store
+        .published_signing_keys(OffsetDateTime::now_utc())
+        .await
+        .ok()?;
+    let key = keys
+        .into_iter()
+        .find(|k| k.kid == kid && k.alg == alg_name)?;
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&key.public_jwk).ok()?;
     let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
     v.leeway = 0;
@@ -221,7 +239,8 @@ pub async fn live_access_token(
     issuer: &str,
     token: &str,
 ) -> Result<Option<(OidcToken, serde_json::Value)>, OAuthError> {
-    let Some(claims) = verify_jwt(state, issuer, token, false).await else {
+    let es256 = [jsonwebtoken::Algorithm::ES256];
+    let Some(claims) = verify_jwt(state, issuer, token, &es256, false).await else {
         return Ok(None);
     };
     let Some(t) = state.store.oidc_token(&secret_digest(token)).await? else {

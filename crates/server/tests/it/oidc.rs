@@ -174,9 +174,12 @@ async fn jwks_key(s: &TestServer, kid: &str) -> jsonwebtoken::DecodingKey {
 
 async fn verify_id_token(s: &TestServer, id_token: &str, aud: &str) -> Value {
     let h = jsonwebtoken::decode_header(id_token).unwrap();
-    assert_eq!(h.alg, jsonwebtoken::Algorithm::ES256);
+    assert!(matches!(
+        h.alg,
+        jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::RS256
+    ));
     let key = jwks_key(s, h.kid.as_deref().unwrap()).await;
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    let mut v = jsonwebtoken::Validation::new(h.alg);
     v.set_audience(&[aud]);
     v.set_issuer(&[s.base.as_str()]);
     jsonwebtoken::decode::<Value>(id_token, &key, &v)
@@ -1170,7 +1173,7 @@ async fn clients_api_is_audited_and_secrets_are_shown_once() {
             "unknown_application",
         ),
         (
-            json!({ "name": "x", "app_id": "crm", "redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "RS256" }),
+            json!({ "name": "x", "app_id": "crm", "redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "HS256" }),
             "unsupported_alg",
         ),
         (
@@ -1272,6 +1275,42 @@ async fn clients_api_is_audited_and_secrets_are_shown_once() {
     ] {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
+    // RS256 ID tokens for a client that asks for them (keys.rs creates the key on first use).
+    let r = api(reqwest::Method::POST, "/api/v1/oidc/clients")
+        .json(
+            &json!({ "name": "Legacy", "app_id": "crm", "redirect_uris": [RP],
+            "id_token_signed_response_alg": "RS256" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let legacy = json(r).await;
+    assert!(legacy["client_id"].is_string(), "{legacy}");
+    let rp = Rp {
+        id: legacy["client_id"].as_str().unwrap().into(),
+        secret: legacy["client_secret"].as_str().map(String::from),
+    };
+    s.user("carol", &[]).await;
+    let c = signed_in(&s, "carol").await;
+    let t = exchange(
+        &s,
+        &rp,
+        &code_for(&s, &c, &rp, &[("scope", "openid")]).await,
+    )
+    .await;
+    let id_token = t["id_token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(id_token).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    verify_id_token(&s, id_token, &rp.id).await;
+    // Access tokens stay ES256.
+    assert_eq!(
+        jsonwebtoken::decode_header(t["access_token"].as_str().unwrap())
+            .unwrap()
+            .alg,
+        jsonwebtoken::Algorithm::ES256
+    );
     // The console page lists clients.
     s.user("root", &[Role::GlobalAdministrator]).await;
     let c = signed_in(&s, "root").await;
