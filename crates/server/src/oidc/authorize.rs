@@ -386,10 +386,9 @@ async fn proceed(
     // The user signed in (again) after this request was made: requirements that still
     // fail now end the request instead of looping back to the sign-in page.
     let fresh = last_auth >= stored.created_at;
-    let auth_time = methods
-        .first()
-        .map(|m| m.at)
-        .unwrap_or(session.session.created_at);
+    // `auth_time`: the most recent authentication (a step-up or re-authentication in place
+    // moves it), which is what `max_age` is measured against.
+    let auth_time = last_auth;
     let acr = acr_of(methods);
     let acr_ok = wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank));
     let too_old = !fresh

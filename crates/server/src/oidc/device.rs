@@ -254,8 +254,9 @@ pub async fn decide(
         let methods = &ctx.session.methods;
         let info = AuthInfo {
             auth_time: methods
-                .first()
+                .iter()
                 .map(|m| m.at)
+                .max()
                 .unwrap_or(ctx.session.created_at)
                 .unix_timestamp(),
             acr: acr_of(methods).to_string(),
