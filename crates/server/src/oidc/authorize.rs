@@ -295,12 +295,47 @@ fn validate(
     Ok(())
 }
 
+#[derive(askama::Template)]
+#[template(path = "oidc_continue.html")]
+struct ContinuePage<'a> {
+    url: &'a str,
+}
+
 /// `GET /oauth2/authorize/resume?request=ID`: continues a stored request after sign-in.
+///
+/// A browser usually arrives here through the redirect that ends the sign-in form's POST;
+/// browsers apply the sign-in page's CSP `form-action 'self'` to that whole redirect chain,
+/// so a redirect from here to the client would be blocked. For browser navigations
+/// (`Sec-Fetch-Mode: navigate`) the redirect to the client is therefore a small page that
+/// moves on by itself (meta refresh, plus a link); other clients get the plain `303`.
 pub async fn resume(
     State(state): State<AppState>,
     ctx: RequestCtx,
+    headers: HeaderMap,
     jar: CookieJar,
     RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let res = resume_inner(state, ctx, jar, raw).await?;
+    let navigate = headers
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v.as_bytes() == b"navigate");
+    let to_client = res
+        .headers()
+        .get(axum::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
+        .map(String::from);
+    match to_client {
+        Some(url) if navigate => Ok(crate::pages::render(&ContinuePage { url: &url })),
+        _ => Ok(res),
+    }
+}
+
+async fn resume_inner(
+    state: AppState,
+    ctx: RequestCtx,
+    jar: CookieJar,
+    raw: Option<String>,
 ) -> Result<Response, AppError> {
     let p = match super::params(raw.unwrap_or_default().as_bytes()) {
         Ok(p) => p,
