@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod forward_auth;
+mod forward_auth_input;
 mod harness;
 mod login;
 mod mail;
