@@ -114,6 +114,12 @@ pub async fn ensure_active(store: &dyn Store, seal_key: &[u8; 32]) -> Result<(),
 
 /// Signs `claims` with the newest active key (creating one if there is none).
 pub async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, KeyError> {
+    let (kid, enc) = signer(state).await?;
+    encode(&kid, &enc, claims)
+}
+
+/// The newest active key, unsealed: (kid, encoding key). Creates one if there is none.
+pub async fn signer(state: &AppState) -> Result<(String, jsonwebtoken::EncodingKey), KeyError> {
     let store = state.store.as_ref();
     let mut keys = store.active_signing_keys().await?;
     if keys.is_empty() {
@@ -123,10 +129,18 @@ pub async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String
     let key = keys.into_iter().next().ok_or(KeyError::NoKey)?;
     let der = crate::secrets::open(&state.signing_key, key.kid.as_bytes(), &key.sealed_private)
         .map_err(|_| KeyError::Unseal(key.kid.clone()))?;
+    Ok((key.kid, jsonwebtoken::EncodingKey::from_ec_der(&der)))
+}
+
+/// Signs `claims` as an ES256 JWT with the given key.
+pub fn encode(
+    kid: &str,
+    enc: &jsonwebtoken::EncodingKey,
+    claims: &serde_json::Value,
+) -> Result<String, KeyError> {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(key.kid);
-    let enc = jsonwebtoken::EncodingKey::from_ec_der(&der);
-    jsonwebtoken::encode(&header, claims, &enc).map_err(|_| KeyError::Sign)
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, enc).map_err(|_| KeyError::Sign)
 }
 
 /// `GET /.well-known/jwks.json`: every active public key.

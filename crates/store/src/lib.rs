@@ -20,7 +20,7 @@ mod webauthn;
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
-pub use sql::SqlStore;
+pub use sql::{EVENTS_CHANNEL, SqlStore};
 pub use terms::TermsOfUse;
 
 use async_trait::async_trait;
