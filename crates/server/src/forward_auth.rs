@@ -8,19 +8,19 @@
 use crate::access::{self, Signals};
 use crate::auth::{RequestCtx, resolve_session};
 use crate::cae::{Entry, IdentityHeaders};
-use crate::state::SESSION_COOKIE;
-use std::sync::Arc;
-use trustplane_core::credential::secret_digest;
-use uuid::Uuid;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::state::SESSION_COOKIE;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use std::sync::Arc;
 use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
+use trustplane_core::credential::secret_digest;
+use uuid::Uuid;
 
 /// How long an assertion is valid.
 pub const ASSERTION_SECONDS: i64 = 60;

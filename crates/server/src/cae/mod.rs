@@ -262,7 +262,10 @@ impl Cae {
         {
             *r = None;
         }
-        if matches!(e, Event::Policy | Event::Routes | Event::Device(_) | Event::All) {
+        if matches!(
+            e,
+            Event::Policy | Event::Routes | Event::Device(_) | Event::All
+        ) {
             for sh in &self.shards {
                 if let Ok(mut m) = sh.lock() {
                     m.clear();

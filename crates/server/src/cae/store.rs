@@ -17,7 +17,7 @@ use trustplane_core::mfa::tap::TemporaryAccessPass;
 use trustplane_core::mfa::webauthn::WebauthnCredential;
 use trustplane_core::risk::{DetectionState, RiskDetection};
 use trustplane_core::session::{ApiToken, Session};
-use trustplane_core::signin::{SignInEvent, SignInResult};
+use trustplane_core::signin::SignInEvent;
 use trustplane_store::*;
 use uuid::Uuid;
 
@@ -40,10 +40,21 @@ impl Store for EventingStore {
         self.inner.ping().await
     }
 
-    async fn create_user(&self, user: &User, password_hash: Option<&str>, roles: &[Role], audit: AuditDraft,) -> Result<()> {
+    async fn create_user(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+        roles: &[Role],
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
-        let r = self.inner.create_user(user, password_hash, roles, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .create_user(user, password_hash, roles, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -70,30 +81,50 @@ impl Store for EventingStore {
     async fn update_user(&self, user: &User, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.update_user(user, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn delete_user(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.delete_user(id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn set_password_hash(&self, user_id: Uuid, hash: &str, must_change: bool, revoke_sessions_at: Option<OffsetDateTime>, audit: Option<AuditDraft>,) -> Result<()> {
+    async fn set_password_hash(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        must_change: bool,
+        revoke_sessions_at: Option<OffsetDateTime>,
+        audit: Option<AuditDraft>,
+    ) -> Result<()> {
         let ev = audit.as_ref().and_then(event_of);
         let audited = audit.is_some();
-        let r = self.inner.set_password_hash(user_id, hash, must_change, revoke_sessions_at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
-        if revoke_sessions_at.is_some() || audited { self.cae.publish(&Event::User(user_id)); }
+        let r = self
+            .inner
+            .set_password_hash(user_id, hash, must_change, revoke_sessions_at, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
+        if revoke_sessions_at.is_some() || audited {
+            self.cae.publish(&Event::User(user_id));
+        }
         r
     }
 
     async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_group(group, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -112,22 +143,33 @@ impl Store for EventingStore {
     async fn delete_group(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.delete_group(id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn add_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.add_member(group_id, user_id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         self.cae.apply(&Event::User(user_id));
         r
     }
 
-    async fn remove_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
+    async fn remove_member(
+        &self,
+        group_id: Uuid,
+        user_id: Uuid,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_member(group_id, user_id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         self.cae.apply(&Event::User(user_id));
         r
     }
@@ -143,14 +185,18 @@ impl Store for EventingStore {
     async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.assign_role(user_id, role, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.unassign_role(user_id, role, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -174,34 +220,65 @@ impl Store for EventingStore {
         self.inner.get_session(id).await
     }
 
-    async fn touch_session(&self, id: Uuid, last_seen: OffsetDateTime, idle_expires: OffsetDateTime,) -> Result<()> {
+    async fn touch_session(
+        &self,
+        id: Uuid,
+        last_seen: OffsetDateTime,
+        idle_expires: OffsetDateTime,
+    ) -> Result<()> {
         self.inner.touch_session(id, last_seen, idle_expires).await
     }
 
-    async fn revoke_session(&self, id: Uuid, at: OffsetDateTime, audit: Option<AuditDraft>,) -> Result<bool> {
+    async fn revoke_session(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<bool> {
         let ev = audit.as_ref().and_then(event_of);
         let r = self.inner.revoke_session(id, at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         self.cae.publish(&Event::Session(id));
         r
     }
 
-    async fn revoke_user_sessions(&self, user_id: Uuid, at: OffsetDateTime, audit: Option<AuditDraft>,) -> Result<u64> {
+    async fn revoke_user_sessions(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+        audit: Option<AuditDraft>,
+    ) -> Result<u64> {
         let ev = audit.as_ref().and_then(event_of);
         let r = self.inner.revoke_user_sessions(user_id, at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         self.cae.publish(&Event::User(user_id));
         r
     }
 
-    async fn list_sessions(&self, user_id: Option<Uuid>, active_at: Option<OffsetDateTime>, limit: i64,) -> Result<Vec<Session>> {
+    async fn list_sessions(
+        &self,
+        user_id: Option<Uuid>,
+        active_at: Option<OffsetDateTime>,
+        limit: i64,
+    ) -> Result<Vec<Session>> {
         self.inner.list_sessions(user_id, active_at, limit).await
     }
 
-    async fn create_api_token(&self, token: &ApiToken, secret_hash: &str, audit: AuditDraft,) -> Result<()> {
+    async fn create_api_token(
+        &self,
+        token: &ApiToken,
+        secret_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_api_token(token, secret_hash, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -213,10 +290,17 @@ impl Store for EventingStore {
         self.inner.list_api_tokens().await
     }
 
-    async fn revoke_api_token(&self, id: Uuid, at: OffsetDateTime, audit: AuditDraft,) -> Result<bool> {
+    async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.revoke_api_token(id, at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -252,32 +336,59 @@ impl Store for EventingStore {
         self.inner.list_banned_terms().await
     }
 
-    async fn add_banned_terms(&self, terms: &[(String, String)], added_by: &str, audit: AuditDraft,) -> Result<u64> {
+    async fn add_banned_terms(
+        &self,
+        terms: &[(String, String)],
+        added_by: &str,
+        audit: AuditDraft,
+    ) -> Result<u64> {
         let ev = event_of(&audit);
         let r = self.inner.add_banned_terms(terms, added_by, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_banned_term(term, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn set_bootstrap_token(&self, secret_hash: &str, expires_at: OffsetDateTime,) -> Result<()> {
-        self.inner.set_bootstrap_token(secret_hash, expires_at).await
+    async fn set_bootstrap_token(
+        &self,
+        secret_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.inner
+            .set_bootstrap_token(secret_hash, expires_at)
+            .await
     }
 
     async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool> {
         self.inner.bootstrap_token_valid(secret_hash, now).await
     }
 
-    async fn bootstrap_admin(&self, secret_hash: &str, now: OffsetDateTime, user: &User, password_hash: &str, audit: AuditDraft,) -> Result<()> {
+    async fn bootstrap_admin(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+        user: &User,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
-        let r = self.inner.bootstrap_admin(secret_hash, now, user, password_hash, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .bootstrap_admin(secret_hash, now, user, password_hash, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -285,8 +396,17 @@ impl Store for EventingStore {
         self.inner.banned_terms_revision().await
     }
 
-    async fn save_login_flow(&self, id_hash: &str, user_id: Option<Uuid>, data: &str, now: OffsetDateTime, expires_at: OffsetDateTime,) -> Result<()> {
-        self.inner.save_login_flow(id_hash, user_id, data, now, expires_at).await
+    async fn save_login_flow(
+        &self,
+        id_hash: &str,
+        user_id: Option<Uuid>,
+        data: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.inner
+            .save_login_flow(id_hash, user_id, data, now, expires_at)
+            .await
     }
 
     async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
@@ -297,10 +417,17 @@ impl Store for EventingStore {
         self.inner.delete_login_flow(id_hash).await
     }
 
-    async fn add_mfa_method(&self, m: &MfaMethod, secret_sealed: &str, audit: AuditDraft,) -> Result<()> {
+    async fn add_mfa_method(
+        &self,
+        m: &MfaMethod,
+        secret_sealed: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_mfa_method(m, secret_sealed, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -319,21 +446,45 @@ impl Store for EventingStore {
     async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_mfa_method(id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn rename_mfa_method(&self, id: Uuid, user_id: Uuid, label: &str, audit: AuditDraft,) -> Result<bool> {
+    async fn rename_mfa_method(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let ev = event_of(&audit);
-        let r = self.inner.rename_mfa_method(id, user_id, label, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .rename_mfa_method(id, user_id, label, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn replace_recovery_codes(&self, user_id: Uuid, hashes: &[String], at: OffsetDateTime, audit: AuditDraft,) -> Result<()> {
+    async fn replace_recovery_codes(
+        &self,
+        user_id: Uuid,
+        hashes: &[String],
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
-        let r = self.inner.replace_recovery_codes(user_id, hashes, at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .replace_recovery_codes(user_id, hashes, at, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -341,14 +492,26 @@ impl Store for EventingStore {
         self.inner.unused_recovery_codes(user_id).await
     }
 
-    async fn use_recovery_code(&self, user_id: Uuid, code_hash: &str, at: OffsetDateTime,) -> Result<bool> {
+    async fn use_recovery_code(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
         self.inner.use_recovery_code(user_id, code_hash, at).await
     }
 
-    async fn add_webauthn_credential(&self, c: &WebauthnCredential, passkey: &str, audit: AuditDraft,) -> Result<()> {
+    async fn add_webauthn_credential(
+        &self,
+        c: &WebauthnCredential,
+        passkey: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_webauthn_credential(c, passkey, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -360,33 +523,83 @@ impl Store for EventingStore {
         self.inner.webauthn_keys(user_id).await
     }
 
-    async fn webauthn_by_credential_id(&self, credential_id: &str,) -> Result<Option<(WebauthnCredential, String)>> {
+    async fn webauthn_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(WebauthnCredential, String)>> {
         self.inner.webauthn_by_credential_id(credential_id).await
     }
 
-    async fn record_webauthn_use(&self, id: Uuid, expected_count: u32, new_count: u32, backup_state: bool, passkey: &str, at: OffsetDateTime,) -> Result<bool> {
-        self.inner.record_webauthn_use(id, expected_count, new_count, backup_state, passkey, at).await
+    async fn record_webauthn_use(
+        &self,
+        id: Uuid,
+        expected_count: u32,
+        new_count: u32,
+        backup_state: bool,
+        passkey: &str,
+        at: OffsetDateTime,
+    ) -> Result<bool> {
+        self.inner
+            .record_webauthn_use(id, expected_count, new_count, backup_state, passkey, at)
+            .await
     }
 
-    async fn rename_webauthn_credential(&self, id: Uuid, user_id: Uuid, label: &str, audit: AuditDraft,) -> Result<bool> {
+    async fn rename_webauthn_credential(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+        label: &str,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let ev = event_of(&audit);
-        let r = self.inner.rename_webauthn_credential(id, user_id, label, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .rename_webauthn_credential(id, user_id, label, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn save_webauthn_ceremony(&self, id_hash: &str, purpose: &str, binding: &str, user_id: Option<Uuid>, state: &str, now: OffsetDateTime, expires_at: OffsetDateTime,) -> Result<()> {
-        self.inner.save_webauthn_ceremony(id_hash, purpose, binding, user_id, state, now, expires_at).await
+    async fn save_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        user_id: Option<Uuid>,
+        state: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        self.inner
+            .save_webauthn_ceremony(id_hash, purpose, binding, user_id, state, now, expires_at)
+            .await
     }
 
-    async fn take_webauthn_ceremony(&self, id_hash: &str, purpose: &str, binding: &str, now: OffsetDateTime,) -> Result<Option<(Option<Uuid>, String)>> {
-        self.inner.take_webauthn_ceremony(id_hash, purpose, binding, now).await
+    async fn take_webauthn_ceremony(
+        &self,
+        id_hash: &str,
+        purpose: &str,
+        binding: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(Option<Uuid>, String)>> {
+        self.inner
+            .take_webauthn_ceremony(id_hash, purpose, binding, now)
+            .await
     }
 
-    async fn issue_tap(&self, tap: &TemporaryAccessPass, pass_hash: &str, audit: AuditDraft,) -> Result<()> {
+    async fn issue_tap(
+        &self,
+        tap: &TemporaryAccessPass,
+        pass_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.issue_tap(tap, pass_hash, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -401,7 +614,9 @@ impl Store for EventingStore {
     async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.revoke_tap(user_id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -417,17 +632,32 @@ impl Store for EventingStore {
         self.inner.list_policy_versions(limit).await
     }
 
-    async fn save_policy_version(&self, based_on: i64, document: &str, created_by: &str, comment: &str, now: OffsetDateTime, audit: AuditDraft,) -> Result<PolicyVersion> {
+    async fn save_policy_version(
+        &self,
+        based_on: i64,
+        document: &str,
+        created_by: &str,
+        comment: &str,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<PolicyVersion> {
         let ev = event_of(&audit);
-        let r = self.inner.save_policy_version(based_on, document, created_by, comment, now, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        let r = self
+            .inner
+            .save_policy_version(based_on, document, created_by, comment, now, audit)
+            .await;
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_terms(t, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -442,7 +672,9 @@ impl Store for EventingStore {
     async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_terms(id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -461,11 +693,17 @@ impl Store for EventingStore {
     async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.put_setting(name, value, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
-    async fn registration_prompted(&self, user_id: Uuid, at: OffsetDateTime,) -> Result<OffsetDateTime> {
+    async fn registration_prompted(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<OffsetDateTime> {
         self.inner.registration_prompted(user_id, at).await
     }
 
@@ -477,7 +715,12 @@ impl Store for EventingStore {
         self.inner.codes_sent_since(user_id, since).await
     }
 
-    async fn live_code(&self, bound_to: &str, purpose: trustplane_core::mfa::email::CodePurpose, now: OffsetDateTime,) -> Result<Option<LiveCode>> {
+    async fn live_code(
+        &self,
+        bound_to: &str,
+        purpose: trustplane_core::mfa::email::CodePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<LiveCode>> {
         self.inner.live_code(bound_to, purpose, now).await
     }
 
@@ -489,10 +732,17 @@ impl Store for EventingStore {
         self.inner.fail_code(id, max_attempts, now).await
     }
 
-    async fn require_reregistration(&self, user_id: Uuid, now: OffsetDateTime, audit: AuditDraft,) -> Result<u64> {
+    async fn require_reregistration(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<u64> {
         let ev = event_of(&audit);
         let r = self.inner.require_reregistration(user_id, now, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -506,7 +756,12 @@ impl Store for EventingStore {
         r
     }
 
-    async fn list_risk_detections(&self, user_id: Option<Uuid>, state: Option<DetectionState>, limit: i64,) -> Result<Vec<RiskDetection>> {
+    async fn list_risk_detections(
+        &self,
+        user_id: Option<Uuid>,
+        state: Option<DetectionState>,
+        limit: i64,
+    ) -> Result<Vec<RiskDetection>> {
         self.inner.list_risk_detections(user_id, state, limit).await
     }
 
@@ -514,17 +769,27 @@ impl Store for EventingStore {
         self.inner.get_risk_detection(id).await
     }
 
-    async fn close_risk_detection(&self, id: Uuid, to: DetectionState, at: OffsetDateTime, audit: AuditDraft,) -> Result<bool> {
+    async fn close_risk_detection(
+        &self,
+        id: Uuid,
+        to: DetectionState,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.close_risk_detection(id, to, at, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_application(app, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -539,21 +804,27 @@ impl Store for EventingStore {
     async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_application(id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_route(route, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
     async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_route(app_id, route_id, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 
@@ -568,7 +839,9 @@ impl Store for EventingStore {
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_signing_key(key, audit).await;
-        if let Some(e) = ev { self.cae.apply(&e); }
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
         r
     }
 

@@ -21,7 +21,11 @@ fn audit_actions_map_to_events() {
         ("mfa.reregistration.require", "user", Event::User(uid(7))),
         ("risk.detection.dismiss", "user", Event::User(uid(7))),
         ("role.unassign", "user", Event::User(uid(7))),
-        ("conditional_access.policy_set.save", "policy_set", Event::Policy),
+        (
+            "conditional_access.policy_set.save",
+            "policy_set",
+            Event::Policy,
+        ),
         ("application.route.add", "application", Event::Routes),
         ("application.delete", "application", Event::Routes),
         ("group.member.add", "group", Event::All),
@@ -37,7 +41,10 @@ fn audit_actions_map_to_events() {
     assert_eq!(from_audit("token.create", "api_token", Some(&u)), None);
     assert_eq!(from_audit("mfa.method.rename", "user", Some(&u)), None);
     // A user-targeted action without a usable id cannot be narrowed: everything.
-    assert_eq!(from_audit("user.disable", "user", Some("x")), Some(Event::All));
+    assert_eq!(
+        from_audit("user.disable", "user", Some("x")),
+        Some(Event::All)
+    );
 }
 
 #[test]
@@ -54,12 +61,12 @@ fn payloads_parse_and_malformed_ones_clear_everything() {
         parse_payload(&format!(r#"{{"event":"user","id":"{u}"}}"#)),
         Some(Event::User(u))
     );
-    assert_eq!(
-        parse_payload(r#"{"event":"policy"}"#),
-        Some(Event::Policy)
-    );
+    assert_eq!(parse_payload(r#"{"event":"policy"}"#), Some(Event::Policy));
     assert_eq!(parse_payload("not json"), Some(Event::All));
-    assert_eq!(parse_payload(r#"{"event":"user","id":"bad"}"#), Some(Event::All));
+    assert_eq!(
+        parse_payload(r#"{"event":"user","id":"bad"}"#),
+        Some(Event::All)
+    );
     assert_eq!(
         parse_payload(r#"{"seq":1,"action":"token.create","target_type":"api_token"}"#),
         None
@@ -202,7 +209,10 @@ fn nothing_is_served_while_events_may_be_missed() {
 fn the_cache_is_bounded() {
     let cae = Cae::new(Arc::default(), true);
     for i in 0..(MAX_ENTRIES + 500) {
-        cae.insert(&format!("d{i}"), entry(&cae, cae.snapshot(), uid(1), uid(2), "wiki"));
+        cae.insert(
+            &format!("d{i}"),
+            entry(&cae, cae.snapshot(), uid(1), uid(2), "wiki"),
+        );
     }
     assert!(cae.len() <= MAX_ENTRIES, "{}", cae.len());
 }

@@ -409,10 +409,7 @@ pub async fn my_revoke_session(
     }
     // Audited like an administrator's revocation, so that the change event reaches every
     // instance (continuous access evaluation).
-    state
-        .ops()
-        .revoke_session(&ctx.actor(req.ip), id)
-        .await?;
+    state.ops().revoke_session(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/my?ok=revoked").into_response())
 }
 
