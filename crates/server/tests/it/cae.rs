@@ -227,7 +227,7 @@ async fn high_user_risk_steps_up_the_next_request() {
         json!({
             "id": "risky-mfa", "name": "High user risk requires MFA", "state": "enabled",
             "assignments": {
-                "users": { "include": "all" },
+                "users": { "include": { "all": true } },
                 "applications": { "include": ["wiki"] }
             },
             "conditions": { "user_risk_levels": ["high"] },
@@ -277,6 +277,8 @@ async fn removing_an_mfa_method_is_an_event() {
     s.stop().await;
 }
 
+static SHARED_KEY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
 /// Two instances on one PostgreSQL database: a session revoked through A is refused by B
 /// within a second, with both caches warm.
 #[tokio::test]
@@ -287,9 +289,12 @@ async fn two_instances_on_postgres_agree_within_a_second() {
     let url = crate::postgres::fresh_database(&admin).await;
     let opts = || Options {
         database_url: Some(url.clone()),
+        configure: Some(|cfg| cfg.secret_key_file = SHARED_KEY.get().cloned()),
         ..Options::default()
     };
     let a = TestServer::with(opts()).await;
+    // Instances sharing a database share the master key: B uses A's.
+    let _ = SHARED_KEY.set(a.data_dir().join("secret.key"));
     let b = TestServer::with(opts()).await;
     let token = admin_token(&a, Role::SecurityAdministrator).await;
     wiki(&a, &token).await;
