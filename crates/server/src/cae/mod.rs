@@ -135,6 +135,12 @@ struct Marks {
 
 type Key = (String, String);
 
+/// Routes by host.
+pub type RouteTable = HashMap<String, Vec<Route>>;
+
+/// An unsealed signing key: (kid, key).
+pub type Signer = (String, jsonwebtoken::EncodingKey);
+
 /// The caches and the event state of one instance.
 pub struct Cae {
     seq: AtomicU64,
@@ -143,10 +149,10 @@ pub struct Cae {
     /// working). While not live nothing is served from or added to the caches.
     live: AtomicBool,
     shards: Vec<Mutex<HashMap<Key, Arc<Entry>>>>,
-    routes: Mutex<Option<(u64, Arc<HashMap<String, Vec<Route>>>)>>,
+    routes: Mutex<Option<(u64, Arc<RouteTable>)>>,
     pub policies: Arc<PolicyCache>,
     /// The unsealed assertion signing key, re-read from the store every few minutes.
-    pub signer: Mutex<Option<(Instant, Arc<(String, jsonwebtoken::EncodingKey)>)>>,
+    pub signer: Mutex<Option<(Instant, Arc<Signer>)>>,
     /// Publishes events that have no audit entry to other instances (PostgreSQL only).
     publisher: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
 }
@@ -351,7 +357,7 @@ impl Cae {
     pub async fn routes(
         &self,
         store: &dyn trustplane_store::Store,
-    ) -> Result<Arc<HashMap<String, Vec<Route>>>, crate::error::AppError> {
+    ) -> Result<Arc<RouteTable>, crate::error::AppError> {
         let seq = self.snapshot();
         if self.is_live()
             && let Ok(r) = self.routes.lock()
@@ -359,7 +365,7 @@ impl Cae {
         {
             return Ok(map.clone());
         }
-        let mut map: HashMap<String, Vec<Route>> = HashMap::new();
+        let mut map: RouteTable = HashMap::new();
         for r in store.list_routes(None).await? {
             map.entry(r.host.clone()).or_default().push(r);
         }

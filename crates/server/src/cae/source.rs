@@ -86,15 +86,10 @@ async fn listen(cae: Arc<Cae>, url: String) {
                 Ok(()) => {
                     cae.set_live();
                     tracing::info!("continuous access: listening for change events");
-                    loop {
-                        match l.try_recv().await {
-                            Ok(Some(n)) => {
-                                if let Some(e) = parse_payload(n.payload()) {
-                                    cae.apply(&e);
-                                }
-                            }
-                            // Connection lost: notifications may have been missed.
-                            Ok(None) | Err(_) => break,
+                    // `None` or an error: connection lost, notifications may be missed.
+                    while let Ok(Some(n)) = l.try_recv().await {
+                        if let Some(e) = parse_payload(n.payload()) {
+                            cae.apply(&e);
                         }
                     }
                     tracing::warn!("continuous access: event listener lost; caches cleared");
