@@ -135,9 +135,16 @@ run() {
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  cores: $(nproc)"
 # Warm-up, then the measurements.
 wrk -t1 -c4 -d2s -H "cookie: tp_session=$session" -H "x-original-url: http://127.0.0.1:$NGX_AUTH/index.html" "http://$TP/forward-auth" >/dev/null
+if [ -n "${PERF:-}" ]; then
+  # Profile trustplane during the first measurement: PERF=1 scripts/bench-forward-auth.sh
+  perf record -q -F 499 -g -p "$tp_pid" -o "$work/perf.data" -- sleep 5 2>/dev/null &
+fi
 run "/forward-auth alone" -H "cookie: tp_session=$session" \
   -H "x-original-url: http://127.0.0.1:$NGX_AUTH/index.html" "http://$TP/forward-auth"
 run "nginx -> static upstream (no auth_request)" "http://127.0.0.1:$NGX_PLAIN/index.html"
 run "nginx auth_request -> trustplane, -> static upstream" -H "cookie: tp_session=$session" \
   "http://127.0.0.1:$NGX_AUTH/index.html"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${PERF:-}" ]; then
+  perf report -q -i "$work/perf.data" --no-children --percent-limit 1.5 --stdio -g none 2>/dev/null | head -40
+fi
