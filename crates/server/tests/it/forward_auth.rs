@@ -41,11 +41,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The nginx configuration of docs/forward-auth.md, with test ports and paths.
+/// The nginx configuration of docs/forward-auth.md, with test ports and paths (and one process:
+/// a master killed by the test would leave its worker running).
 fn config(dir: &std::path::Path, port: u16, tp: &str, upstream: &str) -> String {
     let d = dir.display();
     format!(
         r#"daemon off;
+master_process off;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
 worker_processes 1;
