@@ -22,7 +22,7 @@ pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
 pub use labels::{AuthenticationContext, SensitivityLabel};
-pub use sql::SqlStore;
+pub use sql::{EVENTS_CHANNEL, SqlStore};
 pub use terms::TermsOfUse;
 
 use async_trait::async_trait;

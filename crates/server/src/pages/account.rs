@@ -539,6 +539,7 @@ pub async fn my_revoke_session(
     State(state): State<AppState>,
     PageUser(ctx): PageUser,
     Path(id): Path<Uuid>,
+    req: RequestCtx,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
     // Only the user's own sessions: someone else's id is "not found".
@@ -548,10 +549,9 @@ pub async fn my_revoke_session(
     if s.user_id != ctx.user.id {
         return Err(PageError(AppError::not_found("session")));
     }
-    state
-        .store
-        .revoke_session(id, OffsetDateTime::now_utc(), None)
-        .await?;
+    // Audited like an administrator's revocation, so that the change event reaches every
+    // instance (continuous access evaluation).
+    state.ops().revoke_session(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/my?ok=revoked").into_response())
 }
 

@@ -6,6 +6,7 @@
 
 mod access;
 mod api;
+mod cae;
 mod forward_auth;
 mod forward_auth_input;
 mod harness;
