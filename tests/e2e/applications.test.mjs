@@ -67,7 +67,7 @@ test('the console manages applications, labels and keys; an application can ask 
   // An application asks the signed-in user to sign in again (prompt=login).
   await page.goto(`${server.base}/login?next=%2Fmy&app=hr&prompt=login`);
   text = (await page.textContent('main')).replace(/\s+/g, ' ');
-  assert.ok(text.includes('The application you are opening asks you to sign in'), text);
+  assert.ok(text.includes('HR portal asks you to sign in'), text);
   assert.equal(await page.inputValue('input[name=app]'), 'hr');
   await page.screenshot({ path: `${SHOTS}/login-step-up.png` });
   await page.fill('#username', 'root');

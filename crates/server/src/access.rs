@@ -28,12 +28,17 @@ pub const PORTAL_APP: &str = "trustplane";
 pub struct Loaded {
     pub version: i64,
     pub set: Arc<PolicySet>,
+    /// The policy event epoch it was read at (see [`PolicyCache::peek`]).
+    pub epoch: u64,
 }
 
 /// The policy set in force, recompiled only when the stored version changes.
 #[derive(Default)]
 pub struct PolicyCache {
     current: ArcSwapOption<Loaded>,
+    /// Bumped by every policy change event (continuous access evaluation); the loaded set is
+    /// trusted without asking the store only while it was loaded at the current epoch.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Accepts every reference: a stored version was validated when it was saved, and a user or
@@ -65,12 +70,23 @@ impl PolicyCache {
     /// The policy set in force. A stored version that no longer compiles (it cannot happen
     /// through the API) is an error, never "no policies": failing open is not an option.
     pub async fn get(&self, store: &dyn Store) -> Result<Arc<Loaded>, AppError> {
+        use std::sync::atomic::Ordering;
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let stored = store.current_policy_version().await?;
         let version = stored.as_ref().map_or(0, |v| v.version);
         if let Some(cur) = self.current.load_full()
             && cur.version == version
         {
-            return Ok(cur);
+            if cur.epoch == epoch {
+                return Ok(cur);
+            }
+            let again = Arc::new(Loaded {
+                version,
+                set: cur.set.clone(),
+                epoch,
+            });
+            self.current.store(Some(again.clone()));
+            return Ok(again);
         }
         let compiled = match &stored {
             None => access::compile(PolicySetDocument::default(), &StoredCatalog)
@@ -93,9 +109,24 @@ impl PolicyCache {
         let loaded = Arc::new(Loaded {
             version,
             set: Arc::new(set),
+            epoch,
         });
         self.current.store(Some(loaded.clone()));
         Ok(loaded)
+    }
+
+    /// The policy set in force without a store query, when no policy change event arrived
+    /// since it was loaded (forward-auth cache hits); `None`: call [`PolicyCache::get`].
+    pub fn peek(&self) -> Option<Arc<Loaded>> {
+        use std::sync::atomic::Ordering;
+        let cur = self.current.load_full()?;
+        (cur.epoch == self.epoch.load(Ordering::SeqCst)).then_some(cur)
+    }
+
+    /// A policy change event: the next [`PolicyCache::peek`] misses until a `get` reloads.
+    pub fn invalidate(&self) {
+        use std::sync::atomic::Ordering;
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 }
 

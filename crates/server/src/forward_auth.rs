@@ -7,14 +7,19 @@
 
 use crate::access::{self, Signals};
 use crate::auth::{RequestCtx, resolve_session};
+use crate::cae::{Entry, IdentityHeaders};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::state::SESSION_COOKIE;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome};
+use trustplane_core::credential::secret_digest;
+use uuid::Uuid;
 
 /// How long an assertion is valid.
 pub const ASSERTION_SECONDS: i64 = 60;
@@ -129,10 +134,154 @@ fn login_required(base: &str, orig: &Original, app: &str, result: &'static str) 
     res
 }
 
-fn set(res: &mut Response, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-        res.headers_mut().insert(HeaderName::from_static(name), v);
+/// How long an unsealed signing key is used before the store is asked again (key rotation).
+const SIGNER_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Signs an assertion with the cached signing key.
+async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, AppError> {
+    let cached = state.cae.signer.lock().ok().and_then(|g| {
+        g.as_ref()
+            .filter(|(at, _)| at.elapsed() < SIGNER_REFRESH)
+            .map(|(_, k)| k.clone())
+    });
+    let key = match cached {
+        Some(k) => k,
+        None => {
+            let k = Arc::new(crate::keys::signer(state).await?);
+            if let Ok(mut g) = state.cae.signer.lock() {
+                *g = Some((std::time::Instant::now(), k.clone()));
+            }
+            k
+        }
+    };
+    Ok(crate::keys::encode(&key.0, &key.1, claims)?)
+}
+
+fn assertion_claims(
+    iss: &str,
+    sub: Uuid,
+    aud: &str,
+    now: i64,
+    username: &str,
+    amr: &[&str],
+    sid: Uuid,
+) -> serde_json::Value {
+    serde_json::json!({
+        "iss": iss,
+        "sub": sub,
+        "aud": aud,
+        "iat": now,
+        "exp": now + ASSERTION_SECONDS,
+        "preferred_username": username,
+        "amr": amr,
+        "sid": sid,
+    })
+}
+
+fn header_value(v: &str) -> HeaderValue {
+    HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn allowed(identity: &IdentityHeaders, assertion: HeaderValue) -> Response {
+    count("allow");
+    let mut res = Response::new(axum::body::Body::from("OK\n"));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-user"),
+        identity.user.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-email"),
+        identity.email.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-groups"),
+        identity.groups.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-device"),
+        identity.device.clone(),
+    );
+    h.insert(HeaderName::from_static("x-trustplane-assertion"), assertion);
+    res
+}
+
+/// Serves a request from a cached entry, or `None` when it must be evaluated from the
+/// store: different client address or user agent, policy set not known current, session
+/// expired, or the decision on the cached signals is no longer allow at this time.
+async fn from_cache(
+    state: &AppState,
+    hit: &Entry,
+    base: &str,
+    ip: Option<std::net::IpAddr>,
+    ua: u64,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    if hit.ip != ip || hit.ua_hash != ua || hit.iss != base {
+        return Ok(None);
     }
+    let Some(policy) = state.policies.peek() else {
+        return Ok(None);
+    };
+    if policy.version != hit.policy.version || policy.epoch != hit.policy.epoch {
+        return Ok(None);
+    }
+    let touch = {
+        let Ok(mut s) = hit.session.lock() else {
+            return Ok(None);
+        };
+        if s.check(now).is_err() {
+            return Ok(None);
+        }
+        let idle = s.touch(now, &state.session_policy);
+        if let Some(idle) = idle {
+            s.last_seen_at = now;
+            s.idle_expires_at = idle;
+        }
+        idle.map(|idle| (s.id, idle))
+    };
+    if let Some((id, idle)) = touch {
+        state.store.touch_session(id, now, idle).await?;
+    }
+    let mut ctx = hit.ctx.clone();
+    ctx.now = now;
+    if !matches!(
+        trustplane_core::access::evaluate(&policy.set, &ctx).outcome,
+        Outcome::Allow
+    ) {
+        return Ok(None);
+    }
+    let current = match hit.assertion.lock() {
+        Ok(a) if a.1 - now.unix_timestamp() >= crate::cae::ASSERTION_MIN_LEFT => Some(a.0.clone()),
+        Ok(_) => None,
+        Err(_) => return Ok(None),
+    };
+    let assertion = match current {
+        Some(a) => a,
+        None => {
+            let t = now.unix_timestamp();
+            let claims = assertion_claims(
+                &hit.iss,
+                hit.user_id,
+                &hit.app_id,
+                t,
+                &hit.username,
+                &hit.amr,
+                hit.session_id,
+            );
+            let v = header_value(&sign(state, &claims).await?);
+            if let Ok(mut a) = hit.assertion.lock() {
+                *a = (v.clone(), t + ASSERTION_SECONDS);
+            }
+            v
+        }
+    };
+    metrics::counter!("trustplane_forward_auth_cache_total", "result" => "hit").increment(1);
+    Ok(Some(allowed(&hit.headers, assertion)))
 }
 
 pub async fn check(
@@ -140,6 +289,9 @@ pub async fn check(
     ctx: RequestCtx,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    // Taken before anything is read from the store: an event applied after this point
+    // invalidates what this request caches.
+    let seq = state.cae.snapshot();
     let Some(orig) = original(&headers) else {
         count("bad_request");
         return Ok(text(
@@ -158,7 +310,8 @@ pub async fn check(
         ));
     }
     let store = state.store.as_ref();
-    let Some(route) = crate::applications::route_for(store, &orig.host, orig.path()).await? else {
+    let routes = state.cae.routes(store).await?;
+    let Some(route) = crate::cae::route_in(&routes, &orig.host, orig.path()) else {
         count("no_route");
         return Ok(text(
             StatusCode::FORBIDDEN,
@@ -170,7 +323,12 @@ pub async fn check(
     };
     let base = base(&state, &headers);
     let jar = CookieJar::from_headers(&headers);
-    let Some(session) = resolve_session(&state, &jar).await? else {
+    let digest = jar
+        .get(SESSION_COOKIE)
+        .map(|c| c.value())
+        .filter(|v| v.len() == 43)
+        .map(secret_digest);
+    let Some(digest) = digest else {
         return Ok(login_required(
             &base,
             &orig,
@@ -179,6 +337,23 @@ pub async fn check(
         ));
     };
     let now = OffsetDateTime::now_utc();
+    let ua = crate::cae::ua_hash(ctx.user_agent.as_deref());
+    let resource = crate::cae::resource_key(&route.app_id, route.sensitivity_label.as_deref());
+    if let Some(hit) = state.cae.get(&digest, &resource) {
+        if let Some(res) = from_cache(&state, &hit, &base, ctx.ip, ua, now).await? {
+            return Ok(res);
+        }
+        state.cae.remove(&digest, &resource);
+    }
+    metrics::counter!("trustplane_forward_auth_cache_total", "result" => "miss").increment(1);
+    let Some(session) = resolve_session(&state, &jar).await? else {
+        return Ok(login_required(
+            &base,
+            &orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
+    };
     let methods = &session.session.methods;
     let target =
         crate::stepup::resource_target(store, &route.app_id, route.sensitivity_label.as_deref())
@@ -225,28 +400,46 @@ pub async fn check(
         .into_iter()
         .map(|g| g.name)
         .collect();
-    let claims = serde_json::json!({
-        "iss": base,
-        "sub": session.user.id,
-        "aud": route.app_id,
-        "iat": now.unix_timestamp(),
-        "exp": now.unix_timestamp() + ASSERTION_SECONDS,
-        "preferred_username": session.user.username,
-        "amr": trustplane_core::authn::amr(methods),
-        "sid": session.session.id,
-    });
-    let assertion = crate::keys::sign(&state, &claims).await?;
-    count("allow");
-    let mut res = text(StatusCode::OK, "OK\n".into());
-    set(&mut res, "x-trustplane-user", &session.user.username);
-    set(
-        &mut res,
-        "x-trustplane-email",
-        session.user.email.as_deref().unwrap_or_default(),
+    let amr = trustplane_core::authn::amr(methods);
+    let t = now.unix_timestamp();
+    let claims = assertion_claims(
+        &base,
+        session.user.id,
+        &route.app_id,
+        t,
+        &session.user.username,
+        &amr,
+        session.session.id,
     );
-    set(&mut res, "x-trustplane-groups", &groups.join(","));
-    set(&mut res, "x-trustplane-device", "");
-    set(&mut res, "x-trustplane-assertion", &assertion);
+    let assertion = header_value(&sign(&state, &claims).await?);
+    let identity = IdentityHeaders {
+        user: header_value(&session.user.username),
+        email: header_value(session.user.email.as_deref().unwrap_or_default()),
+        groups: header_value(&groups.join(",")),
+        device: HeaderValue::from_static(""),
+    };
+    let res = allowed(&identity, assertion.clone());
+    state.cae.insert(
+        &digest,
+        Entry {
+            seq,
+            created: std::time::Instant::now(),
+            user_id: session.user.id,
+            session_id: session.session.id,
+            app_id: route.app_id.clone(),
+            resource,
+            policy: loaded,
+            ip: ctx.ip,
+            ua_hash: ua,
+            iss: base,
+            username: session.user.username.clone(),
+            amr,
+            ctx: actx,
+            session: std::sync::Mutex::new(session.session),
+            headers: identity,
+            assertion: std::sync::Mutex::new((assertion, t + ASSERTION_SECONDS)),
+        },
+    );
     Ok(res)
 }
 

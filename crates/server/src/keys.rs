@@ -282,6 +282,32 @@ fn encoding_key(
     Ok(enc)
 }
 
+/// The ES256 key in use, unsealed: (kid, encoding key), for callers that keep it (the
+/// forward-auth decision cache). Creates one if there is none.
+pub async fn signer(state: &AppState) -> Result<(String, jsonwebtoken::EncodingKey), KeyError> {
+    let store = state.store.as_ref();
+    let now = OffsetDateTime::now_utc();
+    let mut key = signing_choice(&store.published_signing_keys(now).await?, ES256, now);
+    if key.is_none() {
+        ensure_active(store, &state.signing_key).await?;
+        key = signing_choice(&store.published_signing_keys(now).await?, ES256, now);
+    }
+    let key = key.ok_or(KeyError::NoKey)?;
+    let enc = encoding_key(&state.signing_key, &key)?;
+    Ok((key.kid, (*enc).clone()))
+}
+
+/// Signs `claims` as an ES256 JWT with the key `kid`.
+pub fn encode(
+    kid: &str,
+    enc: &jsonwebtoken::EncodingKey,
+    claims: &serde_json::Value,
+) -> Result<String, KeyError> {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, enc).map_err(|_| KeyError::Sign)
+}
+
 /// Signs `claims` with the ES256 key in use (creating one if there is none).
 pub async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, KeyError> {
     sign_with(state, ES256, claims).await

@@ -6,6 +6,7 @@ pub mod api;
 pub mod applications;
 pub mod auth;
 pub mod breach;
+pub mod cae;
 pub mod codes;
 pub mod config;
 pub mod error;
@@ -467,12 +468,14 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
         .map_err(|e| ServeError::Other(e.to_string()))?;
     let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
     let reload_every = std::time::Duration::from_secs(cfg.breached_filter_reload_seconds);
+    let database_url = cfg.database_url();
     let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
         .map_err(|e| ServeError::Other(e.message))?
         .with_mailer(mailer)
         .with_webauthn(rp)
         .with_geoip(geoip);
     slot.watch(reload_every);
+    cae::source::start(state.cae.clone(), state.store.clone(), database_url);
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;

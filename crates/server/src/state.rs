@@ -56,7 +56,9 @@ pub struct Inner {
     /// The WebAuthn relying party (none when the state was built without one).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The conditional access policy set in force (compiled once per stored version).
-    pub policies: crate::access::PolicyCache,
+    pub policies: Arc<crate::access::PolicyCache>,
+    /// Continuous access evaluation: the forward-auth decision cache and its events.
+    pub cae: Arc<crate::cae::Cae>,
     /// IP geolocation for country conditions (none: countries are unknown).
     pub geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
 }
@@ -89,8 +91,16 @@ impl AppState {
         let per_ip =
             NonZeroU32::new(cfg.rate_limit.sign_in_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let policies = Arc::new(crate::access::PolicyCache::default());
+        // Not live (nothing cached) until an event source runs: `cae::source::start`.
+        let cae = Arc::new(crate::cae::Cae::new(policies.clone(), false));
+        let store: Arc<dyn Store> = Arc::new(crate::cae::store::EventingStore {
+            inner: store,
+            cae: cae.clone(),
+        });
         Ok(AppState(Arc::new(Inner {
             store,
+            cae,
             csrf_key: key.derive("csrf"),
             mfa_key: key.derive("mfa-secrets"),
             signing_key: key.derive("signing-keys"),
@@ -112,7 +122,7 @@ impl AppState {
             banned_cache: Arc::default(),
             mailer: None,
             webauthn: None,
-            policies: Default::default(),
+            policies,
             geoip: None,
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)

@@ -26,7 +26,7 @@ pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use oidc::{
     CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
 };
-pub use sql::SqlStore;
+pub use sql::{EVENTS_CHANNEL, SqlStore};
 pub use terms::TermsOfUse;
 
 use async_trait::async_trait;

@@ -105,8 +105,29 @@ pub(crate) async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> R
         .execute(&mut *conn)
         .await
         .map_err(db)?;
+    if conn.backend_name() == "PostgreSQL" {
+        // Continuous access evaluation: every instance listening on this channel learns of
+        // the change when (and only if) the transaction commits. The payload names the
+        // change, never its content.
+        let payload = serde_json::json!({
+            "seq": e.seq,
+            "action": e.action,
+            "target_type": e.target_type,
+            "target_id": e.target_id,
+        })
+        .to_string();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
     Ok(e)
 }
+
+/// The PostgreSQL `LISTEN`/`NOTIFY` channel of change events (see `docs/continuous-access.md`).
+pub const EVENTS_CHANNEL: &str = "trustplane_events";
 
 async fn insert_user(
     conn: &mut AnyConnection,

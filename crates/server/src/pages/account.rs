@@ -31,6 +31,8 @@ struct LoginPage<'a> {
     acr: &'a str,
     /// Re-authentication asked for by the application.
     reauth: bool,
+    /// The asking application's name, when it is registered.
+    app_name: String,
     username: &'a str,
     error: Option<&'a str>,
     notice: Option<&'a str>,
@@ -113,6 +115,7 @@ pub async fn login_form(
         app: request.app.as_deref().unwrap_or_default(),
         acr: request.acr.as_deref().unwrap_or_default(),
         reauth: request.is_for_application(),
+        app_name: app_name(&state, request.app.as_deref()).await?,
         username: "",
         error: q
             .expired
@@ -121,6 +124,18 @@ pub async fn login_form(
         notice: q.signed_out.as_ref().map(|_| "You have signed out."),
     };
     Ok((jar, render(&page)).into_response())
+}
+
+async fn app_name(state: &AppState, app: Option<&str>) -> Result<String, AppError> {
+    Ok(match app {
+        Some(id) => state
+            .store
+            .get_application(id)
+            .await?
+            .map(|a| a.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    })
 }
 
 /// Steps a live session up for an application: conditional access for the application
@@ -237,6 +252,7 @@ pub async fn login_submit(
                 app: &form.app,
                 acr: &form.acr,
                 reauth: req.is_for_application(),
+                app_name: app_name(&state, req.app.as_deref()).await?,
                 username: &form.username,
                 error: Some(reason.public_message()),
                 notice: None,
@@ -523,6 +539,7 @@ pub async fn my_revoke_session(
     State(state): State<AppState>,
     PageUser(ctx): PageUser,
     Path(id): Path<Uuid>,
+    req: RequestCtx,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
     // Only the user's own sessions: someone else's id is "not found".
@@ -532,10 +549,9 @@ pub async fn my_revoke_session(
     if s.user_id != ctx.user.id {
         return Err(PageError(AppError::not_found("session")));
     }
-    state
-        .store
-        .revoke_session(id, OffsetDateTime::now_utc(), None)
-        .await?;
+    // Audited like an administrator's revocation, so that the change event reaches every
+    // instance (continuous access evaluation).
+    state.ops().revoke_session(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/my?ok=revoked").into_response())
 }
 

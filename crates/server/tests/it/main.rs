@@ -6,7 +6,9 @@
 
 mod access;
 mod api;
+mod cae;
 mod forward_auth;
+mod forward_auth_input;
 mod harness;
 mod login;
 mod mail;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-fn admin_url() -> Option<String> {
+pub fn admin_url() -> Option<String> {
     match std::env::var("TRUSTPLANE_TEST_DATABASE_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
@@ -22,7 +22,7 @@ fn admin_url() -> Option<String> {
 }
 
 /// Creates a fresh database; returns its URL.
-async fn fresh_database(admin: &str) -> String {
+pub async fn fresh_database(admin: &str) -> String {
     let name = format!("tp_srv_{}", uuid::Uuid::now_v7().simple());
     let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))

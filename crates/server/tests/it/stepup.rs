@@ -301,7 +301,16 @@ async fn a_higher_labelled_route_steps_the_session_up_not_out() {
     assert_eq!(sessions.len(), 1);
     let sid = sessions[0].id;
 
-    // General pages: the password session is enough.
+    // General pages: the password session is enough (and, once the decision cache is live,
+    // that decision is cached: it must not be reused for the confidential route).
+    for _ in 0..100 {
+        if s.state.cae.is_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(s.state.cae.is_live());
+    assert_eq!(forward_auth(&c, &s, "/handbook").await.status(), 200);
     assert_eq!(forward_auth(&c, &s, "/handbook").await.status(), 200);
     // Confidential ones: step-up, with the application named in the sign-in URL.
     let r = forward_auth(&c, &s, "/salaries/2026").await;
