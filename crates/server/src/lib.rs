@@ -136,6 +136,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/logout", post(account::logout))
         .route("/login/continue", get(flow::continue_page))
+        .route("/login/return", get(pages::return_page))
         .route("/login/change-password", post(flow::change_password_submit))
         .route("/login/accept-terms", post(flow::accept_terms_submit))
         .route("/login/mfa", post(flow::mfa_submit))

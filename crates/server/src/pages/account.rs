@@ -233,7 +233,7 @@ pub async fn login_submit(
             ..
         } => {
             let jar = jar.add(state.session_cookie(secret, persist_until));
-            Ok((jar, Redirect::to(&next)).into_response())
+            Ok((jar, super::redirect_after_form(&next)).into_response())
         }
         LoginOutcome::Denied(reason) if super::flow::is_policy_refusal(reason) => Ok(
             super::flow::blocked_page(&state, jar, reason, &ctx.correlation_id),

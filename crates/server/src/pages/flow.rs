@@ -328,7 +328,7 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             if let Some(secret) = secret {
                 jar = jar.add(state.session_cookie(secret, persist_until));
             }
-            (jar, Redirect::to(super::stored_next(&next))).into_response()
+            (jar, super::redirect_after_form(&next)).into_response()
         }
         StepResult::Retry { pending, message } if !message.is_empty() => {
             render_step(state, jar, &pending, Some(&message)).await

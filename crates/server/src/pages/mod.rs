@@ -240,6 +240,48 @@ pub fn stored_next(next: &str) -> &str {
     }
 }
 
+/// The redirect that ends a sign-in form's POST. Browsers apply the sign-in page's CSP
+/// `form-action 'self'` to the whole redirect chain of a form submission, so a redirect
+/// straight to an application on another host would be blocked: an absolute `next` goes
+/// through `/login/return`, a page of our own that moves on by itself.
+pub fn redirect_after_form(next: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let next = stored_next(next);
+    if crate::applications::absolute_host(next).is_some() {
+        let to = percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC);
+        axum::response::Redirect::to(&format!("/login/return?to={to}")).into_response()
+    } else {
+        axum::response::Redirect::to(next).into_response()
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "oidc_continue.html")]
+struct ReturnPage<'a> {
+    url: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+pub struct ReturnQuery {
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /login/return?to=URL`: a page that sends the browser on to a registered application
+/// (meta refresh, and a link). Anything else goes to the portal.
+pub async fn return_page(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ReturnQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let to = crate::applications::safe_return(state.store.as_ref(), &q.to).await;
+    if crate::applications::absolute_host(&to).is_some() {
+        render(&ReturnPage { url: &to })
+    } else {
+        axum::response::Redirect::to(&to).into_response()
+    }
+}
+
 /// Refuses a console page to an administrator whose roles lack `p` (one check for every page).
 pub(super) fn need(
     ctx: &crate::auth::SessionCtx,

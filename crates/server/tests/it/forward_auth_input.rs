@@ -186,5 +186,25 @@ async fn hostile_forwarded_headers_are_refused() {
         html.contains(r#"name="next" value="http://wiki.test/public/x?a=1&#38;next=https://evil.test&#38;app=other""#),
         "{html}"
     );
+    // The page that ends a sign-in towards an application only moves on to registered hosts.
+    let r = client()
+        .get(s.url("/login/return?to=https%3A%2F%2Fevil.test%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/my");
+    let r = client()
+        .get(s.url("/login/return?to=http%3A%2F%2Fwiki.test%2Fpublic%2Fa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("content=\"0;url=http://wiki.test/public/a\"")
+    );
     s.stop().await;
 }

@@ -250,3 +250,23 @@ pub async fn read_mail_dir(dir: &std::path::Path, to: &str, at_least: usize) -> 
         dir.display()
     );
 }
+
+/// Where a sign-in form's `303` finally sends the browser: a same-site path as is, or, for an
+/// application on another host, the URL that `/login/return` moves on to (the page is fetched
+/// and its refresh target read).
+pub async fn return_target(c: &Client, s: &TestServer, r: &reqwest::Response) -> String {
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    if !location.starts_with("/login/return?") {
+        return location;
+    }
+    let page = c.get(s.url(&location)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{location}");
+    let html = page.text().await.unwrap();
+    let start = html.find("content=\"0;url=").expect("a refresh") + "content=\"0;url=".len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#61;", "=")
+        .replace("&#43;", "+")
+}

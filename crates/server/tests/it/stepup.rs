@@ -330,7 +330,15 @@ async fn a_higher_labelled_route_steps_the_session_up_not_out() {
     assert_eq!(r.headers()["location"], "/login/continue");
     let r = submit_code(&c, &s, &oathtool(&secret, "now + 30 seconds")).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "http://hr.test/salaries/2026");
+    assert_eq!(
+        r.headers()["location"],
+        "/login/return?to=http%3A%2F%2Fhr%2Etest%2Fsalaries%2F2026",
+        "through our own page: form-action 'self' would block a cross-site redirect"
+    );
+    assert_eq!(
+        return_target(&c, &s, &r).await,
+        "http://hr.test/salaries/2026"
+    );
     assert!(
         r.headers()
             .get("set-cookie")
