@@ -29,6 +29,12 @@ pub struct Config {
     /// sibling hosts behind forward-auth receive it. Must contain `public_url`'s host.
     /// Default: host-only cookie.
     pub cookie_domain: Option<String>,
+    /// Header in which the reverse proxy passes the SHA-256 fingerprint of the client's TLS
+    /// certificate to `/forward-auth` (e.g. `X-Client-Cert-Fingerprint` set from nginx's
+    /// `$ssl_client_fingerprint`). The proxy must always set it (empty without a
+    /// certificate) so a client cannot supply its own. Assertions are then bound to the
+    /// certificate (`cnf.x5t#S256`, RFC 8705). Default: not read.
+    pub client_cert_header: Option<String>,
     /// Path of the 32-byte master key; default `<data>/secret.key` (generated, mode 0600).
     /// Several instances on one PostgreSQL must share the same key.
     pub secret_key_file: Option<PathBuf>,
@@ -149,6 +155,7 @@ impl Default for Config {
             public_url: None,
             cookie_secure: None,
             cookie_domain: None,
+            client_cert_header: None,
             secret_key_file: None,
             organisation: "trustplane".into(),
             session: SessionConfig::default(),

@@ -67,7 +67,14 @@ pub fn original(headers: &HeaderMap) -> Option<Original> {
     build(scheme, host, if uri.is_empty() { "/" } else { uri })
 }
 
+/// The longest original URI accepted (the sign-in URL carries it, and proxies limit the
+/// size of the headers an authorization answer may have).
+pub const MAX_URI: usize = 8192;
+
 fn build(scheme: &str, host: &str, uri: &str) -> Option<Original> {
+    if uri.len() > MAX_URI || host.len() > 300 {
+        return None;
+    }
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return None;
@@ -92,6 +99,27 @@ pub fn ambiguous(path: &str) -> bool {
         || lower.contains("%5c")
         || path.contains('\\')
         || path.split('/').any(|s| s == "." || s == "..")
+}
+
+/// The client certificate thumbprint from the proxy's header: hex SHA-256 (colons allowed,
+/// any case) as base64url (`x5t#S256`). `Ok(None)` without a certificate (header empty or,
+/// when not configured, ignored); `Err(())` for anything else.
+pub fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
+    use base64::Engine;
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let hex: String = v.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(());
+    }
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ())?;
+    Ok(Some(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+    ))
 }
 
 fn count(result: &'static str) {
@@ -165,8 +193,9 @@ fn assertion_claims(
     username: &str,
     amr: &[&str],
     sid: Uuid,
+    cert: Option<&str>,
 ) -> serde_json::Value {
-    serde_json::json!({
+    let mut claims = serde_json::json!({
         "iss": iss,
         "sub": sub,
         "aud": aud,
@@ -175,7 +204,11 @@ fn assertion_claims(
         "preferred_username": username,
         "amr": amr,
         "sid": sid,
-    })
+    });
+    if let Some(c) = cert {
+        claims["cnf"] = serde_json::json!({ "x5t#S256": c });
+    }
+    claims
 }
 
 fn header_value(v: &str) -> HeaderValue {
@@ -219,9 +252,10 @@ async fn from_cache(
     base: &str,
     ip: Option<std::net::IpAddr>,
     ua: u64,
+    cert: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Option<Response>, AppError> {
-    if hit.ip != ip || hit.ua_hash != ua || hit.iss != base {
+    if hit.ip != ip || hit.ua_hash != ua || hit.iss != base || hit.cert.as_deref() != cert {
         return Ok(None);
     }
     let Some(policy) = state.policies.peek() else {
@@ -272,6 +306,7 @@ async fn from_cache(
                 &hit.username,
                 &hit.amr,
                 hit.session_id,
+                hit.cert.as_deref(),
             );
             let v = header_value(&sign(state, &claims).await?);
             if let Ok(mut a) = hit.assertion.lock() {
@@ -309,6 +344,24 @@ pub async fn check(
             ),
         ));
     }
+    let cert = match &state.cfg.client_cert_header {
+        Some(name) => {
+            let value = headers
+                .get(name.as_str())
+                .map(|v| v.to_str().map_err(|_| ()));
+            match value.transpose().and_then(cert_thumbprint) {
+                Ok(c) => c,
+                Err(()) => {
+                    count("bad_request");
+                    return Ok(text(
+                        StatusCode::BAD_REQUEST,
+                        format!("The {name} header must be a hex SHA-256 fingerprint or empty.\n"),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
     let store = state.store.as_ref();
     let routes = state.cae.routes(store).await?;
     let Some(route) = crate::cae::route_in(&routes, &orig.host, orig.path()) else {
@@ -340,7 +393,8 @@ pub async fn check(
     let ua = crate::cae::ua_hash(ctx.user_agent.as_deref());
     let resource = crate::cae::resource_key(&route.app_id, route.sensitivity_label.as_deref());
     if let Some(hit) = state.cae.get(&digest, &resource) {
-        if let Some(res) = from_cache(&state, &hit, &base, ctx.ip, ua, now).await? {
+        if let Some(res) = from_cache(&state, &hit, &base, ctx.ip, ua, cert.as_deref(), now).await?
+        {
             return Ok(res);
         }
         state.cae.remove(&digest, &resource);
@@ -410,6 +464,7 @@ pub async fn check(
         &session.user.username,
         &amr,
         session.session.id,
+        cert.as_deref(),
     );
     let assertion = header_value(&sign(&state, &claims).await?);
     let identity = IdentityHeaders {
@@ -431,6 +486,7 @@ pub async fn check(
             policy: loaded,
             ip: ctx.ip,
             ua_hash: ua,
+            cert,
             iss: base,
             username: session.user.username.clone(),
             amr,
@@ -473,6 +529,27 @@ mod tests {
         assert_eq!(original(&h(&[("x-original-url", "ftp://h/x")])), None);
         assert_eq!(original(&h(&[("x-original-url", "http://a@b/x")])), None);
         assert_eq!(original(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn certificate_fingerprints_become_thumbprints() {
+        let hex = "AB:CD:".to_string() + &"01".repeat(30);
+        let t = cert_thumbprint(Some(&hex)).unwrap().unwrap();
+        assert_eq!(t.len(), 43);
+        assert_eq!(
+            cert_thumbprint(Some(&hex.to_lowercase())).unwrap().unwrap(),
+            t
+        );
+        assert_eq!(cert_thumbprint(Some("")), Ok(None));
+        assert_eq!(cert_thumbprint(None), Ok(None));
+        assert!(cert_thumbprint(Some("abc")).is_err());
+        assert!(cert_thumbprint(Some(&"zz".repeat(32))).is_err());
+        // Oversized or control characters in the original URI: refused.
+        let long = format!("/{}", "a".repeat(MAX_URI));
+        assert_eq!(
+            original(&h(&[("x-forwarded-host", "w"), ("x-forwarded-uri", &long)])),
+            None
+        );
     }
 
     #[test]

@@ -118,6 +118,8 @@ pub struct Entry {
     pub policy: Arc<Loaded>,
     pub ip: Option<std::net::IpAddr>,
     pub ua_hash: u64,
+    /// The client certificate thumbprint the assertion is bound to (base64url SHA-256).
+    pub cert: Option<String>,
     /// The assertion issuer (public base URL) it was decided for.
     pub iss: String,
     pub username: String,

@@ -96,6 +96,7 @@ fn entry(cae: &Cae, seq: u64, user: Uuid, session: Uuid, app: &str) -> Entry {
         }),
         ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         ua_hash: 0,
+        cert: None,
         iss: "http://t".into(),
         username: "alice".into(),
         amr: vec!["pwd"],

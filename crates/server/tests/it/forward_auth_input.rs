@@ -208,3 +208,97 @@ async fn hostile_forwarded_headers_are_refused() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn assertions_are_bound_to_the_client_certificate_the_proxy_reports() {
+    let s = TestServer::with(Options {
+        configure: Some(|c| c.client_cert_header = Some("x-client-cert-fingerprint".into())),
+        ..Default::default()
+    })
+    .await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    for (path, body) in [
+        (
+            "/api/v1/applications",
+            json!({ "id": "wiki", "name": "Wiki" }),
+        ),
+        (
+            "/api/v1/applications/wiki/routes",
+            json!({ "host": "wiki.test", "path_prefix": "/" }),
+        ),
+    ] {
+        let r = client()
+            .post(s.url(path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    s.user("wendy", &[]).await;
+    let c = signed_in(&s, "wendy").await;
+    for _ in 0..100 {
+        if s.state.cae.is_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(s.state.cae.is_live(), "the decision cache is in play");
+    let base = [("x-forwarded-host", "wiki.test"), ("x-forwarded-uri", "/a")];
+    let fp = "3A:".repeat(31) + "3A";
+    let claims = |r: &reqwest::Response| -> serde_json::Value {
+        use base64::Engine;
+        let jwt = r.headers()["x-trustplane-assertion"].to_str().unwrap();
+        let payload = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    // With a certificate: the assertion carries its thumbprint (base64url of the SHA-256).
+    let mut with = base.to_vec();
+    with.push(("x-client-cert-fingerprint", fp.as_str()));
+    let r = check(&c, &s, &with).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        claims(&r)["cnf"]["x5t#S256"],
+        "Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo"
+    );
+    // Another certificate (or none) is never served the cached, bound assertion.
+    let other = "4b".repeat(32);
+    let mut with_other = base.to_vec();
+    with_other.push(("x-client-cert-fingerprint", other.as_str()));
+    let r = check(&c, &s, &with_other).await;
+    assert_eq!(r.status(), 200);
+    assert_ne!(
+        claims(&r)["cnf"]["x5t#S256"],
+        "Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo6Ojo"
+    );
+    let mut empty = base.to_vec();
+    empty.push(("x-client-cert-fingerprint", ""));
+    let r = check(&c, &s, &empty).await;
+    assert_eq!(r.status(), 200);
+    assert!(claims(&r).get("cnf").is_none());
+    // Anything that is not a fingerprint is refused: a client cannot smuggle text in.
+    let mut bad = base.to_vec();
+    bad.push(("x-client-cert-fingerprint", "not-a-fingerprint"));
+    let r = check(&c, &s, &bad).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("x-trustplane-assertion").is_none());
+    // An oversized original URI is refused too.
+    let long = format!("/{}", "a".repeat(9000));
+    let r = check(
+        &c,
+        &s,
+        &[
+            ("x-forwarded-host", "wiki.test"),
+            ("x-forwarded-uri", &long),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    s.stop().await;
+}
