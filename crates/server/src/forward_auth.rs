@@ -104,7 +104,7 @@ pub fn ambiguous(path: &str) -> bool {
 /// The client certificate thumbprint from the proxy's header: hex SHA-256 (colons allowed,
 /// any case) as base64url (`x5t#S256`). `Ok(None)` without a certificate (header empty or,
 /// when not configured, ignored); `Err(())` for anything else.
-pub fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
+fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
     use base64::Engine;
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -185,16 +185,24 @@ async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, Ap
     Ok(crate::keys::encode(&key.0, &key.1, claims)?)
 }
 
-fn assertion_claims(
-    iss: &str,
+/// Who an assertion is about.
+struct Subject<'a> {
     sub: Uuid,
-    aud: &str,
-    now: i64,
-    username: &str,
-    amr: &[&str],
+    username: &'a str,
+    amr: &'a [&'a str],
     sid: Uuid,
-    cert: Option<&str>,
-) -> serde_json::Value {
+    /// The client certificate thumbprint the assertion is bound to.
+    cert: Option<&'a str>,
+}
+
+fn assertion_claims(iss: &str, aud: &str, now: i64, who: &Subject<'_>) -> serde_json::Value {
+    let Subject {
+        sub,
+        username,
+        amr,
+        sid,
+        cert,
+    } = *who;
     let mut claims = serde_json::json!({
         "iss": iss,
         "sub": sub,
@@ -300,13 +308,15 @@ async fn from_cache(
             let t = now.unix_timestamp();
             let claims = assertion_claims(
                 &hit.iss,
-                hit.user_id,
                 &hit.app_id,
                 t,
-                &hit.username,
-                &hit.amr,
-                hit.session_id,
-                hit.cert.as_deref(),
+                &Subject {
+                    sub: hit.user_id,
+                    username: &hit.username,
+                    amr: &hit.amr,
+                    sid: hit.session_id,
+                    cert: hit.cert.as_deref(),
+                },
             );
             let v = header_value(&sign(state, &claims).await?);
             if let Ok(mut a) = hit.assertion.lock() {
@@ -458,13 +468,15 @@ pub async fn check(
     let t = now.unix_timestamp();
     let claims = assertion_claims(
         &base,
-        session.user.id,
         &route.app_id,
         t,
-        &session.user.username,
-        &amr,
-        session.session.id,
-        cert.as_deref(),
+        &Subject {
+            sub: session.user.id,
+            username: &session.user.username,
+            amr: &amr,
+            sid: session.session.id,
+            cert: cert.as_deref(),
+        },
     );
     let assertion = header_value(&sign(&state, &claims).await?);
     let identity = IdentityHeaders {
