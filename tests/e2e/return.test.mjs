@@ -6,7 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { startServer, launch, watchConsole, PASSWORD } from './harness.mjs';
+import { resolve } from 'node:path';
+import { startServer, launch, signIn, watchConsole, PASSWORD } from './harness.mjs';
+
+const SHOTS = resolve(import.meta.dirname, '../../docs/screenshots');
 
 const viewport = { width: 1280, height: 900 };
 let server;
@@ -28,6 +31,8 @@ before(async () => {
   server.cli(['apps', 'create', 'demo', '--name', 'Demo app', '--allowed-host', appBase.slice('http://'.length)]);
   server.cli(['oidc', 'clients', 'create', '--name', 'Demo SPA', '--app', 'demo', '--client-id', 'demo-spa',
     '--public', '--redirect-uri', `${appBase}/callback`]);
+  server.cli(['oidc', 'clients', 'create', '--name', 'Demo CLI', '--app', 'demo', '--client-id', 'demo-cli',
+    '--public', '--grant-type', 'urn:ietf:params:oauth:grant-type:device_code', '--grant-type', 'refresh_token']);
 });
 
 after(async () => {
@@ -91,6 +96,44 @@ test('an OpenID Connect client gets its code back in a real browser', async () =
   // Signed in now: a second authorization goes straight back without a form.
   await page.goto(`${server.base}/oauth2/authorize?${q}`);
   await page.waitForURL((u) => u.toString().startsWith(`${appBase}/callback?`));
+  assert.deepEqual(errors, [], 'no console errors (CSP included)');
+  await ctx.close();
+});
+
+test('a device signs in with the device grant, approved in a real browser', async () => {
+  const form = (body) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(body),
+  });
+  const start = await fetch(`${server.base}/oauth2/device_authorization`, form({ client_id: 'demo-cli', scope: 'openid' }));
+  assert.equal(start.status, 200, await start.clone().text());
+  const d = await start.json();
+  const poll = () => fetch(`${server.base}/oauth2/token`, form({
+    grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code, client_id: 'demo-cli',
+  }));
+  let r = await poll();
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error, 'authorization_pending');
+
+  const ctx = await browser.newContext({ viewport });
+  const errors = watchConsole(ctx);
+  const page = await ctx.newPage();
+  assert.equal((await signIn(page, server.base, 'rita', PASSWORD)).status(), 303);
+  await page.goto(d.verification_uri_complete);
+  const text = (await page.textContent('main')).replace(/\s+/g, ' ');
+  assert.ok(text.includes('Demo CLI') && text.includes('asks to sign in on a device'), text);
+  await page.screenshot({ path: `${SHOTS}/device-approve.png` });
+  await page.click('button:has-text("Approve")');
+  await page.waitForSelector('.alert.ok');
+  await page.screenshot({ path: `${SHOTS}/device-approved.png` });
+
+  // Wait out the polling interval the server asked for, then the tokens come.
+  await new Promise((res) => setTimeout(res, (d.interval ?? 5) * 1000 + 200));
+  r = await poll();
+  assert.equal(r.status, 200, await r.clone().text());
+  const t = await r.json();
+  assert.ok(t.access_token && t.id_token, JSON.stringify(t));
   assert.deepEqual(errors, [], 'no console errors (CSP included)');
   await ctx.close();
 });
