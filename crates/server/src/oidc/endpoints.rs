@@ -5,12 +5,12 @@ use super::tokens::{live_access_token, live_refresh_token, user_claims, verify_j
 use super::{OAuthError, authenticate_client, issuer, json_no_store, params};
 use crate::auth::resolve_session;
 use crate::error::AppError;
-use crate::state::{AppState, SESSION_COOKIE};
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
@@ -187,6 +187,15 @@ async fn revoke_inner(
 /// `GET`/`POST /oauth2/logout`: RP-initiated logout. `post_logout_redirect_uri` must be
 /// registered exactly for the client named by `client_id` or by the `id_token_hint`'s
 /// audience; the browser's session (and the hint's `sid`) is revoked.
+#[derive(askama::Template)]
+#[template(path = "oidc_logout.html")]
+struct ConfirmLogout<'a> {
+    csrf: String,
+    client_id: &'a str,
+    post_logout_redirect_uri: &'a str,
+    state: &'a str,
+}
+
 pub async fn logout(
     State(state): State<AppState>,
     method: Method,
@@ -258,6 +267,23 @@ pub async fn logout(
             }
         }
     }
+    // Without a valid ID token hint the request could come from any site (a cross-site GET
+    // signing people out): the browser's session ends only after the user confirms on a
+    // page of ours (a POST with the CSRF token).
+    let confirmed = p.get("id_token_hint").is_some()
+        || (method == Method::POST
+            && p.get("csrf_token")
+                .is_some_and(|t| state.csrf_verify(&jar, t).is_ok()));
+    if !confirmed && resolve_session(&state, &jar).await?.is_some() {
+        let (jar, csrf) = state.csrf_issue(jar);
+        let page = ConfirmLogout {
+            csrf,
+            client_id: client_id.as_deref().unwrap_or_default(),
+            post_logout_redirect_uri: target.as_deref().unwrap_or_default(),
+            state: p.get("state").map(String::as_str).unwrap_or_default(),
+        };
+        return Ok((jar, crate::pages::render(&page)).into_response());
+    }
     let now = OffsetDateTime::now_utc();
     let mut ended: Vec<Uuid> = Vec::new();
     if let Some(ctx) = resolve_session(&state, &jar).await? {
@@ -278,7 +304,7 @@ pub async fn logout(
         .after(&serde_json::json!({ "client_id": client_id }));
         state.store.revoke_session(sid, now, Some(audit)).await?;
     }
-    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    let jar = state.remove_session_cookie(jar);
     let to = match target {
         Some(uri) => match url::Url::parse(&uri) {
             Ok(mut u) => {

@@ -1128,6 +1128,63 @@ async fn revocation_introspection_and_logout() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
+    // Without an ID token hint, a cross-site GET cannot sign anyone out: a confirmation page
+    // (a POST with the CSRF token) comes first, and a POST without the token is refused.
+    let q = serde_urlencoded::to_string([
+        ("client_id", rp.id.as_str()),
+        ("post_logout_redirect_uri", "https://rp.example.com/bye"),
+    ])
+    .unwrap();
+    let r = c
+        .get(s.url(&format!("/oauth2/logout?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sign out?"), "{html}");
+    assert!(html.contains("name=\"csrf_token\""), "{html}");
+    let r = c.get(s.url("/my")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "still signed in");
+    let r = c
+        .post(s.url("/oauth2/logout"))
+        .form(&[("client_id", rp.id.as_str()), ("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the confirmation again, nothing ended");
+    let r = c.get(s.url("/my")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "still signed in");
+    // Confirmed by the user: signed out, back to the registered URI.
+    let other = signed_in(&s, "alice").await;
+    let html = other
+        .get(s.url(&format!("/oauth2/logout?{q}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = other
+        .post(s.url("/oauth2/logout"))
+        .form(&[
+            ("client_id", rp.id.as_str()),
+            ("post_logout_redirect_uri", "https://rp.example.com/bye"),
+            ("csrf_token", csrf_of(&html).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://rp.example.com/bye");
+    let r = other.get(s.url("/my")).send().await.unwrap();
+    assert!(location(&r).starts_with("/login"), "signed out");
+    let r = c.get(s.url("/my")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the other browser's session is not touched"
+    );
     let q = serde_urlencoded::to_string([
         ("id_token_hint", id_token),
         ("post_logout_redirect_uri", "https://rp.example.com/bye"),
