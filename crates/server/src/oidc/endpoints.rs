@@ -270,7 +270,7 @@ pub async fn logout(
     // Without a valid ID token hint the request could come from any site (a cross-site GET
     // signing people out): the browser's session ends only after the user confirms on a
     // page of ours (a POST with the CSRF token).
-    let confirmed = p.get("id_token_hint").is_some()
+    let confirmed = p.contains_key("id_token_hint")
         || (method == Method::POST
             && p.get("csrf_token")
                 .is_some_and(|t| state.csrf_verify(&jar, t).is_ok()));
