@@ -22,6 +22,10 @@ pub const SESSION_COOKIE: &str = "tp_session";
 pub const CSRF_COOKIE: &str = "tp_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// User codes one user may try on `/device` per minute (codes are 8 letters of 20, valid 10
+/// minutes: guessing someone else's is out of reach at this rate).
+const DEVICE_CODES_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(9);
+
 #[derive(Clone)]
 pub struct AppState(pub Arc<Inner>);
 
@@ -49,6 +53,8 @@ pub struct Inner {
     pub breach: Arc<crate::breach::BreachSlot>,
     /// Live password checks (strength meter) per user or flow, per minute.
     pub check_limiter: DefaultKeyedRateLimiter<String>,
+    /// Device-grant user codes a signed-in user may try on `/device`, per minute.
+    pub device_code_limiter: DefaultKeyedRateLimiter<uuid::Uuid>,
     /// Outgoing email (outbox or SMTP).
     pub mailer: Option<Arc<crate::mail::Mailer>>,
     /// The compiled organisation banned list.
@@ -113,6 +119,7 @@ impl AppState {
             dummy_hash,
             hash_slots: Semaphore::new(cores),
             ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
+            device_code_limiter: RateLimiter::keyed(Quota::per_minute(DEVICE_CODES_PER_MINUTE)),
             account_failures: FailureCounter::new(
                 cfg.rate_limit.failures_per_account,
                 Duration::from_secs(15 * 60),

@@ -178,6 +178,14 @@ pub async fn page(
         done: None,
     };
     if !q.user_code.is_empty() {
+        if state.device_code_limiter.check_key(&ctx.user.id).is_err() {
+            page.error = Some("Too many codes tried. Wait a minute and try again.".into());
+            return Ok((
+                jar,
+                crate::pages::render_status(axum::http::StatusCode::TOO_MANY_REQUESTS, &page),
+            )
+                .into_response());
+        }
         match pending(&state, &q.user_code).await.map_err(to_page)? {
             Some(d) => {
                 let client = state.store.get_oidc_client(&d.client_id).await?;
@@ -223,6 +231,14 @@ pub async fn decide(
         error: None,
         done: None,
     };
+    if state.device_code_limiter.check_key(&ctx.user.id).is_err() {
+        page.error = Some("Too many codes tried. Wait a minute and try again.".into());
+        return Ok((
+            jar,
+            crate::pages::render_status(axum::http::StatusCode::TOO_MANY_REQUESTS, &page),
+        )
+            .into_response());
+    }
     let Some(d) = pending(&state, &f.user_code).await.map_err(to_page)? else {
         page.error = Some("This code is unknown or expired.".into());
         return Ok((jar, render(&page)).into_response());

@@ -1477,3 +1477,36 @@ async fn openid_client_relying_party_completes_the_flow() {
     assert_eq!(v["rotated"], true);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn guessing_device_codes_is_rate_limited_per_user() {
+    let s = TestServer::start().await;
+    s.user("gus", &[]).await;
+    let c = signed_in(&s, "gus").await;
+    for i in 0..10 {
+        let r = c
+            .get(s.url("/device?user_code=BCDF-GHJK"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "try {i}");
+        assert!(r.text().await.unwrap().contains("unknown or expired"));
+    }
+    let r = c
+        .get(s.url("/device?user_code=BCDF-GHJK"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many codes tried"));
+    // Another user is not affected.
+    s.user("hal", &[]).await;
+    let other = signed_in(&s, "hal").await;
+    let r = other
+        .get(s.url("/device?user_code=BCDF-GHJK"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.stop().await;
+}
