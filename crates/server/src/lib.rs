@@ -127,6 +127,10 @@ pub fn app(state: AppState) -> Router {
             get(pages::oidc::clients).post(pages::oidc::create),
         )
         .route("/admin/oidc/clients/{id}/delete", post(pages::oidc::delete))
+        .route(
+            "/admin/oidc/clients/{id}/secret",
+            post(pages::oidc::rotate_secret),
+        )
         .route("/static/app.css", get(pages::stylesheet))
         .route("/static/favicon.svg", get(pages::favicon))
         .route("/favicon.ico", get(pages::favicon))

@@ -145,6 +145,28 @@ pub async fn create(
     }
 }
 
+/// `POST /admin/oidc/clients/{id}/secret`: replaces a confidential client's secret and shows
+/// the new one once (in the response, never in a URL).
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    req: RequestCtx,
+    jar: CookieJar,
+    AdminPage(ctx): AdminPage,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    need(&ctx, Permission::PolicyWrite)?;
+    match clients::rotate_secret(state.store.as_ref(), &ctx.actor(req.ip), &id).await {
+        Ok((c, secret)) => page(&state, jar, &ctx, &Flash::default(), Some((c.id, secret))).await,
+        Err(e) => Ok(Redirect::to(&super::with_error(
+            &state,
+            "/admin/oidc/clients",
+            &e.message,
+        ))
+        .into_response()),
+    }
+}
+
 /// `POST /admin/oidc/clients/{id}/delete`.
 pub async fn delete(
     State(state): State<AppState>,

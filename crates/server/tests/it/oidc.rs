@@ -1400,6 +1400,25 @@ async fn clients_api_is_audited_and_secrets_are_shown_once() {
         .await
         .unwrap();
     assert!(page.contains("Register a client"), "{page}");
+    // A new secret from the console: shown once, and the old one stops working.
+    let confidential = register(&s, false, &CODE_GRANTS).await;
+    let r = c
+        .post(s.url(&format!("/admin/oidc/clients/{}/secret", confidential.id)))
+        .form(&[("csrf_token", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("has a new secret"), "{html}");
+    let old = client()
+        .post(s.url("/oauth2/introspect"))
+        .basic_auth(&confidential.id, confidential.secret.as_deref())
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401, "the old secret no longer authenticates");
     s.stop().await;
 }
 
