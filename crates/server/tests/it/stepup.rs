@@ -522,3 +522,76 @@ async fn signing_keys_rotate_with_the_old_key_still_published() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_sign_in_frequency_on_the_application_asks_for_the_password_not_a_step_up() {
+    let s = TestServer::start().await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let r = api(
+        &s,
+        &t,
+        reqwest::Method::POST,
+        "/api/v1/applications",
+        json!({ "id": "payroll", "name": "Payroll" }),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let doc = json!({ "policies": [{
+        "id": "payroll-hourly", "name": "Sign in to payroll every hour", "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } },
+            "applications": { "include": ["payroll"] } },
+        "session": { "sign_in_frequency": { "every_hours": 1 } } }] });
+    let r = client()
+        .put(s.url("/api/v1/conditional-access?based_on=0"))
+        .bearer_auth(&t)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let u = s.user("pat", &[]).await;
+    let c = signed_in(&s, "pat").await;
+    let url = s.url("/login?next=%2Fmy&app=payroll");
+    // A fresh password sign-in satisfies the frequency: straight back.
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/my");
+    // Two hours later (the session's password time moved back), only a new sign-in will do:
+    // the password form, not a step-up that could never satisfy it.
+    let session = s
+        .state
+        .store
+        .list_sessions(Some(u.id), None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut methods = session.methods.clone();
+    for m in &mut methods {
+        m.at -= time::Duration::hours(2);
+    }
+    assert!(
+        s.state
+            .store
+            .step_up_session(
+                session.id,
+                &methods,
+                trustplane_core::audit::AuditDraft::new(
+                    &trustplane_core::audit::Actor::system(),
+                    "session.step_up",
+                    "session",
+                    Some(session.id.to_string())
+                )
+            )
+            .await
+            .unwrap()
+    );
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "{html}");
+    assert!(
+        html.contains("Payroll</strong> asks you to sign in"),
+        "{html}"
+    );
+    s.stop().await;
+}
