@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_server::applications::{check_host, check_prefix, check_slug};
+use trustplane_server::applications::{check_host, check_name, check_prefix, check_slug};
 use trustplane_store::{
     Application, AuthenticationContext, Route, SensitivityLabel, Store, StoreError,
 };
@@ -135,12 +135,7 @@ pub async fn apps(
             label,
         } => {
             check_slug(&id)?;
-            let name = name.trim().to_string();
-            if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-                return Err(CliError::Other(
-                    "--name must be 1-200 characters without control characters".into(),
-                ));
-            }
+            let name = check_name(&name)?;
             let mut hosts = Vec::new();
             for h in &allowed_hosts {
                 hosts.push(check_host(h)?);

@@ -6,6 +6,19 @@ use trustplane_store::{Route, Store};
 
 /// Application ids are lowercase slugs (`a-z`, `0-9`, `-`, 1–63 characters, starting with a
 /// letter or digit). `trustplane` is reserved for the portal itself.
+/// A display name (applications, clients, labels, contexts): trimmed, 1-200 characters, no
+/// control characters.
+pub fn check_name(name: &str) -> Result<String, AppError> {
+    let n = name.trim();
+    if n.is_empty() || n.len() > 200 || n.chars().any(char::is_control) {
+        return Err(AppError::bad_request(
+            "invalid_name",
+            "The name must be 1-200 characters without control characters.",
+        ));
+    }
+    Ok(n.to_string())
+}
+
 pub fn check_slug(id: &str) -> Result<(), AppError> {
     let ok = !id.is_empty()
         && id.len() <= 63

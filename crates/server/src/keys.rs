@@ -282,18 +282,34 @@ fn encoding_key(
     Ok(enc)
 }
 
-/// The ES256 key in use, unsealed: (kid, encoding key), for callers that keep it (the
-/// forward-auth decision cache). Creates one if there is none.
-pub async fn signer(state: &AppState) -> Result<(String, jsonwebtoken::EncodingKey), KeyError> {
+/// The `alg` key that signs now, unsealed (creating a key when there is none).
+async fn key_in_use(
+    state: &AppState,
+    alg: &str,
+) -> Result<(SigningKey, Arc<jsonwebtoken::EncodingKey>), KeyError> {
     let store = state.store.as_ref();
     let now = OffsetDateTime::now_utc();
-    let mut key = signing_choice(&store.published_signing_keys(now).await?, ES256, now);
+    let mut key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
     if key.is_none() {
-        ensure_active(store, &state.signing_key).await?;
-        key = signing_choice(&store.published_signing_keys(now).await?, ES256, now);
+        create(
+            store,
+            &state.signing_key,
+            alg,
+            &Actor::system(),
+            "first use",
+        )
+        .await?;
+        key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
     }
     let key = key.ok_or(KeyError::NoKey)?;
     let enc = encoding_key(&state.signing_key, &key)?;
+    Ok((key, enc))
+}
+
+/// The ES256 key in use, unsealed: (kid, encoding key), for callers that keep it (the
+/// forward-auth decision cache). Creates one if there is none.
+pub async fn signer(state: &AppState) -> Result<(String, jsonwebtoken::EncodingKey), KeyError> {
+    let (key, enc) = key_in_use(state, ES256).await?;
     Ok((key.kid, (*enc).clone()))
 }
 
@@ -325,22 +341,7 @@ pub async fn sign_with(
         RS256 => jsonwebtoken::Algorithm::RS256,
         other => return Err(KeyError::UnsupportedAlg(other.to_string())),
     };
-    let store = state.store.as_ref();
-    let now = OffsetDateTime::now_utc();
-    let mut key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
-    if key.is_none() {
-        create(
-            store,
-            &state.signing_key,
-            alg,
-            &Actor::system(),
-            "first use",
-        )
-        .await?;
-        key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
-    }
-    let key = key.ok_or(KeyError::NoKey)?;
-    let enc = encoding_key(&state.signing_key, &key)?;
+    let (key, enc) = key_in_use(state, alg).await?;
     let mut header = jsonwebtoken::Header::new(algorithm);
     header.kid = Some(key.kid);
     jsonwebtoken::encode(&header, claims, &enc).map_err(|_| KeyError::Sign)

@@ -39,6 +39,16 @@ pub struct SignInRequest {
 }
 
 impl SignInRequest {
+    /// The request a sign-in form carries on (hidden `app` and `acr` fields; empty: none).
+    pub fn from_form(app: &str, acr: &str) -> Self {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        SignInRequest {
+            app: opt(app),
+            acr: opt(acr),
+            ..Default::default()
+        }
+    }
+
     /// Whether an application asked for anything (otherwise `/login` is a plain sign-in).
     pub fn is_for_application(&self) -> bool {
         self.app.is_some() || self.acr.is_some()

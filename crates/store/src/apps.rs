@@ -2,7 +2,7 @@
 //! assertions trustplane issues (the trait methods delegate here).
 
 use crate::rows::{from_ms, ms, uuid};
-use crate::sql::{SqlStore, append_in, conflict, db};
+use crate::sql::{SqlStore, append_in, commit_if_changed, conflict, db};
 use crate::{Result, StoreError};
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
@@ -213,13 +213,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 
     /// Adds a route; `NotFound` when the application does not exist, `Conflict` when the
@@ -265,13 +259,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 
     /// Every route, or one application's, ordered by host and prefix.
@@ -371,13 +359,7 @@ impl SqlStore {
         .await
         .map_err(db)?
         .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 }
 

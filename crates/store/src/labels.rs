@@ -2,7 +2,7 @@
 //! and the labels of applications and routes (the trait methods delegate here).
 
 use crate::rows::{from_ms, ms};
-use crate::sql::{SqlStore, append_in, db};
+use crate::sql::{SqlStore, append_in, commit_if_changed, db};
 use crate::{Result, StoreError};
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
@@ -133,13 +133,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 
     /// Creates or replaces (by id) a label. `Conflict` when another label has the rank,
@@ -226,13 +220,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 
     /// Sets (or clears) the label of an application (`route: None`) or of one of its routes.
@@ -277,12 +265,6 @@ impl SqlStore {
         }
         .map_err(db)?
         .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 }

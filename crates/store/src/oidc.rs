@@ -5,7 +5,7 @@
 //! instances racing for one code or refresh token cannot both win.
 
 use crate::rows::{from_ms, ms, uuid};
-use crate::sql::{SqlStore, append_in, conflict, db, safe};
+use crate::sql::{SqlStore, append_in, commit_if_changed, conflict, db, safe};
 use crate::{Result, StoreError};
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
@@ -363,12 +363,11 @@ impl SqlStore {
         .await
         .map_err(db)?
         .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Err(StoreError::NotFound("oidc client"));
+        if commit_if_changed(tx, n, &audit).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("oidc client"))
         }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
     }
 
     pub(crate) async fn get_oidc_client_impl(&self, id: &str) -> Result<Option<OidcClient>> {
@@ -417,13 +416,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        commit_if_changed(tx, n, &audit).await
     }
 
     pub(crate) async fn save_oidc_request_impl(&self, r: &OidcRequest) -> Result<()> {

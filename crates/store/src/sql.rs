@@ -225,19 +225,28 @@ impl SqlStore {
     }
 }
 
+/// Ends a transaction whose change touched `changed` rows: nothing changed, it is rolled back
+/// (`Ok(false)`, no audit entry); otherwise the audit entry is appended and it commits.
+pub(crate) async fn commit_if_changed(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    changed: u64,
+    audit: &AuditDraft,
+) -> Result<bool> {
+    if changed == 0 {
+        tx.rollback().await.map_err(db)?;
+        return Ok(false);
+    }
+    append_in(&mut tx, audit).await?;
+    tx.commit().await.map_err(db)?;
+    Ok(true)
+}
+
 /// Runs a single audited statement: `Ok(true)` and an audit entry if it changed a row.
 macro_rules! audited_change {
     ($self:ident, $audit:ident, $query:expr) => {{
         let mut tx = $self.pool.begin().await.map_err(db)?;
         let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            Ok(false)
-        } else {
-            append_in(&mut tx, &$audit).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(true)
-        }
+        Ok(commit_if_changed(tx, n, &$audit).await?)
     }};
 }
 
@@ -674,22 +683,13 @@ impl Store for SqlStore {
     ) -> Result<bool> {
         let methods =
             serde_json::to_string(methods).map_err(|e| StoreError::Database(e.to_string()))?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let n =
+        audited_change!(
+            self,
+            audit,
             sqlx::query("UPDATE sessions SET methods = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(methods)
                 .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-        if n == 0 {
-            tx.rollback().await.map_err(db)?;
-            return Ok(false);
-        }
-        append_in(&mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        )
     }
 
     async fn revoke_session(

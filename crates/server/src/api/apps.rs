@@ -1,7 +1,7 @@
 //! Admin API, applications behind forward-auth and their routes.
 
 use super::JsonBody;
-use crate::applications::{check_host, check_prefix, check_slug};
+use crate::applications::{check_host, check_name, check_prefix, check_slug};
 use crate::auth::ApiCaller;
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
@@ -117,13 +117,7 @@ pub async fn create_application(
 ) -> Result<(StatusCode, Json<ApplicationView>), AppError> {
     caller.require(Permission::PolicyWrite)?;
     check_slug(&body.id)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            "The name must be 1-200 characters without control characters.",
-        ));
-    }
+    let name = check_name(&body.name)?;
     let mut hosts = Vec::new();
     for h in &body.allowed_hosts {
         let h = check_host(h)?;
@@ -133,7 +127,7 @@ pub async fn create_application(
     }
     let app = Application {
         id: body.id,
-        name: name.to_string(),
+        name,
         allowed_hosts: hosts,
         sensitivity_label: body.sensitivity_label,
         created_at: OffsetDateTime::now_utc(),

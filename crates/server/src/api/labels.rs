@@ -2,6 +2,7 @@
 //! mapped to them, and labels on applications and routes.
 
 use super::JsonBody;
+use crate::applications::check_name;
 use crate::auth::ApiCaller;
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
@@ -34,17 +35,6 @@ fn check_id(id: &str, what: &str) -> Result<(), AppError> {
             ),
         ))
     }
-}
-
-fn check_name(name: &str) -> Result<String, AppError> {
-    let n = name.trim();
-    if n.is_empty() || n.len() > 200 || n.chars().any(char::is_control) {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            "The name must be 1-200 characters without control characters.",
-        ));
-    }
-    Ok(n.to_string())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -26,6 +26,17 @@ pub struct EventingStore {
     pub cae: Arc<Cae>,
 }
 
+impl EventingStore {
+    /// Applies the event of a change once the inner call returned (also on failure: an
+    /// extra invalidation is harmless), passing the result through.
+    fn applied<T>(&self, ev: Option<Event>, r: T) -> T {
+        if let Some(e) = ev {
+            self.cae.apply(&e);
+        }
+        r
+    }
+}
+
 fn event_of(a: &AuditDraft) -> Option<Event> {
     from_audit(&a.action, &a.target_type, a.target_id.as_deref())
 }
@@ -52,10 +63,7 @@ impl Store for EventingStore {
             .inner
             .create_user(user, password_hash, roles, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
@@ -81,19 +89,13 @@ impl Store for EventingStore {
     async fn update_user(&self, user: &User, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.update_user(user, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn delete_user(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.delete_user(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn set_password_hash(
@@ -122,10 +124,7 @@ impl Store for EventingStore {
     async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_group(group, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
@@ -143,10 +142,7 @@ impl Store for EventingStore {
     async fn delete_group(&self, id: Uuid, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.delete_group(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn add_member(&self, group_id: Uuid, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
@@ -185,19 +181,13 @@ impl Store for EventingStore {
     async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.assign_role(user_id, role, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.unassign_role(user_id, role, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn roles_of(&self, user_id: Uuid) -> Result<Vec<Role>> {
@@ -276,10 +266,7 @@ impl Store for EventingStore {
     ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_api_token(token, secret_hash, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
@@ -298,10 +285,7 @@ impl Store for EventingStore {
     ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.revoke_api_token(id, at, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
@@ -344,19 +328,13 @@ impl Store for EventingStore {
     ) -> Result<u64> {
         let ev = event_of(&audit);
         let r = self.inner.add_banned_terms(terms, added_by, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_banned_term(term, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn set_bootstrap_token(
@@ -386,10 +364,7 @@ impl Store for EventingStore {
             .inner
             .bootstrap_admin(secret_hash, now, user, password_hash, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn banned_terms_revision(&self) -> Result<i64> {
@@ -425,10 +400,7 @@ impl Store for EventingStore {
     ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_mfa_method(m, secret_sealed, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
@@ -446,10 +418,7 @@ impl Store for EventingStore {
     async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_mfa_method(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn rename_mfa_method(
@@ -464,10 +433,7 @@ impl Store for EventingStore {
             .inner
             .rename_mfa_method(id, user_id, label, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn replace_recovery_codes(
@@ -482,10 +448,7 @@ impl Store for EventingStore {
             .inner
             .replace_recovery_codes(user_id, hashes, at, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<i64> {
@@ -509,10 +472,7 @@ impl Store for EventingStore {
     ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_webauthn_credential(c, passkey, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_webauthn_credentials(&self, user_id: Uuid) -> Result<Vec<WebauthnCredential>> {
@@ -556,10 +516,7 @@ impl Store for EventingStore {
             .inner
             .rename_webauthn_credential(id, user_id, label, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn save_webauthn_ceremony(
@@ -597,10 +554,7 @@ impl Store for EventingStore {
     ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.issue_tap(tap, pass_hash, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn tap_of(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
@@ -614,10 +568,7 @@ impl Store for EventingStore {
     async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.revoke_tap(user_id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn current_policy_version(&self) -> Result<Option<PolicyVersion>> {
@@ -646,19 +597,13 @@ impl Store for EventingStore {
             .inner
             .save_policy_version(based_on, document, created_by, comment, now, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_terms(t, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_terms(&self) -> Result<Vec<TermsOfUse>> {
@@ -672,10 +617,7 @@ impl Store for EventingStore {
     async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_terms(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()> {
@@ -693,10 +635,7 @@ impl Store for EventingStore {
     async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.put_setting(name, value, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn registration_prompted(
@@ -740,10 +679,7 @@ impl Store for EventingStore {
     ) -> Result<u64> {
         let ev = event_of(&audit);
         let r = self.inner.require_reregistration(user_id, now, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn reregistration_required(&self, user_id: Uuid) -> Result<bool> {
@@ -778,19 +714,13 @@ impl Store for EventingStore {
     ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.close_risk_detection(id, to, at, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.create_application(app, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn get_application(&self, id: &str) -> Result<Option<Application>> {
@@ -804,28 +734,19 @@ impl Store for EventingStore {
     async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_application(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_route(route, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.remove_route(app_id, route_id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>> {
@@ -839,10 +760,7 @@ impl Store for EventingStore {
     async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.add_signing_key(key, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn active_signing_keys(&self) -> Result<Vec<SigningKey>> {
@@ -857,10 +775,7 @@ impl Store for EventingStore {
     ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.step_up_session(id, methods, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn put_authentication_context(
@@ -870,10 +785,7 @@ impl Store for EventingStore {
     ) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.put_authentication_context(c, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>> {
@@ -883,19 +795,13 @@ impl Store for EventingStore {
     async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_authentication_context(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()> {
         let ev = event_of(&audit);
         let r = self.inner.put_sensitivity_label(l, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>> {
@@ -905,10 +811,7 @@ impl Store for EventingStore {
     async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_sensitivity_label(id, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn set_sensitivity_label(
@@ -923,10 +826,7 @@ impl Store for EventingStore {
             .inner
             .set_sensitivity_label(app_id, route, label, audit)
             .await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 
     async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>> {
@@ -1020,9 +920,6 @@ impl Store for EventingStore {
     ) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.retire_signing_key(kid, at, audit).await;
-        if let Some(e) = ev {
-            self.cae.apply(&e);
-        }
-        r
+        self.applied(ev, r)
     }
 }

@@ -295,12 +295,6 @@ fn validate(
     Ok(())
 }
 
-#[derive(askama::Template)]
-#[template(path = "oidc_continue.html")]
-struct ContinuePage<'a> {
-    url: &'a str,
-}
-
 /// `GET /oauth2/authorize/resume?request=ID`: continues a stored request after sign-in.
 ///
 /// A browser usually arrives here through the redirect that ends the sign-in form's POST;
@@ -326,7 +320,7 @@ pub async fn resume(
         .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
         .map(String::from);
     match to_client {
-        Some(url) if navigate => Ok(crate::pages::render(&ContinuePage { url: &url })),
+        Some(url) if navigate => Ok(crate::pages::moving_on(&url)),
         _ => Ok(res),
     }
 }

@@ -158,13 +158,7 @@ fn dedup(v: &[String]) -> Vec<String> {
 
 /// Checks a whole client for consistency (after creation defaults or a patch).
 fn validate(c: &OidcClient) -> Result<(), AppError> {
-    let name = c.name.trim();
-    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
-        return Err(bad(
-            "invalid_name",
-            "The name must be 1-200 characters without control characters.",
-        ));
-    }
+    crate::applications::check_name(&c.name)?;
     for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
         check_redirect_uri(u)?;
     }

@@ -203,12 +203,7 @@ pub struct LoginForm {
 
 impl LoginForm {
     fn request(&self) -> SignInRequest {
-        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        SignInRequest {
-            app: opt(&self.app),
-            acr: opt(&self.acr),
-            ..Default::default()
-        }
+        SignInRequest::from_form(&self.app, &self.acr)
     }
 }
 

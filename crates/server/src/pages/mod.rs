@@ -261,6 +261,12 @@ struct ReturnPage<'a> {
     url: &'a str,
 }
 
+/// A page that moves the browser on to `url` (another origin) by itself: what ends a
+/// redirect chain that started with a form POST (see [`redirect_after_form`]).
+pub fn moving_on(url: &str) -> Response {
+    render(&ReturnPage { url })
+}
+
 #[derive(serde::Deserialize)]
 pub struct ReturnQuery {
     #[serde(default)]
@@ -276,7 +282,7 @@ pub async fn return_page(
     use axum::response::IntoResponse;
     let to = crate::applications::safe_return(state.store.as_ref(), &q.to).await;
     if crate::applications::absolute_host(&to).is_some() {
-        render(&ReturnPage { url: &to })
+        moving_on(&to)
     } else {
         axum::response::Redirect::to(&to).into_response()
     }

@@ -304,12 +304,7 @@ pub async fn passwordless_submit(
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
     let next = crate::applications::safe_return(state.store.as_ref(), &a.next).await;
-    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let req = crate::stepup::SignInRequest {
-        app: opt(&a.app),
-        acr: opt(&a.acr),
-        ..Default::default()
-    };
+    let req = crate::stepup::SignInRequest::from_form(&a.app, &a.acr);
     let target = crate::stepup::flow_target(&state, &req, &next).await?;
     match crate::webauthn::passwordless_login(
         &state,
