@@ -17,6 +17,8 @@ use trustplane_core::session::{ApiToken, Session};
 /// Per-request context set by middleware.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
+    /// The request's time, read once from the state's clock at the edge.
+    pub now: OffsetDateTime,
     pub correlation_id: String,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,

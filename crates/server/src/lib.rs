@@ -7,6 +7,7 @@ pub mod applications;
 pub mod auth;
 pub mod breach;
 pub mod cae;
+pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod error;
@@ -331,6 +332,7 @@ async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Re
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ctx = RequestCtx {
+        now: state.now(),
         correlation_id: Uuid::now_v7().to_string(),
         ip: state.client_ip(peer, req.headers()),
         user_agent: req
@@ -431,6 +433,14 @@ pub struct Server {
 
 /// Prepares the data directory, secrets and database, and binds the listener.
 pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
+    prepare_with_clock(cfg, Arc::new(clock::SystemClock)).await
+}
+
+/// [`prepare`] with a given clock (tests drive a [`clock::ManualClock`]).
+pub async fn prepare_with_clock(
+    cfg: Config,
+    clock: Arc<dyn clock::Clock>,
+) -> Result<Server, ServeError> {
     ensure_private_dir(cfg.data_dir())?;
     let key = MasterKey::load_or_create(&cfg.secret_key_path())?;
     let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
@@ -478,7 +488,8 @@ pub async fn prepare(cfg: Config) -> Result<Server, ServeError> {
         .map_err(|e| ServeError::Other(e.message))?
         .with_mailer(mailer)
         .with_webauthn(rp)
-        .with_geoip(geoip);
+        .with_geoip(geoip)
+        .with_clock(clock);
     slot.watch(reload_every);
     cae::source::start(state.cae.clone(), state.store.clone(), database_url);
     keys::ensure_active(store.as_ref(), &state.signing_key)

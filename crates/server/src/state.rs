@@ -67,6 +67,8 @@ pub struct Inner {
     pub cae: Arc<crate::cae::Cae>,
     /// IP geolocation for country conditions (none: countries are unknown).
     pub geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
+    /// The one clock (system time in production; tests drive a manual clock).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl std::ops::Deref for AppState {
@@ -131,6 +133,7 @@ impl AppState {
             webauthn: None,
             policies,
             geoip: None,
+            clock: Arc::new(crate::clock::SystemClock),
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
@@ -139,7 +142,27 @@ impl AppState {
         })))
     }
 
-    /// Sets the WebAuthn relying party (before the state is shared).
+    /// The current time from the state's clock. Read it once per request (the edge puts it in
+    /// `RequestCtx::now`) or once per background tick, and pass it down.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Sets the clock (before the state is shared).
+    pub fn with_clock(self, clock: Arc<dyn crate::clock::Clock>) -> AppState {
+        match Arc::try_unwrap(self.0) {
+            Ok(mut inner) => {
+                inner.clock = clock;
+                AppState(Arc::new(inner))
+            }
+            Err(shared) => {
+                tracing::error!("the clock was set after the state was shared");
+                AppState(shared)
+            }
+        }
+    }
+
+    /// Sets the GeoIP database (before the state is shared).
     pub fn with_geoip(self, reader: Option<maxminddb::Reader<Vec<u8>>>) -> AppState {
         match Arc::try_unwrap(self.0) {
             Ok(mut inner) => {

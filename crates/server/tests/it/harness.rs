@@ -43,6 +43,8 @@ pub struct Options {
     pub email: trustplane_server::config::EmailConfig,
     /// Any further configuration.
     pub configure: Option<fn(&mut Config)>,
+    /// A manual clock the test drives (default: the system clock).
+    pub clock: Option<std::sync::Arc<trustplane_server::clock::ManualClock>>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             password_checks_per_minute: 1000,
             email: Default::default(),
             configure: None,
+            clock: None,
         }
     }
 }
@@ -81,7 +84,13 @@ impl TestServer {
         if let Some(f) = o.configure {
             f(&mut cfg);
         }
-        let server = trustplane_server::prepare(cfg).await.unwrap();
+        let clock: std::sync::Arc<dyn trustplane_server::clock::Clock> = match o.clock {
+            Some(c) => c,
+            None => std::sync::Arc::new(trustplane_server::clock::SystemClock),
+        };
+        let server = trustplane_server::prepare_with_clock(cfg, clock)
+            .await
+            .unwrap();
         let addr = server.local_addr;
         let state = server.state.clone();
         let bootstrap_url = server.bootstrap_url.clone();
