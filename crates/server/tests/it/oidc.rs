@@ -20,9 +20,9 @@ fn challenge(v: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
 }
 
-struct Rp {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct Rp {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
 }
 
 async fn app(s: &TestServer, id: &str) {
@@ -42,7 +42,7 @@ async fn app(s: &TestServer, id: &str) {
         .unwrap();
 }
 
-async fn register(s: &TestServer, public: bool, grants: &[&str]) -> Rp {
+pub(crate) async fn register(s: &TestServer, public: bool, grants: &[&str]) -> Rp {
     if s.state
         .store
         .get_application("crm")
@@ -76,7 +76,7 @@ async fn register(s: &TestServer, public: bool, grants: &[&str]) -> Rp {
     Rp { id: c.id, secret }
 }
 
-const CODE_GRANTS: [&str; 2] = ["authorization_code", "refresh_token"];
+pub(crate) const CODE_GRANTS: [&str; 2] = ["authorization_code", "refresh_token"];
 
 fn auth_query(rp: &Rp, extra: &[(&str, &str)]) -> String {
     let ch = challenge(VERIFIER);
@@ -109,7 +109,7 @@ fn query_of(loc: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// Authorizes with a signed-in client and returns the code.
-async fn code_for(s: &TestServer, c: &Client, rp: &Rp, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn code_for(s: &TestServer, c: &Client, rp: &Rp, extra: &[(&str, &str)]) -> String {
     let r = c
         .get(s.url(&format!("/oauth2/authorize?{}", auth_query(rp, extra))))
         .send()
@@ -125,7 +125,7 @@ async fn code_for(s: &TestServer, c: &Client, rp: &Rp, extra: &[(&str, &str)]) -
         .unwrap_or_else(|| panic!("no code in {loc}"))
 }
 
-async fn token(s: &TestServer, rp: &Rp, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn token(s: &TestServer, rp: &Rp, form: &[(&str, &str)]) -> reqwest::Response {
     let mut req = client().post(s.url("/oauth2/token"));
     let mut form: Vec<(&str, &str)> = form.to_vec();
     match &rp.secret {
@@ -135,7 +135,7 @@ async fn token(s: &TestServer, rp: &Rp, form: &[(&str, &str)]) -> reqwest::Respo
     req.form(&form).send().await.unwrap()
 }
 
-async fn exchange(s: &TestServer, rp: &Rp, code: &str) -> Value {
+pub(crate) async fn exchange(s: &TestServer, rp: &Rp, code: &str) -> Value {
     let r = token(
         s,
         rp,
