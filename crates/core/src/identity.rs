@@ -177,7 +177,8 @@ pub enum Role {
     GlobalAdministrator,
     /// Reads everything, manages security settings and revokes sessions; cannot manage users.
     SecurityAdministrator,
-    /// Resets passwords and revokes sessions of non-administrators; reads users and groups.
+    /// Resets passwords and sign-in methods and revokes sessions of non-administrators and of
+    /// other helpdesk administrators; reads users and groups.
     HelpdeskAdministrator,
     /// Reads security information (users, sessions, sign-in and audit logs); changes nothing.
     SecurityReader,
@@ -209,9 +210,19 @@ impl Role {
         }
     }
 
-    /// Whether holders of this role are privileged (protected from helpdesk actions).
-    pub fn is_privileged(self) -> bool {
-        !matches!(self, Role::SecurityReader)
+    /// Whether an administrator limited to non-administrators (a helpdesk administrator) may
+    /// still act on the credentials of a holder of this role. Entra ID's rule: helpdesk and
+    /// password administrators may reset the passwords of non-administrators and of each
+    /// other, never of any other administrator, readers included (a reader's account reads
+    /// the audit and sign-in logs the helpdesk may not see).
+    pub fn open_to_helpdesk(self) -> bool {
+        matches!(self, Role::HelpdeskAdministrator)
+    }
+
+    /// Whether holders of this role may act on anyone's credentials (Entra ID: global and
+    /// privileged authentication administrators).
+    pub fn acts_on_every_account(self) -> bool {
+        matches!(self, Role::GlobalAdministrator)
     }
 
     pub fn permissions(self) -> &'static [Permission] {
@@ -317,21 +328,21 @@ impl RoleSet {
     pub fn is_admin(&self) -> bool {
         !self.0.is_empty()
     }
-    pub fn is_privileged(&self) -> bool {
-        self.0.iter().any(|r| r.is_privileged())
-    }
-    /// Whether an actor with these roles may act on a target holding `target` roles with a
-    /// permission that is limited for helpdesk administrators (password reset, session revoke).
+    /// The one rule for acting on another user's credentials and sign-ins (set or reset a
+    /// password, issue a Temporary Access Pass, remove methods, require re-registration,
+    /// revoke sessions): the actor needs the permission `p`; a global administrator may act
+    /// on anyone; every other administrator only on accounts whose roles are all open to the
+    /// helpdesk ([`Role::open_to_helpdesk`]: non-administrators and helpdesk administrators).
+    /// Anything wider would let a helpdesk administrator take over a more privileged account
+    /// by resetting its password and signing in as it.
     pub fn may_act_on(&self, p: Permission, target: &RoleSet) -> bool {
         if !self.allows(p) {
             return false;
         }
-        if self.0.contains(&Role::GlobalAdministrator) {
+        if self.0.iter().any(|r| r.acts_on_every_account()) {
             return true;
         }
-        // Non-global administrators may not act on privileged accounts: a helpdesk admin
-        // resetting a global admin's password would be a privilege escalation.
-        !target.is_privileged()
+        target.0.iter().all(|r| r.open_to_helpdesk())
     }
 }
 
@@ -389,13 +400,29 @@ mod tests {
     }
 
     #[test]
-    fn helpdesk_cannot_act_on_privileged_accounts() {
+    fn helpdesk_acts_only_on_non_administrators_and_each_other() {
+        use Permission::{SessionsRevoke, UsersResetPassword};
         let helpdesk = RoleSet(vec![Role::HelpdeskAdministrator]);
-        let admin = RoleSet(vec![Role::GlobalAdministrator]);
+        let global = RoleSet(vec![Role::GlobalAdministrator]);
+        let secadmin = RoleSet(vec![Role::SecurityAdministrator]);
+        let reader = RoleSet(vec![Role::SecurityReader]);
         let plain = RoleSet::default();
-        assert!(helpdesk.may_act_on(Permission::UsersResetPassword, &plain));
-        assert!(!helpdesk.may_act_on(Permission::UsersResetPassword, &admin));
-        assert!(admin.may_act_on(Permission::UsersResetPassword, &admin));
-        assert!(!plain.may_act_on(Permission::UsersResetPassword, &plain));
+        assert!(helpdesk.may_act_on(UsersResetPassword, &plain));
+        assert!(helpdesk.may_act_on(UsersResetPassword, &helpdesk));
+        for target in [&global, &secadmin, &reader] {
+            assert!(!helpdesk.may_act_on(UsersResetPassword, target), "{target:?}");
+            assert!(!helpdesk.may_act_on(SessionsRevoke, target), "{target:?}");
+            assert!(global.may_act_on(UsersResetPassword, target), "{target:?}");
+        }
+        // A helpdesk role next to a reader role does not open the account.
+        let both = RoleSet(vec![Role::HelpdeskAdministrator, Role::SecurityReader]);
+        assert!(!helpdesk.may_act_on(UsersResetPassword, &both));
+        // Without the permission, nothing: a reader resets no one, a security administrator
+        // revokes only what is open to the helpdesk.
+        assert!(!reader.may_act_on(UsersResetPassword, &plain));
+        assert!(!secadmin.may_act_on(UsersResetPassword, &plain));
+        assert!(secadmin.may_act_on(SessionsRevoke, &plain));
+        assert!(!secadmin.may_act_on(SessionsRevoke, &global));
+        assert!(!plain.may_act_on(UsersResetPassword, &plain));
     }
 }

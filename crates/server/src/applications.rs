@@ -123,20 +123,10 @@ pub async fn route_for(
     }
 }
 
-/// The host (with port, lowercase) of an absolute `http(s)://` URL without userinfo, or
-/// `None` for anything else.
+/// The host (with port, lowercase) of an absolute `http(s)://` URL without userinfo that is
+/// safe to redirect to ([`crate::edge::redirect::absolute_host`]), or `None`.
 pub fn absolute_host(next: &str) -> Option<String> {
-    if next.contains(['\\', '\r', '\n', '\t']) || next.chars().any(char::is_control) {
-        return None;
-    }
-    let rest = next
-        .strip_prefix("https://")
-        .or_else(|| next.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.contains('@') {
-        return None;
-    }
-    normalise_host(authority)
+    crate::edge::redirect::absolute_host(next)
 }
 
 /// Where to go after signing in: a same-site path (see `pages::safe_next`), or an absolute

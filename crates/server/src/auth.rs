@@ -1,7 +1,7 @@
 //! Who is calling: browser sessions (cookie) and API tokens (bearer), as axum extractors.
 
 use crate::error::AppError;
-use crate::state::{AppState, CSRF_HEADER, SESSION_COOKIE};
+use crate::state::{AppState, CSRF_HEADER};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
@@ -56,20 +56,17 @@ impl SessionCtx {
     }
 }
 
-/// Looks up the session named by the `tp_session` cookie: it must exist, be unrevoked and
+/// Looks up the session named by the session cookie (`tp_session`, `__Host-tp_session` on
+/// https deployments; see `edge::cookies`): it must exist, be unrevoked and
 /// unexpired, and its user must be enabled. Refreshes the idle deadline (at most once a
 /// minute).
 pub async fn resolve_session(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<SessionCtx>, AppError> {
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
+    let Some(secret) = state.session_secret(jar) else {
         return Ok(None);
     };
-    let secret = cookie.value();
-    if secret.len() != 43 {
-        return Ok(None);
-    }
     let Some(found) = state
         .store
         .session_by_secret(&secret_digest(secret))
@@ -183,10 +180,7 @@ impl ApiCaller {
         } else {
             Err(AppError::forbidden(format!(
                 "This needs the `{}` permission, which your roles do not grant.",
-                serde_json::to_value(p)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+                crate::ops::permission_name(p)
             )))
         }
     }

@@ -67,6 +67,93 @@ pub struct Config {
     pub log_format: Option<String>,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// `Strict-Transport-Security`, sent when `public_url` is https.
+    pub hsts: HstsConfig,
+    /// Access to `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `Strict-Transport-Security` (sent only when `public_url` is https: browsers ignore it over
+/// http). Default: `max-age=31536000; includeSubDomains`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HstsConfig {
+    /// Seconds browsers keep to https for this host; 0 sends no header.
+    pub max_age_seconds: u64,
+    /// Also for every subdomain of the host (`includeSubDomains`).
+    pub include_subdomains: bool,
+    /// Ask to be put on the browsers' preload list (`preload`; needs a max age of at least
+    /// a year and subdomains included).
+    pub preload: bool,
+}
+
+impl Default for HstsConfig {
+    fn default() -> Self {
+        HstsConfig {
+            max_age_seconds: 31_536_000,
+            include_subdomains: true,
+            preload: false,
+        }
+    }
+}
+
+impl HstsConfig {
+    /// The header value, or `None` when HSTS is off.
+    pub fn header(&self) -> Option<String> {
+        if self.max_age_seconds == 0 {
+            return None;
+        }
+        let mut v = format!("max-age={}", self.max_age_seconds);
+        if self.include_subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            v.push_str("; preload");
+        }
+        Some(v)
+    }
+}
+
+/// Who may read `GET /metrics`. Default: anyone who can reach it (scrape it on a private
+/// network, or set a token).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token scrapers must send (`Authorization: Bearer <token>`); at least 16
+    /// characters.
+    pub token: Option<Secret>,
+    /// A file holding the token (surrounding whitespace ignored), instead of `token`.
+    pub token_file: Option<PathBuf>,
+}
+
+/// The shortest accepted metrics token.
+pub const MIN_METRICS_TOKEN: usize = 16;
+
+impl MetricsConfig {
+    /// The token scrapers must present (read from `token_file` when that is set), or `None`.
+    pub fn resolve(&self) -> Result<Option<Secret>, ConfigError> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "metrics: set token or token_file, not both".into(),
+                ));
+            }
+            (Some(t), None) => t.expose().trim().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("metrics.token_file {}: {e}", path.display()))
+                })?
+                .trim()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        if token.chars().count() < MIN_METRICS_TOKEN || token.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid(format!(
+                "metrics: the token must be at least {MIN_METRICS_TOKEN} characters without control characters"
+            )));
+        }
+        Ok(Some(Secret(token)))
+    }
 }
 
 /// Outgoing email. The default writes messages to `<data>/outbox` instead of sending them.
@@ -170,6 +257,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             log_format: None,
             max_body_bytes: 64 * 1024,
+            hsts: HstsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -279,6 +368,12 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "public_url must start with http:// or https://".into(),
+            ));
+        }
+        self.metrics.resolve()?;
+        if self.hsts.preload && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains) {
+            return Err(ConfigError::Invalid(
+                "hsts.preload needs max_age_seconds of at least 31536000 and include_subdomains".into(),
             ));
         }
         if let Some(d) = &self.cookie_domain {

@@ -10,7 +10,6 @@ use crate::auth::{RequestCtx, resolve_session};
 use crate::cae::{Entry, IdentityHeaders};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::state::SESSION_COOKIE;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -386,11 +385,7 @@ pub async fn check(
     };
     let base = base(&state, &headers);
     let jar = CookieJar::from_headers(&headers);
-    let digest = jar
-        .get(SESSION_COOKIE)
-        .map(|c| c.value())
-        .filter(|v| v.len() == 43)
-        .map(secret_digest);
+    let digest = state.session_secret(&jar).map(secret_digest);
     let Some(digest) = digest else {
         return Ok(login_required(
             &base,

@@ -10,6 +10,7 @@ pub mod cae;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod forward_auth;
 pub mod keys;
@@ -321,6 +322,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(middleware::from_fn(edge::api_input::json_errors))
         .with_state(state)
 }
 
@@ -353,25 +355,7 @@ async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Re
     if let Some(c) = correlation {
         h.insert("x-correlation-id", c);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
+    edge::headers::secure(h, state.hsts.as_ref());
     let status = res.status().as_u16().to_string();
     metrics::counter!("trustplane_http_requests_total",
         "method" => method.clone(), "route" => route.clone(), "status" => status)
@@ -406,7 +390,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_endpoint(State(state): State<AppState>) -> Response {
+async fn metrics_endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if !edge::headers::metrics_allowed(state.metrics_token.as_ref(), &headers) {
+        let mut res = AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Send the metrics token: Authorization: Bearer <token>.",
+        )
+        .into_response();
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+        return res;
+    }
     match &state.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

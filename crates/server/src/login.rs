@@ -47,8 +47,6 @@ pub enum LoginOutcome {
     Denied(DenyReason),
 }
 
-/// Cookie holding the random id of a sign-in in progress (only its SHA-256 is stored).
-pub const FLOW_COOKIE: &str = "tp_flow";
 /// Where a sign-in with pending steps continues.
 pub const CONTINUE_PATH: &str = "/login/continue";
 /// Refused submissions of a step before the whole sign-in has to start again.

@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::{HashParams, hash_password, secret_digest};
 use trustplane_core::identity::{
-    Group, Role, User, UserStatus, validate_email, validate_name, validate_username,
+    Group, Permission, Role, RoleSet, User, UserStatus, validate_email, validate_name,
+    validate_username,
 };
 use trustplane_core::mfa::policy::{MethodsPolicy, Targets};
 use trustplane_core::mfa::tap::{self, TemporaryAccessPass};
@@ -32,6 +33,14 @@ pub fn global_banned() -> Result<&'static BannedList, AppError> {
             tracing::error!(error = %e, "the built-in banned password list is unusable");
             AppError::internal()
         })
+}
+
+/// The API name of a permission (`users_reset_password`).
+pub fn permission_name(p: Permission) -> String {
+    serde_json::to_value(p)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A refused password as an API error: every reason in plain words, none revealing the lists.
@@ -306,6 +315,31 @@ impl Ops {
             .create_user(&user, hash.as_deref(), &input.roles, audit)
             .await?;
         Ok(user)
+    }
+
+    /// Refuses (403) an administrator with `roles` acting with permission `p` on the
+    /// credentials or sessions of user `target` when the one rule,
+    /// [`RoleSet::may_act_on`], does not allow it. The API and the console both ask here.
+    pub async fn ensure_may_act(
+        &self,
+        roles: &RoleSet,
+        p: Permission,
+        target: Uuid,
+    ) -> Result<(), AppError> {
+        if !roles.allows(p) {
+            return Err(AppError::forbidden(format!(
+                "This needs the `{}` permission, which your roles do not grant.",
+                permission_name(p)
+            )));
+        }
+        let target_roles = RoleSet(self.store.roles_of(target).await?);
+        if roles.may_act_on(p, &target_roles) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "Your role may act only on users without an administrator role and on helpdesk administrators; a global administrator may act on anyone.",
+            ))
+        }
     }
 
     pub async fn user(&self, id: Uuid) -> Result<User, AppError> {

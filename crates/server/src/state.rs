@@ -3,9 +3,8 @@
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::secrets::{MasterKey, hmac_b64, random_token};
-use axum::http::HeaderMap;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use crate::secrets::{MasterKey, random_token};
+use axum::http::{HeaderMap, HeaderValue};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::HashMap;
@@ -18,9 +17,7 @@ use trustplane_core::credential::{HashParams, hash_password};
 use trustplane_core::session::SessionPolicy;
 use trustplane_store::Store;
 
-pub const SESSION_COOKIE: &str = "tp_session";
-pub const CSRF_COOKIE: &str = "tp_csrf";
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub use crate::edge::csrf::HEADER as CSRF_HEADER;
 
 /// User codes one user may try on `/device` per minute (codes are 8 letters of 20, valid 10
 /// minutes: guessing someone else's is out of reach at this rate).
@@ -33,6 +30,12 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub cfg: Config,
     pub csrf_key: [u8; 32],
+    /// How cookies are named and scoped here (`__Host-` on https deployments).
+    pub cookies: crate::edge::cookies::CookiePolicy,
+    /// The `Strict-Transport-Security` value (https deployments).
+    pub hsts: Option<HeaderValue>,
+    /// The SHA-256 of the token `/metrics` requires, when one is configured.
+    pub metrics_token: Option<[u8; 32]>,
     /// Seals second-factor secrets at rest.
     pub mfa_key: [u8; 32],
     /// Seals assertion signing keys at rest.
@@ -106,9 +109,17 @@ impl AppState {
             inner: store,
             cae: cae.clone(),
         });
+        let metrics_token = cfg
+            .metrics
+            .resolve()
+            .map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "config", e.to_string()))?
+            .map(|t| crate::edge::headers::metrics_digest(t.expose()));
         Ok(AppState(Arc::new(Inner {
             store,
             cae,
+            cookies: crate::edge::cookies::CookiePolicy::new(&cfg),
+            hsts: crate::edge::headers::hsts(&cfg),
+            metrics_token,
             csrf_key: key.derive("csrf"),
             mfa_key: key.derive("mfa-secrets"),
             signing_key: key.derive("signing-keys"),
@@ -253,71 +264,6 @@ impl AppState {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|_| AppError::internal())
-    }
-
-    pub fn cookie<'c>(&self, name: &'c str, value: String) -> Cookie<'c> {
-        let mut c = Cookie::new(name, value);
-        c.set_http_only(true);
-        c.set_same_site(SameSite::Lax);
-        c.set_path("/");
-        c.set_secure(self.cfg.cookie_secure());
-        c
-    }
-
-    /// The session cookie: a browser-session cookie, or persistent until `persist_until`
-    /// when conditional access asks for a persistent browser session.
-    pub fn session_cookie<'c>(
-        &self,
-        secret: String,
-        persist_until: Option<time::OffsetDateTime>,
-    ) -> Cookie<'c> {
-        let mut c = self.cookie(SESSION_COOKIE, secret);
-        if let Some(until) = persist_until {
-            c.set_expires(until);
-        }
-        if let Some(d) = self.cfg.cookie_domain() {
-            c.set_domain(d);
-        }
-        c
-    }
-
-    /// Removes the session cookie (with the same path and domain it was set with).
-    pub fn remove_session_cookie(&self, jar: CookieJar) -> CookieJar {
-        let mut c = Cookie::build(SESSION_COOKIE).path("/").build();
-        if let Some(d) = self.cfg.cookie_domain() {
-            c.set_domain(d);
-        }
-        jar.remove(c)
-    }
-
-    /// Returns the jar with a CSRF seed cookie (set if missing) and the token for forms.
-    pub fn csrf_issue(&self, jar: CookieJar) -> (CookieJar, String) {
-        if let Some(c) = jar.get(CSRF_COOKIE)
-            && c.value().len() == 43
-        {
-            let t = hmac_b64(&self.csrf_key, c.value().as_bytes());
-            return (jar, t);
-        }
-        let seed = random_token();
-        let token = hmac_b64(&self.csrf_key, seed.as_bytes());
-        let mut c = self.cookie(CSRF_COOKIE, seed);
-        c.set_same_site(SameSite::Strict);
-        (jar.add(c), token)
-    }
-
-    /// Signed double-submit check: the submitted token must be the HMAC of the seed cookie.
-    /// An attacker who can plant a cookie still cannot compute the matching token.
-    pub fn csrf_verify(&self, jar: &CookieJar, submitted: &str) -> Result<(), AppError> {
-        let Some(seed) = jar.get(CSRF_COOKIE) else {
-            return Err(AppError::csrf());
-        };
-        let expected = hmac_b64(&self.csrf_key, seed.value().as_bytes());
-        if trustplane_core::credential::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
-        {
-            Ok(())
-        } else {
-            Err(AppError::csrf())
-        }
     }
 
     /// The client address: the TCP peer, or — only when the peer is a configured trusted

@@ -8,12 +8,13 @@ use crate::error::{AppError, ErrorBody};
 use crate::ops::{NewUser, Ops, parse_lifetime};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::edge::api_input::{Path, Query};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use trustplane_core::identity::{Permission, Role, RoleSet, UserStatus};
+use trustplane_core::identity::{Permission, Role, UserStatus};
 use trustplane_core::signin::SignInResult;
 use trustplane_store::{AuditQuery, SignInQuery, UserQuery};
 use utoipa::IntoParams;
@@ -150,15 +151,7 @@ async fn ensure_may_act(
     p: Permission,
     user_id: Uuid,
 ) -> Result<(), AppError> {
-    caller.require(p)?;
-    let target = RoleSet(state.store.roles_of(user_id).await?);
-    if caller.roles.may_act_on(p, &target) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "Only a global administrator may do this to a privileged account.",
-        ))
-    }
+    ops(state).ensure_may_act(&caller.roles, p, user_id).await
 }
 
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "admin", params(("id" = Uuid, Path)),
@@ -361,6 +354,8 @@ pub async fn revoke_session(
     caller: ApiCaller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Changed>, AppError> {
+    // Permission first: a caller without it learns nothing about which sessions exist.
+    caller.require(Permission::SessionsRevoke)?;
     let s = state
         .store
         .get_session(id)

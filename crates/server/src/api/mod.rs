@@ -14,10 +14,11 @@ use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequest, Path, Request, State};
+use crate::edge::api_input::Path;
+pub use crate::edge::api_input::JsonBody;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use types::*;
 use utoipa::OpenApi;
@@ -238,20 +239,6 @@ pub fn router() -> Router<AppState> {
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-/// A JSON body with errors in the API's error shape (400 for malformed JSON, 415 for a
-/// missing content type, 413 for an oversized body).
-pub struct JsonBody<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = AppError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(rej) => Err(AppError::new(rej.status(), "invalid_body", rej.body_text())),
-        }
-    }
 }
 
 fn require_user(caller: &ApiCaller) -> Result<&crate::auth::SessionCtx, AppError> {

@@ -81,8 +81,10 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), AppError> {
             format!("`{}` is not an acceptable redirect URI: {why}.", short(uri)),
         )
     };
-    if uri.len() > 2000 || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(refuse("too long or contains spaces or control characters"));
+    if uri.len() > 2000 || !crate::edge::redirect::is_clean(uri) {
+        return Err(refuse(
+            "too long, or contains spaces, control characters or backslashes (also percent-encoded)",
+        ));
     }
     let u = url::Url::parse(uri).map_err(|_| refuse("not an absolute URL"))?;
     if u.fragment().is_some() || uri.contains('#') {

@@ -14,6 +14,7 @@
 //! 256-bit random strings stored only as SHA-256 digests.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod clients;
 pub mod device;
 pub mod endpoints;
@@ -26,11 +27,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use std::collections::HashMap;
-use trustplane_core::credential::{constant_time_eq, secret_digest};
-use trustplane_store::OidcClient;
 
 /// Authorization codes live 60 seconds.
 pub const CODE_SECONDS: i64 = 60;
@@ -57,6 +54,8 @@ pub const GRANTS: [&str; 4] = [
 
 /// Scopes with a meaning here (clients may also be allowed other, API-specific scopes).
 pub const STANDARD_SCOPES: [&str; 5] = ["openid", "profile", "email", "groups", "offline_access"];
+
+pub use client_auth::authenticate_client;
 
 /// The `acr` values, weakest first (the built-in authentication strengths).
 pub use trustplane_core::authn::{ACR_VALUES, acr_of};
@@ -104,10 +103,14 @@ impl OAuthError {
         Self::new("invalid_grant", d)
     }
     pub fn invalid_client() -> Self {
+        Self::invalid_client_because("Client authentication failed.")
+    }
+    /// `invalid_client` (401, with a Basic challenge) saying why.
+    pub fn invalid_client_because(d: impl Into<String>) -> Self {
         OAuthError {
             status: StatusCode::UNAUTHORIZED,
             error: "invalid_client",
-            description: "Client authentication failed.".into(),
+            description: d.into(),
             challenge: Some("Basic realm=\"trustplane\""),
         }
     }
@@ -194,77 +197,6 @@ pub fn params(raw: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
         }
     }
     Ok(out)
-}
-
-/// Authenticates the client of a token, introspection, revocation or device request:
-/// `client_secret_basic`, `client_secret_post`, or `none` (public client, `client_id`
-/// only). The method must be the one the client registered.
-pub async fn authenticate_client(
-    state: &AppState,
-    headers: &HeaderMap,
-    p: &HashMap<String, String>,
-) -> Result<OidcClient, OAuthError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
-        });
-    let (client_id, secret, method) = if let Some(b64) = basic {
-        let decoded = STANDARD
-            .decode(b64)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(OAuthError::invalid_client)?;
-        let (id, secret) = decoded
-            .split_once(':')
-            .ok_or_else(OAuthError::invalid_client)?;
-        // RFC 6749 2.3.1: both parts are form-urlencoded.
-        let dec = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        };
-        if p.contains_key("client_secret") {
-            return Err(OAuthError::invalid_request(
-                "Use one client authentication method, not two.",
-            ));
-        }
-        (dec(id), Some(dec(secret)), "client_secret_basic")
-    } else if let Some(id) = p.get("client_id") {
-        match p.get("client_secret") {
-            Some(s) => (id.clone(), Some(s.clone()), "client_secret_post"),
-            None => (id.clone(), None, "none"),
-        }
-    } else {
-        return Err(OAuthError::invalid_client());
-    };
-    if let Some(id) = p.get("client_id")
-        && *id != client_id
-    {
-        return Err(OAuthError::invalid_client());
-    }
-    let client = state
-        .store
-        .get_oidc_client(&client_id)
-        .await?
-        .ok_or_else(OAuthError::invalid_client)?;
-    if client.token_endpoint_auth_method != method {
-        return Err(OAuthError::invalid_client());
-    }
-    match (&client.secret_hash, secret) {
-        (None, None) => Ok(client),
-        (Some(hash), Some(secret)) => {
-            if constant_time_eq(secret_digest(&secret).as_bytes(), hash.as_bytes()) {
-                Ok(client)
-            } else {
-                Err(OAuthError::invalid_client())
-            }
-        }
-        _ => Err(OAuthError::invalid_client()),
-    }
 }
 
 /// `GET /.well-known/openid-configuration`.

@@ -217,6 +217,20 @@ async fn refresh_grant(
     if t.kind != "refresh" || t.client_id != client.id {
         return Err(OAuthError::invalid_grant("Unknown refresh token."));
     }
+    // Validate the request before the token is spent: a refused request (a wider scope)
+    // leaves the refresh token usable instead of rotating it away and later reading its
+    // next use as reuse.
+    let mut scope = t.scope.clone();
+    if let Some(asked) = p.get("scope") {
+        let orig: Vec<&str> = t.scope.split(' ').collect();
+        if asked.split(' ').any(|s| !orig.contains(&s)) {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                "A refresh cannot widen the scope.",
+            ));
+        }
+        scope = asked.clone();
+    }
     if !state.store.use_refresh_token(&hash, now).await? {
         if t.used_at.is_some() || t.revoked_at.is_some() || {
             // Lost a race to a concurrent use: that is reuse too.
@@ -292,17 +306,6 @@ async fn refresh_grant(
         return Err(refuse(
             "Conditional access no longer allows this session for the application.",
         ));
-    }
-    let mut scope = t.scope.clone();
-    if let Some(asked) = p.get("scope") {
-        let orig: Vec<&str> = t.scope.split(' ').collect();
-        if asked.split(' ').any(|s| !orig.contains(&s)) {
-            return Err(OAuthError::new(
-                "invalid_scope",
-                "A refresh cannot widen the scope.",
-            ));
-        }
-        scope = asked.clone();
     }
     let auth: Option<AuthInfo> = serde_json::from_str(&t.data).ok().flatten();
     issue(

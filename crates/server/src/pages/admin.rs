@@ -247,6 +247,8 @@ pub struct SessionView {
     expires: String,
     ip: String,
     methods: String,
+    /// Whether the viewer may revoke it (the one rule, `RoleSet::may_act_on`).
+    revocable: bool,
 }
 
 #[derive(Template)]
@@ -261,7 +263,6 @@ struct UserPage {
     can_write: bool,
     can_reset: bool,
     can_roles: bool,
-    can_revoke: bool,
     rows: Vec<super::security::RiskRow>,
     can_see_risk: bool,
     can_dismiss: bool,
@@ -283,8 +284,10 @@ pub struct MethodView {
 
 async fn session_views(
     state: &AppState,
+    viewer: &RoleSet,
     user: Option<&User>,
 ) -> Result<Vec<SessionView>, PageError> {
+    let mut revocable: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
     let now = OffsetDateTime::now_utc();
     let sessions = state
         .store
@@ -309,6 +312,15 @@ async fn session_views(
             expires: fmt_time(s.idle_expires_at.min(s.absolute_expires_at)),
             ip: s.ip.unwrap_or_default(),
             methods: trustplane_core::authn::amr(&s.methods).join(", "),
+            revocable: match revocable.get(&s.user_id) {
+                Some(r) => *r,
+                None => {
+                    let target = RoleSet(state.store.roles_of(s.user_id).await?);
+                    let r = viewer.may_act_on(Permission::SessionsRevoke, &target);
+                    revocable.insert(s.user_id, r);
+                    r
+                }
+            },
         });
     }
     Ok(out)
@@ -327,7 +339,7 @@ pub async fn user(
     let target = RoleSet(roles.clone());
     let groups = state.store.groups_of(id).await?;
     let sessions = if ctx.roles.allows(Permission::SessionsRead) {
-        session_views(&state, Some(&user)).await?
+        session_views(&state, &ctx.roles, Some(&user)).await?
     } else {
         vec![]
     };
@@ -378,7 +390,6 @@ pub async fn user(
             .roles
             .may_act_on(Permission::UsersResetPassword, &target),
         can_roles: ctx.roles.allows(Permission::RolesAssign),
-        can_revoke: ctx.roles.may_act_on(Permission::SessionsRevoke, &target),
         user,
         groups,
         roles,
@@ -660,7 +671,6 @@ pub async fn delete_group(
 struct SessionsPage {
     c: Chrome,
     sessions: Vec<SessionView>,
-    can_revoke: bool,
 }
 
 pub async fn sessions(
@@ -670,13 +680,9 @@ pub async fn sessions(
     Query(flash): Query<Flash>,
 ) -> PageResult {
     need(&ctx, Permission::SessionsRead)?;
-    let sessions = session_views(&state, None).await?;
+    let sessions = session_views(&state, &ctx.roles, None).await?;
     let (jar, c) = chrome(&state, jar, &ctx, "sessions", &flash);
-    let page = SessionsPage {
-        c,
-        sessions,
-        can_revoke: ctx.roles.allows(Permission::SessionsRevoke),
-    };
+    let page = SessionsPage { c, sessions };
     Ok((jar, render(&page)).into_response())
 }
 
@@ -687,17 +693,16 @@ pub async fn revoke_session(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
+    // Permission first: a viewer without it learns nothing about which sessions exist.
+    need(&ctx, Permission::SessionsRevoke)?;
     let s = state
         .store
         .get_session(id)
         .await?
         .ok_or_else(|| AppError::not_found("session"))?;
-    let target = RoleSet(state.store.roles_of(s.user_id).await?);
-    if !ctx.roles.may_act_on(Permission::SessionsRevoke, &target) {
-        return Err(PageError(AppError::forbidden(
-            "Your role does not allow revoking this user's sessions.",
-        )));
-    }
+    ops(&state)
+        .ensure_may_act(&ctx.roles, Permission::SessionsRevoke, s.user_id)
+        .await?;
     ops(&state).revoke_session(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/admin/sessions?ok=revoked").into_response())
 }
@@ -1026,21 +1031,21 @@ pub async fn revoke_token(
 }
 
 /// Whether the administrator's roles allow changing this user's password or sign-in methods
-/// (a helpdesk administrator: not for administrators); `denied` is the refusal shown.
+/// ([`crate::ops::Ops::ensure_may_act`]); `denied` is the refusal shown.
 async fn may_change_sign_in(
     state: &AppState,
     ctx: &crate::auth::SessionCtx,
     id: Uuid,
     denied: &'static str,
 ) -> Result<(), PageError> {
-    let target = RoleSet(state.store.roles_of(id).await?);
-    if ctx
-        .roles
-        .may_act_on(Permission::UsersResetPassword, &target)
+    match ops(state)
+        .ensure_may_act(&ctx.roles, Permission::UsersResetPassword, id)
+        .await
     {
-        Ok(())
-    } else {
-        Err(PageError(AppError::forbidden(denied)))
+        Err(e) if e.status == axum::http::StatusCode::FORBIDDEN => {
+            Err(PageError(AppError::forbidden(denied)))
+        }
+        other => Ok(other?),
     }
 }
 

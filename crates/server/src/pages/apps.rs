@@ -5,6 +5,7 @@
 use super::account::Flash;
 use super::{Chrome, CsrfForm, PageResult, need, render};
 use crate::api::JsonBody;
+use crate::edge::api_input::Path as ApiPath;
 use crate::api::{apps as api_apps, keys as api_keys, labels as api_labels};
 use crate::auth::{AdminPage, ApiCaller, Principal, RequestCtx, SessionCtx};
 use crate::error::AppError;
@@ -197,7 +198,7 @@ pub async fn delete(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let r = api_apps::delete_application(State(state.clone()), caller(&ctx, &req), Path(id)).await;
+    let r = api_apps::delete_application(State(state.clone()), caller(&ctx, &req), ApiPath(id)).await;
     Ok(back(&state, r, "deleted"))
 }
 
@@ -224,7 +225,7 @@ pub async fn add_route(
     let r = api_apps::add_route(
         State(state.clone()),
         caller(&ctx, &req),
-        Path(id),
+        ApiPath(id),
         JsonBody(body),
     )
     .await;
@@ -241,7 +242,7 @@ pub async fn remove_route(
     let r = api_apps::remove_route(
         State(state.clone()),
         caller(&ctx, &req),
-        Path((id, route_id)),
+        ApiPath((id, route_id)),
     )
     .await;
     Ok(back(&state, r, "deleted"))
@@ -280,7 +281,7 @@ pub async fn put_label(
     let r = api_labels::put_label(
         State(state.clone()),
         caller(&ctx, &req),
-        Path(f.id.trim().to_string()),
+        ApiPath(f.id.trim().to_string()),
         JsonBody(body),
     )
     .await;
@@ -294,7 +295,7 @@ pub async fn delete_label(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let r = api_labels::delete_label(State(state.clone()), caller(&ctx, &req), Path(id)).await;
+    let r = api_labels::delete_label(State(state.clone()), caller(&ctx, &req), ApiPath(id)).await;
     Ok(back(&state, r, "deleted"))
 }
 
@@ -319,7 +320,7 @@ pub async fn put_context(
     let r = api_labels::put_context(
         State(state.clone()),
         caller(&ctx, &req),
-        Path(f.id.trim().to_string()),
+        ApiPath(f.id.trim().to_string()),
         JsonBody(body),
     )
     .await;
@@ -333,7 +334,7 @@ pub async fn delete_context(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let r = api_labels::delete_context(State(state.clone()), caller(&ctx, &req), Path(id)).await;
+    let r = api_labels::delete_context(State(state.clone()), caller(&ctx, &req), ApiPath(id)).await;
     Ok(back(&state, r, "deleted"))
 }
 

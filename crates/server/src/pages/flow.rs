@@ -3,9 +3,10 @@
 
 use super::{CsrfForm, PageResult, render_status};
 use crate::auth::{PageUser, RequestCtx};
+use crate::edge::cookies::FLOW;
 use crate::error::AppError;
 use crate::login::{
-    CONTINUE_PATH, FLOW_COOKIE, PendingLogin, StepResult, complete_password_change,
+    CONTINUE_PATH, PendingLogin, StepResult, complete_password_change,
 };
 use crate::state::{AppState, CSRF_HEADER};
 use askama::Template;
@@ -33,9 +34,9 @@ struct ChangePasswordPage<'a> {
     error: Option<&'a str>,
 }
 
-fn flow_cookie<'c>(state: &AppState, secret: String) -> Cookie<'c> {
-    let mut c = state.cookie(FLOW_COOKIE, secret);
-    c.set_path("/login");
+/// The flow cookie: the random id of a sign-in in progress (only its SHA-256 is stored).
+pub(super) fn flow_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    let mut c = state.cookie(FLOW, secret);
     c.set_max_age(time::Duration::minutes(15));
     c
 }
@@ -46,8 +47,8 @@ pub fn continue_response(state: &AppState, jar: CookieJar, flow_secret: String) 
     (jar, Redirect::to(CONTINUE_PATH)).into_response()
 }
 
-fn restart(jar: CookieJar) -> Response {
-    let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+fn restart(state: &AppState, jar: CookieJar) -> Response {
+    let jar = state.remove_cookie(jar, FLOW);
     (jar, Redirect::to(RESTART)).into_response()
 }
 
@@ -110,10 +111,10 @@ async fn render_step(
             }
             // Removed since the policy asked for them: the sign-in starts again and is
             // evaluated afresh.
-            Ok(None) => restart(jar),
+            Ok(None) => restart(&state, jar),
             Err(e) => super::error_page(&e.into()),
         },
-        None => restart(jar),
+        None => restart(&state, jar),
     }
 }
 
@@ -141,8 +142,8 @@ pub async fn accept_terms_submit(
     jar: CookieJar,
     CsrfForm(f): CsrfForm<TermsForm>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let result = crate::login::complete_terms(&state, &ctx, &secret, f.accept == "yes").await?;
     Ok(step_response(&state, jar, result).await)
@@ -170,8 +171,8 @@ fn render_register(
     keep: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let Some(flow_secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return restart(jar);
+    let Some(flow_secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return restart(&state, jar);
     };
     let context = crate::login::flow_enrol_context(&flow_secret);
     let secret = match keep.map(|k| crate::secrets::open(&state.mfa_key, &context, k)) {
@@ -227,8 +228,8 @@ pub async fn register_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let code: String = form.code.chars().take(32).collect();
     let result =
@@ -259,8 +260,8 @@ pub async fn skip_registration(
     jar: CookieJar,
     CsrfForm(_): CsrfForm<super::account::CsrfOnlyForm>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let result = crate::login::postpone_registration(&state, &ctx, &secret).await?;
     Ok(step_response(&state, jar, result).await)
@@ -293,8 +294,8 @@ pub async fn mfa_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let code: String = form.code.chars().take(32).collect();
     let result = crate::login::complete_second_factor(&state, &ctx, &secret, &code).await?;
@@ -307,8 +308,8 @@ pub async fn mfa_send_email(
     jar: CookieJar,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let result = crate::login::send_sign_in_code(&state, &secret).await?;
     Ok(step_response(&state, jar, result).await)
@@ -324,7 +325,7 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             next,
             persist_until,
         } => {
-            let mut jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            let mut jar = state.remove_cookie(jar, FLOW);
             if let Some(secret) = secret {
                 jar = jar.add(state.session_cookie(secret, persist_until));
             }
@@ -334,7 +335,7 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             render_step(state, jar, &pending, Some(&message)).await
         }
         StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
-        StepResult::Restart => restart(jar),
+        StepResult::Restart => restart(&state, jar),
         StepResult::Denied {
             reason,
             correlation_id,
@@ -344,12 +345,12 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
 
 /// `GET /login/continue`: shows the current step of the sign-in in progress.
 pub async fn continue_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     match PendingLogin::load(&state, &secret).await? {
         Some(p) => Ok(render_step(&state, jar, &p, None).await),
-        None => Ok(restart(jar)),
+        None => Ok(restart(&state, jar)),
     }
 }
 
@@ -366,8 +367,8 @@ pub async fn change_password_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<NewPasswordForm>,
 ) -> PageResult {
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
-        return Ok(restart(jar));
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
+        return Ok(restart(&state, jar));
     };
     let result = complete_password_change(
         &state,
@@ -469,7 +470,7 @@ pub async fn check_in_flow(
     if body.len() > MAX_CHECK_BODY {
         return Err(too_large());
     }
-    let Some(secret) = jar.get(FLOW_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
         return Err(AppError::unauthenticated());
     };
     let Some(pending) = PendingLogin::load(&state, &secret).await? else {
@@ -616,7 +617,7 @@ pub fn blocked_page(
     reason: trustplane_core::authn::DenyReason,
     correlation_id: &str,
 ) -> Response {
-    let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+    let jar = state.remove_cookie(jar, FLOW);
     let time = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"

@@ -219,14 +219,10 @@ pub async fn favicon() -> Response {
         .into_response()
 }
 
-/// Only same-site relative paths are accepted as post-login destinations (no open redirect).
+/// Only same-site paths that no browser could read as another site are accepted as
+/// post-login destinations (see [`crate::edge::redirect`]); anything else is `/my`.
 pub fn safe_next(next: &str) -> &str {
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.contains(['\r', '\n'])
-        && next.len() < 2048;
-    if ok { next } else { "/my" }
+    crate::edge::redirect::local_path(next).unwrap_or("/my")
 }
 
 /// A return URL kept in a sign-in flow: it was checked with

@@ -34,7 +34,7 @@ use trustplane_core::mfa::email::{CodePurpose, normalize_email_code};
 use trustplane_core::mfa::{TotpCheck, normalize_recovery_code};
 use uuid::Uuid;
 
-const COOKIE: &str = "tp_reset";
+const COOKIE: &str = crate::edge::cookies::RESET;
 const LIFETIME: Duration = Duration::minutes(15);
 /// Wrong codes in one flow before it must start again.
 const MAX_ATTEMPTS: u32 = 5;
@@ -93,15 +93,14 @@ fn digest(secret: &str) -> String {
     secret_digest(&format!("reset:{secret}"))
 }
 
-fn cookie<'c>(state: &AppState, secret: String) -> Cookie<'c> {
+fn cookie(state: &AppState, secret: String) -> Cookie<'static> {
     let mut c = state.cookie(COOKIE, secret);
-    c.set_path("/reset");
     c.set_max_age(LIFETIME);
     c
 }
 
-fn restart(jar: CookieJar) -> Response {
-    let jar = jar.remove(Cookie::build(COOKIE).path("/reset"));
+fn restart(state: &AppState, jar: CookieJar) -> Response {
+    let jar = state.remove_cookie(jar, COOKIE);
     (jar, Redirect::to("/reset?expired=1")).into_response()
 }
 
@@ -239,8 +238,8 @@ pub async fn start_submit(
     Ok((jar, Redirect::to("/reset/verify")).into_response())
 }
 
-fn secret_of(jar: &CookieJar) -> Option<String> {
-    jar.get(COOKIE).map(|c| c.value().to_string())
+fn secret_of(state: &AppState, jar: &CookieJar) -> Option<String> {
+    state.cookie_value(jar, COOKIE).map(str::to_string)
 }
 
 async fn render_verify(
@@ -294,11 +293,11 @@ fn render_password(
 
 /// `GET /reset/verify`: the current verification step, or the new-password form.
 pub async fn verify_page(State(state): State<AppState>, jar: CookieJar) -> PageResult {
-    let Some(secret) = secret_of(&jar) else {
-        return Ok(restart(jar));
+    let Some(secret) = secret_of(&state, &jar) else {
+        return Ok(restart(&state, jar));
     };
     let Some(p) = PendingReset::load(&state, &secret).await? else {
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     };
     if p.done() {
         return Ok(render_password(&state, jar, &p, None));
@@ -316,11 +315,11 @@ pub async fn send_email(
     jar: CookieJar,
     CsrfForm(_): CsrfForm<super::flow::Empty>,
 ) -> PageResult {
-    let Some(secret) = secret_of(&jar) else {
-        return Ok(restart(jar));
+    let Some(secret) = secret_of(&state, &jar) else {
+        return Ok(restart(&state, jar));
     };
     let Some(mut p) = PendingReset::load(&state, &secret).await? else {
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     };
     if let Some(user_id) = p.user_id
         && !p.verified.iter().any(|v| v == "email")
@@ -495,11 +494,11 @@ pub async fn verify_submit(
     jar: CookieJar,
     CsrfForm(f): CsrfForm<CodeForm>,
 ) -> PageResult {
-    let Some(secret) = secret_of(&jar) else {
-        return Ok(restart(jar));
+    let Some(secret) = secret_of(&state, &jar) else {
+        return Ok(restart(&state, jar));
     };
     let Some(mut p) = PendingReset::load(&state, &secret).await? else {
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     };
     if p.done() {
         return Ok(render_password(&state, jar, &p, None));
@@ -536,7 +535,7 @@ pub async fn verify_submit(
             .await
         }
         Err(reason) => match refuse(&state, &ctx, &mut p, &secret, reason).await? {
-            Refused::Restart => Ok(restart(jar)),
+            Refused::Restart => Ok(restart(&state, jar)),
             Refused::Again => {
                 render_verify(
                     &state,
@@ -560,7 +559,7 @@ pub async fn passkey_options(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     let _: super::webauthn::Empty = super::webauthn::json_body(&state, &jar, &headers, &body)?;
-    let Some(secret) = secret_of(&jar) else {
+    let Some(secret) = secret_of(&state, &jar) else {
         return Err(reset_expired());
     };
     if PendingReset::load(&state, &secret).await?.is_none() {
@@ -586,7 +585,7 @@ pub async fn passkey_submit(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     let a: super::webauthn::Answer = super::webauthn::json_body(&state, &jar, &headers, &body)?;
-    let Some(secret) = secret_of(&jar) else {
+    let Some(secret) = secret_of(&state, &jar) else {
         return Err(reset_expired());
     };
     let Some(mut p) = PendingReset::load(&state, &secret).await? else {
@@ -626,7 +625,7 @@ pub async fn passkey_submit(
         }
         Some(reason) => match refuse(&state, &ctx, &mut p, &secret, reason).await? {
             Refused::Restart => {
-                let jar = jar.remove(Cookie::build(COOKIE).path("/reset"));
+                let jar = state.remove_cookie(jar, COOKIE);
                 Ok((jar, super::webauthn::redirect_json("/reset?expired=1")).into_response())
             }
             Refused::Again => Err(again(
@@ -649,11 +648,11 @@ pub async fn password_submit(
     jar: CookieJar,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> PageResult {
-    let Some(secret) = secret_of(&jar) else {
-        return Ok(restart(jar));
+    let Some(secret) = secret_of(&state, &jar) else {
+        return Ok(restart(&state, jar));
     };
     let Some(p) = PendingReset::load(&state, &secret).await? else {
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     };
     let Some(user_id) = p.user_id.filter(|_| p.done()) else {
         return Ok(Redirect::to("/reset/verify").into_response());
@@ -665,7 +664,7 @@ pub async fn password_submit(
         .filter(|u| u.is_enabled())
     else {
         state.store.delete_login_flow(&digest(&secret)).await?;
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     };
     if f.new_password.len() > 1024 {
         return Ok(render_password(
@@ -702,7 +701,7 @@ pub async fn password_submit(
     }
     // Only one request can finish the flow.
     if !state.store.delete_login_flow(&digest(&secret)).await? {
-        return Ok(restart(jar));
+        return Ok(restart(&state, jar));
     }
     let now = OffsetDateTime::now_utc();
     let hash = crate::ops::hash(&f.new_password, state.hash_params).await?;
@@ -731,7 +730,7 @@ pub async fn password_submit(
     if registered.is_some() && registered != user.email {
         state.notify(registered.as_deref(), &subject, &body).await;
     }
-    let jar = jar.remove(Cookie::build(COOKIE).path("/reset"));
+    let jar = state.remove_cookie(jar, COOKIE);
     let page = DonePage {
         organisation: &state.cfg.organisation,
     };
@@ -748,7 +747,7 @@ pub async fn check_password(
     if body.len() > super::flow::MAX_CHECK_BODY {
         return Err(super::flow::too_large());
     }
-    let Some(secret) = secret_of(&jar) else {
+    let Some(secret) = secret_of(&state, &jar) else {
         return Err(AppError::unauthenticated());
     };
     let Some(p) = PendingReset::load(&state, &secret).await? else {

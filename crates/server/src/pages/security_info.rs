@@ -4,6 +4,7 @@
 use super::account::{CsrfOnlyForm, Flash};
 use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render};
 use crate::auth::{PageUser, RequestCtx, SessionCtx};
+use crate::edge::cookies::WIZARD;
 use crate::error::AppError;
 use crate::secrets::{open, seal};
 use crate::state::AppState;
@@ -89,16 +90,15 @@ fn flash_text(code: &str) -> Option<String> {
 
 /// Cookie marking that the user is going through the setup wizard (so that each method's
 /// confirmation returns to the wizard rather than to the overview).
-const WIZARD_COOKIE: &str = "tp_wizard";
 const SETUP: &str = "/my/security-info/setup";
 
-fn in_wizard(jar: &CookieJar) -> bool {
-    jar.get(WIZARD_COOKIE).is_some()
+fn in_wizard(state: &AppState, jar: &CookieJar) -> bool {
+    state.cookie_value(jar, WIZARD).is_some()
 }
 
 /// Where to go after a successful change: the wizard's next step, or the overview.
-fn done(jar: &CookieJar, flash: &str) -> Response {
-    if in_wizard(jar) {
+fn done(state: &AppState, jar: &CookieJar, flash: &str) -> Response {
+    if in_wizard(state, jar) {
         Redirect::to(SETUP).into_response()
     } else {
         Redirect::to(&format!("{HERE}?ok={flash}")).into_response()
@@ -242,7 +242,7 @@ pub async fn new_recovery_codes(
     let page = RecoveryCodesPage {
         c,
         codes,
-        back: if in_wizard(&jar) { SETUP } else { HERE },
+        back: if in_wizard(&state, &jar) { SETUP } else { HERE },
     };
     // Shown once: never cached.
     Ok((
@@ -445,7 +445,7 @@ pub async fn confirm_totp(
         req.ip,
     )
     .await;
-    Ok(done(&jar, "added"))
+    Ok(done(&state, &jar, "added"))
 }
 
 /// `POST /my/security-info/{id}/remove`.
@@ -529,7 +529,7 @@ pub async fn start_email(
     )
     .await?
     {
-        Ok(()) => Ok(done(&jar, "email-sent")),
+        Ok(()) => Ok(done(&state, &jar, "email-sent")),
         Err(crate::codes::SendRefusal::TooMany) => Ok(back_with_error(
             &state,
             "Several codes were sent in the last few minutes. Wait a little and try again.",
@@ -610,7 +610,7 @@ pub async fn confirm_email(
         req.ip,
     )
     .await;
-    Ok(done(&jar, "email-added"))
+    Ok(done(&state, &jar, "email-added"))
 }
 
 #[derive(Deserialize)]
@@ -692,9 +692,7 @@ pub async fn setup(
     Query(q): Query<SetupQuery>,
 ) -> PageResult {
     if q.finish.is_some() {
-        let jar = jar.remove(
-            axum_extra::extract::cookie::Cookie::build(WIZARD_COOKIE).path("/my/security-info"),
-        );
+        let jar = state.remove_cookie(jar, WIZARD);
         return Ok((jar, Redirect::to(&format!("{HERE}?ok=setup"))).into_response());
     }
     let methods = state.store.list_mfa_methods(ctx.user.id).await?;
@@ -750,10 +748,7 @@ pub async fn setup(
         .await?
         .map(|l| mask_address(&l.destination));
     let (jar, csrf) = state.csrf_issue(jar);
-    let mut wizard = axum_extra::extract::cookie::Cookie::new(WIZARD_COOKIE, "1");
-    wizard.set_path("/my/security-info");
-    wizard.set_http_only(true);
-    wizard.set_same_site(axum_extra::extract::cookie::SameSite::Lax);
+    let mut wizard = state.cookie(WIZARD, "1".into());
     wizard.set_max_age(time::Duration::minutes(30));
     let jar = jar.add(wizard);
     let mut c = Chrome::new(&ctx, csrf, "security");

@@ -16,14 +16,15 @@
 use super::{CsrfForm, PageResult};
 use crate::auth::{PageUser, RequestCtx};
 use crate::error::AppError;
-use crate::login::{FLOW_COOKIE, LoginOutcome, StepResult};
+use crate::edge::cookies::FLOW;
+use crate::login::{LoginOutcome, StepResult};
 use crate::state::{AppState, CSRF_HEADER};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::mfa::webauthn::{MAX_LABEL_CHARS, WebauthnCredential, clean_label};
@@ -208,9 +209,10 @@ pub async fn rename(
     Ok(Redirect::to(&format!("{HERE}?ok=webauthn_renamed")).into_response())
 }
 
-fn flow_secret(jar: &CookieJar) -> Result<String, AppError> {
-    jar.get(FLOW_COOKIE)
-        .map(|c| c.value().to_string())
+fn flow_secret(state: &AppState, jar: &CookieJar) -> Result<String, AppError> {
+    state
+        .cookie_value(jar, FLOW)
+        .map(str::to_string)
         .ok_or_else(|| {
             AppError::new(
                 StatusCode::UNAUTHORIZED,
@@ -228,7 +230,7 @@ pub async fn second_factor_options(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let _: Empty = json_body(&state, &jar, &headers, &body)?;
-    let secret = flow_secret(&jar)?;
+    let secret = flow_secret(&state, &jar)?;
     Ok(Json(crate::webauthn::second_factor_options(&state, &secret).await?).into_response())
 }
 
@@ -241,7 +243,7 @@ pub async fn second_factor_submit(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
-    let secret = flow_secret(&jar)?;
+    let secret = flow_secret(&state, &jar)?;
     let result =
         crate::webauthn::complete_second_factor(&state, &ctx, &secret, &a.ceremony, &a.credential)
             .await?;
@@ -251,7 +253,7 @@ pub async fn second_factor_submit(
             next,
             persist_until,
         } => {
-            let mut jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            let mut jar = state.remove_cookie(jar, FLOW);
             if let Some(secret) = secret {
                 jar = jar.add(state.session_cookie(secret, persist_until));
             }
@@ -262,14 +264,14 @@ pub async fn second_factor_submit(
         }
         StepResult::Retry { .. } => redirect_json(crate::login::CONTINUE_PATH).into_response(),
         StepResult::Restart => {
-            let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            let jar = state.remove_cookie(jar, FLOW);
             (jar, redirect_json("/login?expired=1")).into_response()
         }
         StepResult::Denied {
             reason,
             correlation_id,
         } => {
-            let jar = jar.remove(Cookie::build(FLOW_COOKIE).path("/login"));
+            let jar = state.remove_cookie(jar, FLOW);
             let msg = format!(
                 "{} (correlation id {correlation_id})",
                 reason.public_message()
@@ -325,9 +327,7 @@ pub async fn passwordless_submit(
             Ok((jar, redirect_json(&next)).into_response())
         }
         LoginOutcome::Continue { flow_secret } => {
-            let mut c = state.cookie(FLOW_COOKIE, flow_secret);
-            c.set_path("/login");
-            c.set_max_age(time::Duration::minutes(15));
+            let c = super::flow::flow_cookie(&state, flow_secret);
             Ok((jar.add(c), redirect_json(crate::login::CONTINUE_PATH)).into_response())
         }
         LoginOutcome::Denied(reason) => Err(match reason {
