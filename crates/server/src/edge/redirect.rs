@@ -184,7 +184,7 @@ mod tests {
             "/caf%C3%A9",
             "/search?q=caf%C3%A9&x=1#top",
         ] {
-            assert_eq!(local_path(t), Some(*t), "{t:?}");
+            assert_eq!(local_path(t), Some(t), "{t:?}");
         }
         for (t, host) in [
             ("https://wiki.example.com/x?y", "wiki.example.com"),
