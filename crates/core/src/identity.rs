@@ -410,7 +410,10 @@ mod tests {
         assert!(helpdesk.may_act_on(UsersResetPassword, &plain));
         assert!(helpdesk.may_act_on(UsersResetPassword, &helpdesk));
         for target in [&global, &secadmin, &reader] {
-            assert!(!helpdesk.may_act_on(UsersResetPassword, target), "{target:?}");
+            assert!(
+                !helpdesk.may_act_on(UsersResetPassword, target),
+                "{target:?}"
+            );
             assert!(!helpdesk.may_act_on(SessionsRevoke, target), "{target:?}");
             assert!(global.may_act_on(UsersResetPassword, target), "{target:?}");
         }

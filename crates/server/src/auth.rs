@@ -74,7 +74,7 @@ pub async fn resolve_session(
     else {
         return Ok(None);
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if found.session.check(now).is_err() || !found.user.is_enabled() {
         return Ok(None);
     }
@@ -210,7 +210,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             let Some(secret) = value.strip_prefix("Bearer ").map(str::trim) else {
                 return Err(AppError::unauthenticated());
             };
-            let now = OffsetDateTime::now_utc();
+            let now = state.now();
             let token = state
                 .store
                 .api_token_by_secret(&secret_digest(secret))

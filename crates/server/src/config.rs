@@ -371,9 +371,12 @@ impl Config {
             ));
         }
         self.metrics.resolve()?;
-        if self.hsts.preload && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains) {
+        if self.hsts.preload
+            && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains)
+        {
             return Err(ConfigError::Invalid(
-                "hsts.preload needs max_age_seconds of at least 31536000 and include_subdomains".into(),
+                "hsts.preload needs max_age_seconds of at least 31536000 and include_subdomains"
+                    .into(),
             ));
         }
         if let Some(d) = &self.cookie_domain {

@@ -390,7 +390,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_endpoint(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+async fn metrics_endpoint(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if !edge::headers::metrics_allowed(state.metrics_token.as_ref(), &headers) {
         let mut res = AppError::new(
             StatusCode::UNAUTHORIZED,

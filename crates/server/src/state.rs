@@ -112,7 +112,13 @@ impl AppState {
         let metrics_token = cfg
             .metrics
             .resolve()
-            .map_err(|e| AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "config", e.to_string()))?
+            .map_err(|e| {
+                AppError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "config",
+                    e.to_string(),
+                )
+            })?
             .map(|t| crate::edge::headers::metrics_digest(t.expose()));
         Ok(AppState(Arc::new(Inner {
             store,

@@ -4,11 +4,11 @@
 use crate::access;
 use crate::access_tools::{ReplayReport, WhatIf};
 use crate::auth::ApiCaller;
+use crate::edge::api_input::{Path, Query};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use crate::edge::api_input::{Path, Query};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};

@@ -4,11 +4,11 @@
 use super::JsonBody;
 use super::types::*;
 use crate::auth::ApiCaller;
+use crate::edge::api_input::{Path, Query};
 use crate::error::{AppError, ErrorBody};
 use crate::ops::{NewUser, Ops, parse_lifetime};
 use crate::state::AppState;
 use axum::Json;
-use crate::edge::api_input::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;

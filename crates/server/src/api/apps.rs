@@ -3,10 +3,10 @@
 use super::JsonBody;
 use crate::applications::{check_host, check_name, check_prefix, check_slug};
 use crate::auth::ApiCaller;
+use crate::edge::api_input::Path;
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
-use crate::edge::api_input::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

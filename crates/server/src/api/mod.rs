@@ -10,12 +10,12 @@ pub mod security;
 pub mod types;
 
 use crate::auth::ApiCaller;
+pub use crate::edge::api_input::JsonBody;
+use crate::edge::api_input::Path;
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
-use crate::edge::api_input::Path;
-pub use crate::edge::api_input::JsonBody;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};

@@ -3,11 +3,11 @@
 
 use super::JsonBody;
 use crate::auth::ApiCaller;
+use crate::edge::api_input::Path;
 use crate::error::{AppError, ErrorBody};
 use crate::oidc::clients::{self, ClientPatch, NewClient};
 use crate::state::AppState;
 use axum::Json;
-use crate::edge::api_input::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;

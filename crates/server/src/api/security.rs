@@ -2,10 +2,10 @@
 
 use crate::auth::ApiCaller;
 use crate::breach::{BreachStatus, Reload};
+use crate::edge::api_input::{Path, Query};
 use crate::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
-use crate::edge::api_input::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -42,6 +42,11 @@ impl CookiePolicy {
         }
     }
 
+    /// Whether cookies carry `Secure` (and prefixed names).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
     /// The name the cookie `base` (one of the constants above, or another `tp_…` name)
     /// goes by on this deployment.
     pub fn name(&self, base: &str) -> String {
@@ -54,7 +59,9 @@ impl CookiePolicy {
 
     /// The `Domain` of the cookie `base`: only the session cookie ever has one.
     fn domain(&self, base: &str) -> Option<&str> {
-        (base == SESSION).then_some(self.domain.as_deref()).flatten()
+        (base == SESSION)
+            .then_some(self.domain.as_deref())
+            .flatten()
     }
 }
 
@@ -72,7 +79,7 @@ impl AppState {
         c.set_http_only(true);
         c.set_same_site(SameSite::Lax);
         c.set_path("/");
-        c.set_secure(self.cfg.cookie_secure());
+        c.set_secure(self.cookies.secure());
         if let Some(d) = self.cookies.domain(base) {
             c.set_domain(d.to_string());
         }
@@ -88,7 +95,7 @@ impl AppState {
     /// Removes the cookie `base` (with the path and domain it was set with).
     pub fn remove_cookie(&self, jar: CookieJar, base: &str) -> CookieJar {
         let mut c = Cookie::build(self.cookies.name(base)).path("/").build();
-        c.set_secure(self.cfg.cookie_secure());
+        c.set_secure(self.cookies.secure());
         if let Some(d) = self.cookies.domain(base) {
             c.set_domain(d.to_string());
         }

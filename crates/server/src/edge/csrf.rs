@@ -79,7 +79,10 @@ mod tests {
         let key = [7u8; 32];
         let v = "A".repeat(43);
         assert_ne!(session_token(&key, &v), seed_token(&key, &v));
-        assert_ne!(session_token(&key, &v), session_token(&key, &"B".repeat(43)));
+        assert_ne!(
+            session_token(&key, &v),
+            session_token(&key, &"B".repeat(43))
+        );
         assert_ne!(session_token(&key, &v), session_token(&[8u8; 32], &v));
     }
 }

@@ -104,10 +104,7 @@ mod tests {
         let mut c = Config::default();
         assert!(hsts(&c).is_none());
         c.public_url = Some("https://id.example.com".into());
-        assert_eq!(
-            hsts(&c).unwrap(),
-            "max-age=31536000; includeSubDomains"
-        );
+        assert_eq!(hsts(&c).unwrap(), "max-age=31536000; includeSubDomains");
         c.hsts.max_age_seconds = 0;
         assert!(hsts(&c).is_none());
         c.hsts.max_age_seconds = 63_072_000;

@@ -53,7 +53,9 @@ pub fn is_clean(s: &str) -> bool {
     }
     let mut current = s.to_string();
     for _ in 0..DECODE_ROUNDS {
-        let decoded = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        let decoded = percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
         if decoded == current {
             return true;
         }
@@ -98,7 +100,8 @@ pub fn absolute_host(next: &str) -> Option<String> {
         (Some((name, port)), Some(p)) => name == parsed_host && port == p.to_string(),
         // `https://host:443` parses without a port (the scheme's default).
         (Some((name, port)), None) => {
-            name == parsed_host && parsed.port_or_known_default().map(|p| p.to_string()) == Some(port.to_string())
+            name == parsed_host
+                && parsed.port_or_known_default().map(|p| p.to_string()) == Some(port.to_string())
         }
         (None, None) => host == parsed_host,
         (None, Some(_)) => false,
@@ -165,7 +168,8 @@ mod tests {
             assert_eq!(local_path(t), None, "{t:?} accepted as a path");
             let host = absolute_host(t);
             assert!(
-                host.is_none() || host.as_deref() == Some("wiki.example.com") && !t.contains("evil"),
+                host.is_none()
+                    || host.as_deref() == Some("wiki.example.com") && !t.contains("evil"),
                 "{t:?} accepted as a URL of {host:?}"
             );
         }

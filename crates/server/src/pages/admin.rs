@@ -288,7 +288,7 @@ async fn session_views(
     user: Option<&User>,
 ) -> Result<Vec<SessionView>, PageError> {
     let mut revocable: std::collections::HashMap<Uuid, bool> = std::collections::HashMap::new();
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let sessions = state
         .store
         .list_sessions(user.map(|u| u.id), Some(now), 500)

@@ -5,9 +5,9 @@
 use super::account::Flash;
 use super::{Chrome, CsrfForm, PageResult, need, render};
 use crate::api::JsonBody;
-use crate::edge::api_input::Path as ApiPath;
 use crate::api::{apps as api_apps, keys as api_keys, labels as api_labels};
 use crate::auth::{AdminPage, ApiCaller, Principal, RequestCtx, SessionCtx};
+use crate::edge::api_input::Path as ApiPath;
 use crate::error::AppError;
 use crate::state::AppState;
 use askama::Template;
@@ -198,7 +198,8 @@ pub async fn delete(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let r = api_apps::delete_application(State(state.clone()), caller(&ctx, &req), ApiPath(id)).await;
+    let r =
+        api_apps::delete_application(State(state.clone()), caller(&ctx, &req), ApiPath(id)).await;
     Ok(back(&state, r, "deleted"))
 }
 

@@ -5,9 +5,7 @@ use super::{CsrfForm, PageResult, render_status};
 use crate::auth::{PageUser, RequestCtx};
 use crate::edge::cookies::FLOW;
 use crate::error::AppError;
-use crate::login::{
-    CONTINUE_PATH, PendingLogin, StepResult, complete_password_change,
-};
+use crate::login::{CONTINUE_PATH, PendingLogin, StepResult, complete_password_change};
 use crate::state::{AppState, CSRF_HEADER};
 use askama::Template;
 use axum::Json;

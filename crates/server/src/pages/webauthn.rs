@@ -15,8 +15,8 @@
 
 use super::{CsrfForm, PageResult};
 use crate::auth::{PageUser, RequestCtx};
-use crate::error::AppError;
 use crate::edge::cookies::FLOW;
+use crate::error::AppError;
 use crate::login::{LoginOutcome, StepResult};
 use crate::state::{AppState, CSRF_HEADER};
 use axum::Json;

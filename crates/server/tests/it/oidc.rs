@@ -109,7 +109,12 @@ fn query_of(loc: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// Authorizes with a signed-in client and returns the code.
-pub(crate) async fn code_for(s: &TestServer, c: &Client, rp: &Rp, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn code_for(
+    s: &TestServer,
+    c: &Client,
+    rp: &Rp,
+    extra: &[(&str, &str)],
+) -> String {
     let r = c
         .get(s.url(&format!("/oauth2/authorize?{}", auth_query(rp, extra))))
         .send()

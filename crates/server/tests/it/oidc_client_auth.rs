@@ -84,7 +84,10 @@ async fn a_client_using_the_wrong_authentication_method_is_told_which_one_is_reg
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert!(
-        body["error_description"].as_str().unwrap().contains("secret"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("secret"),
         "{body}"
     );
     let r = client()
@@ -110,7 +113,10 @@ async fn a_client_using_the_wrong_authentication_method_is_told_which_one_is_reg
         .unwrap_or_else(|| panic!("no log line about {}: {text}", rp.id));
     assert!(line.contains("client_secret_basic"), "{line}");
     assert!(!text.contains(&secret), "the secret was logged");
-    assert!(!text.contains("not-the-secret"), "a presented secret was logged");
+    assert!(
+        !text.contains("not-the-secret"),
+        "a presented secret was logged"
+    );
     s.stop().await;
 }
 
@@ -123,7 +129,10 @@ async fn a_refused_refresh_does_not_spend_the_refresh_token() {
     let t = exchange(&s, &rp, &code_for(&s, &c, &rp, &[]).await).await;
     let rt = t["refresh_token"].as_str().unwrap();
     // Wider than granted: refused, and the token is still the client's to use.
-    for scope in ["openid api.read", "openid profile email offline_access admin"] {
+    for scope in [
+        "openid api.read",
+        "openid profile email offline_access admin",
+    ] {
         let r = token(
             &s,
             &rp,
@@ -156,7 +165,10 @@ async fn a_refused_refresh_does_not_spend_the_refresh_token() {
         })
         .await
         .unwrap();
-    assert!(reuse.is_empty(), "a refused refresh triggered reuse detection");
+    assert!(
+        reuse.is_empty(),
+        "a refused refresh triggered reuse detection"
+    );
     // A narrower scope is still fine.
     let r = token(
         &s,

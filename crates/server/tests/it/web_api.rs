@@ -34,7 +34,10 @@ async fn assert_json_error(r: reqwest::Response, status: u16, what: &str) -> Val
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "{what}: content type {ct:?}");
+    assert!(
+        ct.starts_with("application/json"),
+        "{what}: content type {ct:?}"
+    );
     let body: Value = r.json().await.unwrap();
     assert!(body["error"].is_string(), "{what}: {body}");
     assert!(body["message"].is_string(), "{what}: {body}");
@@ -103,7 +106,11 @@ async fn every_api_rejection_answers_the_json_error_shape() {
         .await
         .unwrap();
     assert_json_error(r, 405, "a method the endpoint does not have").await;
-    let r = c.get(s.url("/api/v1/users/not-a-uuid")).send().await.unwrap();
+    let r = c
+        .get(s.url("/api/v1/users/not-a-uuid"))
+        .send()
+        .await
+        .unwrap();
     assert_json_error(r, 401, "anonymous").await;
     s.stop().await;
 }
@@ -256,7 +263,10 @@ async fn the_console_hides_and_refuses_what_the_viewer_may_not_do() {
         }
     };
     let html = page(reader.id).await;
-    assert!(!html.contains("/password/temporary"), "reset offered on a reader");
+    assert!(
+        !html.contains("/password/temporary"),
+        "reset offered on a reader"
+    );
     assert!(!html.contains("/tap\""), "a pass offered on a reader");
     let html = page(plain.id).await;
     assert!(html.contains("/password/temporary"));
@@ -284,7 +294,10 @@ async fn the_console_hides_and_refuses_what_the_viewer_may_not_do() {
     for sess in sessions {
         let form = format!("/admin/sessions/{}/revoke", sess.id);
         if sess.user_id == global.id {
-            assert!(!html.contains(&form), "revoke offered on a global admin's session");
+            assert!(
+                !html.contains(&form),
+                "revoke offered on a global admin's session"
+            );
         }
         if sess.user_id == plain.id {
             assert!(html.contains(&form), "revoke missing on a user's session");
@@ -349,7 +362,12 @@ async fn metrics_can_require_a_bearer_token() {
     let r = get(None).await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().contains_key("www-authenticate"));
-    assert!(!r.text().await.unwrap().contains("trustplane_http_requests_total"));
+    assert!(
+        !r.text()
+            .await
+            .unwrap()
+            .contains("trustplane_http_requests_total")
+    );
     for wrong in [
         "Bearer a-long-random-metrics-tokeX",
         "Bearer a-long-random-metrics-token-and-more",
@@ -360,10 +378,18 @@ async fn metrics_can_require_a_bearer_token() {
     }
     let r = get(Some("Bearer a-long-random-metrics-token")).await;
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("trustplane_http_requests_total"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("trustplane_http_requests_total")
+    );
     s.stop().await;
     // Without the option, /metrics stays open (scraped on a private network).
     let s = TestServer::start().await;
-    assert_eq!(raw().get(s.url("/metrics")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        raw().get(s.url("/metrics")).send().await.unwrap().status(),
+        200
+    );
     s.stop().await;
 }

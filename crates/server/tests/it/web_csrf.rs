@@ -89,7 +89,11 @@ async fn a_victims_session_with_an_attackers_csrf_seed_and_token_is_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "{label}: API token created with a foreign CSRF pair");
+        assert_eq!(
+            r.status(),
+            403,
+            "{label}: API token created with a foreign CSRF pair"
+        );
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "csrf_failed");
         // The same through a console form.
         let r = raw()
@@ -104,7 +108,11 @@ async fn a_victims_session_with_an_attackers_csrf_seed_and_token_is_refused() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "{label}: console form accepted a foreign CSRF pair");
+        assert_eq!(
+            r.status(),
+            403,
+            "{label}: console form accepted a foreign CSRF pair"
+        );
     }
     assert!(s.state.store.list_api_tokens().await.unwrap().is_empty());
     // The victim's own token (from a page of their session) works, with or without a seed.
@@ -157,7 +165,10 @@ async fn https_deployments_use_host_prefixed_cookies_and_ignore_planted_plain_on
     s.user("mallory", &[]).await;
     let ((name, seed, attrs), token) = anonymous_pair(&s).await;
     assert_eq!(name, "__Host-tp_csrf");
-    assert!(attrs.contains("Secure") && attrs.contains("Path=/"), "{attrs}");
+    assert!(
+        attrs.contains("Secure") && attrs.contains("Path=/"),
+        "{attrs}"
+    );
     assert!(!attrs.to_ascii_lowercase().contains("domain"), "{attrs}");
     // Login CSRF: a sibling host plants a plain `tp_csrf` (it cannot set a `__Host-` cookie)
     // and posts the sign-in form with the matching token, to sign the victim in as mallory.
@@ -185,7 +196,10 @@ async fn https_deployments_use_host_prefixed_cookies_and_ignore_planted_plain_on
     assert_eq!(r.status(), 303);
     let (name, secret, attrs) = cookie_named(&r, "tp_session");
     assert_eq!(name, "__Host-tp_session");
-    assert!(attrs.contains("Secure") && attrs.contains("HttpOnly"), "{attrs}");
+    assert!(
+        attrs.contains("Secure") && attrs.contains("HttpOnly"),
+        "{attrs}"
+    );
     assert!(!attrs.to_ascii_lowercase().contains("domain"), "{attrs}");
     // Session fixation by planting: a plain `tp_session` is not a session here.
     let me = |cookie: String| {
@@ -344,7 +358,10 @@ async fn redirect_uris_with_control_characters_cannot_be_registered() {
         for field in ["redirect_uris", "post_logout_redirect_uris"] {
             let r = api(uri, field).await;
             assert_eq!(r.status(), 400, "{uri:?} in {field}");
-            assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_redirect_uri");
+            assert_eq!(
+                r.json::<Value>().await.unwrap()["error"],
+                "invalid_redirect_uri"
+            );
         }
     }
     s.stop().await;
