@@ -109,10 +109,10 @@ async fn render_step(
             }
             // Removed since the policy asked for them: the sign-in starts again and is
             // evaluated afresh.
-            Ok(None) => restart(&state, jar),
+            Ok(None) => restart(state, jar),
             Err(e) => super::error_page(&e.into()),
         },
-        None => restart(&state, jar),
+        None => restart(state, jar),
     }
 }
 
@@ -170,7 +170,7 @@ fn render_register(
     error: Option<&str>,
 ) -> Response {
     let Some(flow_secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
-        return restart(&state, jar);
+        return restart(state, jar);
     };
     let context = crate::login::flow_enrol_context(&flow_secret);
     let secret = match keep.map(|k| crate::secrets::open(&state.mfa_key, &context, k)) {
@@ -333,7 +333,7 @@ async fn step_response(state: &AppState, jar: CookieJar, result: StepResult) -> 
             render_step(state, jar, &pending, Some(&message)).await
         }
         StepResult::Retry { .. } => Redirect::to(CONTINUE_PATH).into_response(),
-        StepResult::Restart => restart(&state, jar),
+        StepResult::Restart => restart(state, jar),
         StepResult::Denied {
             reason,
             correlation_id,
