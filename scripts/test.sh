@@ -20,7 +20,17 @@ if [ -z "${TRUSTPLANE_TEST_GEOIP:-}" ]; then
   export TRUSTPLANE_TEST_GEOIP="$PWD/$geo"
 fi
 
-cargo test --workspace --locked
+# Unit, property, store (SQLite + PostgreSQL), server integration and CLI tests: one nextest
+# run over every test binary (each test in its own process), then the doctests nextest skips.
+if command -v cargo-nextest >/dev/null 2>&1; then
+  profile=default
+  [ "${CI:-}" = "true" ] && profile=ci
+  cargo nextest run --workspace --locked --profile "$profile"
+  cargo test --workspace --locked --doc
+else
+  echo "cargo-nextest not found; running cargo test (install: cargo install cargo-nextest --locked)" >&2
+  cargo test --workspace --locked
+fi
 
 # Browser tests drive the real binary through headless Chromium (Playwright).
 cargo build -p trustplane --locked

@@ -189,6 +189,18 @@ impl SqlStore {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // A writer waits for the one write lock instead of failing with
+                        // "database is locked" when several commit at once on a busy machine.
+                        sqlx::query("PRAGMA busy_timeout = 30000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
