@@ -22,6 +22,9 @@ pub struct RequestCtx {
     pub correlation_id: String,
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The SHA-256 of the browser's `tp_device` cookie, when it sent a well-formed one
+    /// (`crate::limits::device`).
+    pub device: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestCtx {

@@ -231,6 +231,19 @@ pub struct RateLimitConfig {
     pub failures_per_account: u32,
     /// Live password-strength checks per minute for one user or sign-in flow.
     pub password_checks_per_minute: u32,
+    /// Wrong second-factor codes (authenticator, emailed, recovery, and the codes of a
+    /// password reset) per account within the lockout window, across all flows and instances,
+    /// before codes are refused for the account.
+    pub second_factor_failures_per_account: u32,
+    /// Codes one sign-in or reset flow may have checked in total (all steps); then it ends.
+    pub attempts_per_flow: u32,
+    /// The lockout window in minutes (password and second-factor counters).
+    pub lockout_minutes: u32,
+    /// Unauthenticated requests that create a pending row (passkey challenges, authorization
+    /// requests, device authorizations) per minute from one IP address.
+    pub unauthenticated_per_ip_per_minute: u32,
+    /// Unexpired pending rows of each of those kinds; past it new ones are refused (503).
+    pub max_pending: u32,
 }
 
 impl Default for Config {
@@ -278,6 +291,11 @@ impl Default for RateLimitConfig {
             sign_in_per_ip_per_minute: 30,
             failures_per_account: 10,
             password_checks_per_minute: 60,
+            second_factor_failures_per_account: 10,
+            attempts_per_flow: 10,
+            lockout_minutes: 15,
+            unauthenticated_per_ip_per_minute: 30,
+            max_pending: 10_000,
         }
     }
 }
@@ -353,6 +371,11 @@ impl Config {
         }
         if self.rate_limit.sign_in_per_ip_per_minute == 0
             || self.rate_limit.failures_per_account == 0
+            || self.rate_limit.second_factor_failures_per_account == 0
+            || self.rate_limit.attempts_per_flow == 0
+            || self.rate_limit.lockout_minutes == 0
+            || self.rate_limit.unauthenticated_per_ip_per_minute == 0
+            || self.rate_limit.max_pending == 0
         {
             return Err(ConfigError::Invalid(
                 "rate limits must be at least 1".into(),

@@ -14,6 +14,7 @@ pub mod edge;
 pub mod error;
 pub mod forward_auth;
 pub mod keys;
+pub mod limits;
 pub mod login;
 pub mod login_access;
 pub mod mail;
@@ -342,6 +343,7 @@ async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Re
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
+        device: limits::device::hash_from_headers(&state, req.headers()),
     };
     let route = req
         .extensions()
@@ -492,6 +494,7 @@ pub async fn prepare_with_clock(
         .with_clock(clock);
     slot.watch(reload_every);
     cae::source::start(state.cae.clone(), state.store.clone(), database_url);
+    limits::unauthenticated::spawn_pruner(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;

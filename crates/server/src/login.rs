@@ -6,7 +6,6 @@ use crate::error::AppError;
 use crate::secrets::{random_salt, random_token};
 use crate::state::AppState;
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::{AuthMethod, FlowTarget};
@@ -15,7 +14,7 @@ use trustplane_core::authn::{
     Step, StepOutcome,
 };
 use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
-use trustplane_core::identity::{User, fold_name};
+use trustplane_core::identity::User;
 use trustplane_core::mfa::email::{CodePurpose, mask_address, normalize_email_code};
 use trustplane_core::mfa::policy::Requirement;
 use trustplane_core::mfa::tap;
@@ -68,9 +67,18 @@ pub struct PendingLogin {
     /// it instead of a new session being issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_up_session: Option<Uuid>,
+    /// The browser's device hash when it had signed in as this account before the flow
+    /// started (smart lockout: its own counters; `crate::limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_device: Option<String>,
 }
 
 impl PendingLogin {
+    /// The lockout counters this flow is judged by.
+    pub fn keys(&self) -> crate::limits::Keys {
+        crate::limits::keys_of(&self.username, self.known_device.as_deref())
+    }
+
     pub async fn load(state: &AppState, flow_secret: &str) -> Result<Option<Self>, AppError> {
         let now = OffsetDateTime::now_utc();
         let Some(data) = state
@@ -120,13 +128,14 @@ pub async fn password_login(
 ) -> Result<LoginOutcome, AppError> {
     let now = OffsetDateTime::now_utc();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
-    let key = fold_name(&typed);
     let flow = LoginFlow::new(now).with_target(target);
 
     let limited_ip = ctx
         .ip
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
-    let locked = state.account_failures.is_locked(&key, Instant::now());
+    // Smart lockout: a browser that signed in as this account before has its own counter.
+    let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
+    let locked = crate::limits::password_locked(state, &keys);
 
     let checked = if limited_ip || locked || password.len() > MAX_TYPED_PASSWORD {
         Checked {
@@ -233,7 +242,7 @@ pub async fn password_login(
             | DenyReason::PolicyRequirementUnavailable,
         )
         | None => {}
-        Some(_) => state.account_failures.record_failure(&key, Instant::now()),
+        Some(_) => crate::limits::password_failed(state, &keys),
     }
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
@@ -267,7 +276,7 @@ pub async fn password_login(
 
     let outcome = match &flow.state {
         LoginState::Success { user_id } => {
-            state.account_failures.clear(&key);
+            crate::limits::password_passed(state, &keys);
             let user_id = *user_id;
             let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
@@ -279,7 +288,7 @@ pub async fn password_login(
             }
         }
         LoginState::InProgress { .. } => {
-            state.account_failures.clear(&key);
+            crate::limits::password_passed(state, &keys);
             let flow_secret = random_token();
             PendingLogin {
                 flow,
@@ -288,6 +297,7 @@ pub async fn password_login(
                 attempts: 0,
                 email_sent_to: None,
                 step_up_session: None,
+                known_device: keys.known_device.clone(),
             }
             .save(state, &flow_secret)
             .await?;
@@ -321,33 +331,44 @@ pub async fn tap_login(
 ) -> Result<LoginOutcome, AppError> {
     let now = OffsetDateTime::now_utc();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
-    let key = fold_name(&typed);
     let limited_ip = ctx
         .ip
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
-    let locked = state.account_failures.is_locked(&key, Instant::now());
+    let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
+    let locked = crate::limits::password_locked(state, &keys);
     let mut user_id = None;
     let outcome = if limited_ip || locked {
         FirstFactorOutcome::RateLimited { user_id: None }
     } else {
         let digest = tap::normalize_pass(pass).map(|p| secret_digest(&p));
-        match state.store.login_record(&typed).await? {
-            None => FirstFactorOutcome::UnknownUser,
+        let record = state.store.login_record(&typed).await?;
+        // An unknown account goes through the same steps (groups, policy, one conditional
+        // update of the passes table) against an id no account has, so the answer takes as
+        // long as for a known one and reveals nothing.
+        let id = record.as_ref().map_or(Uuid::nil(), |r| r.user.id);
+        let groups: Vec<Uuid> = state
+            .store
+            .groups_of(id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        let allowed = state.ops().methods_policy().await?.tap_allowed(&groups);
+        // (A pass of an account the policy does not allow it for is never spent: the same
+        // update runs against no account.)
+        let spend_for = if allowed { id } else { Uuid::nil() };
+        let used = match &digest {
+            Some(d) => state.store.use_tap(spend_for, d, now).await?,
+            None => false,
+        };
+        match record {
+            None => {
+                state.limits_probe.dummy();
+                FirstFactorOutcome::UnknownUser
+            }
             Some(r) => {
-                let id = r.user.id;
+                state.limits_probe.checked();
                 user_id = Some(id);
-                let groups: Vec<Uuid> = state
-                    .store
-                    .groups_of(id)
-                    .await?
-                    .into_iter()
-                    .map(|g| g.id)
-                    .collect();
-                let allowed = state.ops().methods_policy().await?.tap_allowed(&groups);
-                let used = match &digest {
-                    Some(d) if allowed => state.store.use_tap(id, d, now).await?,
-                    _ => false,
-                };
                 if !used {
                     FirstFactorOutcome::WrongPassword { user_id: id }
                 } else if !r.user.is_enabled() {
@@ -381,7 +402,7 @@ pub async fn tap_login(
         reason,
         Some(DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled)
     ) {
-        state.account_failures.record_failure(&key, Instant::now());
+        crate::limits::password_failed(state, &keys);
     }
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
@@ -409,7 +430,7 @@ pub async fn tap_login(
         .await?;
     match flow.state.clone() {
         LoginState::Success { user_id } => {
-            state.account_failures.clear(&key);
+            crate::limits::password_passed(state, &keys);
             let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
             Ok(LoginOutcome::Success {
@@ -455,6 +476,7 @@ pub(crate) async fn issue_session(
         .store
         .create_session(&session, &secret_digest(&secret))
         .await?;
+    crate::limits::device::remember(state, ctx.device.as_deref(), user_id, now).await;
     Ok((secret, session, user))
 }
 
@@ -530,6 +552,9 @@ pub async fn complete_password_change(
     else {
         return Ok(StepResult::Restart);
     };
+    if let Some(r) = crate::limits::step_locked(state, &pending, now).await? {
+        return crate::limits::refused_step(state, flow_secret, pending, r).await;
+    }
     let Some(record) = state.store.login_record(&pending.username).await? else {
         return Ok(StepResult::Restart);
     };
@@ -641,6 +666,9 @@ pub async fn complete_terms(
     else {
         return Ok(StepResult::Restart);
     };
+    if let Some(r) = crate::limits::step_locked(state, &pending, now).await? {
+        return crate::limits::refused_step(state, flow_secret, pending, r).await;
+    }
     if !accepted {
         state
             .store
@@ -825,6 +853,12 @@ pub async fn complete_second_factor(
     else {
         return Ok(StepResult::Restart);
     };
+    // The account lock, the account's second-factor limit and the flow's budget, before any
+    // code is looked at (emailed, recovery or authenticator).
+    let ticket = match crate::limits::step_gate(state, flow_secret, &pending, now).await? {
+        Ok(t) => t,
+        Err(r) => return crate::limits::refused_step(state, flow_secret, pending, r).await,
+    };
     let mut outcome = TotpCheck::Invalid;
     let mut used = None;
     let mut method = AuthMethod::Totp;
@@ -888,9 +922,7 @@ pub async fn complete_second_factor(
             }
         };
         metrics::counter!("trustplane_mfa_failures_total", "method" => "totp").increment(1);
-        state
-            .account_failures
-            .record_failure(&fold_name(&pending.username), Instant::now());
+        crate::limits::failed(state, ticket, now).await?;
         state
             .store
             .record_sign_in(&SignInEvent {
@@ -928,6 +960,7 @@ pub async fn complete_second_factor(
             message: message.to_string(),
         });
     }
+    crate::limits::passed(state, ticket).await?;
     pending.flow = pending
         .flow
         .complete_step(StepOutcome::SecondFactor(method), now);
@@ -981,10 +1014,18 @@ pub async fn complete_registration(
     ) else {
         return Ok(StepResult::Restart);
     };
+    let ticket = match crate::limits::step_gate(state, flow_secret, &pending, now).await? {
+        Ok(t) => t,
+        Err(r) => return crate::limits::refused_step(state, flow_secret, pending, r).await,
+    };
     let unix = now.unix_timestamp().max(0) as u64;
     let step = match verify_totp(&secret, code, unix, None).map_err(|_| AppError::internal())? {
-        TotpCheck::Valid { step } => step,
+        TotpCheck::Valid { step } => {
+            crate::limits::passed(state, ticket).await?;
+            step
+        }
         _ => {
+            crate::limits::failed(state, ticket, now).await?;
             pending.attempts += 1;
             if pending.attempts >= MAX_STEP_ATTEMPTS {
                 state
@@ -1058,6 +1099,9 @@ pub async fn postpone_registration(
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
+    if let Some(r) = crate::limits::step_locked(state, &pending, now).await? {
+        return crate::limits::refused_step(state, flow_secret, pending, r).await;
+    }
     let before = pending.flow.current_step().cloned();
     pending.flow = pending
         .flow

@@ -51,6 +51,12 @@ pub struct Inner {
     pub hash_slots: Semaphore,
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub account_failures: FailureCounter,
+    /// Unauthenticated requests that write a row, per IP (`crate::limits::unauthenticated`).
+    pub unauthenticated_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// What the sign-in limits did (codes checked; dummy checks for unknown accounts).
+    pub limits_probe: crate::limits::Probe,
+    /// A sealed random secret for the dummy code check of unknown accounts.
+    pub limits_dummy_sealed: String,
     pub metrics: Option<PrometheusHandle>,
     /// The breached-password filter in use (hot-reloaded after an import).
     pub breach: Arc<crate::breach::BreachSlot>,
@@ -138,10 +144,16 @@ impl AppState {
             dummy_hash,
             hash_slots: Semaphore::new(cores),
             ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
+            unauthenticated_limiter: RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(cfg.rate_limit.unauthenticated_per_ip_per_minute)
+                    .unwrap_or(NonZeroU32::MIN),
+            )),
+            limits_probe: crate::limits::Probe::default(),
+            limits_dummy_sealed: crate::limits::dummy_sealed(&key.derive("mfa-secrets")),
             device_code_limiter: RateLimiter::keyed(Quota::per_minute(DEVICE_CODES_PER_MINUTE)),
             account_failures: FailureCounter::new(
                 cfg.rate_limit.failures_per_account,
-                Duration::from_secs(15 * 60),
+                Duration::from_secs(u64::from(cfg.rate_limit.lockout_minutes.max(1)) * 60),
             ),
             metrics,
             breach,
@@ -317,17 +329,21 @@ impl FailureCounter {
         }
     }
 
+    /// The map, also after a thread panicked while holding it: the counts are plain numbers
+    /// that stay meaningful, and refusing to read them would fail open (no lockout at all).
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     pub fn is_locked(&self, key: &str, now: Instant) -> bool {
-        let Ok(map) = self.map.lock() else {
-            return false;
-        };
+        let map = self.map();
         matches!(map.get(key), Some((start, n)) if now.duration_since(*start) < self.window && *n >= self.limit)
     }
 
     pub fn record_failure(&self, key: &str, now: Instant) {
-        let Ok(mut map) = self.map.lock() else {
-            return;
-        };
+        let mut map = self.map();
         if map.len() >= MAX_TRACKED_ACCOUNTS {
             let window = self.window;
             map.retain(|_, (start, _)| now.duration_since(*start) < window);
@@ -340,9 +356,7 @@ impl FailureCounter {
     }
 
     pub fn clear(&self, key: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(key);
-        }
+        self.map().remove(key);
     }
 }
 
@@ -364,6 +378,33 @@ mod tests {
         assert!(!c.is_locked("alice", t + Duration::from_secs(61)));
         c.record_failure("alice", t + Duration::from_secs(61));
         assert!(!c.is_locked("alice", t + Duration::from_secs(61)));
+        c.clear("alice");
+        assert!(!c.is_locked("alice", t));
+    }
+
+    /// A thread that panics while holding the counter's lock poisons it. Before the fix every
+    /// later call saw `Err` and answered "not locked" (and recorded nothing): the lockout
+    /// failed open for the life of the process.
+    #[test]
+    fn a_poisoned_counter_still_locks() {
+        let c = std::sync::Arc::new(FailureCounter::new(3, Duration::from_secs(60)));
+        let t = Instant::now();
+        for _ in 0..3 {
+            c.record_failure("alice", t);
+        }
+        let c2 = c.clone();
+        let r = std::thread::spawn(move || {
+            let _guard = c2.map.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(r.is_err());
+        assert!(c.map.is_poisoned());
+        assert!(c.is_locked("alice", t), "locked before, locked after");
+        for _ in 0..3 {
+            c.record_failure("bob", t);
+        }
+        assert!(c.is_locked("bob", t), "failures still counted");
         c.clear("alice");
         assert!(!c.is_locked("alice", t));
     }

@@ -16,7 +16,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::net::SocketAddr;
-use std::time::Instant;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::{
@@ -464,6 +463,10 @@ pub async fn complete_second_factor(
     else {
         return Ok(StepResult::Restart);
     };
+    let ticket = match crate::limits::step_gate(state, flow_secret, &pending, now).await? {
+        Ok(t) => t,
+        Err(r) => return crate::limits::refused_step(state, flow_secret, pending, r).await,
+    };
     let taken = take_ceremony::<PasskeyAuthentication>(
         state,
         ceremony,
@@ -511,10 +514,7 @@ pub async fn complete_second_factor(
                 "webauthn_failed"
             };
             metrics::counter!("trustplane_mfa_failures_total", "method" => "webauthn").increment(1);
-            state.account_failures.record_failure(
-                &trustplane_core::identity::fold_name(&pending.username),
-                Instant::now(),
-            );
+            crate::limits::failed(state, ticket, now).await?;
             state
                 .store
                 .record_sign_in(&SignInEvent {
@@ -551,6 +551,7 @@ pub async fn complete_second_factor(
             });
         }
     };
+    crate::limits::passed(state, ticket).await?;
     pending.flow = pending.flow.complete_step(
         StepOutcome::SecondFactor(record.auth_method(user_verified)),
         now,
@@ -633,45 +634,38 @@ pub async fn passwordless_login(
                     .map(|u| u.username.clone())
                     .unwrap_or_default();
                 user_for_log = Some(record.user_id);
-                let locked = state.account_failures.is_locked(
-                    &trustplane_core::identity::fold_name(&username),
-                    Instant::now(),
-                );
+                // A passkey sign-in is phishing-resistant and cannot be guessed: the password
+                // lock (which anyone who knows the login name can trigger) does not refuse it.
                 let allowed = state
                     .ops()
                     .methods_policy()
                     .await?
                     .webauthn_allowed(&group_ids(state, record.user_id).await?);
                 let passkey = parse_passkey(&key)?;
-                let verified = if locked {
-                    None
-                } else if !allowed {
-                    Some(false)
+                let verified = if !allowed {
+                    false
                 } else {
                     let key = Credential::from(passkey.clone());
                     match wa.finish_discoverable_authentication_v2(&c, auth, &key) {
                         Ok(res) if res.user_verified() => {
                             method = record.auth_method(true);
-                            Some(record_use(state, &record, passkey, &res).await?)
+                            record_use(state, &record, passkey, &res).await?
                         }
                         Err(WebauthnError::CredentialPossibleCompromise) => {
                             regression = Some(record.clone());
-                            Some(false)
+                            false
                         }
-                        _ => Some(false),
+                        _ => false,
                     }
                 };
                 match (verified, user) {
-                    (None, _) => FirstFactorOutcome::RateLimited {
-                        user_id: Some(record.user_id),
-                    },
-                    (Some(false), _) | (_, None) => FirstFactorOutcome::WrongPassword {
+                    (false, _) | (_, None) => FirstFactorOutcome::WrongPassword {
                         user_id: record.user_id,
                     },
-                    (Some(true), Some(u)) if !u.is_enabled() => {
+                    (true, Some(u)) if !u.is_enabled() => {
                         FirstFactorOutcome::Disabled { user_id: u.id }
                     }
-                    (Some(true), Some(u)) => {
+                    (true, Some(u)) => {
                         must_change = state
                             .store
                             .login_record(&u.username)
@@ -712,16 +706,8 @@ pub async fn passwordless_login(
         LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
         LoginState::AwaitingFirstFactor => (SignInResult::Failure, None),
     };
-    if matches!(
-        reason,
-        Some(DenyReason::WrongPassword | DenyReason::AccountDisabled)
-    ) && !username.is_empty()
-    {
-        state.account_failures.record_failure(
-            &trustplane_core::identity::fold_name(&username),
-            Instant::now(),
-        );
-    }
+    // (A refused passkey answer is not counted against the password lock: it is no guess of
+    // anything, and counting it would let anyone lock the account with garbage answers.)
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
         "reason" => reason.map_or("none", DenyReason::code))
@@ -780,6 +766,7 @@ pub async fn passwordless_login(
                 attempts: 0,
                 email_sent_to: None,
                 step_up_session: None,
+                known_device: None,
             }
             .save(state, &flow_secret)
             .await?;

@@ -10,6 +10,7 @@ mod access;
 mod apps;
 mod codes;
 mod labels;
+mod limits;
 mod mfa;
 mod oidc;
 mod risk;
@@ -23,6 +24,7 @@ pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use codes::{LiveCode, NewCode};
 pub use labels::{AuthenticationContext, SensitivityLabel};
+pub use limits::{LimitStore, PendingKind};
 pub use oidc::{
     CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
 };
@@ -166,6 +168,8 @@ pub struct SessionWithUser {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
+    /// Sign-in limits (failure counters, flow attempts, known browsers, pending rows).
+    fn limits(&self) -> &dyn LimitStore;
     /// A trivial round-trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
 

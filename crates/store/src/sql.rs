@@ -268,6 +268,10 @@ impl Store for SqlStore {
         self.backend
     }
 
+    fn limits(&self) -> &dyn LimitStore {
+        self
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -47,6 +47,10 @@ impl Store for EventingStore {
         self.inner.backend()
     }
 
+    fn limits(&self) -> &dyn trustplane_store::LimitStore {
+        self.inner.limits()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }

@@ -154,6 +154,17 @@ pub async fn authorize(
         return Ok(redirect_error(&r, error, &description));
     }
     let now = OffsetDateTime::now_utc();
+    // Unauthenticated, and it writes a row: a per-IP rate and a cap on pending requests.
+    if let Err(e) = crate::limits::unauthenticated::admit(
+        &state,
+        ctx.ip,
+        trustplane_store::PendingKind::AuthorizationRequest,
+        now,
+    )
+    .await
+    {
+        return Ok(crate::pages::error_page(&e));
+    }
     let stored = OidcRequest {
         id: random_token(),
         client_id: client.id.clone(),

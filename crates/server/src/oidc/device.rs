@@ -56,10 +56,11 @@ fn display(code: &str) -> String {
 /// `POST /oauth2/device_authorization`.
 pub async fn authorization(
     State(state): State<AppState>,
+    ctx: crate::auth::RequestCtx,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match authorization_inner(&state, &headers, &body).await {
+    match authorization_inner(&state, &ctx, &headers, &body).await {
         Ok(v) => json_no_store(v),
         Err(e) => e.into_response(),
     }
@@ -67,6 +68,7 @@ pub async fn authorization(
 
 async fn authorization_inner(
     state: &AppState,
+    ctx: &crate::auth::RequestCtx,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, OAuthError> {
@@ -92,6 +94,27 @@ async fn authorization_inner(
         }
     }
     let now = OffsetDateTime::now_utc();
+    // A public client authenticates nothing, and this writes a row: a per-IP rate and a cap
+    // on pending device authorizations.
+    if let Err(e) = crate::limits::unauthenticated::admit(
+        state,
+        ctx.ip,
+        trustplane_store::PendingKind::DeviceAuthorization,
+        now,
+    )
+    .await
+    {
+        return Err(OAuthError {
+            status: e.status,
+            error: if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+                "slow_down"
+            } else {
+                "temporarily_unavailable"
+            },
+            description: e.message,
+            challenge: None,
+        });
+    }
     let device_code = random_token();
     // A collision of user codes is refused by the unique index; try again a few times.
     let mut code = user_code();

@@ -107,6 +107,9 @@ pub async fn login_form(
             return step_up(&state, &ctx, jar, session, target, &next, now).await;
         }
     }
+    // The device cookie, so that a successful sign-in from this browser can be remembered
+    // (smart lockout: `crate::limits::device`).
+    let jar = crate::limits::device::ensure(&state, jar);
     let (jar, csrf) = state.csrf_issue(jar);
     let page = LoginPage {
         organisation: &state.cfg.organisation,
@@ -179,6 +182,7 @@ async fn step_up(
                 attempts: 0,
                 email_sent_to: None,
                 step_up_session: Some(session.session.id),
+                known_device: None,
             }
             .save(state, &flow_secret)
             .await?;

@@ -539,6 +539,7 @@ struct TapLoginPage<'a> {
 
 /// `GET /login/tap`.
 pub async fn tap_form(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let jar = crate::limits::device::ensure(&state, jar);
     let (jar, csrf) = state.csrf_issue(jar);
     let page = TapLoginPage {
         organisation: &state.cfg.organisation,

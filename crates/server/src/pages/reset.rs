@@ -25,7 +25,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
@@ -431,10 +430,6 @@ async fn refuse(
     reason: &str,
 ) -> Result<Refused, AppError> {
     metrics::counter!("trustplane_password_resets_total", "result" => "wrong_code").increment(1);
-    let account_key = format!("reset:{}", fold_name(&p.username));
-    state
-        .account_failures
-        .record_failure(&account_key, Instant::now());
     p.attempts += 1;
     let ended = p.attempts >= MAX_ATTEMPTS;
     let audit = AuditDraft::new(
@@ -479,10 +474,52 @@ async fn accept(
 
 const ALREADY_VERIFIED: &str = "That method was already verified: use a different one.";
 
-fn locked(state: &AppState, p: &PendingReset) -> bool {
-    state
-        .account_failures
-        .is_locked(&format!("reset:{}", fold_name(&p.username)), Instant::now())
+/// Whether the account's second-factor lock holds (shared with sign-in, every instance).
+async fn locked(state: &AppState, p: &PendingReset) -> Result<bool, AppError> {
+    crate::limits::is_locked(
+        state,
+        &crate::limits::reset_keys(&p.username),
+        OffsetDateTime::now_utc(),
+    )
+    .await
+}
+
+/// Claims one check of this reset flow (see `crate::limits::before_check`): the account's
+/// second-factor limit and the flow's budget, atomically. `Err(true)`: locked, `Err(false)`:
+/// the flow is used up (it was deleted).
+async fn claim(
+    state: &AppState,
+    p: &PendingReset,
+    secret: &str,
+) -> Result<Result<crate::limits::Ticket, bool>, AppError> {
+    let budget = MAX_ATTEMPTS.min(state.cfg.rate_limit.attempts_per_flow);
+    match crate::limits::before_check(
+        state,
+        &crate::limits::reset_keys(&p.username),
+        &digest(secret),
+        budget,
+        OffsetDateTime::now_utc(),
+    )
+    .await?
+    {
+        Ok(t) => Ok(Ok(t)),
+        Err(crate::limits::Refusal::Locked) => Ok(Err(true)),
+        Err(crate::limits::Refusal::FlowExhausted) => {
+            state.store.delete_login_flow(&digest(secret)).await?;
+            Ok(Err(false))
+        }
+    }
+}
+
+/// Settles a claimed check.
+async fn settle(state: &AppState, ticket: crate::limits::Ticket, ok: bool) -> Result<(), AppError> {
+    if ok {
+        crate::limits::passed(state, ticket).await
+    } else {
+        crate::limits::failed(state, ticket, OffsetDateTime::now_utc())
+            .await
+            .map(|_| ())
+    }
 }
 
 const LOCKED: &str = "Too many wrong codes for this account. Wait 15 minutes and try again.";
@@ -503,22 +540,31 @@ pub async fn verify_submit(
     if p.done() {
         return Ok(render_password(&state, jar, &p, None));
     }
-    if locked(&state, &p) {
-        return render_verify(
-            &state,
-            jar,
-            &p,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(LOCKED),
-            None,
-        )
-        .await;
-    }
+    let ticket = match claim(&state, &p, &secret).await? {
+        Ok(t) => t,
+        Err(true) => {
+            return render_verify(
+                &state,
+                jar,
+                &p,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(LOCKED),
+                None,
+            )
+            .await;
+        }
+        Err(false) => return Ok(restart(&state, jar)),
+    };
     let code: String = f.code.trim().chars().take(32).collect();
     let verified = match p.user_id {
         Some(user_id) => verify_code(&state, &secret, user_id, &code).await?,
-        None => Err("account_unknown_or_not_allowed"),
+        None => {
+            // The same work as for a real account, so the answer takes as long.
+            crate::limits::dummy_code_check(&state, &code, OffsetDateTime::now_utc()).await?;
+            Err("account_unknown_or_not_allowed")
+        }
     };
+    settle(&state, ticket, verified.is_ok()).await?;
     match verified {
         Ok(kind) => {
             if accept(&state, &mut p, &secret, kind).await? {
@@ -595,13 +641,24 @@ pub async fn passkey_submit(
     if p.done() {
         return Ok(super::webauthn::redirect_json("/reset/verify").into_response());
     }
-    if locked(&state, &p) {
+    if locked(&state, &p).await? {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             LOCKED,
         ));
     }
+    let ticket = match claim(&state, &p, &secret).await? {
+        Ok(t) => t,
+        Err(true) => {
+            return Err(AppError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                LOCKED,
+            ));
+        }
+        Err(false) => return Err(reset_expired()),
+    };
     let refusal = crate::webauthn::verify_for_reset(
         &state,
         ctx.ip,
@@ -611,6 +668,7 @@ pub async fn passkey_submit(
         p.user_id,
     )
     .await?;
+    settle(&state, ticket, refusal.is_none()).await?;
     match refusal {
         None => {
             if accept(&state, &mut p, &secret, "passkey").await? {

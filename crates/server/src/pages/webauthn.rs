@@ -288,11 +288,20 @@ pub async fn second_factor_submit(
 /// `POST /login/passkey/options`: a username-less challenge.
 pub async fn passwordless_options(
     State(state): State<AppState>,
+    ctx: RequestCtx,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let _: Empty = json_body(&state, &jar, &headers, &body)?;
+    // Unauthenticated, and it writes a row: a per-IP rate and a cap on pending challenges.
+    crate::limits::unauthenticated::admit(
+        &state,
+        ctx.ip,
+        trustplane_store::PendingKind::PasskeyChallenge,
+        ctx.now,
+    )
+    .await?;
     Ok(Json(crate::webauthn::passwordless_options(&state).await?).into_response())
 }
 

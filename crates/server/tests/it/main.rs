@@ -10,6 +10,7 @@ mod cae;
 mod forward_auth;
 mod forward_auth_input;
 mod harness;
+mod limits;
 mod login;
 mod mail;
 mod mfa;

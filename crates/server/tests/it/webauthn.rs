@@ -673,3 +673,36 @@ async fn a_passkey_verifies_a_self_service_reset_and_refusals_are_audited() {
     );
     s.stop().await;
 }
+
+/// A password lock does not refuse a passkey sign-in (phishing-resistant; the lock is
+/// something anyone who knows the login name can trigger). Before: the passkey sign-in of a
+/// locked account answered 429.
+#[tokio::test]
+async fn a_passkey_signs_in_while_the_password_is_locked() {
+    let s = TestServer::with(Options {
+        failures_per_account: 3,
+        ..Options::default()
+    })
+    .await;
+    let lena = s.user("lena", &[]).await;
+    let c = signed_in(&s, "lena").await;
+    let mut key = soft_token();
+    let (r, cred) = register(&c, &s, &mut key, "Laptop").await;
+    assert_eq!(r.status(), 200);
+    for _ in 0..3 {
+        let r = login(&client(), &s, "lena", "certainly not it").await;
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(login(&client(), &s, "lena", PASSWORD).await.status(), 429);
+    let (b, r) = passkey_sign_in(&s, &mut key, &cred, lena.id).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "the passkey is not refused by the password lock"
+    );
+    assert_eq!(
+        b.get(s.url("/api/v1/me")).send().await.unwrap().status(),
+        200
+    );
+    s.stop().await;
+}

@@ -26,6 +26,7 @@ mod atomicity;
 mod audit;
 mod bootstrap;
 mod groups;
+mod limits;
 mod mfa;
 mod migrations;
 mod oidc;
@@ -64,6 +65,12 @@ macro_rules! store_tests {
 }
 
 store_tests! {
+    limits: [
+        failure_counter_counts_in_a_window,
+        concurrent_failures_are_all_counted,
+        flow_attempts_are_claimed_atomically,
+        known_devices_are_per_user,
+    ],
     users: [
         create_get_find,
         login_names_are_unique_case_insensitively,
