@@ -74,11 +74,15 @@ fn keyboard_walks() {
 
 #[test]
 fn dates() {
+    // A date is one point wherever it stands, not only as a decoration next to a word.
     assert_refused(
         &[
             "Michael12/05/1990",
             "tigger31121999!",
             "Jessica@19881231",
+            "abc-31.12.1999",
+            "Mx12/05/1990!!",
+            "19/04/1987-xyz",
         ],
         4,
     );
@@ -132,3 +136,23 @@ fn the_users_own_name_counts_as_a_banned_term() {
     assert!(v.accepted, "{v:?}");
 }
 
+
+#[test]
+fn documented_examples() {
+    // docs/password-protection.md quotes these scores.
+    let v = anon("correct horse battery staple");
+    assert!(v.accepted && v.score == 11, "{v:?}");
+    let v = anon("P@ssw0rd2024!");
+    assert_eq!((v.accepted, v.score), (false, 3), "{v:?}");
+    assert_eq!(v.codes(), vec!["common_password", "insufficient_score"]);
+    let v = anon("qwertyuiop12");
+    assert_eq!((v.accepted, v.score), (false, 2), "{v:?}");
+    let empty = BannedList::empty();
+    let checker = PasswordChecker::new(policy(), global(), &empty);
+    let v = checker.evaluate(&carol(), "Danvers.Carol.7");
+    assert_eq!(
+        (v.accepted, v.score, v.codes()),
+        (false, 3, vec!["contains_personal_info", "insufficient_score"])
+    );
+    assert!(anon("Danvers.Carol.7").accepted);
+}
