@@ -43,12 +43,20 @@ fn held_out_mutation_corpus_meets_the_goals() {
     let (k, missed) = refused(&checker, &held);
     let p = percent(k, held.len());
     println!("common passwords refused: {p:.2} %");
-    assert!(p >= 99.0, "{p:.2} % refused; accepted: {:?}", &missed[..missed.len().min(20)]);
+    assert!(
+        p >= 99.0,
+        "{p:.2} % refused; accepted: {:?}",
+        &missed[..missed.len().min(20)]
+    );
 
     let (k, missed) = refused(&checker, &variants);
     let p = percent(k, variants.len());
     println!("variants refused: {p:.2} %");
-    assert!(p >= 95.0, "{p:.2} % refused; accepted: {:?}", &missed[..missed.len().min(40)]);
+    assert!(
+        p >= 95.0,
+        "{p:.2} % refused; accepted: {:?}",
+        &missed[..missed.len().min(40)]
+    );
 
     for (name, set) in mutations::strong_sets()
         .into_iter()
@@ -95,5 +103,7 @@ fn the_corpus_is_deterministic_and_contains_each_mutation_class() {
     assert!(has(&|p, v| p.len() >= 4
         && p.chars().all(|c| c.is_ascii_lowercase())
         && v.starts_with(&p.to_uppercase())));
-    assert!(has(&|p, v| p.is_ascii() && p.len() >= 3 && v.starts_with(&p[..2].repeat(3))));
+    assert!(has(&|p, v| p.is_ascii()
+        && p.len() >= 3
+        && v.starts_with(&p[..2].repeat(3))));
 }

@@ -306,7 +306,11 @@ mod tests {
         assert!(found("stop-pots").contains(&(5, 9, true)));
         assert!(found("23232323").contains(&(2, 8, true)));
         // Nothing in an ordinary word.
-        assert!(derived_chars("tangerine").is_empty(), "{:?}", found("tangerine"));
+        assert!(
+            derived_chars("tangerine").is_empty(),
+            "{:?}",
+            found("tangerine")
+        );
     }
 
     #[test]

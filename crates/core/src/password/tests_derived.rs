@@ -45,7 +45,12 @@ fn the_word_and_its_own_tail_reversed() {
 #[test]
 fn upper_cased_word_and_a_sequence() {
     assert_refused(
-        &["ELISABETH123", "ELISABETH12345", "PRINCESSabcd", "MICHELLE2468"],
+        &[
+            "ELISABETH123",
+            "ELISABETH12345",
+            "PRINCESSabcd",
+            "MICHELLE2468",
+        ],
         3,
     );
     // The sequence adds nothing after its first character.
@@ -136,7 +141,6 @@ fn the_users_own_name_counts_as_a_banned_term() {
     assert!(v.accepted, "{v:?}");
 }
 
-
 #[test]
 fn documented_examples() {
     // docs/password-protection.md quotes these scores.
@@ -152,7 +156,11 @@ fn documented_examples() {
     let v = checker.evaluate(&carol(), "Danvers.Carol.7");
     assert_eq!(
         (v.accepted, v.score, v.codes()),
-        (false, 3, vec!["contains_personal_info", "insufficient_score"])
+        (
+            false,
+            3,
+            vec!["contains_personal_info", "insufficient_score"]
+        )
     );
     assert!(anon("Danvers.Carol.7").accepted);
 }

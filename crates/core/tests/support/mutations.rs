@@ -140,7 +140,9 @@ fn suffix(rng: &mut Rng) -> String {
             .pick(&["123", "1234", "12345", "123!", "321", "abc", "789", "012"])
             .to_string(),
         7 => rng
-            .pick(&["qwe", "qwerty", "asdf", "zxc", "!@#", "!@#$", "1qaz", "qaz", "147"])
+            .pick(&[
+                "qwe", "qwerty", "asdf", "zxc", "!@#", "!@#$", "1qaz", "qaz", "147",
+            ])
             .to_string(),
         8 => format!("{}{y}", rng.pick(&["#", "!", "_", ".", "@"])),
         9 => format!("@{:02}", rng.below(100)),
@@ -148,7 +150,9 @@ fn suffix(rng: &mut Rng) -> String {
             let c = *rng.pick(&['!', '1', '0', '*', '$']);
             std::iter::repeat_n(c, 2 + rng.below(3)).collect()
         }
-        11 => rng.pick(&["007", "69", "1", "01", "11", "99", "2000"]).to_string(),
+        11 => rng
+            .pick(&["007", "69", "1", "01", "11", "99", "2000"])
+            .to_string(),
         _ => {
             let n = 2 + rng.below(3);
             digits(rng, n) + *rng.pick(&["!", "#", "?"])

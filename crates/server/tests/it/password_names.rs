@@ -144,7 +144,14 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
         .unwrap();
     assert_eq!(r.status(), 303);
     let to = r.headers()["location"].to_str().unwrap().to_string();
-    let page = me.get(s.url(&to)).send().await.unwrap().text().await.unwrap();
+    let page = me
+        .get(s.url(&to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains(NAME_MESSAGE), "{to}: {page}");
 
     // 5. The change-password step at sign-in (an administrator requires a new password).
@@ -178,6 +185,9 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
 
     // Nothing was changed by any refusal: her password is still the good one.
     let r = login(&client(), &s, "cdanvers", CAROLS).await;
-    assert_ne!(r.headers().get("location").map(|l| l.to_str().unwrap()), Some("/my"));
+    assert_ne!(
+        r.headers().get("location").map(|l| l.to_str().unwrap()),
+        Some("/my")
+    );
     s.stop().await;
 }
