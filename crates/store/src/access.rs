@@ -110,7 +110,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(conflict("a newer policy version"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(PolicyVersion {
             version,

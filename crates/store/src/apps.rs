@@ -169,7 +169,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(crate::labels::label_or_conflict("application"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -213,7 +213,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
     /// Adds a route; `NotFound` when the application does not exist, `Conflict` when the
@@ -241,7 +241,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(crate::labels::label_or_conflict("route"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -259,7 +259,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
     /// Every route, or one application's, ordered by host and prefix.
@@ -312,7 +312,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(conflict("signing key"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -359,7 +359,7 @@ impl SqlStore {
         .await
         .map_err(db)?
         .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 }
 

@@ -227,7 +227,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(removed)
     }

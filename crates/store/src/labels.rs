@@ -83,7 +83,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -133,7 +133,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
     /// Creates or replaces (by id) a label. `Conflict` when another label has the rank,
@@ -168,7 +168,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(label_or_conflict("a sensitivity label with this rank"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -220,7 +220,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
     /// Sets (or clears) the label of an application (`route: None`) or of one of its routes.
@@ -265,6 +265,6 @@ impl SqlStore {
         }
         .map_err(db)?
         .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 }

@@ -8,7 +8,9 @@
 
 mod access;
 mod apps;
+mod chain;
 mod codes;
+mod health;
 mod labels;
 mod limits;
 mod mfa;
@@ -172,6 +174,11 @@ pub trait Store: Send + Sync + 'static {
     fn limits(&self) -> &dyn LimitStore;
     /// A trivial round-trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
+    /// A small committed write (a heartbeat row), for readiness: fails when the database
+    /// cannot commit (full disk, read-only file system). Defaults to [`Store::ping`].
+    async fn probe_write(&self) -> Result<()> {
+        self.ping().await
+    }
 
     // --- users -----------------------------------------------------------------------------
     async fn create_user(

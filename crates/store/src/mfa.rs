@@ -70,7 +70,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -134,7 +134,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -165,7 +165,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -201,7 +201,7 @@ impl SqlStore {
                 _ => db(e),
             })?;
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -264,7 +264,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 

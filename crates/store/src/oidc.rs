@@ -330,7 +330,7 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(conflict("oidc client"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -363,7 +363,7 @@ impl SqlStore {
         .await
         .map_err(db)?
         .rows_affected();
-        if commit_if_changed(tx, n, &audit).await? {
+        if commit_if_changed(self.audit_keying(), tx, n, &audit).await? {
             Ok(())
         } else {
             Err(StoreError::NotFound("oidc client"))
@@ -416,7 +416,7 @@ impl SqlStore {
             .await
             .map_err(db)?
             .rows_affected();
-        commit_if_changed(tx, n, &audit).await
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
     pub(crate) async fn save_oidc_request_impl(&self, r: &OidcRequest) -> Result<()> {

@@ -5,7 +5,8 @@ use crate::*;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, FromRow};
 use std::time::Duration;
-use trustplane_core::audit::{ChainVerifier, seal};
+use crate::chain::AuditKeying;
+use trustplane_core::audit::{ChainVerifier, seal_with};
 use trustplane_core::identity::fold_name;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -18,6 +19,8 @@ const AUDIT_PAGE: i64 = 1000;
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// The audit chain key (see `chain.rs`).
+    pub(crate) audit: AuditKeying,
 }
 
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
@@ -27,6 +30,9 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
         }
         sqlx::Error::Database(ref d) if d.message().contains("append-only") => {
             StoreError::Database("the audit log is append-only".into())
+        }
+        sqlx::Error::Database(ref d) if crate::health::cannot_write(d.code().as_deref()) => {
+            StoreError::Unavailable(format!("the database cannot write: {}", d.message()))
         }
         other => StoreError::Database(other.to_string()),
     }
@@ -74,13 +80,18 @@ fn like_pattern(s: &str) -> String {
 
 /// Appends an audit entry inside the caller's transaction. The `UPDATE` of the chain head
 /// locks it, so concurrent appends (from several instances too) serialise.
-pub(crate) async fn append_in(conn: &mut AnyConnection, draft: &AuditDraft) -> Result<AuditEntry> {
+pub(crate) async fn append_in(
+    keying: &AuditKeying,
+    conn: &mut AnyConnection,
+    draft: &AuditDraft,
+) -> Result<AuditEntry> {
+    keying.may_append()?;
     let (seq, prev): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *conn)
             .await
             .map_err(db)?;
-    let e = seal(draft, seq, now_ms(), &prev);
+    let e = seal_with(keying.key(), draft, seq, now_ms(), &prev);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor_id, actor_name, ip, action, target_type, target_id, \
          before_json, after_json, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
@@ -183,7 +194,13 @@ impl SqlStore {
             let scheme = url.split(':').next().unwrap_or_default().to_string();
             return Err(StoreError::UnsupportedUrl(format!("{scheme}:…")));
         };
+        if backend == Backend::Sqlite
+            && let Some(path) = crate::health::sqlite_path(&url)
+        {
+            crate::health::private_sqlite_file(&path)?;
+        }
         let pool = AnyPoolOptions::new()
+            .after_release(|conn, _| crate::health::after_release(conn))
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
@@ -219,7 +236,16 @@ impl SqlStore {
             sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::NewerSchema(v),
             other => StoreError::Database(format!("migration failed: {other}")),
         })?;
-        Ok(SqlStore { pool, backend })
+        let audit = AuditKeying::unkeyed(&pool).await?;
+        Ok(SqlStore {
+            pool,
+            backend,
+            audit,
+        })
+    }
+
+    pub(crate) fn audit_keying(&self) -> &AuditKeying {
+        &self.audit
     }
 
     /// The underlying pool (for tests and maintenance tools).
@@ -240,6 +266,7 @@ impl SqlStore {
 /// Ends a transaction whose change touched `changed` rows: nothing changed, it is rolled back
 /// (`Ok(false)`, no audit entry); otherwise the audit entry is appended and it commits.
 pub(crate) async fn commit_if_changed(
+    keying: &AuditKeying,
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
     changed: u64,
     audit: &AuditDraft,
@@ -248,7 +275,7 @@ pub(crate) async fn commit_if_changed(
         tx.rollback().await.map_err(db)?;
         return Ok(false);
     }
-    append_in(&mut tx, audit).await?;
+    append_in(keying, &mut tx, audit).await?;
     tx.commit().await.map_err(db)?;
     Ok(true)
 }
@@ -258,7 +285,7 @@ macro_rules! audited_change {
     ($self:ident, $audit:ident, $query:expr) => {{
         let mut tx = $self.pool.begin().await.map_err(db)?;
         let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
-        Ok(commit_if_changed(tx, n, &$audit).await?)
+        Ok(commit_if_changed(&$self.audit, tx, n, &$audit).await?)
     }};
 }
 
@@ -280,6 +307,10 @@ impl Store for SqlStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    async fn probe_write(&self) -> Result<()> {
+        crate::health::probe_write(&self.pool, now_ms()).await
+    }
+
     async fn create_user(
         &self,
         user: &User,
@@ -289,7 +320,7 @@ impl Store for SqlStore {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         insert_user(&mut tx, user, password_hash, roles).await?;
-        append_in(&mut tx, &audit).await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -447,7 +478,7 @@ impl Store for SqlStore {
             // A real change (not the silent re-hash) replaces a leaked password: the
             // leaked-credentials detections it raised are remediated in the same transaction.
             crate::risk::remediate_leaked_in(&mut tx, user_id, OffsetDateTime::now_utc()).await?;
-            append_in(&mut tx, &a).await?;
+            append_in(&self.audit, &mut tx, &a).await?;
         }
         tx.commit().await.map_err(db)
     }
@@ -466,7 +497,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(conflict("a group with this name"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -741,7 +772,7 @@ impl Store for SqlStore {
         .map_err(db)?
         .rows_affected();
         if let Some(a) = audit {
-            append_in(&mut tx, &a).await?;
+            append_in(&self.audit, &mut tx, &a).await?;
         }
         tx.commit().await.map_err(db)?;
         Ok(n)
@@ -792,7 +823,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(conflict("API token"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -940,7 +971,7 @@ impl Store for SqlStore {
 
     async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let e = append_in(&mut tx, &draft).await?;
+        let e = append_in(&self.audit, &mut tx, &draft).await?;
         tx.commit().await.map_err(db)?;
         Ok(e)
     }
@@ -976,7 +1007,7 @@ impl Store for SqlStore {
                 .await
                 .map_err(db)?;
         let mut hash_at_head = None;
-        let mut v = ChainVerifier::default();
+        let mut v = ChainVerifier::keyed(self.audit.verifying_key()?);
         let mut after = 0i64;
         loop {
             let rows: Vec<AuditRow> = sqlx::query_as(safe(format!(
@@ -1058,7 +1089,7 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(db)?;
             return Ok(0);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(added)
     }
@@ -1129,7 +1160,7 @@ impl Store for SqlStore {
             &[Role::GlobalAdministrator],
         )
         .await?;
-        append_in(&mut tx, &audit).await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 

@@ -69,7 +69,7 @@ impl SqlStore {
             }
             _ => db(e),
         })?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -118,7 +118,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

@@ -49,7 +49,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(conflict("terms of use"))?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -83,7 +83,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

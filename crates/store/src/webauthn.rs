@@ -114,7 +114,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
     }
 
@@ -216,7 +216,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -237,7 +237,7 @@ impl SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        append_in(&mut tx, &audit).await?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

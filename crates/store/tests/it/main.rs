@@ -24,7 +24,9 @@ mod access;
 mod apps;
 mod atomicity;
 mod audit;
+mod audit_keyed;
 mod bootstrap;
+mod full_disk;
 mod groups;
 mod limits;
 mod mfa;
@@ -136,6 +138,11 @@ store_tests! {
         other_tampering_is_detected,
         truncated_or_rewritten_tail_is_detected,
         verify_while_appending,
+    ],
+    audit_keyed: [
+        recomputed_edit_verifies_unkeyed_but_not_keyed,
+        existing_chain_is_keyed_at_a_recorded_point,
+        moving_the_keying_point_is_refused,
     ],
     atomicity: [
         failed_create_user_leaves_nothing,
