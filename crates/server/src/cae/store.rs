@@ -51,6 +51,10 @@ impl Store for EventingStore {
         self.inner.ping().await
     }
 
+    async fn probe_write(&self) -> Result<()> {
+        self.inner.probe_write().await
+    }
+
     async fn create_user(
         &self,
         user: &User,
