@@ -126,6 +126,17 @@ impl<R: Read> Body<R> {
 }
 
 /// Reads a filter from `r`, whose total length is `len`.
+/// The hash count of a filter file's header (magic and version checked; the body and its
+/// checksum are not read).
+pub(crate) fn header_hashes(mut r: impl Read) -> Result<u64, ReadError> {
+    let mut header = [0u8; HEADER_LEN];
+    r.read_exact(&mut header).map_err(ReadError::Io)?;
+    if &header[0..8] != MAGIC || u32_at(&header, 8) != VERSION {
+        return Err(corrupt("bad magic or version"));
+    }
+    Ok(u64_at(&header, 24))
+}
+
 pub(crate) fn read(mut r: impl Read, len: u64) -> Result<BreachFilter, ReadError> {
     let mut header = [0u8; HEADER_LEN];
     if len < HEADER_LEN as u64 {

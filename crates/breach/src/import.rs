@@ -147,10 +147,23 @@ fn temp_path(out: &Path) -> PathBuf {
 /// Memory: the keys of one shard (8 bytes per hash of the largest shard, plus the filter
 /// construction's scratch space), never the whole input or the whole filter.
 pub fn import(
+    input: impl BufRead,
+    out: &Path,
+    threshold: u64,
+    progress: impl FnMut(&ImportStats),
+) -> Result<ImportStats, BreachError> {
+    import_guarded(input, out, threshold, progress, |_| Ok(()))
+}
+
+/// [`import`], with a last check before the new filter replaces the old one: `accept` sees
+/// the finished import's statistics; an `Err(message)` discards the new filter (the previous
+/// file stays as it was) and the import fails with [`BreachError::Refused`].
+pub fn import_guarded(
     mut input: impl BufRead,
     out: &Path,
     threshold: u64,
     mut progress: impl FnMut(&ImportStats),
+    accept: impl FnOnce(&ImportStats) -> Result<(), String>,
 ) -> Result<ImportStats, BreachError> {
     let tmp = temp_path(out);
     let io = |source| BreachError::Io {
@@ -227,6 +240,10 @@ pub fn import(
         stats.filter_bytes = HEADER_LEN as u64 + body;
         Ok(stats)
     })();
+    let result = result.and_then(|stats| {
+        accept(&stats).map_err(BreachError::Refused)?;
+        Ok(stats)
+    });
     match result {
         Ok(stats) => {
             std::fs::rename(&tmp, out).map_err(|source| BreachError::Io {

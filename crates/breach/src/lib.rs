@@ -31,7 +31,7 @@
 pub mod format;
 mod import;
 
-pub use import::{ImportStats, PROGRESS_EVERY_LINES, import};
+pub use import::{ImportStats, PROGRESS_EVERY_LINES, import, import_guarded};
 
 use sha1::Digest;
 use std::path::Path;
@@ -56,6 +56,27 @@ pub enum BreachError {
     Corrupt(String),
     #[error("cannot build the filter: {0}")]
     Build(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The number of hashes in the filter file at `path`, read from its header only (cheap even
+/// for a full Pwned Passwords filter): `Ok(None)` when there is no file.
+pub fn stored_hashes(path: &Path) -> Result<Option<u64>, BreachError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(BreachError::Io {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    format::header_hashes(file).map(Some).map_err(|e| match e {
+        format::ReadError::Io(e) => BreachError::Corrupt(e.to_string()),
+        format::ReadError::Corrupt(m) => BreachError::Corrupt(m),
+    })
 }
 
 /// One shard: a binary fuse filter's descriptor and fingerprints.

@@ -5,6 +5,8 @@
 //! they make is audited with the operating-system user as the actor.
 
 mod apps;
+mod audit;
+mod breach;
 mod oidc;
 mod policy;
 
@@ -91,12 +93,18 @@ enum PasswordCmd {
     },
     /// Import a Have I Been Pwned "Pwned Passwords" SHA-1 file (HASH:COUNT lines, sorted by
     /// hash; plain SHA-1 lines also accepted) into the breached-password filter. The previous
-    /// filter stays in place if the import fails. Restart the server to load a new filter.
+    /// filter stays in place if the import fails, and an import that would remove more than
+    /// half of its hashes is refused unless --replace is given. A running server loads the new
+    /// filter by itself (within `breached_filter_reload_seconds`); no restart is needed. The
+    /// import is audited with the hash counts before and after.
     ImportBreached {
         file: PathBuf,
         /// Leave out hashes seen fewer times than this.
         #[arg(long, default_value_t = 1)]
         threshold: u64,
+        /// Replace the filter even if the new one holds less than half as many hashes.
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -111,7 +119,7 @@ enum AdminCmd {
     #[command(subcommand)]
     Token(TokenCmd),
     #[command(subcommand)]
-    Audit(AuditCmd),
+    Audit(audit::AuditCmd),
     /// Organisation-specific banned password terms.
     #[command(subcommand)]
     BannedTerm(BannedTermCmd),
@@ -250,12 +258,6 @@ enum TokenCmd {
     },
 }
 
-#[derive(Subcommand)]
-enum AuditCmd {
-    /// Verify the audit log's hash chain; names the first broken entry.
-    Verify,
-}
-
 #[derive(Debug)]
 pub(crate) enum CliError {
     App(AppError),
@@ -328,8 +330,24 @@ fn os_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Commands whose output is piped (`trustplane policy templates | head -1`) end quietly when
+/// the reader goes away, as other Unix tools do. Rust ignores SIGPIPE, so `println!` would
+/// panic on the broken pipe instead. `serve` keeps ignoring it: its sockets report EPIPE as an
+/// error on the one connection.
+fn exit_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any other thread exists; `SIG_DFL` is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        exit_quietly_on_broken_pipe();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -481,10 +499,21 @@ async fn serve(cfg: Config) -> ExitCode {
     }
 }
 
-async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
+fn master_key(cfg: &Config) -> Result<trustplane_server::secrets::MasterKey, CliError> {
+    trustplane_server::secrets::MasterKey::load_or_create(&cfg.secret_key_path())
+        .map_err(|e| CliError::Other(e.to_string()))
+}
+
+/// The configured database, its audit chain keyed with the master key.
+async fn open_store(cfg: &Config) -> Result<trustplane_store::SqlStore, CliError> {
     trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
         .map_err(|e| CliError::Other(e.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
+    let key = master_key(cfg)?;
+    Ok(trustplane_server::audit_chain::open_store(cfg, &key).await?)
+}
+
+async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
+    let store: Arc<dyn Store> = Arc::new(open_store(cfg).await?);
     let breach = cfg
         .load_breach_filter()
         .map_err(|e| CliError::Other(format!("breached-password filter: {e}")))?;
@@ -497,8 +526,21 @@ async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
 async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliError> {
     let (user, json) = match cmd {
         PasswordCmd::Check { user, json } => (user, json),
-        PasswordCmd::ImportBreached { file, threshold } => {
-            return import_breached(&cfg, &file, threshold);
+        PasswordCmd::ImportBreached {
+            file,
+            threshold,
+            replace,
+        } => {
+            let store = open_store(&cfg).await?;
+            return breach::import_breached(
+                &cfg,
+                &store,
+                &Actor::cli(&os_user()),
+                &file,
+                threshold,
+                replace,
+            )
+            .await;
         }
     };
     let (_, ops) = open_ops(&cfg).await?;
@@ -562,48 +604,6 @@ async fn password_cmd(cfg: Config, cmd: PasswordCmd) -> Result<ExitCode, CliErro
     } else {
         ExitCode::from(1)
     })
-}
-
-fn import_breached(
-    cfg: &Config,
-    file: &std::path::Path,
-    threshold: u64,
-) -> Result<ExitCode, CliError> {
-    trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
-        .map_err(|e| CliError::Other(e.to_string()))?;
-    let input = std::fs::File::open(file)
-        .map_err(|e| CliError::Other(format!("cannot open {}: {e}", file.display())))?;
-    let out = cfg.breached_filter_path();
-    let started = std::time::Instant::now();
-    let stats = trustplane_breach::import(
-        std::io::BufReader::with_capacity(1 << 20, input),
-        &out,
-        threshold,
-        |s| {
-            eprintln!(
-                "  {} lines, {} MB read, {} hashes kept",
-                s.lines,
-                s.bytes / 1_000_000,
-                s.hashes
-            );
-        },
-    )
-    .map_err(|e| {
-        CliError::Other(format!(
-            "import failed (the previous filter is unchanged): {e}"
-        ))
-    })?;
-    let secs = started.elapsed().as_secs_f64().max(0.001);
-    println!(
-        "Imported {} hashes ({} below the threshold of {threshold}) into {} ({} bytes, {:.2} bytes per hash) in {secs:.1} s ({:.0} lines/s).",
-        stats.hashes,
-        stats.below_threshold,
-        out.display(),
-        stats.filter_bytes,
-        stats.filter_bytes as f64 / stats.hashes.max(1) as f64,
-        stats.lines as f64 / secs,
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
@@ -746,17 +746,9 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        AdminCmd::Audit(AuditCmd::Verify) => {
-            return match store.verify_audit().await? {
-                Ok(n) => {
-                    println!("audit log intact: {n} entries verified");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    println!("audit log BROKEN at entry {}: {e}", e.seq());
-                    Ok(ExitCode::from(3))
-                }
-            };
+        AdminCmd::Audit(cmd) => {
+            let key = master_key(&cfg)?;
+            return audit::run(store.as_ref(), &key, cmd).await;
         }
     }
     Ok(ExitCode::SUCCESS)

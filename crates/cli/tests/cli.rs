@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trustplane");
 
+mod storage;
+
 fn run(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(BIN)
         .arg("--data")

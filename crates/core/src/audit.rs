@@ -436,7 +436,11 @@ mod tests {
             e.hash = entry_hash(e);
             prev = e.hash.clone();
         }
-        assert_eq!(verify(&c), Ok(5), "the unkeyed recomputation is self-consistent");
+        assert_eq!(
+            verify(&c),
+            Ok(5),
+            "the unkeyed recomputation is self-consistent"
+        );
         let mut v = ChainVerifier::keyed(Some(key));
         let err = c.iter().try_for_each(|e| v.push(e)).unwrap_err();
         assert_eq!(err, ChainError::HashMismatch { seq: 3 });

@@ -71,6 +71,30 @@ pub struct Config {
     pub hsts: HstsConfig,
     /// Access to `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// Audit chain checkpoints (see docs/security.md, "Audit chain").
+    pub audit: AuditConfig,
+}
+
+/// Signed checkpoints of the audit chain head, written outside the database so that a cut-off
+/// tail can be detected (`trustplane admin audit verify --checkpoints FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Append-only JSON-lines file that receives a checkpoint whenever the head moved. Put it
+    /// somewhere the database's writers cannot reach (another disk, a log shipper's spool).
+    /// Checkpoints always go to the log as well (field `audit_checkpoint`). Default: none.
+    pub checkpoint_file: Option<PathBuf>,
+    /// How often (seconds) to write a checkpoint if the chain moved; 0 turns checkpoints off.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_file: None,
+            checkpoint_seconds: 300,
+        }
+    }
 }
 
 /// `Strict-Transport-Security` (sent only when `public_url` is https: browsers ignore it over
@@ -272,6 +296,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             hsts: HstsConfig::default(),
             metrics: MetricsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -367,6 +392,17 @@ impl Config {
         if self.session.idle_minutes < 1 || self.session.absolute_hours < 1 {
             return Err(ConfigError::Invalid(
                 "session lifetimes must be positive".into(),
+            ));
+        }
+        // Checked bounds: larger values would overflow time arithmetic (a panic, not an error).
+        if self.session.idle_minutes > 366 * 24 * 60 || self.session.absolute_hours > 366 * 24 {
+            return Err(ConfigError::Invalid(
+                "session lifetimes must be at most 366 days".into(),
+            ));
+        }
+        if self.signing_key_rotation_days > 3660 {
+            return Err(ConfigError::Invalid(
+                "signing_key_rotation_days must be at most 3660 (0 turns rotation off)".into(),
             ));
         }
         if self.rate_limit.sign_in_per_ip_per_minute == 0
@@ -497,5 +533,19 @@ mod tests {
         assert!(c.validate().is_ok());
         c.cookie_domain = None;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn lifetimes_that_would_overflow_time_arithmetic_are_refused() {
+        let mut c = Config::default();
+        c.session.absolute_hours = i64::MAX;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.session.idle_minutes = 9_999_999_999_999_999;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.signing_key_rotation_days = u32::MAX;
+        assert!(c.validate().is_err());
+        assert!(Config::default().validate().is_ok());
     }
 }

@@ -4,14 +4,17 @@ pub mod access;
 pub mod access_tools;
 pub mod api;
 pub mod applications;
+pub mod audit_chain;
 pub mod auth;
 pub mod breach;
 pub mod cae;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod durations;
 pub mod edge;
 pub mod error;
+pub mod files;
 pub mod forward_auth;
 pub mod keys;
 pub mod limits;
@@ -21,6 +24,7 @@ pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod readiness;
 pub mod secrets;
 pub mod signin_export;
 pub mod state;
@@ -374,22 +378,31 @@ async fn healthz() -> impl IntoResponse {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
-    match ping {
-        Ok(Ok(())) => axum::Json(serde_json::json!({
-            "status": "ready",
-            "database": state.store.backend().name(),
-        }))
-        .into_response(),
-        _ => (
+    let unavailable = |error: &str, message: &str| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({
                 "status": "unavailable",
-                "error": "database_unavailable",
-                "message": "The database is not reachable.",
+                "error": error,
+                "message": message,
             })),
         )
-            .into_response(),
+            .into_response()
+    };
+    if !matches!(ping, Ok(Ok(()))) {
+        return unavailable("database_unavailable", "The database is not reachable.");
     }
+    if !state.write_probe.writable(state.store.as_ref()).await {
+        return unavailable(
+            "database_unwritable",
+            "The database cannot write (disk full or read-only?).",
+        );
+    }
+    axum::Json(serde_json::json!({
+        "status": "ready",
+        "database": state.store.backend().name(),
+    }))
+    .into_response()
 }
 
 async fn metrics_endpoint(
@@ -445,7 +458,7 @@ pub async fn prepare_with_clock(
 ) -> Result<Server, ServeError> {
     ensure_private_dir(cfg.data_dir())?;
     let key = MasterKey::load_or_create(&cfg.secret_key_path())?;
-    let store: Arc<dyn Store> = Arc::new(trustplane_store::open(&cfg.database_url()).await?);
+    let store: Arc<dyn Store> = Arc::new(audit_chain::open_store(&cfg, &key).await?);
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -493,6 +506,12 @@ pub async fn prepare_with_clock(
         .with_geoip(geoip)
         .with_clock(clock);
     slot.watch(reload_every);
+    audit_chain::start_writer(
+        state.store.clone(),
+        key.derive(audit_chain::CHECKPOINT_PURPOSE),
+        &state.cfg.audit,
+        state.clock.clone(),
+    );
     cae::source::start(state.cae.clone(), state.store.clone(), database_url);
     limits::unauthenticated::spawn_pruner(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)

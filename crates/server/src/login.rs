@@ -466,9 +466,13 @@ pub(crate) async fn issue_session(
         flow.methods,
     );
     if let Some(m) = cap {
-        let until = now + time::Duration::minutes(i64::from(m));
-        session.absolute_expires_at = session.absolute_expires_at.min(until);
-        session.idle_expires_at = session.idle_expires_at.min(until);
+        // A cap past the representable range caps nothing.
+        if let Some(until) =
+            crate::durations::minutes(i64::from(m)).and_then(|d| crate::durations::after(now, d))
+        {
+            session.absolute_expires_at = session.absolute_expires_at.min(until);
+            session.idle_expires_at = session.idle_expires_at.min(until);
+        }
     }
     session.ip = ctx.ip.map(|i| i.to_string());
     session.user_agent = ctx.user_agent.clone();

@@ -811,12 +811,18 @@ pub fn parse_lifetime(s: &str) -> Result<time::Duration, AppError> {
     if n <= 0 {
         return Err(bad());
     }
-    match unit {
-        "d" => Ok(time::Duration::days(n)),
-        "h" => Ok(time::Duration::hours(n)),
-        "m" => Ok(time::Duration::minutes(n)),
-        _ => Err(bad()),
-    }
+    let lifetime = match unit {
+        "d" => crate::durations::days(n),
+        "h" => crate::durations::hours(n),
+        "m" => crate::durations::minutes(n),
+        _ => return Err(bad()),
+    };
+    lifetime.ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_expiry",
+            format!("`{s}` is too long a lifetime (at most 366 days)"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -827,7 +833,16 @@ mod tests {
     fn lifetimes_parse() {
         assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
         assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
-        for bad in ["", "d", "0d", "-1d", "5y", "abc"] {
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "5y",
+            "abc",
+            "9999999999999999d",
+            "9223372036854775807m",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad}");
         }
     }

@@ -6,7 +6,6 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::Sha256;
-use std::io::Write;
 use std::path::Path;
 
 /// 32 random bytes, URL-safe base64 (43 characters): session ids, tokens, CSRF seeds.
@@ -46,6 +45,17 @@ pub enum SecretError {
     },
     #[error("secret key file {0} is malformed (expected 32 bytes, base64)")]
     Malformed(String),
+    #[error(
+        "secret key file {0} is empty (left by an interrupted first start?). If this installation \
+         never started successfully, delete the file and start again; otherwise restore it from \
+         your backup: data sealed with the lost key cannot be read without it"
+    )]
+    Empty(String),
+    #[error(
+        "secret key file {0} is writable by other users, who could replace the key: refusing to \
+         use it (chmod 600 it and check who changed it)"
+    )]
+    Permissions(String),
 }
 
 impl MasterKey {
@@ -54,6 +64,13 @@ impl MasterKey {
     }
 
     /// Reads the key file, creating it (mode 0600, in a directory of mode 0700) on first use.
+    ///
+    /// The new key is written atomically (temporary file, fsync, link, fsync of the
+    /// directory): a first start on a full disk leaves no key file at all, and the next start
+    /// creates one. An existing key file that is empty or cut short is refused with a message
+    /// (never silently replaced: secrets sealed under the lost key would become unreadable and
+    /// the audit chain unverifiable). A key file that others can write is refused; one that
+    /// others can read is accepted with a warning.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, SecretError> {
         let io = |source| SecretError::Io {
             path: path.display().to_string(),
@@ -65,33 +82,46 @@ impl MasterKey {
             ensure_private_dir(dir)?;
         }
         match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes = STANDARD
-                    .decode(text.trim())
-                    .map_err(|_| SecretError::Malformed(path.display().to_string()))?;
-                let key: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| SecretError::Malformed(path.display().to_string()))?;
-                Ok(MasterKey(key))
-            }
+            Ok(text) => Self::parse_existing(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 OsRng.fill_bytes(&mut key);
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
+                let text = format!("{}\n", STANDARD.encode(key));
+                if crate::files::write_new_atomic(path, text.as_bytes()).map_err(io)? {
+                    Ok(MasterKey(key))
+                } else {
+                    // Another process created it first: use theirs.
+                    let text = std::fs::read_to_string(path).map_err(io)?;
+                    Self::parse_existing(path, &text)
                 }
-                let mut f = opts.open(path).map_err(io)?;
-                f.write_all(format!("{}\n", STANDARD.encode(key)).as_bytes())
-                    .map_err(io)?;
-                f.sync_all().map_err(io)?;
-                Ok(MasterKey(key))
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    fn parse_existing(path: &Path, text: &str) -> Result<MasterKey, SecretError> {
+        let shown = path.display().to_string();
+        match crate::files::key_file_access(path) {
+            Ok(crate::files::KeyFileAccess::WritableByOthers) => {
+                return Err(SecretError::Permissions(shown));
+            }
+            Ok(crate::files::KeyFileAccess::ReadableByOthers) => tracing::warn!(
+                path = %shown,
+                "the secret key file is readable by other users: restrict it (chmod 600) and \
+                 consider the key exposed"
+            ),
+            _ => {}
+        }
+        if text.trim().is_empty() {
+            return Err(SecretError::Empty(shown));
+        }
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| SecretError::Malformed(shown.clone()))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| SecretError::Malformed(shown))?;
+        Ok(MasterKey(key))
     }
 
     /// A key for one purpose (`"csrf"`, …), so that one key's use never helps attack another.
@@ -121,19 +151,9 @@ impl MasterKey {
     }
 }
 
-/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+/// Creates `dir` (and parents) with mode 0700, or makes an existing one 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), SecretError> {
-    if dir.exists() {
-        return Ok(());
-    }
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(|source| SecretError::DataDir {
+    crate::files::private_dir(dir).map_err(|source| SecretError::DataDir {
         path: dir.display().to_string(),
         source,
     })
@@ -173,6 +193,40 @@ mod tests {
         assert!(matches!(
             MasterKey::load_or_create(&path),
             Err(SecretError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn empty_or_truncated_key_file_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        std::fs::write(&path, "").unwrap();
+        let err = MasterKey::load_or_create(&path).unwrap_err();
+        assert!(matches!(err, SecretError::Empty(_)), "{err}");
+        assert!(err.to_string().contains("delete the file"), "{err}");
+        // Unchanged: never silently replaced.
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+        std::fs::write(&path, &STANDARD.encode([1u8; 32])[..20]).unwrap();
+        assert!(matches!(
+            MasterKey::load_or_create(&path),
+            Err(SecretError::Malformed(_))
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_file_writable_by_others_is_refused_readable_is_accepted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let k = MasterKey::load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(k.derive("x"), again.derive("x"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(
+            MasterKey::load_or_create(&path),
+            Err(SecretError::Permissions(_))
         ));
     }
 

@@ -78,6 +78,8 @@ pub struct Inner {
     pub geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
     /// The one clock (system time in production; tests drive a manual clock).
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// `/readyz`'s rate-limited database write probe.
+    pub write_probe: crate::readiness::WriteProbe,
 }
 
 impl std::ops::Deref for AppState {
@@ -163,6 +165,7 @@ impl AppState {
             policies,
             geoip: None,
             clock: Arc::new(crate::clock::SystemClock),
+            write_probe: Default::default(),
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),

@@ -1,11 +1,11 @@
 //! [`SqlStore`]: the [`Store`] implementation shared by SQLite and PostgreSQL.
 
+use crate::chain::AuditKeying;
 use crate::rows::*;
 use crate::*;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, FromRow};
 use std::time::Duration;
-use crate::chain::AuditKeying;
 use trustplane_core::audit::{ChainVerifier, seal_with};
 use trustplane_core::identity::fold_name;
 

@@ -831,7 +831,10 @@ pub async fn issue_tap(
     JsonBody(body): JsonBody<IssueTap>,
 ) -> Result<(StatusCode, Json<IssuedTap>), AppError> {
     ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
-    let lifetime = time::Duration::minutes(body.lifetime_minutes.unwrap_or(60));
+    let lifetime =
+        crate::durations::minutes(body.lifetime_minutes.unwrap_or(60)).ok_or_else(|| {
+            AppError::bad_request("invalid_lifetime", "lifetime_minutes is out of range")
+        })?;
     let one_time = body.one_time.unwrap_or(true);
     let (t, pass) = ops(&state)
         .issue_tap(&caller.actor(), id, lifetime, one_time)

@@ -55,6 +55,10 @@ impl Store for EventingStore {
         self.inner.ping().await
     }
 
+    async fn probe_write(&self) -> Result<()> {
+        self.inner.probe_write().await
+    }
+
     async fn create_user(
         &self,
         user: &User,

@@ -23,8 +23,13 @@ async fn entries(s: &SqlStore) -> Vec<AuditEntry> {
 async fn append(s: &SqlStore, n: usize) {
     for i in 0..n {
         s.append_audit(
-            AuditDraft::new(&Actor::cli("t"), "group.create", "group", Some(i.to_string()))
-                .after(&serde_json::json!({ "name": format!("g{i}") })),
+            AuditDraft::new(
+                &Actor::cli("t"),
+                "group.create",
+                "group",
+                Some(i.to_string()),
+            )
+            .after(&serde_json::json!({ "name": format!("g{i}") })),
         )
         .await
         .unwrap();
@@ -53,14 +58,16 @@ async fn rewrite_from(db: &TestDb, s: &SqlStore, seq: i64) {
         e.prev_hash = prev.clone();
         e.hash = entry_hash(e);
         prev = e.hash.clone();
-        sqlx::query("UPDATE audit_log SET after_json = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
-            .bind(e.after.clone())
-            .bind(e.prev_hash.clone())
-            .bind(e.hash.clone())
-            .bind(e.seq)
-            .execute(s.pool())
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE audit_log SET after_json = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
+        )
+        .bind(e.after.clone())
+        .bind(e.prev_hash.clone())
+        .bind(e.hash.clone())
+        .bind(e.seq)
+        .execute(s.pool())
+        .await
+        .unwrap();
     }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(prev)
@@ -96,13 +103,22 @@ pub async fn existing_chain_is_keyed_at_a_recorded_point(db: &TestDb) {
     let log = entries(&keyed).await;
     assert_eq!(log.len(), 4);
     assert_eq!(log[3].action, "audit.chain.keyed");
-    assert_eq!(log[0].hash, entry_hash(&log[0]), "old entries keep their hashes");
+    assert_eq!(
+        log[0].hash,
+        entry_hash(&log[0]),
+        "old entries keep their hashes"
+    );
     assert_ne!(log[3].hash, entry_hash(&log[3]), "new entries are keyed");
     append(&keyed, 2).await;
     assert_eq!(keyed.verify_audit().await.unwrap(), Ok(6));
 
     // Reopened with the key: the same keying point, no second keying entry.
-    let again = SqlStore::connect(&db.url).await.unwrap().keyed(KEY).await.unwrap();
+    let again = SqlStore::connect(&db.url)
+        .await
+        .unwrap()
+        .keyed(KEY)
+        .await
+        .unwrap();
     assert_eq!(again.audit_keyed_from(), Some(4));
     assert_eq!(again.verify_audit().await.unwrap(), Ok(6));
     again.pool().close().await;

@@ -21,7 +21,13 @@ impl Tmpfs {
     pub fn mount(size: &str) -> Option<Tmpfs> {
         let dir = tempfile::tempdir().unwrap();
         let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .stderr(std::process::Stdio::null())
             .status()
@@ -95,7 +101,10 @@ async fn confirmed_writes_survive_a_full_disk_and_writes_resume_when_space_retur
     let Some(fs) = Tmpfs::mount("6m") else { return };
     let url = format!("sqlite://{}", fs.path().join("t.db").display());
     let store = SqlStore::connect(&url).await.unwrap();
-    store.create_group(&group("before"), draft(&group("before"))).await.unwrap();
+    store
+        .create_group(&group("before"), draft(&group("before")))
+        .await
+        .unwrap();
     let fillers = fs.fill();
 
     // Writes on a full disk: each either commits or fails; none is confirmed and then lost.
@@ -160,7 +169,12 @@ async fn database_files_are_private_even_in_an_existing_open_directory() {
     for suffix in ["", "-wal", "-shm"] {
         let p = PathBuf::from(format!("{}{suffix}", path.display()));
         if let Ok(m) = std::fs::metadata(&p) {
-            assert_eq!(m.permissions().mode() & 0o077, 0, "{} is not private", p.display());
+            assert_eq!(
+                m.permissions().mode() & 0o077,
+                0,
+                "{} is not private",
+                p.display()
+            );
         }
     }
     store.pool().close().await;
