@@ -71,6 +71,10 @@ pub struct Config {
     pub hsts: HstsConfig,
     /// Access to `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// Password-hashing workers and their queue.
+    pub hashing: crate::hashpool::HashingConfig,
+    /// How long sign-in log rows and expired sessions, tokens, codes and flows are kept.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// `Strict-Transport-Security` (sent only when `public_url` is https: browsers ignore it over
@@ -259,6 +263,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             hsts: HstsConfig::default(),
             metrics: MetricsConfig::default(),
+            hashing: crate::hashpool::HashingConfig::default(),
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 }
@@ -371,6 +377,8 @@ impl Config {
             ));
         }
         self.metrics.resolve()?;
+        self.hashing.validate().map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
         if self.hsts.preload
             && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains)
         {

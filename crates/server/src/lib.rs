@@ -13,13 +13,17 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod forward_auth;
+pub mod hashpool;
 pub mod keys;
+pub mod known_browser;
 pub mod login;
 pub mod login_access;
 pub mod mail;
 pub mod oidc;
 pub mod ops;
 pub mod pages;
+pub mod refusals;
+pub mod retention;
 pub mod secrets;
 pub mod signin_export;
 pub mod state;
@@ -492,6 +496,7 @@ pub async fn prepare_with_clock(
         .with_clock(clock);
     slot.watch(reload_every);
     cae::source::start(state.cae.clone(), state.store.clone(), database_url);
+    retention::start(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;

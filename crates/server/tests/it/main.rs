@@ -18,6 +18,7 @@ mod oidc_client_auth;
 mod password_flow;
 mod postgres;
 mod reset;
+mod resources;
 mod robustness;
 mod stepup;
 mod web_api;
