@@ -71,6 +71,10 @@ pub struct Config {
     pub hsts: HstsConfig,
     /// Access to `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// Password-hashing workers and their queue.
+    pub hashing: crate::hashpool::HashingConfig,
+    /// How long sign-in log rows and expired sessions, tokens, codes and flows are kept.
+    pub retention: crate::retention::RetentionConfig,
     /// Audit chain checkpoints (see docs/security.md, "Audit chain").
     pub audit: AuditConfig,
 }
@@ -297,6 +301,8 @@ impl Default for Config {
             hsts: HstsConfig::default(),
             metrics: MetricsConfig::default(),
             audit: AuditConfig::default(),
+            hashing: crate::hashpool::HashingConfig::default(),
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 }
@@ -430,6 +436,8 @@ impl Config {
             ));
         }
         self.metrics.resolve()?;
+        self.hashing.validate().map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
         if self.hsts.preload
             && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains)
         {

@@ -49,6 +49,14 @@ impl AppError {
             "The form expired or did not come from this site. Reload the page and try again.",
         )
     }
+    /// Too much work waiting (password hashing): 503 with `Retry-After`.
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many sign-ins are in progress right now. Try again in a moment.",
+        )
+    }
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,8 +113,21 @@ impl IntoResponse for AppError {
             error: self.code.to_string(),
             message: self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        with_retry_after((self.status, axum::Json(body)).into_response())
     }
+}
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
+/// Adds `Retry-After` to a 503 (overload, database unavailable) that has none.
+pub fn with_retry_after(mut r: Response) -> Response {
+    if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .entry(axum::http::header::RETRY_AFTER)
+            .or_insert(axum::http::HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    r
 }
 
 pub type ApiResult<T> = Result<T, AppError>;

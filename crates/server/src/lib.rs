@@ -16,8 +16,10 @@ pub mod edge;
 pub mod error;
 pub mod files;
 pub mod forward_auth;
+pub mod hashpool;
 pub mod keys;
 pub mod limits;
+pub mod known_browser;
 pub mod login;
 pub mod login_access;
 pub mod mail;
@@ -25,6 +27,8 @@ pub mod oidc;
 pub mod ops;
 pub mod pages;
 pub mod readiness;
+pub mod refusals;
+pub mod retention;
 pub mod secrets;
 pub mod signin_export;
 pub mod state;
@@ -514,6 +518,7 @@ pub async fn prepare_with_clock(
     );
     cae::source::start(state.cae.clone(), state.store.clone(), database_url);
     limits::unauthenticated::spawn_pruner(&state);
+    retention::start(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;

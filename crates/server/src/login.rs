@@ -3,7 +3,7 @@
 
 use crate::auth::RequestCtx;
 use crate::error::AppError;
-use crate::secrets::{random_salt, random_token};
+use crate::secrets::random_token;
 use crate::state::AppState;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,8 +13,8 @@ use trustplane_core::authn::{
     DenyReason, FLOW_LIFETIME, FirstFactorOutcome, LoginFlow, LoginState, PasswordChangeReason,
     Step, StepOutcome,
 };
-use trustplane_core::credential::{VerifyOutcome, hash_password, secret_digest, verify_password};
-use trustplane_core::identity::User;
+use trustplane_core::credential::{VerifyOutcome, secret_digest};
+use trustplane_core::identity::{User, fold_name};
 use trustplane_core::mfa::email::{CodePurpose, mask_address, normalize_email_code};
 use trustplane_core::mfa::policy::Requirement;
 use trustplane_core::mfa::tap;
@@ -136,8 +136,13 @@ pub async fn password_login(
     // Smart lockout: a browser that signed in as this account before has its own counter.
     let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
     let locked = crate::limits::password_locked(state, &keys);
+    if limited_ip || locked {
+        // No hash, no database write: counted, logged once per source and window.
+        crate::refusals::refuse(state, ctx, &typed, "password");
+        return Ok(LoginOutcome::Denied(DenyReason::RateLimited));
+    }
 
-    let checked = if limited_ip || locked || password.len() > MAX_TYPED_PASSWORD {
+    let checked = if password.len() > MAX_TYPED_PASSWORD {
         Checked {
             outcome: FirstFactorOutcome::RateLimited { user_id: None },
             record_user: None,
@@ -336,10 +341,12 @@ pub async fn tap_login(
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
     let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
     let locked = crate::limits::password_locked(state, &keys);
+    if limited_ip || locked {
+        crate::refusals::refuse(state, ctx, &typed, "temporary_access_pass");
+        return Ok(LoginOutcome::Denied(DenyReason::RateLimited));
+    }
     let mut user_id = None;
-    let outcome = if limited_ip || locked {
-        FirstFactorOutcome::RateLimited { user_id: None }
-    } else {
+    let outcome = {
         let digest = tap::normalize_pass(pass).map(|p| secret_digest(&p));
         let record = state.store.login_record(&typed).await?;
         // An unknown account goes through the same steps (groups, policy, one conditional
@@ -1139,11 +1146,7 @@ async fn same_as_current(
     let Some(stored) = record.password_hash.clone() else {
         return Ok(false);
     };
-    let pw = candidate.to_string();
-    let params = state.hash_params;
-    state
-        .blocking_hash(move || verify_password(&pw, &stored, &params).is_match())
-        .await
+    Ok(state.verify_password(candidate, stored).await?.is_match())
 }
 
 struct Checked {
@@ -1164,11 +1167,7 @@ async fn check_password(
         .as_ref()
         .and_then(|r| r.password_hash.clone())
         .unwrap_or_else(|| state.dummy_hash.clone());
-    let pw = password.to_string();
-    let params = state.hash_params;
-    let verdict = state
-        .blocking_hash(move || verify_password(&pw, &stored, &params))
-        .await?;
+    let verdict = state.verify_password(password, stored).await?;
     let Some(record) = record else {
         return Ok(Checked {
             outcome: FirstFactorOutcome::UnknownUser,
@@ -1190,10 +1189,7 @@ async fn check_password(
     }
     if verdict == VerifyOutcome::MatchNeedsRehash {
         // Upgrade the hash to current parameters; a failure here must not fail the sign-in.
-        let pw = password.to_string();
-        let rehash = state
-            .blocking_hash(move || hash_password(&pw, &params, &random_salt()))
-            .await?;
+        let rehash = state.hash_password(password).await?;
         match rehash {
             Ok(h) => {
                 if let Err(e) = state

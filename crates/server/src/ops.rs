@@ -115,6 +115,8 @@ pub struct Ops {
     pub organisation: String,
     pub breach: Option<Arc<trustplane_breach::BreachFilter>>,
     pub banned_cache: Option<Arc<BannedCache>>,
+    /// The server's hashing workers (none in the CLI: a blocking thread per hash).
+    pub hash_pool: Option<Arc<crate::hashpool::HashPool>>,
 }
 
 impl Ops {
@@ -126,7 +128,30 @@ impl Ops {
             organisation: String::new(),
             breach: None,
             banned_cache: None,
+            hash_pool: None,
         }
+    }
+
+    pub fn with_hash_pool(mut self, pool: Arc<crate::hashpool::HashPool>) -> Self {
+        self.hash_pool = Some(pool);
+        self
+    }
+
+    /// Hashes a new password: on the server's hashing workers when there are some.
+    async fn hash(&self, password: &str) -> Result<String, AppError> {
+        let Some(pool) = &self.hash_pool else {
+            return hash(password, self.params).await;
+        };
+        let (pw, params, salt) = (password.to_string(), self.params, random_salt());
+        pool.run(crate::hashpool::Lane::Normal, move |mem| {
+            trustplane_core::hashing::hash_password_in(mem, &pw, &params, &salt)
+        })
+        .await
+        .map_err(|_| AppError::busy())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })
     }
 
     pub fn with_banned_cache(mut self, cache: Arc<BannedCache>) -> Self {
@@ -290,7 +315,7 @@ impl Ops {
             Some(pw) => {
                 self.check_new_password(&username, &display_name, email.as_deref(), pw)
                     .await?;
-                Some(hash(pw, self.params).await?)
+                Some(self.hash(pw).await?)
             }
             None => None,
         };
@@ -427,7 +452,7 @@ impl Ops {
             password,
         )
         .await?;
-        let h = hash(password, self.params).await?;
+        let h = self.hash(password).await?;
         let now = OffsetDateTime::now_utc();
         let audit = AuditDraft::new(actor, "user.password.set", "user", Some(id.to_string()))
             .after(&serde_json::json!({

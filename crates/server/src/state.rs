@@ -12,7 +12,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use trustplane_core::credential::{HashParams, hash_password};
 use trustplane_core::session::SessionPolicy;
 use trustplane_store::Store;
@@ -47,8 +46,14 @@ pub struct Inner {
     /// A hash of a random password with current parameters: verified for unknown users so
     /// that their sign-in takes as long as a real one.
     pub dummy_hash: String,
-    /// Bounds concurrent Argon2 computations (each takes ~19 MiB) to the number of cores.
-    pub hash_slots: Semaphore,
+    /// The password-hashing workers (fixed number, reused Argon2 memory, bounded queue).
+    pub hash_pool: Arc<crate::hashpool::HashPool>,
+    /// Refused sign-in attempts counted in memory, logged as one row per source and window.
+    pub refusals: crate::refusals::Refusals,
+    /// Browsers that signed in as a user before (their sign-ins take the hashing fast lane).
+    pub known_browsers: crate::known_browser::KnownBrowsers,
+    /// The retention job's last run.
+    pub retention: crate::retention::Status,
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub account_failures: FailureCounter,
     /// Unauthenticated requests that write a row, per IP (`crate::limits::unauthenticated`).
@@ -109,7 +114,6 @@ impl AppState {
         })?;
         let per_ip =
             NonZeroU32::new(cfg.rate_limit.sign_in_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let policies = Arc::new(crate::access::PolicyCache::default());
         // Not live (nothing cached) until an event source runs: `cae::source::start`.
         let cae = Arc::new(crate::cae::Cae::new(policies.clone(), false));
@@ -144,7 +148,10 @@ impl AppState {
             },
             hash_params,
             dummy_hash,
-            hash_slots: Semaphore::new(cores),
+            hash_pool: Arc::new(crate::hashpool::HashPool::start(&cfg.hashing)),
+            refusals: crate::refusals::Refusals::default(),
+            known_browsers: crate::known_browser::KnownBrowsers::default(),
+            retention: crate::retention::Status::default(),
             ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
             unauthenticated_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.unauthenticated_per_ip_per_minute)
@@ -270,21 +277,59 @@ impl AppState {
             .with_password_policy(self.cfg.password.clone(), &self.cfg.organisation)
             .with_breach_filter(self.breach.get())
             .with_banned_cache(self.banned_cache.clone())
+            .with_hash_pool(self.hash_pool.clone())
     }
 
-    /// Runs a CPU-heavy password hash off the async workers, bounded by `hash_slots`.
+    /// Runs a CPU-heavy password hash on the hashing workers (in the current task's lane);
+    /// 503 `busy` when the queue is full or the wait too long. Prefer
+    /// [`AppState::verify_password`] and [`AppState::hash_password`], which reuse the
+    /// worker's Argon2 memory.
     pub async fn blocking_hash<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .hash_slots
-            .acquire()
+        self.hash_pool
+            .run(crate::hashpool::current_lane(), move |_| f())
             .await
-            .map_err(|_| AppError::internal())?;
-        tokio::task::spawn_blocking(f)
+            .map_err(|_| AppError::busy())
+    }
+
+    /// A new password's hash (a failure is an internal error).
+    pub async fn hash_new_password(&self, password: &str) -> Result<String, AppError> {
+        self.hash_password(password).await?.map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })
+    }
+
+    /// Verifies `password` against the stored PHC string on a hashing worker's memory.
+    pub async fn verify_password(
+        &self,
+        password: &str,
+        phc: String,
+    ) -> Result<trustplane_core::credential::VerifyOutcome, AppError> {
+        let (pw, params) = (password.to_string(), self.hash_params);
+        self.hash_pool
+            .run(crate::hashpool::current_lane(), move |mem| {
+                trustplane_core::hashing::verify_password_in(mem, &pw, &phc, &params)
+            })
             .await
-            .map_err(|_| AppError::internal())
+            .map_err(|_| AppError::busy())
+    }
+
+    /// Hashes `password` with the current parameters on a hashing worker's memory.
+    pub async fn hash_password(
+        &self,
+        password: &str,
+    ) -> Result<Result<String, trustplane_core::credential::CredentialError>, AppError> {
+        let (pw, params) = (password.to_string(), self.hash_params);
+        let salt = crate::secrets::random_salt();
+        self.hash_pool
+            .run(crate::hashpool::current_lane(), move |mem| {
+                trustplane_core::hashing::hash_password_in(mem, &pw, &params, &salt)
+            })
+            .await
+            .map_err(|_| AppError::busy())
     }
 
     /// The client address: the TCP peer, or — only when the peer is a configured trusted

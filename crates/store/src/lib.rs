@@ -15,6 +15,7 @@ mod labels;
 mod limits;
 mod mfa;
 mod oidc;
+mod retention;
 mod risk;
 mod rows;
 mod sql;
@@ -30,6 +31,7 @@ pub use limits::{LimitStore, PendingKind};
 pub use oidc::{
     CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
 };
+pub use retention::Expired;
 pub use sql::{EVENTS_CHANNEL, SqlStore};
 pub use terms::TermsOfUse;
 
@@ -286,6 +288,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- sign-in log -----------------------------------------------------------------------
     async fn record_sign_in(&self, event: &SignInEvent) -> Result<()>;
+    /// Deletes at most `limit` rows of `what` that expired (were revoked, were written, for
+    /// the sign-in log) before `before`; the number deleted. Retention calls it in small
+    /// batches.
+    async fn purge_expired(&self, what: Expired, before: OffsetDateTime, limit: u32)
+    -> Result<u64>;
     async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>>;
     async fn get_sign_in(&self, id: Uuid) -> Result<Option<SignInEvent>>;
 

@@ -910,6 +910,15 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn purge_expired(
+        &self,
+        what: crate::Expired,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64> {
+        self.purge_expired_impl(what, before, limit).await
+    }
+
     async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>> {
         let mut w = Where::default();
         if let Some(u) = q.user_id {

@@ -304,6 +304,15 @@ impl Store for EventingStore {
         self.inner.record_sign_in(event).await
     }
 
+    async fn purge_expired(
+        &self,
+        what: Expired,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64> {
+        self.inner.purge_expired(what, before, limit).await
+    }
+
     async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>> {
         self.inner.list_sign_ins(q).await
     }

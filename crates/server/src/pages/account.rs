@@ -4,7 +4,6 @@ use super::{Chrome, CsrfForm, PageError, PageResult, fmt_time, render, render_st
 use crate::auth::{PageUser, RequestCtx, resolve_session};
 use crate::error::AppError;
 use crate::login::{LoginOutcome, password_login};
-use crate::ops;
 use crate::state::AppState;
 use crate::stepup::SignInRequest;
 use askama::Template;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::{DenyReason, FlowTarget, LoginFlow, LoginState};
-use trustplane_core::credential::{secret_digest, verify_password};
+use trustplane_core::credential::secret_digest;
 use trustplane_core::identity::{User, UserStatus, validate_name, validate_username};
 use uuid::Uuid;
 
@@ -220,8 +219,22 @@ pub async fn login_submit(
     let next = crate::applications::safe_return(state.store.as_ref(), &form.next).await;
     let req = form.request();
     let target = crate::stepup::flow_target(&state, &req, &next).await?;
-    let outcome =
-        password_login(&state, &ctx, &form.username, &form.password, &next, target).await?;
+    // A browser that signed in as this user before waits in the hashing fast lane.
+    let user_key = trustplane_core::identity::fold_name(form.username.trim());
+    let lane = crate::known_browser::lane(&state, &jar, &user_key, ctx.now);
+    let outcome = crate::hashpool::LANE
+        .scope(
+            lane,
+            password_login(&state, &ctx, &form.username, &form.password, &next, target),
+        )
+        .await?;
+    if matches!(
+        outcome,
+        LoginOutcome::Continue { .. } | LoginOutcome::Success { .. }
+    ) && let Some(device) = crate::known_browser::device_cookie(&state, &jar)
+    {
+        state.known_browsers.remember(&device, &user_key, ctx.now);
+    }
     match outcome {
         LoginOutcome::Continue { flow_secret } => {
             Ok(super::flow::continue_response(&state, jar, flow_secret))
@@ -381,7 +394,7 @@ pub async fn bootstrap_submit(
             return Ok((jar, render_status(StatusCode::BAD_REQUEST, &page)).into_response());
         }
     };
-    let hash = ops::hash(&form.password, state.hash_params).await?;
+    let hash = state.hash_new_password(&form.password).await?;
     let user = User {
         id: Uuid::now_v7(),
         username,
@@ -574,11 +587,10 @@ pub async fn my_password(
     let stored = record
         .password_hash
         .unwrap_or_else(|| state.dummy_hash.clone());
-    let params = state.hash_params;
-    let pw = form.current_password.clone();
     let ok = state
-        .blocking_hash(move || verify_password(&pw, &stored, &params).is_match())
-        .await?;
+        .verify_password(&form.current_password, stored)
+        .await?
+        .is_match();
     if !ok {
         return Ok(Redirect::to("/my?err=wrong_password").into_response());
     }
@@ -594,7 +606,7 @@ pub async fn my_password(
     {
         return Ok(Redirect::to(&super::with_error(&state, "/my", &e.message)).into_response());
     }
-    let hash = ops::hash(&form.new_password, state.hash_params).await?;
+    let hash = state.hash_new_password(&form.new_password).await?;
     let now = OffsetDateTime::now_utc();
     let actor = ctx.actor(req.ip);
     let audit = AuditDraft::new(

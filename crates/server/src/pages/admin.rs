@@ -723,6 +723,7 @@ struct SignInsPage {
     f_reason: String,
     f_days: i64,
     export_query: String,
+    retention: crate::retention::View,
 }
 
 #[derive(Deserialize, Default)]
@@ -791,6 +792,7 @@ pub async fn sign_ins(
         f_reason: f.reason,
         f_days: days,
         export_query,
+        retention: crate::retention::view(&state),
     };
     Ok((jar, render(&page)).into_response())
 }

@@ -67,7 +67,7 @@ pub fn error_page(e: &AppError) -> Response {
         StatusCode::TOO_MANY_REQUESTS => "Slow down",
         _ => "Something went wrong",
     };
-    render_status(
+    crate::error::with_retry_after(render_status(
         e.status,
         &ErrorTemplate {
             title,
@@ -75,7 +75,7 @@ pub fn error_page(e: &AppError) -> Response {
             code: e.code,
             correlation_id: "",
         },
-    )
+    ))
 }
 
 pub fn render<T: Template>(t: &T) -> Response {

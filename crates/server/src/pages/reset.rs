@@ -762,7 +762,7 @@ pub async fn password_submit(
         return Ok(restart(&state, jar));
     }
     let now = OffsetDateTime::now_utc();
-    let hash = crate::ops::hash(&f.new_password, state.hash_params).await?;
+    let hash = state.hash_new_password(&f.new_password).await?;
     let audit = AuditDraft::new(
         &Actor::user(user_id, &user.username, ctx.ip.map(|i| i.to_string())),
         "user.password.reset",

@@ -20,6 +20,7 @@ mod password_flow;
 mod password_names;
 mod postgres;
 mod reset;
+mod resources;
 mod robustness;
 mod stepup;
 mod web_api;

@@ -32,6 +32,7 @@ mod limits;
 mod mfa;
 mod migrations;
 mod oidc;
+mod retention;
 mod risk;
 mod sessions;
 mod sign_ins;
@@ -168,6 +169,9 @@ store_tests! {
     webauthn: [
         credentials_lifecycle,
         ceremonies_are_single_use_bound_and_expire,
+    ],
+    retention: [
+        expired_rows_go_in_batches_and_live_rows_stay,
     ],
     risk: [
         login_flow_lifecycle,
