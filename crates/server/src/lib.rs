@@ -13,6 +13,8 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod forward_auth;
+pub mod jose;
+pub mod keyring;
 pub mod keys;
 pub mod login;
 pub mod login_access;
@@ -549,6 +551,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let state = self.state.clone();
         let router = app(self.state);
         axum::serve(
             self.listener,
@@ -556,6 +559,10 @@ impl Server {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        // Access tokens issued last are written before the process ends (oidc/ledger.rs).
+        if let Err(e) = state.token_ledger.flush(state.store.as_ref()).await {
+            tracing::error!(code = e.code(), error = %e, "cannot write the last issued access tokens");
+        }
         Ok(())
     }
 }
