@@ -159,6 +159,7 @@ async fn create(
             audit,
         )
         .await?;
+    crate::keyring::invalidate();
     tracing::info!(kid = %kid, alg, reason, "created a signing key");
     Ok(kid)
 }
@@ -210,6 +211,7 @@ pub async fn rotate(
                 "replaced_by": kid }),
         );
         store.retire_signing_key(&k.kid, until, audit).await?;
+        crate::keyring::invalidate();
     }
     Ok(kid)
 }
@@ -250,18 +252,30 @@ pub fn signing_choice(keys: &[SigningKey], alg: &str, now: OffsetDateTime) -> Op
         .map(|k| (*k).clone())
 }
 
+/// An unsealed key: for `jsonwebtoken` and, for ES256, parsed once for the fast signer.
+#[derive(Clone)]
+struct Unsealed {
+    enc: Arc<jsonwebtoken::EncodingKey>,
+    es256: Option<Arc<crate::jose::Es256>>,
+}
+
 /// Unsealed keys by kid (kids are random and never reused, so a cached key is always the
 /// one stored under that kid).
-fn key_cache() -> &'static Mutex<HashMap<String, Arc<jsonwebtoken::EncodingKey>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonwebtoken::EncodingKey>>>> =
-        OnceLock::new();
+fn key_cache() -> &'static Mutex<HashMap<String, Unsealed>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Unsealed>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn encoding_key(
-    seal_key: &[u8; 32],
-    key: &SigningKey,
-) -> Result<Arc<jsonwebtoken::EncodingKey>, KeyError> {
+fn remember(kid: &str, u: &Unsealed) {
+    if let Ok(mut cache) = key_cache().lock() {
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache.insert(kid.to_string(), u.clone());
+    }
+}
+
+fn unsealed(seal_key: &[u8; 32], key: &SigningKey) -> Result<Unsealed, KeyError> {
     if let Ok(cache) = key_cache().lock()
         && let Some(k) = cache.get(&key.kid)
     {
@@ -269,27 +283,29 @@ fn encoding_key(
     }
     let der = crate::secrets::open(seal_key, key.kid.as_bytes(), &key.sealed_private)
         .map_err(|_| KeyError::Unseal(key.kid.clone()))?;
-    let enc = Arc::new(match key.alg.as_str() {
-        RS256 => jsonwebtoken::EncodingKey::from_rsa_der(&der),
-        _ => jsonwebtoken::EncodingKey::from_ec_der(&der),
-    });
-    if let Ok(mut cache) = key_cache().lock() {
-        if cache.len() > 64 {
-            cache.clear();
-        }
-        cache.insert(key.kid.clone(), enc.clone());
-    }
-    Ok(enc)
+    let u = match key.alg.as_str() {
+        RS256 => Unsealed {
+            enc: Arc::new(jsonwebtoken::EncodingKey::from_rsa_der(&der)),
+            es256: None,
+        },
+        _ => Unsealed {
+            enc: Arc::new(jsonwebtoken::EncodingKey::from_ec_der(&der)),
+            es256: Some(Arc::new(
+                crate::jose::Es256::from_pkcs8(&der).ok_or(KeyError::Unseal(key.kid.clone()))?,
+            )),
+        },
+    };
+    remember(&key.kid, &u);
+    Ok(u)
 }
 
-/// The `alg` key that signs now, unsealed (creating a key when there is none).
-async fn key_in_use(
-    state: &AppState,
-    alg: &str,
-) -> Result<(SigningKey, Arc<jsonwebtoken::EncodingKey>), KeyError> {
+/// The `alg` key that signs now, unsealed (creating a key when there is none). The
+/// published keys come from the state's key ring (read at most every few seconds).
+async fn key_in_use(state: &AppState, alg: &str) -> Result<(SigningKey, Unsealed), KeyError> {
+    crate::jose::install();
     let store = state.store.as_ref();
     let now = OffsetDateTime::now_utc();
-    let mut key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
+    let mut key = signing_choice(&state.keyring.published(store, now).await?.keys, alg, now);
     if key.is_none() {
         create(
             store,
@@ -299,34 +315,64 @@ async fn key_in_use(
             "first use",
         )
         .await?;
-        key = signing_choice(&store.published_signing_keys(now).await?, alg, now);
+        key = signing_choice(&state.keyring.published(store, now).await?.keys, alg, now);
     }
     let key = key.ok_or(KeyError::NoKey)?;
-    let enc = encoding_key(&state.signing_key, &key)?;
-    Ok((key, enc))
+    let u = unsealed(&state.signing_key, &key)?;
+    Ok((key, u))
 }
 
 /// The ES256 key in use, unsealed: (kid, encoding key), for callers that keep it (the
 /// forward-auth decision cache). Creates one if there is none.
 pub async fn signer(state: &AppState) -> Result<(String, jsonwebtoken::EncodingKey), KeyError> {
-    let (key, enc) = key_in_use(state, ES256).await?;
-    Ok((key.kid, (*enc).clone()))
+    let (key, u) = key_in_use(state, ES256).await?;
+    Ok((key.kid, (*u.enc).clone()))
 }
 
-/// Signs `claims` as an ES256 JWT with the key `kid`.
+/// Signs `claims` as an ES256 JWT with the key `kid` (`typ: JWT`).
 pub fn encode(
     kid: &str,
     enc: &jsonwebtoken::EncodingKey,
     claims: &serde_json::Value,
 ) -> Result<String, KeyError> {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, enc).map_err(|_| KeyError::Sign)
+    let cached = key_cache()
+        .lock()
+        .ok()
+        .and_then(|c| c.get(kid).and_then(|u| u.es256.clone()));
+    let fast = match cached {
+        Some(f) => f,
+        None => {
+            let f = Arc::new(crate::jose::Es256::from_pkcs8(enc.inner()).ok_or(KeyError::Sign)?);
+            remember(
+                kid,
+                &Unsealed {
+                    enc: Arc::new(enc.clone()),
+                    es256: Some(f.clone()),
+                },
+            );
+            f
+        }
+    };
+    fast.sign("JWT", kid, claims).ok_or(KeyError::Sign)
 }
 
-/// Signs `claims` with the ES256 key in use (creating one if there is none).
+/// Signs `claims` with the ES256 key in use (creating one if there is none), `typ: JWT`.
 pub async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, KeyError> {
     sign_with(state, ES256, claims).await
+}
+
+/// The JOSE `typ` of an OAuth access token (RFC 9068 section 2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Signs an access token's claims with the ES256 key in use, `typ: at+jwt` (RFC 9068).
+pub async fn sign_access_token(
+    state: &AppState,
+    claims: &serde_json::Value,
+) -> Result<String, KeyError> {
+    let (key, u) = key_in_use(state, ES256).await?;
+    let fast = u.es256.ok_or(KeyError::Sign)?;
+    fast.sign(ACCESS_TOKEN_TYP, &key.kid, claims)
+        .ok_or(KeyError::Sign)
 }
 
 /// Signs `claims` with the `alg` key in use (creating one if there is none; RS256 keys are
@@ -341,10 +387,13 @@ pub async fn sign_with(
         RS256 => jsonwebtoken::Algorithm::RS256,
         other => return Err(KeyError::UnsupportedAlg(other.to_string())),
     };
-    let (key, enc) = key_in_use(state, alg).await?;
+    let (key, u) = key_in_use(state, alg).await?;
+    if let Some(fast) = &u.es256 {
+        return fast.sign("JWT", &key.kid, claims).ok_or(KeyError::Sign);
+    }
     let mut header = jsonwebtoken::Header::new(algorithm);
     header.kid = Some(key.kid);
-    jsonwebtoken::encode(&header, claims, &enc).map_err(|_| KeyError::Sign)
+    jsonwebtoken::encode(&header, claims, &u.enc).map_err(|_| KeyError::Sign)
 }
 
 /// `GET /.well-known/jwks.json`: every published public key (the ones in use, the next ones,
@@ -372,6 +421,8 @@ mod tests {
     fn generated_keys_have_p256_coordinates() {
         let (der, jwk) = generate("k1", ES256).unwrap();
         assert!(!der.is_empty());
+        // The stored form loads in the fast (ring) signer.
+        assert!(crate::jose::Es256::from_pkcs8(&der).is_some());
         assert_eq!(jwk["crv"], "P-256");
         assert_eq!(jwk["kid"], "k1");
         let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
@@ -429,6 +480,7 @@ mod tests {
 
     #[test]
     fn rs256_keys_sign_tokens_their_jwk_verifies() {
+        crate::jose::install();
         let (der, jwk) = generate("r1", RS256).unwrap();
         assert_eq!(jwk["kty"], "RSA");
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);

@@ -17,6 +17,8 @@ pub mod error;
 pub mod files;
 pub mod forward_auth;
 pub mod hashpool;
+pub mod jose;
+pub mod keyring;
 pub mod keys;
 pub mod limits;
 pub mod known_browser;
@@ -576,6 +578,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let state = self.state.clone();
         let router = app(self.state);
         axum::serve(
             self.listener,
@@ -583,6 +586,10 @@ impl Server {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        // Access tokens issued last are written before the process ends (oidc/ledger.rs).
+        if let Err(e) = state.token_ledger.flush(state.store.as_ref()).await {
+            tracing::error!(code = e.code(), error = %e, "cannot write the last issued access tokens");
+        }
         Ok(())
     }
 }

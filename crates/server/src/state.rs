@@ -85,6 +85,12 @@ pub struct Inner {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// `/readyz`'s rate-limited database write probe.
     pub write_probe: crate::readiness::WriteProbe,
+    /// The published signing keys, read every few seconds rather than per signature.
+    pub keyring: crate::keyring::KeyRing,
+    /// Issued access tokens waiting to be written (write-behind, in batches).
+    pub token_ledger: Arc<crate::oidc::ledger::TokenLedger>,
+    /// Registered OIDC clients, re-read at most every second (client authentication).
+    pub oidc_clients: crate::oidc::client_cache::ClientCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -102,6 +108,7 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
         breach: Arc<crate::breach::BreachSlot>,
     ) -> Result<AppState, AppError> {
+        crate::jose::install();
         let hash_params = cfg.password_hash;
         let dummy_hash = hash_password(
             &random_token(),
@@ -173,6 +180,9 @@ impl AppState {
             geoip: None,
             clock: Arc::new(crate::clock::SystemClock),
             write_probe: Default::default(),
+            keyring: Default::default(),
+            token_ledger: Default::default(),
+            oidc_clients: Default::default(),
             check_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.password_checks_per_minute)
                     .unwrap_or(NonZeroU32::MIN),

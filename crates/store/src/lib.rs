@@ -627,6 +627,9 @@ pub trait Store: Send + Sync + 'static {
     /// Spends a code: `Fresh` the first time, `Reused` after.
     async fn take_oidc_code(&self, hash: &str, now: OffsetDateTime) -> Result<CodeTake>;
     async fn create_oidc_token(&self, token: &OidcToken) -> Result<()>;
+    /// Many tokens in one transaction (the access-token write-behind); tokens whose client
+    /// or user is gone are skipped, tokens already stored are kept as they are.
+    async fn create_oidc_tokens(&self, tokens: &[OidcToken]) -> Result<()>;
     async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>>;
     /// Spends a live refresh token; false when used, revoked or expired.
     async fn use_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;

@@ -555,6 +555,75 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Writes many tokens in one transaction (multi-row inserts, one commit). A token whose
+    /// client or user was deleted meanwhile is skipped (the batch is then written row by
+    /// row); a token already stored is left as it is.
+    pub(crate) async fn create_oidc_tokens_impl(&self, ts: &[OidcToken]) -> Result<()> {
+        const COLS: usize = 13;
+        const CHUNK: usize = 200;
+        if ts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut failed = false;
+        for chunk in ts.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO oidc_tokens (hash, id, kind, grant_id, client_id, user_id, \
+                 session_id, scope, data, created_at, expires_at, used_at, revoked_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 1..=COLS {
+                    if c > 1 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("${}", i * COLS + c));
+                }
+                sql.push(')');
+            }
+            sql.push_str(" ON CONFLICT (hash) DO NOTHING");
+            let mut q = sqlx::query(safe(sql));
+            for t in chunk {
+                q = q
+                    .bind(t.hash.clone())
+                    .bind(t.id.to_string())
+                    .bind(t.kind.clone())
+                    .bind(t.grant_id.to_string())
+                    .bind(t.client_id.clone())
+                    .bind(t.user_id.map(|u| u.to_string()))
+                    .bind(t.session_id.map(|s| s.to_string()))
+                    .bind(t.scope.clone())
+                    .bind(t.data.clone())
+                    .bind(ms(t.created_at))
+                    .bind(ms(t.expires_at))
+                    .bind(t.used_at.map(ms))
+                    .bind(t.revoked_at.map(ms));
+            }
+            if q.execute(&mut *tx).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if !failed {
+            return tx.commit().await.map_err(db);
+        }
+        drop(tx);
+        // One row failed (a foreign key: its client or user is gone): row by row.
+        for t in ts {
+            match self.create_oidc_token_impl(t).await {
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(StoreError::Database(e)) => {
+                    tracing::debug!(error = %e, "token not recorded (client or user gone)");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn oidc_token_impl(&self, hash: &str) -> Result<Option<OidcToken>> {
         let row: Option<TokenRow> = sqlx::query_as(safe(format!(
             "SELECT {TOKEN_COLS} FROM oidc_tokens WHERE hash = $1"

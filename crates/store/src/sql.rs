@@ -1609,6 +1609,9 @@ impl Store for SqlStore {
     async fn create_oidc_token(&self, t: &OidcToken) -> Result<()> {
         self.create_oidc_token_impl(t).await
     }
+    async fn create_oidc_tokens(&self, ts: &[OidcToken]) -> Result<()> {
+        self.create_oidc_tokens_impl(ts).await
+    }
     async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>> {
         self.oidc_token_impl(hash).await
     }

@@ -751,6 +751,7 @@ impl Store for EventingStore {
     async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let ev = event_of(&audit);
         let r = self.inner.delete_application(id, audit).await;
+        crate::oidc::client_cache::invalidate();
         self.applied(ev, r)
     }
 
@@ -853,10 +854,14 @@ impl Store for EventingStore {
     // OIDC provider state does not feed forward-auth decisions: plain delegation. (A
     // session revoked by RP-initiated logout goes through `revoke_session` above.)
     async fn create_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
-        self.inner.create_oidc_client(c, audit).await
+        let r = self.inner.create_oidc_client(c, audit).await;
+        crate::oidc::client_cache::invalidate();
+        r
     }
     async fn update_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
-        self.inner.update_oidc_client(c, audit).await
+        let r = self.inner.update_oidc_client(c, audit).await;
+        crate::oidc::client_cache::invalidate();
+        r
     }
     async fn get_oidc_client(&self, id: &str) -> Result<Option<OidcClient>> {
         self.inner.get_oidc_client(id).await
@@ -865,7 +870,9 @@ impl Store for EventingStore {
         self.inner.list_oidc_clients().await
     }
     async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.inner.delete_oidc_client(id, audit).await
+        let r = self.inner.delete_oidc_client(id, audit).await;
+        crate::oidc::client_cache::invalidate();
+        r
     }
     async fn save_oidc_request(&self, r: &OidcRequest) -> Result<()> {
         self.inner.save_oidc_request(r).await
@@ -888,6 +895,9 @@ impl Store for EventingStore {
     }
     async fn create_oidc_token(&self, t: &OidcToken) -> Result<()> {
         self.inner.create_oidc_token(t).await
+    }
+    async fn create_oidc_tokens(&self, ts: &[OidcToken]) -> Result<()> {
+        self.inner.create_oidc_tokens(ts).await
     }
     async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>> {
         self.inner.oidc_token(hash).await

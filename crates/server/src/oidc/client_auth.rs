@@ -112,7 +112,11 @@ pub async fn authenticate_client(
     p: &HashMap<String, String>,
 ) -> Result<OidcClient, OAuthError> {
     let (client_id, secret, used) = presented(headers, p)?;
-    let Some(client) = state.store.get_oidc_client(&client_id).await? else {
+    let Some(client) = state
+        .oidc_clients
+        .get(state.store.as_ref(), &client_id)
+        .await?
+    else {
         return Err(refuse(
             Some(&client_id),
             "unknown_client",

@@ -172,6 +172,8 @@ async fn revoke_inner(
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
     let now = OffsetDateTime::now_utc();
     let hash = secret_digest(token);
+    // Access tokens issued just before are written first (ledger.rs).
+    state.token_ledger.flush(state.store.as_ref()).await?;
     if let Some(t) = state.store.oidc_token(&hash).await?
         && t.client_id == client.id
     {

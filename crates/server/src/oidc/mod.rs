@@ -15,9 +15,11 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_cache;
 pub mod clients;
 pub mod device;
 pub mod endpoints;
+pub mod ledger;
 pub mod token;
 pub mod tokens;
 

@@ -130,7 +130,7 @@ async fn code_grant(
         CodeTake::Unknown => return Err(OAuthError::invalid_grant("Unknown authorization code.")),
         CodeTake::Reused(c) => {
             // A replayed code: whoever holds it may be an attacker; revoke what it gave.
-            let n = state.store.revoke_oidc_grant(c.grant_id, now).await?;
+            let n = super::tokens::revoke_grant(state, c.grant_id, now).await?;
             tracing::warn!(client = %c.client_id, revoked = n, "authorization code reused; its tokens were revoked");
             audit(
                 state.store.as_ref(),
@@ -240,7 +240,7 @@ async fn refresh_grant(
                 .await?
                 .is_some_and(|x| x.used_at.is_some())
         } {
-            let n = state.store.revoke_oidc_grant(t.grant_id, now).await?;
+            let n = super::tokens::revoke_grant(state, t.grant_id, now).await?;
             tracing::warn!(client = %client.id, revoked = n, "refresh token reused; its family was revoked");
             audit(
                 state.store.as_ref(),
@@ -258,7 +258,7 @@ async fn refresh_grant(
     }
     let refuse = |msg: &str| OAuthError::invalid_grant(msg.to_string());
     if !grant_holder_ok(state, &t, now).await? {
-        state.store.revoke_oidc_grant(t.grant_id, now).await?;
+        super::tokens::revoke_grant(state, t.grant_id, now).await?;
         return Err(refuse("The session ended or the user is disabled."));
     }
     let user = enabled_user(state, t.user_id).await?;
@@ -294,7 +294,7 @@ async fn refresh_grant(
         trustplane_core::access::evaluate(&loaded.set, &actx).outcome,
         Outcome::Allow
     ) {
-        state.store.revoke_oidc_grant(t.grant_id, now).await?;
+        super::tokens::revoke_grant(state, t.grant_id, now).await?;
         audit(
             state.store.as_ref(),
             "oidc.refresh.denied",

@@ -102,26 +102,30 @@ pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, 
     if let Some(sid) = i.session_id {
         at["sid"] = sid.to_string().into();
     }
-    let access = crate::keys::sign(state, &at).await?;
+    let access = crate::keys::sign_access_token(state, &at).await?;
     let data = serde_json::to_string(&i.auth)
         .map_err(|_| OAuthError::server(crate::error::AppError::internal()))?;
+    // Recorded for introspection and revocation, written behind in batches (ledger.rs).
     state
-        .store
-        .create_oidc_token(&OidcToken {
-            hash: secret_digest(&access),
-            id: jti,
-            kind: "access".into(),
-            grant_id: i.grant_id,
-            client_id: i.client.id.clone(),
-            user_id: i.user.map(|u| u.id),
-            session_id: i.session_id,
-            scope: i.scope.to_string(),
-            data: data.clone(),
-            created_at: now,
-            expires_at: now + time::Duration::seconds(ACCESS_SECONDS),
-            used_at: None,
-            revoked_at: None,
-        })
+        .token_ledger
+        .record(
+            &state.store,
+            OidcToken {
+                hash: secret_digest(&access),
+                id: jti,
+                kind: "access".into(),
+                grant_id: i.grant_id,
+                client_id: i.client.id.clone(),
+                user_id: i.user.map(|u| u.id),
+                session_id: i.session_id,
+                scope: i.scope.to_string(),
+                data: data.clone(),
+                created_at: now,
+                expires_at: now + time::Duration::seconds(ACCESS_SECONDS),
+                used_at: None,
+                revoked_at: None,
+            },
+        )
         .await?;
     let mut out = serde_json::json!({
         "access_token": access,
@@ -209,16 +213,14 @@ pub async fn verify_jwt(
         _ => return None,
     };
     let kid = header.kid?;
-    let keys = state
-        .store
-        .published_signing_keys(OffsetDateTime::now_utc())
+    crate::jose::install();
+    let now = OffsetDateTime::now_utc();
+    let dk = state
+        .keyring
+        .published_with(state.store.as_ref(), now, &kid)
         .await
-        .ok()?;
-    let key = keys
-        .into_iter()
-        .find(|k| k.kid == kid && k.alg == alg_name)?;
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&key.public_jwk).ok()?;
-    let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+        .ok()?
+        .decoding_key(&kid, alg_name, now)?;
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.set_issuer(&[issuer]);
     v.validate_aud = false;
@@ -227,7 +229,7 @@ pub async fn verify_jwt(
         v.validate_exp = false;
         v.required_spec_claims.remove("exp");
     }
-    jsonwebtoken::decode::<serde_json::Value>(token, &dk, &v)
+    jsonwebtoken::decode::<serde_json::Value>(token, dk.as_ref(), &v)
         .ok()
         .map(|d| d.claims)
 }
@@ -243,7 +245,11 @@ pub async fn live_access_token(
     let Some(claims) = verify_jwt(state, issuer, token, &es256, false).await else {
         return Ok(None);
     };
-    let Some(t) = state.store.oidc_token(&secret_digest(token)).await? else {
+    let Some(t) = state
+        .token_ledger
+        .lookup(state.store.as_ref(), &secret_digest(token))
+        .await?
+    else {
         return Ok(None);
     };
     let now = OffsetDateTime::now_utc();
@@ -276,6 +282,17 @@ pub async fn live_refresh_token(
         return Ok(None);
     }
     Ok(Some(t))
+}
+
+/// Revokes every token of a grant, after writing the access tokens still waiting in the
+/// ledger (so that none issued before escapes the revocation).
+pub async fn revoke_grant(
+    state: &AppState,
+    grant_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<u64, OAuthError> {
+    state.token_ledger.flush(state.store.as_ref()).await?;
+    Ok(state.store.revoke_oidc_grant(grant_id, now).await?)
 }
 
 /// The session of a token is active and its user enabled (client tokens: true).

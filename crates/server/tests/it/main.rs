@@ -16,6 +16,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod oidc_client_auth;
+mod oidc_tokens;
 mod password_flow;
 mod password_names;
 mod postgres;

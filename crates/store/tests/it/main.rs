@@ -127,6 +127,7 @@ store_tests! {
         clients_round_trip_with_audit,
         codes_are_single_use_and_tokens_revoke_by_family,
         device_codes_are_decided_once,
+        tokens_are_written_in_batches,
     ],
     audit: [
         every_audited_operation_appends_one_entry,

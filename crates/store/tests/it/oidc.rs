@@ -284,3 +284,39 @@ pub async fn device_codes_are_decided_once(db: &TestDb) {
     assert!(s.use_device_code("dev-hash").await.unwrap());
     assert!(!s.use_device_code("dev-hash").await.unwrap());
 }
+
+/// The access-token write-behind: many tokens in one call (more than one multi-row chunk);
+/// a token already stored is kept as it is; a token whose client or user is gone is skipped
+/// without losing the others.
+pub async fn tokens_are_written_in_batches(db: &TestDb) {
+    let s = &db.store;
+    crm(s).await;
+    s.create_oidc_client(&client("crm-web"), draft("oidc_client.create"))
+        .await
+        .unwrap();
+    let u = add_user(s, "alice").await;
+    let t = now();
+    s.create_oidc_tokens(&[]).await.unwrap();
+    let mut revoked = tok("h-0", "access", Uuid::now_v7(), u.id, t);
+    revoked.revoked_at = Some(t);
+    s.create_oidc_token(&revoked).await.unwrap();
+    let batch: Vec<OidcToken> = (0..450)
+        .map(|i| tok(&format!("h-{i}"), "access", Uuid::now_v7(), u.id, t))
+        .collect();
+    s.create_oidc_tokens(&batch).await.unwrap();
+    for b in &batch[1..] {
+        assert_eq!(s.oidc_token(&b.hash).await.unwrap().as_ref(), Some(b));
+    }
+    assert_eq!(
+        s.oidc_token("h-0").await.unwrap(),
+        Some(revoked),
+        "an existing row is not overwritten"
+    );
+    // One orphan (its client was deleted) among good tokens.
+    let mut orphan = tok("orphan", "access", Uuid::now_v7(), u.id, t);
+    orphan.client_id = "gone".into();
+    let good = tok("good", "access", Uuid::now_v7(), u.id, t);
+    s.create_oidc_tokens(&[orphan, good.clone()]).await.unwrap();
+    assert_eq!(s.oidc_token("orphan").await.unwrap(), None);
+    assert_eq!(s.oidc_token("good").await.unwrap(), Some(good));
+}
