@@ -14,7 +14,7 @@ use trustplane_core::authn::{
     Step, StepOutcome,
 };
 use trustplane_core::credential::{VerifyOutcome, secret_digest};
-use trustplane_core::identity::{User, fold_name};
+use trustplane_core::identity::User;
 use trustplane_core::mfa::email::{CodePurpose, mask_address, normalize_email_code};
 use trustplane_core::mfa::policy::Requirement;
 use trustplane_core::mfa::tap;

@@ -165,6 +165,7 @@ mod tests {
             correlation_id: "c".into(),
             ip: ip.parse().ok(),
             user_agent: None,
+            device: None,
         }
     }
 
