@@ -20,6 +20,7 @@ mod postgres;
 mod reset;
 mod robustness;
 mod stepup;
+mod storage_faults;
 mod web_api;
 mod web_csrf;
 mod webauthn;
