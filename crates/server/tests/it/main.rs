@@ -24,6 +24,7 @@ mod reset;
 mod resources;
 mod robustness;
 mod stepup;
+mod storage_faults;
 mod web_api;
 mod web_csrf;
 mod webauthn;
