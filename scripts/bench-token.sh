@@ -74,7 +74,7 @@ tp_at=$(grant "$TP" "$tp_auth" /oauth2/token | json_field access_token)
 peer_at=$(grant "$PEER" "$peer_auth" /token | json_field access_token)
 peer_opaque=$(grant "$PEER" "$peer_opaque_auth" /token | json_field access_token)
 for t in "$tp_at" "$peer_at"; do
-  typ=$(cut -d. -f1 <<<"$t" | tr '_-' '/+' | base64 -d 2>/dev/null | json_field typ || true)
+  typ=$(node -e 'console.log(JSON.parse(Buffer.from(process.argv[1].split(".")[0], "base64url")).typ)' "$t")
   [ "$typ" = "at+jwt" ] || { echo "not an at+jwt access token: $t" >&2; exit 1; }
 done
 intro() { curl -fsS -H "authorization: Basic $2" --data-urlencode "token=$3" "http://$1$4" | json_field active; }
