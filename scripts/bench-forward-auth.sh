@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test of GET /forward-auth with wrk (docs/benchmarks.md, "Forward-auth"): a release build
 # of trustplane on SQLite, one signed-in session, a warm decision cache; then nginx in front of
-# a static upstream without and with auth_request. Local measurement only: never run in CI.
+# a static upstream without auth_request and with it (docs/proxy/nginx.conf, upstream keepalive),
+# and the number of new TCP connections nginx opened to trustplane per 100 requests.
+# Local measurement only: never run in CI.
 #
 #   scripts/bench-forward-auth.sh            # DURATION=15s THREADS=2 CONNECTIONS=64
 #
@@ -17,8 +19,14 @@ NGX_PLAIN=18432
 UPSTREAM=18433
 NGINX=${NGINX:-/usr/sbin/nginx}
 
-cargo build --release -q -p trustplane
-BIN=$PWD/target/release/trustplane
+# PROFILE=debug measures the debug build (no release build needed; slower, say so).
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  cargo build --release -q -p trustplane
+else
+  cargo build -q -p trustplane
+fi
+BIN=$PWD/target/$PROFILE/trustplane
 work=$(mktemp -d)
 tp_pid=""
 nginx_pid=""
@@ -43,7 +51,9 @@ data=$work/data
 pw='a long bench passphrase 4711'
 "$BIN" --data "$data" admin user create alice --email alice@example.com --password-stdin <<<"$pw" >/dev/null
 token=$("$BIN" --data "$data" admin token create --role security_administrator --expires 1h 2>/dev/null | tail -1)
-TRUSTPLANE_LOG=warn "$BIN" --data "$data" serve --listen "$TP" >"$work/tp.log" 2>&1 &
+# nginx asks from loopback: the only trusted proxy.
+printf '[forward_auth]\ntrusted_proxies = ["127.0.0.1/32"]\n' >"$work/tp.toml"
+TRUSTPLANE_LOG=warn "$BIN" --config "$work/tp.toml" --data "$data" serve --listen "$TP" >"$work/tp.log" 2>&1 &
 tp_pid=$!
 wait_port "$TP"
 
@@ -67,12 +77,16 @@ check() {
 [ "$(check)" = 200 ] || { echo "forward-auth refused the session" >&2; exit 1; }
 
 mkdir -p "$work/nginx"
+# nginx with auth_request: exactly docs/proxy/nginx.conf (addresses replaced), as the tests run it.
+sed -e "s/127.0.0.1:8420/$TP/g" -e "s/127.0.0.1:9000/127.0.0.1:$UPSTREAM/g" \
+  -e "s/listen 80;/listen 127.0.0.1:$NGX_AUTH;/" -e "s/wiki.example.com/127.0.0.1:$NGX_AUTH/g" \
+  docs/proxy/nginx.conf >"$work/nginx/site.conf"
 cat >"$work/nginx/nginx.conf" <<CONF
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
 worker_processes 1;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
     access_log off;
     client_body_temp_path $work/nginx/body;
@@ -80,50 +94,33 @@ http {
     fastcgi_temp_path $work/nginx/fastcgi;
     uwsgi_temp_path $work/nginx/uwsgi;
     scgi_temp_path $work/nginx/scgi;
-    upstream static { server 127.0.0.1:$UPSTREAM; keepalive 64; }
-    upstream trustplane { server $TP; keepalive 64; }
-    # The static upstream.
+    # The static upstream (the application).
     server {
         listen 127.0.0.1:$UPSTREAM;
         location / { return 200 "hello\n"; }
     }
-    # nginx without auth_request.
+    # Plain nginx: the same proxying to the application, without auth_request.
     server {
         listen 127.0.0.1:$NGX_PLAIN;
         location / {
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://static;
+            proxy_pass http://127.0.0.1:$UPSTREAM;
         }
     }
-    # nginx with auth_request (the configuration of docs/forward-auth.md, keep-alive added).
-    server {
-        listen 127.0.0.1:$NGX_AUTH;
-        location / {
-            auth_request /_trustplane;
-            auth_request_set \$tp_user \$upstream_http_x_trustplane_user;
-            auth_request_set \$tp_assertion \$upstream_http_x_trustplane_assertion;
-            proxy_set_header X-Trustplane-User \$tp_user;
-            proxy_set_header X-Trustplane-Assertion \$tp_assertion;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass http://static;
-        }
-        location = /_trustplane {
-            internal;
-            proxy_pass http://trustplane/forward-auth;
-            proxy_http_version 1.1;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header Connection "";
-            proxy_set_header X-Original-URL \$scheme://\$http_host\$request_uri;
-        }
-    }
+    include $work/nginx/site.conf;
 }
 CONF
 "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
 wait_port "127.0.0.1:$NGX_AUTH"
+
+# Connections to trustplane: those nginx closed (TIME_WAIT on nginx's side) plus those open.
+tp_port=${TP#*:}
+tp_conns() {
+  local tw est
+  tw=$(ss -Htan state time-wait "( dport = :$tp_port )" | wc -l)
+  est=$(ss -Htan state established "( dport = :$tp_port )" | wc -l)
+  echo $((tw + est))
+}
 
 run() {
   local name=$1
@@ -142,8 +139,15 @@ fi
 run "/forward-auth alone" -H "cookie: tp_session=$session" \
   -H "x-original-url: http://127.0.0.1:$NGX_AUTH/index.html" "http://$TP/forward-auth"
 run "nginx -> static upstream (no auth_request)" "http://127.0.0.1:$NGX_PLAIN/index.html"
-run "nginx auth_request -> trustplane, -> static upstream" -H "cookie: tp_session=$session" \
-  "http://127.0.0.1:$NGX_AUTH/index.html"
+before=$(tp_conns)
+out=$(wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -H "cookie: tp_session=$session" \
+  "http://127.0.0.1:$NGX_AUTH/index.html")
+after=$(tp_conns)
+echo "== nginx auth_request -> trustplane, -> static upstream"
+echo "$out" | grep -E 'Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors'
+total=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+new=$((after - before))
+echo "new connections to trustplane: $new for $total requests ($(awk -v n="$new" -v t="$total" 'BEGIN { printf "%.2f", 100 * n / t }') per 100 requests)"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "${PERF:-}" ]; then
   perf report -q -i "$work/perf.data" --no-children --percent-limit 1.5 --stdio -g none 2>/dev/null | head -40

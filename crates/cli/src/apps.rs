@@ -42,6 +42,10 @@ pub enum AppsCmd {
         /// Sensitivity label of what lives under the prefix.
         #[arg(long)]
         label: Option<String>,
+        /// The prefix also covers other cases of the path (for upstreams that serve paths
+        /// case-insensitively).
+        #[arg(long)]
+        case_insensitive: bool,
     },
     /// Remove a route.
     RemoveRoute { app: String, route_id: Uuid },
@@ -172,6 +176,7 @@ pub async fn apps(
             host,
             path_prefix,
             label,
+            case_insensitive,
         } => {
             let host = check_host(&host)?;
             check_prefix(&path_prefix)?;
@@ -181,11 +186,15 @@ pub async fn apps(
                 host,
                 path_prefix,
                 sensitivity_label: label,
+                case_insensitive,
                 created_at: now,
             };
             let audit = AuditDraft::new(actor, "application.route.add", "application", Some(app))
-                .after(&serde_json::json!({ "route_id": route.id, "host": route.host,
-                    "path_prefix": route.path_prefix, "sensitivity_label": route.sensitivity_label }));
+                .after(
+                    &serde_json::json!({ "route_id": route.id, "host": route.host,
+                    "path_prefix": route.path_prefix, "sensitivity_label": route.sensitivity_label,
+                    "case_insensitive": route.case_insensitive }),
+                );
             store.add_route(&route, audit).await.map_err(in_use)?;
             println!(
                 "Added route {} ({}{}).",

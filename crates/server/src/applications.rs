@@ -104,8 +104,9 @@ pub fn check_prefix(prefix: &str) -> Result<(), AppError> {
     }
 }
 
-/// The route for a request to `host` (as sent, possibly with a port) and `path`: exact host
-/// first, then the host without its port.
+/// The route for a request to `host` (as sent, possibly with a port) and `path` (raw), matched
+/// on the canonical path like forward-auth does (`forward_auth::path`): exact host first, then
+/// the host without its port. A path that cannot be canonicalised has no route.
 pub async fn route_for(
     store: &dyn Store,
     host: &str,
@@ -114,13 +115,14 @@ pub async fn route_for(
     let Some(host) = normalise_host(host) else {
         return Ok(None);
     };
-    if let Some(r) = store.find_route(&host, path).await? {
-        return Ok(Some(r));
+    let Ok(path) = crate::forward_auth::path::canonical(path) else {
+        return Ok(None);
+    };
+    let mut map: std::collections::HashMap<String, Vec<Route>> = Default::default();
+    for r in store.list_routes(None).await? {
+        map.entry(r.host.clone()).or_default().push(r);
     }
-    match host.rsplit_once(':') {
-        Some((bare, _)) => Ok(store.find_route(bare, path).await?),
-        None => Ok(None),
-    }
+    Ok(crate::forward_auth::route_in(&map, &host, &path))
 }
 
 /// The host (with port, lowercase) of an absolute `http(s)://` URL without userinfo that is
@@ -129,24 +131,50 @@ pub fn absolute_host(next: &str) -> Option<String> {
     crate::edge::redirect::absolute_host(next)
 }
 
+/// Whether `entry` (a route host or allowed host: `name` or `name:port`) names exactly the
+/// origin of `url` (already checked by [`absolute_host`]): same host name and same port, where
+/// an entry without a port stands for the scheme's default port (80 for http, 443 for https).
+/// `wiki.example.com` therefore does not admit `https://wiki.example.com:8443/`.
+pub fn same_origin_host(entry: &str, url: &url::Url) -> bool {
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let default = match url.scheme() {
+        "https" => 443,
+        "http" => 80,
+        _ => return false,
+    };
+    let (name, entry_port) = match entry.rsplit_once(':') {
+        Some((n, p)) => match p.parse::<u16>() {
+            Ok(p) => (n, p),
+            Err(_) => return false,
+        },
+        None => (entry, default),
+    };
+    name.eq_ignore_ascii_case(host) && entry_port == port
+}
+
 /// Where to go after signing in: a same-site path (see `pages::safe_next`), or an absolute
-/// URL whose host belongs to an application (an allowed host, or the host of a route).
-/// Anything else is `/my`: trustplane is never an open redirect.
+/// URL whose origin belongs to an application (an allowed host, or the host of a route, with
+/// exactly that port: [`same_origin_host`]). Anything else is `/my`: trustplane is never an
+/// open redirect.
 pub async fn safe_return(store: &dyn Store, n: &str) -> String {
     let local = crate::pages::safe_next(n).to_string();
-    let Some(host) = absolute_host(n) else {
+    if absolute_host(n).is_none() {
+        return local;
+    }
+    let Ok(url) = url::Url::parse(n) else {
         return local;
     };
-    let bare = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
     let Ok(apps) = store.list_applications().await else {
         return local;
     };
     let allowed_host = apps
         .iter()
         .flat_map(|a| a.allowed_hosts.iter())
-        .any(|h| *h == host || h == bare);
+        .any(|h| same_origin_host(h, &url));
     let route_host = match store.list_routes(None).await {
-        Ok(routes) => routes.iter().any(|r| r.host == host || r.host == bare),
+        Ok(routes) => routes.iter().any(|r| same_origin_host(&r.host, &url)),
         Err(_) => false,
     };
     if allowed_host || route_host {
@@ -182,6 +210,51 @@ mod tests {
         assert!(check_prefix("/app").is_ok());
         assert!(check_prefix("app").is_err());
         assert!(check_prefix("/a?b").is_err());
+    }
+
+    #[test]
+    fn return_hosts_compare_the_port_exactly() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        assert!(same_origin_host(
+            "wiki.example.com",
+            &u("https://wiki.example.com/x")
+        ));
+        assert!(same_origin_host(
+            "wiki.example.com",
+            &u("https://wiki.example.com:443/")
+        ));
+        assert!(same_origin_host(
+            "wiki.example.com",
+            &u("http://wiki.example.com/")
+        ));
+        assert!(!same_origin_host(
+            "wiki.example.com",
+            &u("https://wiki.example.com:8443/")
+        ));
+        assert!(!same_origin_host(
+            "wiki.example.com",
+            &u("http://wiki.example.com:8080/")
+        ));
+        assert!(same_origin_host(
+            "wiki.example.com:8443",
+            &u("https://wiki.example.com:8443/")
+        ));
+        assert!(!same_origin_host(
+            "wiki.example.com:8443",
+            &u("https://wiki.example.com/")
+        ));
+        assert!(!same_origin_host(
+            "wiki.example.com:8443",
+            &u("https://wiki.example.com:9443/")
+        ));
+        assert!(!same_origin_host(
+            "wiki.example.com",
+            &u("https://wiki.example.com.evil/")
+        ));
+        assert!(same_origin_host(
+            "127.0.0.1:81",
+            &u("http://127.0.0.1:81/a")
+        ));
     }
 
     #[test]

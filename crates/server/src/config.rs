@@ -77,6 +77,8 @@ pub struct Config {
     pub retention: crate::retention::RetentionConfig,
     /// Audit chain checkpoints (see docs/security.md, "Audit chain").
     pub audit: AuditConfig,
+    /// Who may ask `GET /forward-auth` and which headers carry the original request.
+    pub forward_auth: ForwardAuthConfig,
 }
 
 /// Signed checkpoints of the audit chain head, written outside the database so that a cut-off
@@ -99,6 +101,33 @@ impl Default for AuditConfig {
             checkpoint_seconds: 300,
         }
     }
+}
+
+/// `GET /forward-auth` (docs/forward-auth.md, "Trusted proxies"). Secure by default: with
+/// neither `trusted_proxies` (here or the top-level list) nor a shared secret, every check is
+/// refused, because anyone could otherwise name any original request in the headers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardAuthConfig {
+    /// Which header family carries the original method, host and URI: `x-forwarded`
+    /// (`X-Forwarded-Method/-Proto/-Host/-Uri`: Caddy, Traefik, the documented nginx and Envoy
+    /// configurations), `x-original` (`X-Original-URL` or `X-Original-URI` + `X-Original-Host`,
+    /// `X-Original-Method`), or `auto` (either, refused when both are present and disagree).
+    pub headers: ForwardAuthHeaders,
+    /// Peers (CIDRs) allowed to ask besides the top-level `trusted_proxies`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// A secret the proxy sends in `X-Trustplane-Proxy-Secret` (compared in constant time); a
+    /// peer that presents it may ask from any address.
+    pub shared_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardAuthHeaders {
+    XForwarded,
+    XOriginal,
+    #[default]
+    Auto,
 }
 
 /// `Strict-Transport-Security` (sent only when `public_url` is https: browsers ignore it over
@@ -303,6 +332,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             hashing: crate::hashpool::HashingConfig::default(),
             retention: crate::retention::RetentionConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
         }
     }
 }
@@ -438,6 +468,15 @@ impl Config {
         self.metrics.resolve()?;
         self.hashing.validate().map_err(ConfigError::Invalid)?;
         self.retention.validate().map_err(ConfigError::Invalid)?;
+        if let Some(secret) = &self.forward_auth.shared_secret {
+            let v = secret.expose();
+            if v.len() < 16 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError::Invalid(
+                    "forward_auth.shared_secret must be at least 16 printable ASCII characters (no spaces)"
+                        .into(),
+                ));
+            }
+        }
         if self.hsts.preload
             && (self.hsts.max_age_seconds < 31_536_000 || !self.hsts.include_subdomains)
         {

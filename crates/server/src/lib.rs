@@ -367,7 +367,11 @@ async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Re
     if let Some(c) = correlation {
         h.insert("x-correlation-id", c);
     }
-    edge::headers::secure(h, state.hsts.as_ref());
+    // An allowed forward-auth answer goes to the proxy only (never to a browser): only the
+    // headers that matter.
+    if !(route == "/forward-auth" && res.status() == StatusCode::OK) {
+        edge::headers::secure(res.headers_mut(), state.hsts.as_ref());
+    }
     let status = res.status().as_u16().to_string();
     metrics::counter!("trustplane_http_requests_total",
         "method" => method.clone(), "route" => route.clone(), "status" => status)

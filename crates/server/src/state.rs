@@ -35,6 +35,8 @@ pub struct Inner {
     pub hsts: Option<HeaderValue>,
     /// The SHA-256 of the token `/metrics` requires, when one is configured.
     pub metrics_token: Option<[u8; 32]>,
+    /// The SHA-256 of `forward_auth.shared_secret`, when one is configured.
+    pub forward_auth_secret: Option<[u8; 32]>,
     /// Seals second-factor secrets at rest.
     pub mfa_key: [u8; 32],
     /// Seals assertion signing keys at rest.
@@ -145,6 +147,11 @@ impl AppState {
             cookies: crate::edge::cookies::CookiePolicy::new(&cfg),
             hsts: crate::edge::headers::hsts(&cfg),
             metrics_token,
+            forward_auth_secret: cfg
+                .forward_auth
+                .shared_secret
+                .as_ref()
+                .map(|t| crate::edge::headers::metrics_digest(t.expose())),
             csrf_key: key.derive("csrf"),
             mfa_key: key.derive("mfa-secrets"),
             signing_key: key.derive("signing-keys"),

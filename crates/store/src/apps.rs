@@ -35,6 +35,10 @@ pub struct Route {
     /// The sensitivity label of what lives under this prefix.
     #[serde(default)]
     pub sensitivity_label: Option<String>,
+    /// The prefix also covers other (ASCII) cases of the path, for upstreams that serve
+    /// paths case-insensitively.
+    #[serde(default)]
+    pub case_insensitive: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -100,6 +104,7 @@ struct RouteRow {
     host: String,
     path_prefix: String,
     sensitivity_label: Option<String>,
+    case_insensitive: i64,
     created_at: i64,
 }
 
@@ -112,6 +117,7 @@ impl TryFrom<RouteRow> for Route {
             host: r.host,
             path_prefix: r.path_prefix,
             sensitivity_label: r.sensitivity_label,
+            case_insensitive: r.case_insensitive != 0,
             created_at: from_ms(r.created_at)?,
         })
     }
@@ -142,7 +148,8 @@ impl TryFrom<KeyRow> for SigningKey {
 }
 
 const APP_COLS: &str = "id, name, allowed_hosts, sensitivity_label, created_at";
-const ROUTE_COLS: &str = "id, app_id, host, path_prefix, sensitivity_label, created_at";
+const ROUTE_COLS: &str =
+    "id, app_id, host, path_prefix, sensitivity_label, case_insensitive, created_at";
 
 fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
@@ -229,14 +236,15 @@ impl SqlStore {
             return Err(StoreError::NotFound("application"));
         }
         sqlx::query(
-            "INSERT INTO routes (id, app_id, host, path_prefix, sensitivity_label, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6)",
+            "INSERT INTO routes (id, app_id, host, path_prefix, sensitivity_label, \
+             case_insensitive, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
         )
         .bind(route.id.to_string())
         .bind(&route.app_id)
         .bind(&route.host)
         .bind(&route.path_prefix)
         .bind(&route.sensitivity_label)
+        .bind(i64::from(route.case_insensitive))
         .bind(ms(route.created_at))
         .execute(&mut *tx)
         .await

@@ -23,6 +23,8 @@ pub struct RouteView {
     pub host: String,
     pub path_prefix: String,
     pub sensitivity_label: Option<String>,
+    /// The prefix also covers other cases of the path.
+    pub case_insensitive: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -34,6 +36,7 @@ impl From<Route> for RouteView {
             host: r.host,
             path_prefix: r.path_prefix,
             sensitivity_label: r.sensitivity_label,
+            case_insensitive: r.case_insensitive,
             created_at: r.created_at,
         }
     }
@@ -85,6 +88,10 @@ pub struct CreateRoute {
     /// A sensitivity label for what lives under this prefix.
     #[serde(default)]
     pub sensitivity_label: Option<String>,
+    /// The prefix also covers other (ASCII) cases of the path: set it when the upstream serves
+    /// paths case-insensitively, so `/PAYROLL/x` is under `/payroll`. Default false.
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 /// Every application with its routes.
@@ -237,6 +244,7 @@ pub async fn add_route(
         host,
         path_prefix: body.path_prefix,
         sensitivity_label: body.sensitivity_label,
+        case_insensitive: body.case_insensitive,
         created_at: OffsetDateTime::now_utc(),
     };
     let audit = AuditDraft::new(
@@ -248,6 +256,7 @@ pub async fn add_route(
     .after(&serde_json::json!({
         "route_id": route.id, "host": route.host, "path_prefix": route.path_prefix,
         "sensitivity_label": route.sensitivity_label,
+        "case_insensitive": route.case_insensitive,
     }));
     state
         .store

@@ -46,6 +46,7 @@ struct RouteRow {
     host: String,
     path_prefix: String,
     label: String,
+    case_insensitive: bool,
 }
 
 struct AppRow {
@@ -125,6 +126,7 @@ pub async fn page(
                         host: r.host,
                         path_prefix: r.path_prefix,
                         label: r.sensitivity_label.unwrap_or_default(),
+                        case_insensitive: r.case_insensitive,
                     })
                     .collect(),
             })
@@ -209,6 +211,9 @@ pub struct RouteForm {
     path_prefix: String,
     #[serde(default)]
     label: String,
+    /// The checkbox: present (`on`) when ticked.
+    #[serde(default)]
+    case_insensitive: Option<String>,
 }
 
 pub async fn add_route(
@@ -222,6 +227,7 @@ pub async fn add_route(
         host: f.host.trim().to_string(),
         path_prefix: f.path_prefix.trim().to_string(),
         sensitivity_label: opt(&f.label),
+        case_insensitive: f.case_insensitive.is_some(),
     };
     let r = api_apps::add_route(
         State(state.clone()),

@@ -302,3 +302,97 @@ async fn assertions_are_bound_to_the_client_certificate_the_proxy_reports() {
     assert_eq!(r.status(), 400);
     s.stop().await;
 }
+
+/// The attack of the security review, without a proxy in between: what nginx's old documented
+/// configuration passed through (the client's own X-Forwarded-*, Forwarded and X-Trustplane-*
+/// headers next to the X-Original-URL nginx set) must never decide about another request.
+/// Before the fix, X-Forwarded-Host won over X-Original-URL and the check answered 200.
+#[tokio::test]
+async fn ambiguous_sources_and_client_identity_headers_are_refused() {
+    let (s, c) = setup().await;
+    let nginx = ("x-original-url", "http://wiki.test/admin");
+    // The honest check of the blocked path: no route, refused.
+    let r = check(&c, &s, &[nginx]).await;
+    assert_eq!(r.status(), 403);
+    for forged in [
+        [
+            ("x-forwarded-host", "wiki.test"),
+            ("x-forwarded-uri", "/public"),
+        ],
+        [
+            ("x-forwarded-uri", "/public"),
+            ("x-forwarded-method", "GET"),
+        ],
+        [
+            ("forwarded", "host=wiki.test"),
+            ("x-original-uri", "/public"),
+        ],
+        [("x-original-uri", "/public"), ("x-forwarded-proto", "http")],
+        [
+            ("x-trustplane-device", "managed"),
+            ("x-forwarded-proto", "http"),
+        ],
+        [
+            ("x-trustplane-user", "mallory"),
+            ("x-forwarded-proto", "http"),
+        ],
+    ] {
+        let mut h = vec![nginx];
+        h.extend_from_slice(&forged);
+        let r = check(&c, &s, &h).await;
+        assert_eq!(r.status(), 400, "{forged:?}");
+        assert!(r.headers().get("x-trustplane-user").is_none());
+    }
+    // A header given twice, or a list where one value belongs: ambiguous.
+    let r = c
+        .get(s.url("/forward-auth"))
+        .header("x-forwarded-host", "wiki.test")
+        .header("x-forwarded-host", "other.test")
+        .header("x-forwarded-uri", "/public")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = check(
+        &c,
+        &s,
+        &[
+            ("x-forwarded-host", "other.test, wiki.test"),
+            ("x-forwarded-uri", "/public"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    // The allowed answer: 200 with no body and only the headers that matter, so a proxy can
+    // keep its connection to trustplane.
+    let r = check(
+        &c,
+        &s,
+        &[
+            ("x-forwarded-host", "wiki.test"),
+            ("x-forwarded-uri", "/public/x"),
+            ("x-forwarded-method", "GET"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(r.headers().get("content-type").is_none());
+    assert!(r.headers().get("content-security-policy").is_none());
+    assert_eq!(r.headers()["x-trustplane-user"], "wendy");
+    assert_eq!(r.text().await.unwrap(), "");
+    // Refusals and sign-in answers are empty too.
+    let r = check(&c, &s, &[nginx]).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.headers()["content-length"], "0");
+    let r = client()
+        .get(s.url("/forward-auth"))
+        .header("x-forwarded-host", "wiki.test")
+        .header("x-forwarded-uri", "/public/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-length"], "0");
+    s.stop().await;
+}

@@ -81,6 +81,10 @@ impl TestServer {
         cfg.rate_limit.password_checks_per_minute = o.password_checks_per_minute;
         cfg.breached_filter_reload_seconds = o.breach_reload_seconds;
         cfg.email = o.email;
+        // The test client and the proxies the tests start all reach trustplane over loopback:
+        // they may ask /forward-auth (tests of the refusal clear this in `configure`).
+        cfg.forward_auth.trusted_proxies =
+            vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()];
         if let Some(f) = o.configure {
             f(&mut cfg);
         }

@@ -24,6 +24,7 @@ fn route(app_id: &str, host: &str, prefix: &str) -> Route {
         host: host.into(),
         path_prefix: prefix.into(),
         sensitivity_label: None,
+        case_insensitive: false,
         created_at: now(),
     }
 }

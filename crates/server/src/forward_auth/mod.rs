@@ -5,12 +5,18 @@
 //! `access::evaluate` as the login flow. Allowed requests get identity headers and a
 //! short-lived signed assertion (ES256 JWT, keys at `/.well-known/jwks.json`).
 
+pub mod original;
+pub mod path;
+
+pub use original::{MAX_URI, Original};
+
 use crate::access::{self, Signals};
 use crate::auth::{RequestCtx, resolve_session};
 use crate::cae::{Entry, IdentityHeaders};
 use crate::error::AppError;
 use crate::state::AppState;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -22,83 +28,6 @@ use uuid::Uuid;
 
 /// How long an assertion is valid.
 pub const ASSERTION_SECONDS: i64 = 60;
-
-/// The request the proxy is asking about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Original {
-    pub scheme: String,
-    /// As sent (lowercase), with a port when there is one.
-    pub host: String,
-    /// Path and query, starting with `/`.
-    pub uri: String,
-}
-
-impl Original {
-    pub fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme, self.host, self.uri)
-    }
-    pub fn path(&self) -> &str {
-        self.uri.split(['?', '#']).next().unwrap_or("/")
-    }
-}
-
-fn first(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
-/// Reads the original request from `X-Forwarded-Host`/`-Uri`/`-Proto` (Traefik, Caddy) or
-/// `X-Original-URL` (nginx).
-pub fn original(headers: &HeaderMap) -> Option<Original> {
-    if let Some(host) = first(headers, "x-forwarded-host") {
-        let scheme = first(headers, "x-forwarded-proto").unwrap_or_else(|| "http".into());
-        let uri = first(headers, "x-forwarded-uri").unwrap_or_else(|| "/".into());
-        return build(&scheme, &host, &uri);
-    }
-    let raw = headers.get("x-original-url")?.to_str().ok()?;
-    let (scheme, rest) = raw.split_once("://")?;
-    let split = rest.find('/').unwrap_or(rest.len());
-    let (host, uri) = rest.split_at(split);
-    build(scheme, host, if uri.is_empty() { "/" } else { uri })
-}
-
-/// The longest original URI accepted (the sign-in URL carries it, and proxies limit the
-/// size of the headers an authorization answer may have).
-pub const MAX_URI: usize = 8192;
-
-fn build(scheme: &str, host: &str, uri: &str) -> Option<Original> {
-    if uri.len() > MAX_URI || host.len() > 300 {
-        return None;
-    }
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let host = crate::applications::normalise_host(host)?;
-    if !uri.starts_with('/') || uri.chars().any(char::is_control) {
-        return None;
-    }
-    Some(Original {
-        scheme,
-        host,
-        uri: uri.to_string(),
-    })
-}
-
-/// A path a backend might resolve differently from how it reads (dot segments, encoded
-/// slashes or dots, backslashes): refused rather than matched against the wrong route.
-pub fn ambiguous(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2f")
-        || lower.contains("%2e")
-        || lower.contains("%5c")
-        || path.contains('\\')
-        || path.split('/').any(|s| s == "." || s == "..")
-}
 
 /// The client certificate thumbprint from the proxy's header: hex SHA-256 (colons allowed,
 /// any case) as base64url (`x5t#S256`). `Ok(None)` without a certificate (header empty or,
@@ -123,6 +52,14 @@ fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
 
 fn count(result: &'static str) {
     metrics::counter!("trustplane_forward_auth_total", "result" => result).increment(1);
+}
+
+/// An answer to the proxy: no body (so that nginx can keep the connection: it does not read
+/// the body of an `auth_request` answer), the reason in the log only.
+fn empty(status: StatusCode) -> Response {
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.status_mut() = status;
+    res
 }
 
 fn text(status: StatusCode, body: String) -> Response {
@@ -154,7 +91,7 @@ fn login_required(base: &str, orig: &Original, app: &str, result: &'static str) 
         ..Default::default()
     };
     let login = crate::stepup::login_url(base, &orig.url(), &req);
-    let mut res = text(StatusCode::UNAUTHORIZED, "Sign-in required.\n".to_string());
+    let mut res = empty(StatusCode::UNAUTHORIZED);
     if let Ok(v) = HeaderValue::from_str(&login) {
         res.headers_mut().insert("x-trustplane-login", v);
     }
@@ -218,18 +155,35 @@ fn assertion_claims(iss: &str, aud: &str, now: i64, who: &Subject<'_>) -> serde_
     claims
 }
 
+/// What `X-Trustplane-Groups` escapes in a group name: controls, space, `"`, `%`, `,`, `;`,
+/// `\\` (and, as always with percent-encoding, every non-ASCII byte of the UTF-8 form).
+const GROUP_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b',')
+    .add(b';')
+    .add(b'\\');
+
+/// `X-Trustplane-Groups`: the group names, each percent-encoded (UTF-8), joined with `,`. A
+/// comma inside a name is `%2C`, so splitting on `,` and percent-decoding each item gives the
+/// names back exactly.
+pub fn groups_header(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| percent_encoding::utf8_percent_encode(n, GROUP_ESCAPES).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn header_value(v: &str) -> HeaderValue {
     HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn allowed(identity: &IdentityHeaders, assertion: HeaderValue) -> Response {
     count("allow");
-    let mut res = Response::new(axum::body::Body::from("OK\n"));
+    let mut res = empty(StatusCode::OK);
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     h.insert(
         HeaderName::from_static("x-trustplane-user"),
         identity.user.clone(),
@@ -328,31 +282,75 @@ async fn from_cache(
     Ok(Some(allowed(&hit.headers, assertion)))
 }
 
+/// The TCP peer of the request (the proxy asking), when known.
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::auth::peer(parts)))
+    }
+}
+
+/// A refusal before any session is looked at: logged with the reason, answered with the
+/// status (and, for a broken proxy configuration, the reason as text).
+fn refused(r: original::Refusal, ctx: &RequestCtx, peer: Option<std::net::IpAddr>) -> Response {
+    count(r.result);
+    if r.status.is_server_error() {
+        tracing::error!(correlation_id = %ctx.correlation_id, reason = %r.message,
+            "forward-auth check refused");
+    } else {
+        tracing::warn!(correlation_id = %ctx.correlation_id, peer = ?peer, reason = %r.message,
+            "forward-auth check refused");
+    }
+    if r.status == StatusCode::FORBIDDEN {
+        return empty(r.status);
+    }
+    text(r.status, format!("{}\n", r.message))
+}
+
+/// The route for a request to `host` (lowercase, maybe with a port) and the canonical `path`:
+/// exact host first, then the host without its port.
+pub fn route_in(
+    map: &std::collections::HashMap<String, Vec<trustplane_store::Route>>,
+    host: &str,
+    path: &str,
+) -> Option<trustplane_store::Route> {
+    let find = |h: &str| map.get(h).and_then(|rs| path::best(rs, path).cloned());
+    find(host).or_else(|| host.rsplit_once(':').and_then(|(bare, _)| find(bare)))
+}
+
 pub async fn check(
     State(state): State<AppState>,
     ctx: RequestCtx,
+    Peer(peer): Peer,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     // Taken before anything is read from the store: an event applied after this point
     // invalidates what this request caches.
     let seq = state.cae.snapshot();
-    let Some(orig) = original(&headers) else {
-        count("bad_request");
-        return Ok(text(
-            StatusCode::BAD_REQUEST,
-            "The proxy must send X-Forwarded-Host and X-Forwarded-Uri, or X-Original-URL.\n".into(),
-        ));
+    let peer = peer.map(|p| p.ip());
+    let trust = original::Trust {
+        cfg: &state.cfg.forward_auth,
+        trusted_proxies: &state.cfg.trusted_proxies,
+        secret_digest: state.forward_auth_secret,
     };
-    if ambiguous(orig.path()) {
-        count("denied");
-        return Ok(text(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Access denied: ambiguous path. Correlation id: {}\n",
-                ctx.correlation_id
-            ),
-        ));
-    }
+    let orig = match trust
+        .admit(peer, &headers)
+        .and_then(|()| original::read(state.cfg.forward_auth.headers, &headers))
+    {
+        Ok(o) => o,
+        Err(r) => return Ok(refused(r, &ctx, peer)),
+    };
+    let canonical = match path::canonical(orig.path()) {
+        Ok(p) => p,
+        Err(e) => {
+            count("denied");
+            tracing::info!(correlation_id = %ctx.correlation_id, reason = e.reason(),
+                "forward-auth refused a path that cannot be canonicalised safely");
+            return Ok(empty(StatusCode::FORBIDDEN));
+        }
+    };
     let cert = match &state.cfg.client_cert_header {
         Some(name) => {
             let value = headers
@@ -373,15 +371,11 @@ pub async fn check(
     };
     let store = state.store.as_ref();
     let routes = state.cae.routes(store).await?;
-    let Some(route) = crate::cae::route_in(&routes, &orig.host, orig.path()) else {
+    let Some(route) = route_in(&routes, &orig.host, &canonical) else {
         count("no_route");
-        return Ok(text(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Access denied: no application is configured for this address. Correlation id: {}\n",
-                ctx.correlation_id
-            ),
-        ));
+        tracing::info!(correlation_id = %ctx.correlation_id, host = %orig.host,
+            "forward-auth: no application is configured for this address");
+        return Ok(empty(StatusCode::FORBIDDEN));
     };
     let base = base(&state, &headers);
     let jar = CookieJar::from_headers(&headers);
@@ -444,13 +438,7 @@ pub async fn check(
             count("blocked");
             tracing::info!(app = %route.app_id, user = %session.user.id,
                 correlation_id = %ctx.correlation_id, "forward-auth request blocked by policy");
-            return Ok(text(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "Access denied by your organisation's policy. Correlation id: {}\n",
-                    ctx.correlation_id
-                ),
-            ));
+            return Ok(empty(StatusCode::FORBIDDEN));
         }
     }
     let groups: Vec<String> = store
@@ -477,7 +465,7 @@ pub async fn check(
     let identity = IdentityHeaders {
         user: header_value(&session.user.username),
         email: header_value(session.user.email.as_deref().unwrap_or_default()),
-        groups: header_value(&groups.join(",")),
+        groups: header_value(&groups_header(&groups)),
         device: HeaderValue::from_static(""),
     };
     let res = allowed(&identity, assertion.clone());
@@ -510,34 +498,6 @@ pub async fn check(
 mod tests {
     use super::*;
 
-    fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        m
-    }
-
-    #[test]
-    fn reads_both_header_styles() {
-        let o = original(&h(&[
-            ("x-forwarded-host", "Wiki.Example.com"),
-            ("x-forwarded-uri", "/a/b?c=d"),
-            ("x-forwarded-proto", "https"),
-        ]))
-        .unwrap();
-        assert_eq!(o.url(), "https://wiki.example.com/a/b?c=d");
-        assert_eq!(o.path(), "/a/b");
-        let o = original(&h(&[("x-original-url", "http://127.0.0.1:8080/x?y")])).unwrap();
-        assert_eq!(o.host, "127.0.0.1:8080");
-        assert_eq!(o.uri, "/x?y");
-        let o = original(&h(&[("x-original-url", "http://h.example")])).unwrap();
-        assert_eq!(o.uri, "/");
-        assert_eq!(original(&h(&[("x-original-url", "ftp://h/x")])), None);
-        assert_eq!(original(&h(&[("x-original-url", "http://a@b/x")])), None);
-        assert_eq!(original(&HeaderMap::new()), None);
-    }
-
     #[test]
     fn certificate_fingerprints_become_thumbprints() {
         let hex = "AB:CD:".to_string() + &"01".repeat(30);
@@ -551,19 +511,28 @@ mod tests {
         assert_eq!(cert_thumbprint(None), Ok(None));
         assert!(cert_thumbprint(Some("abc")).is_err());
         assert!(cert_thumbprint(Some(&"zz".repeat(32))).is_err());
-        // Oversized or control characters in the original URI: refused.
-        let long = format!("/{}", "a".repeat(MAX_URI));
-        assert_eq!(
-            original(&h(&[("x-forwarded-host", "w"), ("x-forwarded-uri", &long)])),
-            None
-        );
     }
 
     #[test]
-    fn ambiguous_paths_are_refused() {
-        for p in ["/a/../admin", "/a/%2e%2e/admin", "/a%2Fb", "/a\\b", "/./x"] {
-            assert!(ambiguous(p), "{p}");
-        }
-        assert!(!ambiguous("/a/b.c/..d"));
+    fn group_names_with_commas_stay_unambiguous() {
+        let names = vec![
+            "staff".to_string(),
+            "R&D, Europe".to_string(),
+            "a%2Cb".to_string(),
+            "Über \"x\"".to_string(),
+        ];
+        let v = groups_header(&names);
+        assert_eq!(v, "staff,R&D%2C%20Europe,a%252Cb,%C3%9Cber%20%22x%22");
+        let back: Vec<String> = v
+            .split(',')
+            .map(|p| {
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(back, names);
+        assert_eq!(groups_header(&[]), "");
     }
 }
