@@ -81,7 +81,9 @@ pub async fn applications_and_routes_round_trip_with_audit(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(e, StoreError::NotFound("application")), "{e:?}");
     watch.none(s, "refused routes").await;
-    let admin_route = route("crm", "wiki.example.com", "/admin");
+    let mut admin_route = route("crm", "wiki.example.com", "/admin");
+    // A case-insensitive route keeps its flag.
+    admin_route.case_insensitive = true;
     s.add_route(&admin_route, draft("application.route.add"))
         .await
         .unwrap();
@@ -92,6 +94,10 @@ pub async fn applications_and_routes_round_trip_with_audit(db: &TestDb) {
         vec![root.clone()]
     );
     assert_eq!(s.list_routes(None).await.unwrap().len(), 2);
+    assert_eq!(
+        s.list_routes(Some("crm")).await.unwrap(),
+        vec![admin_route.clone()]
+    );
 
     // Longest prefix wins, at a segment boundary; other hosts find nothing.
     let found = |p: &'static str| async move {
