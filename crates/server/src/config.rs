@@ -590,8 +590,10 @@ mod tests {
         let mut c = Config::default();
         c.session.idle_minutes = 9_999_999_999_999_999;
         assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.signing_key_rotation_days = u32::MAX;
+        let c = Config {
+            signing_key_rotation_days: u32::MAX,
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
         assert!(Config::default().validate().is_ok());
     }
