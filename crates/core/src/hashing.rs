@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(mem.bytes(), 8192 * 1024);
         let salt = [7u8; 16];
         let a = hash_password_in(&mut mem, "pw one", &params, &salt).unwrap();
-        let b = hash_password(&"pw one".to_string(), &params, &salt).unwrap();
+        let b = hash_password("pw one", &params, &salt).unwrap();
         assert_eq!(a, b);
         assert_eq!(
             verify_password_in(&mut mem, "pw one", &b, &params),

@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub const WINDOW: Duration = Duration::minutes(1);
 /// Sources counted separately at most; beyond, refusals share one bucket per flow.
 const MAX_SOURCES: usize = 10_000;
-/// Distinct account names kept per bucket (the count of further names is kept).
+/// Distinct account names kept per bucket (attempts naming other accounts are counted).
 const MAX_NAMES: usize = 10;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -34,7 +34,8 @@ struct Bucket {
     last: OffsetDateTime,
     attempts: u64,
     names: Vec<String>,
-    more_names: u64,
+    /// Attempts naming an account beyond the first [`MAX_NAMES`].
+    other_attempts: u64,
     user_agent: Option<String>,
     correlation_id: String,
 }
@@ -66,7 +67,7 @@ impl Refusals {
             last: now,
             attempts: 0,
             names: Vec::new(),
-            more_names: 0,
+            other_attempts: 0,
             user_agent: None,
             correlation_id: String::new(),
         });
@@ -76,7 +77,7 @@ impl Refusals {
             if b.names.len() < MAX_NAMES {
                 b.names.push(username.to_string());
             } else {
-                b.more_names += 1;
+                b.other_attempts += 1;
             }
         }
         b.user_agent.clone_from(&ctx.user_agent);
@@ -104,9 +105,10 @@ impl Refusals {
 }
 
 fn event(s: &Source, b: Bucket) -> SignInEvent {
-    let username = match (b.names.len(), b.more_names) {
-        (1, 0) => b.names[0].clone(),
-        (n, more) => format!("({} accounts)", n as u64 + more),
+    let username = match (b.names.as_slice(), b.other_attempts) {
+        ([one], 0) => one.clone(),
+        (names, 0) => format!("({} accounts)", names.len()),
+        (names, _) => format!("({}+ accounts)", names.len()),
     };
     SignInEvent {
         id: Uuid::now_v7(),
@@ -126,7 +128,7 @@ fn event(s: &Source, b: Bucket) -> SignInEvent {
                 "first": b.first.unix_timestamp(),
                 "last": b.last.unix_timestamp(),
                 "accounts": b.names,
-                "more_accounts": b.more_names,
+                "attempts_for_other_accounts": b.other_attempts,
                 "many_sources": s.overflow,
             },
         }),
@@ -182,8 +184,11 @@ mod tests {
         rows.sort_by_key(|e| e.ip.clone());
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].details["aggregated"]["attempts"], 500);
-        assert_eq!(rows[0].details["aggregated"]["more_accounts"], 10);
-        assert_eq!(rows[0].username, "(20 accounts)");
+        assert_eq!(
+            rows[0].details["aggregated"]["attempts_for_other_accounts"],
+            250
+        );
+        assert_eq!(rows[0].username, "(10+ accounts)");
         assert_eq!(rows[1].username, "bob");
         assert_eq!(r.pending(), 0);
         assert!(r.take_due(t + WINDOW * 2).is_empty());
