@@ -211,7 +211,7 @@ async fn roles_limit_what_a_caller_may_do() {
     let r = c
         .post(s.url(&format!("/api/v1/users/{}/password", plain.id)))
         .bearer_auth(&helpdesk)
-        .json(&json!({"password": "helpdesk chose this one"}))
+        .json(&json!({"password": "helpdesk picked walnut lantern"}))
         .send()
         .await
         .unwrap();
@@ -219,7 +219,7 @@ async fn roles_limit_what_a_caller_may_do() {
     let r = c
         .post(s.url(&format!("/api/v1/users/{}/password", admin.id)))
         .bearer_auth(&helpdesk)
-        .json(&json!({"password": "helpdesk chose this one"}))
+        .json(&json!({"password": "helpdesk picked walnut lantern"}))
         .send()
         .await
         .unwrap();
@@ -511,14 +511,14 @@ async fn password_protection_applies_to_every_setter_and_organisation_terms() {
     let add = |tok: &str| {
         c.post(s.url("/api/v1/password/banned-terms"))
             .bearer_auth(tok)
-            .json(&json!({"terms": ["Neverland", "Tinkerbell"]}))
+            .json(&json!({"terms": ["Quillmoor", "Tinkerbell"]}))
     };
     assert_eq!(add(&reader).send().await.unwrap().status(), 403);
     let added: Value = add(&t).send().await.unwrap().json().await.unwrap();
     assert_eq!(added["added"], 2);
     let again: Value = add(&t).send().await.unwrap().json().await.unwrap();
     assert_eq!(again["added"], 0);
-    let r = create("wendy", "N3verl@nd-2025").send().await.unwrap();
+    let r = create("wendy", "Zqu1llm00r!8x").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(
         r.json::<Value>().await.unwrap()["message"]
@@ -537,7 +537,7 @@ async fn password_protection_applies_to_every_setter_and_organisation_terms() {
         .unwrap();
     assert_eq!(list.len(), 2);
     let r: Value = c
-        .delete(s.url("/api/v1/password/banned-terms/NEVERLAND"))
+        .delete(s.url("/api/v1/password/banned-terms/QUILLMOOR"))
         .bearer_auth(&t)
         .send()
         .await
@@ -547,7 +547,7 @@ async fn password_protection_applies_to_every_setter_and_organisation_terms() {
         .unwrap();
     assert_eq!(r["changed"], true);
     assert_eq!(
-        create("wendy", "N3verl@nd-2025")
+        create("wendy", "Zqu1llm00r!8x")
             .send()
             .await
             .unwrap()
@@ -565,13 +565,13 @@ async fn password_protection_applies_to_every_setter_and_organisation_terms() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let w = signed_in_as(&s, "wendy", "N3verl@nd-2025").await;
+    let w = signed_in_as(&s, "wendy", "Zqu1llm00r!8x").await;
     let token = csrf(&w, &s, "/my").await;
     let r = w
         .post(s.url("/my/password"))
         .form(&[
             ("csrf_token", token.as_str()),
-            ("current_password", "N3verl@nd-2025"),
+            ("current_password", "Zqu1llm00r!8x"),
             ("new_password", "qwertyuiop12"),
         ])
         .send()

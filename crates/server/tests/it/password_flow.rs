@@ -494,7 +494,7 @@ async fn console_manages_terms_and_risk_detections() {
     assert!(html.contains("no filter loaded"));
     let token = csrf_of(&html);
 
-    let candidate = "Contoso2024!!";
+    let candidate = "Contoso-kayak7";
     assert!(
         s.ops()
             .evaluate_password("x", "X", None, candidate)
