@@ -33,7 +33,9 @@ else
 fi
 
 # Browser tests drive the real binary through headless Chromium (Playwright).
-cargo build -p trustplane --locked
+# The test build above already built the binary (the CLI tests run it); building `-p trustplane`
+# alone would compile tokio, sqlx and others again with a different feature set.
+[ -x target/debug/trustplane ] || cargo build -p trustplane --locked
 (
   cd tests/e2e
   npm ci --no-audit --no-fund --loglevel=error
