@@ -135,7 +135,7 @@ pub async fn password_login(
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
     // Smart lockout: a browser that signed in as this account before has its own counter.
     let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
-    let locked = crate::limits::password_locked(state, &keys);
+    let locked = crate::limits::password_locked(state, &keys, now).await?;
     if limited_ip || locked {
         // No hash, no database write: counted, logged once per source and window.
         crate::refusals::refuse(state, ctx, &typed, "password");
@@ -247,7 +247,7 @@ pub async fn password_login(
             | DenyReason::PolicyRequirementUnavailable,
         )
         | None => {}
-        Some(_) => crate::limits::password_failed(state, &keys),
+        Some(_) => crate::limits::password_failed(state, &keys, now).await?,
     }
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
@@ -281,7 +281,7 @@ pub async fn password_login(
 
     let outcome = match &flow.state {
         LoginState::Success { user_id } => {
-            crate::limits::password_passed(state, &keys);
+            crate::limits::password_passed(state, &keys).await?;
             let user_id = *user_id;
             let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
@@ -293,7 +293,7 @@ pub async fn password_login(
             }
         }
         LoginState::InProgress { .. } => {
-            crate::limits::password_passed(state, &keys);
+            crate::limits::password_passed(state, &keys).await?;
             let flow_secret = random_token();
             PendingLogin {
                 flow,
@@ -340,7 +340,7 @@ pub async fn tap_login(
         .ip
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
     let keys = crate::limits::keys_for(state, &typed, ctx.device.as_deref()).await?;
-    let locked = crate::limits::password_locked(state, &keys);
+    let locked = crate::limits::password_locked(state, &keys, now).await?;
     if limited_ip || locked {
         crate::refusals::refuse(state, ctx, &typed, "temporary_access_pass");
         return Ok(LoginOutcome::Denied(DenyReason::RateLimited));
@@ -409,7 +409,7 @@ pub async fn tap_login(
         reason,
         Some(DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled)
     ) {
-        crate::limits::password_failed(state, &keys);
+        crate::limits::password_failed(state, &keys, now).await?;
     }
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
@@ -437,7 +437,7 @@ pub async fn tap_login(
         .await?;
     match flow.state.clone() {
         LoginState::Success { user_id } => {
-            crate::limits::password_passed(state, &keys);
+            crate::limits::password_passed(state, &keys).await?;
             let persistent = flow.persistent_browser;
             let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
             Ok(LoginOutcome::Success {

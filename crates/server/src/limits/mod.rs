@@ -123,13 +123,34 @@ pub enum Refusal {
 pub const LOCKED_MESSAGE: &str =
     "Too many failed attempts for this account. Wait 15 minutes and try again.";
 
-/// Whether the password lock holds for these keys (this instance's counter).
-pub fn password_locked(state: &AppState, keys: &Keys) -> bool {
-    keys.password.as_deref().is_some_and(|k| {
-        state
-            .account_failures
-            .is_locked(k, std::time::Instant::now())
-    })
+/// The store key of a password counter (beside the second-factor counters' `mfa:` keys).
+fn password_store_key(k: &str) -> String {
+    format!("pw:{k}")
+}
+
+/// Whether the password lock holds for these keys. This instance's in-memory counter answers
+/// first (a refusal it already knows costs no database access); otherwise the store's counter,
+/// which every instance adds to, decides.
+pub async fn password_locked(
+    state: &AppState,
+    keys: &Keys,
+    now: OffsetDateTime,
+) -> Result<bool, AppError> {
+    let Some(k) = keys.password.as_deref() else {
+        return Ok(false);
+    };
+    if state
+        .account_failures
+        .is_locked(k, std::time::Instant::now())
+    {
+        return Ok(true);
+    }
+    let n = state
+        .store
+        .limits()
+        .failures(&password_store_key(k), now, window(state))
+        .await?;
+    Ok(n >= state.cfg.rate_limit.failures_per_account)
 }
 
 /// Whether the account is locked for this flow: its password counter, or its second-factor
@@ -139,7 +160,7 @@ pub async fn is_locked(
     keys: &Keys,
     now: OffsetDateTime,
 ) -> Result<bool, AppError> {
-    if password_locked(state, keys) {
+    if password_locked(state, keys, now).await? {
         return Ok(true);
     }
     let n = state
@@ -169,7 +190,7 @@ pub async fn before_check(
     now: OffsetDateTime,
 ) -> Result<Result<Ticket, Refusal>, AppError> {
     let limits = state.store.limits();
-    if password_locked(state, keys) {
+    if password_locked(state, keys, now).await? {
         metrics::counter!("trustplane_sign_in_limits_total", "refusal" => "locked").increment(1);
         return Ok(Err(Refusal::Locked));
     }
@@ -222,20 +243,49 @@ pub async fn failed(
     Ok(locked)
 }
 
-/// A failed first factor (password, temporary access pass) from this browser.
-pub fn password_failed(state: &AppState, keys: &Keys) {
+/// A failed first factor (password, temporary access pass) from this browser: counted in
+/// this instance's memory and in the store (one atomic upsert), so that every instance sees it.
+pub async fn password_failed(
+    state: &AppState,
+    keys: &Keys,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
     if let Some(k) = &keys.password {
         state
             .account_failures
             .record_failure(k, std::time::Instant::now());
+        state
+            .store
+            .limits()
+            .add_failure(&password_store_key(k), now, window(state))
+            .await?;
     }
+    Ok(())
 }
 
 /// A successful first factor from this browser: its own password counter starts again.
-pub fn password_passed(state: &AppState, keys: &Keys) {
+pub async fn password_passed(state: &AppState, keys: &Keys) -> Result<(), AppError> {
     if let Some(k) = &keys.password {
         state.account_failures.clear(k);
+        state
+            .store
+            .limits()
+            .clear_failures(&password_store_key(k))
+            .await?;
     }
+    Ok(())
+}
+
+/// A password reset: the account's own password counter (not a known browser's) starts again.
+pub async fn reset_password_lock(state: &AppState, username: &str) -> Result<(), AppError> {
+    let folded = fold_name(username);
+    state.account_failures.clear(&folded);
+    state
+        .store
+        .limits()
+        .clear_failures(&password_store_key(&folded))
+        .await?;
+    Ok(())
 }
 
 /// The same work as checking a code of a real account (one store round trip, one sealed

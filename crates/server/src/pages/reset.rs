@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
-use trustplane_core::identity::fold_name;
 use trustplane_core::mfa::email::{CodePurpose, normalize_email_code};
 use trustplane_core::mfa::{TotpCheck, normalize_recovery_code};
 use uuid::Uuid;
@@ -775,7 +774,7 @@ pub async fn password_submit(
         .store
         .set_password_hash(user_id, &hash, false, Some(now), Some(audit))
         .await?;
-    state.account_failures.clear(&fold_name(&user.username));
+    crate::limits::reset_password_lock(&state, &user.username).await?;
     metrics::counter!("trustplane_password_resets_total", "result" => "success").increment(1);
     let (subject, body) = crate::mail::security_notice(
         &state.cfg.organisation,

@@ -504,3 +504,190 @@ async fn unauthenticated_challenges_are_capped_and_rate_limited_per_address() {
     assert_eq!(json(r).await["error"], "rate_limited");
     s.stop().await;
 }
+
+fn authorize_url(s: &TestServer, client_id: &str) -> String {
+    let q = serde_urlencoded::to_string([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("scope", "openid"),
+        ("state", "st"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ])
+    .unwrap();
+    s.url(&format!("/oauth2/authorize?{q}"))
+}
+
+/// Before: every unauthenticated `/oauth2/authorize` stored a pending request, without limit.
+#[tokio::test]
+async fn unauthenticated_authorization_requests_are_capped_and_rate_limited() {
+    for (configure, refused, code) in [
+        (
+            small_pending_cap as fn(&mut Config),
+            503,
+            "too_many_pending",
+        ),
+        (
+            small_unauthenticated_rate as fn(&mut Config),
+            429,
+            "rate_limited",
+        ),
+    ] {
+        let s = TestServer::with(Options {
+            configure: Some(configure),
+            ..Options::default()
+        })
+        .await;
+        let rp = crate::oidc::register(&s, false, &crate::oidc::CODE_GRANTS).await;
+        let c = client();
+        let allowed = if refused == 503 { 3 } else { 2 };
+        for i in 0..allowed {
+            let r = c.get(authorize_url(&s, &rp.id)).send().await.unwrap();
+            assert!(
+                r.status().is_redirection(),
+                "request {i} goes on to sign-in: {}",
+                r.status()
+            );
+        }
+        let r = c.get(authorize_url(&s, &rp.id)).send().await.unwrap();
+        assert_eq!(r.status(), refused);
+        let page = r.text().await.unwrap();
+        assert!(page.contains(code), "{page}");
+        s.stop().await;
+    }
+}
+
+async fn device_authorization(s: &TestServer, client_id: &str) -> reqwest::Response {
+    client()
+        .post(s.url("/oauth2/device_authorization"))
+        .form(&[("client_id", client_id), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Before: a public client could open device authorizations without limit.
+#[tokio::test]
+async fn device_authorizations_are_capped_and_rate_limited() {
+    for (configure, refused, error) in [
+        (
+            small_pending_cap as fn(&mut Config),
+            503,
+            "temporarily_unavailable",
+        ),
+        (
+            small_unauthenticated_rate as fn(&mut Config),
+            429,
+            "slow_down",
+        ),
+    ] {
+        let s = TestServer::with(Options {
+            configure: Some(configure),
+            ..Options::default()
+        })
+        .await;
+        let rp = crate::oidc::register(&s, true, &["urn:ietf:params:oauth:grant-type:device_code"])
+            .await;
+        let allowed = if refused == 503 { 3 } else { 2 };
+        for _ in 0..allowed {
+            assert_eq!(device_authorization(&s, &rp.id).await.status(), 200);
+        }
+        let r = device_authorization(&s, &rp.id).await;
+        assert_eq!(r.status(), refused);
+        assert_eq!(json(r).await["error"], error);
+        // Nothing more was written.
+        let pending = s
+            .state
+            .store
+            .limits()
+            .pending_rows(
+                trustplane_store::PendingKind::DeviceAuthorization,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pending, allowed);
+        s.stop().await;
+    }
+}
+
+static SHARED_KEY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Before: the password lock was counted in each instance's memory, so an attacker spreading
+/// guesses over several instances behind a load balancer was never locked out.
+#[tokio::test]
+async fn the_password_lock_holds_across_instances_on_postgres() {
+    let Some(admin) = crate::postgres::admin_url() else {
+        return;
+    };
+    let url = crate::postgres::fresh_database(&admin).await;
+    let opts = || Options {
+        database_url: Some(url.clone()),
+        failures_per_account: 3,
+        configure: Some(|cfg| cfg.secret_key_file = SHARED_KEY.get().cloned()),
+        ..Options::default()
+    };
+    let a = TestServer::with(opts()).await;
+    // Instances sharing a database share the master key: B uses A's.
+    let _ = SHARED_KEY.set(a.data_dir().join("secret.key"));
+    let b = TestServer::with(opts()).await;
+    a.user("spread", &[]).await;
+    // Two wrong passwords on one instance, one on the other.
+    for s in [&a, &a, &b] {
+        let r = login(&client(), s, "spread", "not the password at all").await;
+        assert_eq!(r.status(), 401);
+    }
+    // The right password is now refused on both instances, although neither saw 3 failures.
+    for s in [&a, &b] {
+        let r = login(&client(), s, "spread", PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            429,
+            "the account must be locked on every instance"
+        );
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Too many sign-in attempts")
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A lock written by another instance (straight into the store) is honoured here, and a
+/// successful sign-in elsewhere clears it for everyone.
+#[tokio::test]
+async fn a_password_lock_recorded_in_the_store_is_honoured() {
+    let s = TestServer::with(Options {
+        failures_per_account: 3,
+        ..Options::default()
+    })
+    .await;
+    s.user("shared", &[]).await;
+    let now = time::OffsetDateTime::now_utc();
+    for _ in 0..3 {
+        s.state
+            .store
+            .limits()
+            .add_failure("pw:shared", now, time::Duration::minutes(15))
+            .await
+            .unwrap();
+    }
+    let r = login(&client(), &s, "shared", PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    s.state
+        .store
+        .limits()
+        .clear_failures("pw:shared")
+        .await
+        .unwrap();
+    let r = login(&client(), &s, "shared", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    s.stop().await;
+}
