@@ -52,8 +52,6 @@ pub struct Inner {
     pub hash_pool: Arc<crate::hashpool::HashPool>,
     /// Refused sign-in attempts counted in memory, logged as one row per source and window.
     pub refusals: crate::refusals::Refusals,
-    /// Browsers that signed in as a user before (their sign-ins take the hashing fast lane).
-    pub known_browsers: crate::known_browser::KnownBrowsers,
     /// The retention job's last run.
     pub retention: crate::retention::Status,
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -164,7 +162,6 @@ impl AppState {
             dummy_hash,
             hash_pool: Arc::new(crate::hashpool::HashPool::start(&cfg.hashing)),
             refusals: crate::refusals::Refusals::default(),
-            known_browsers: crate::known_browser::KnownBrowsers::default(),
             retention: crate::retention::Status::default(),
             ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
             unauthenticated_limiter: RateLimiter::keyed(Quota::per_minute(

@@ -221,20 +221,13 @@ pub async fn login_submit(
     let target = crate::stepup::flow_target(&state, &req, &next).await?;
     // A browser that signed in as this user before waits in the hashing fast lane.
     let user_key = trustplane_core::identity::fold_name(form.username.trim());
-    let lane = crate::known_browser::lane(&state, &jar, &user_key, ctx.now);
+    let lane = crate::known_browser::lane(&state, &ctx, &user_key).await;
     let outcome = crate::hashpool::LANE
         .scope(
             lane,
             password_login(&state, &ctx, &form.username, &form.password, &next, target),
         )
         .await?;
-    if matches!(
-        outcome,
-        LoginOutcome::Continue { .. } | LoginOutcome::Success { .. }
-    ) && let Some(device) = crate::known_browser::device_cookie(&state, &jar)
-    {
-        state.known_browsers.remember(&device, &user_key, ctx.now);
-    }
     match outcome {
         LoginOutcome::Continue { flow_secret } => {
             Ok(super::flow::continue_response(&state, jar, flow_secret))

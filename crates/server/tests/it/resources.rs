@@ -158,7 +158,11 @@ async fn a_full_hashing_queue_answers_503_with_retry_after() {
 /// A browser holding the device cookie `device`.
 fn browser(s: &TestServer, device: &str) -> reqwest::Client {
     let jar = Arc::new(reqwest::cookie::Jar::default());
-    jar.add_cookie_str(&format!("tp_device={device}"), &s.base.parse().unwrap());
+    // Device cookies are 43 characters of base64url (anything else is ignored).
+    jar.add_cookie_str(
+        &format!("tp_device={device:-<43}"),
+        &s.base.parse().unwrap(),
+    );
     reqwest::Client::builder()
         .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::none())
