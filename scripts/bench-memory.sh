@@ -9,7 +9,9 @@
 #   PROFILE=release scripts/bench-memory.sh
 #   SIGN_INS=2000 CONNECTIONS=8 MAX_RSS_MB=150 scripts/bench-memory.sh
 #
-# Needs: cargo (or BIN=path/to/trustplane), wrk, curl. Uses port 18440 on 127.0.0.1.
+# Needs: cargo (or BIN=path/to/trustplane), curl, xargs. Uses port 18440 on 127.0.0.1.
+# (Not wrk: Debian's wrk 4.1 keeps running for its whole -d duration after every thread
+# stopped itself, which made an earlier version of this script report 3 sign-ins/s.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-debug}
@@ -54,13 +56,32 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -b "tp_csrf=$TP_CSRF_COOKIE" \
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$tp_pid/status"; }
 workers=$(nproc)
 idle=$(rss_mb)
-export TP_PER_THREAD=$((SIGN_INS / 2))
+# One round: SIGN_INS sign-ins over CONNECTIONS parallel curl loops, alternating the known
+# user with the right password and unknown users; prints statuses, rate, p50 and p99.
+round() {
+  local tag=$1 out=$work/round-$1.txt start end
+  start=$(date +%s.%N)
+  seq 1 "$SIGN_INS" | xargs -P "$CONNECTIONS" -I{} sh -c '
+    i=$1
+    if [ $((i % 2)) -eq 0 ]; then body="username=bench&password=correct+horse+battery+staple"
+    else body="username=nobody'"$tag"'x$i&password=wrong+guess"; fi
+    curl -s -o /dev/null -w "%{http_code} %{time_total}\n" -b "tp_csrf=$TP_CSRF_COOKIE" \
+      --data "csrf_token=$TP_CSRF_TOKEN&$body" "$2"' _ {} "http://127.0.0.1:$PORT/login" >"$out"
+  end=$(date +%s.%N)
+  sort -k2 -n "$out" | awk -v s="$start" -v e="$end" '
+    { code[$1]++; t[NR] = $2 }
+    END {
+      for (c in code) parts = parts c ":" code[c] " "
+      p50 = t[int(NR * 0.5) > 0 ? int(NR * 0.5) : 1]; p99 = t[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]
+      printf "responses %d (%s), %.1f sign-ins/s, p50 %.1f ms, p99 %.1f ms\n", NR, parts, NR / (e - s), p50 * 1000, p99 * 1000
+    }'
+}
 echo "trustplane $PROFILE build, $workers hashing workers (one per core), $CONNECTIONS connections"
 echo "RSS idle (after one sign-in): $idle MB"
-wrk -t2 -c"$CONNECTIONS" -d600s -s bench/signin-mixed.lua "http://127.0.0.1:$PORT/login" | grep '^responses'
+round 1
 after1=$(rss_mb)
 echo "RSS after $SIGN_INS sign-ins: $after1 MB"
-wrk -t2 -c"$CONNECTIONS" -d600s -s bench/signin-mixed.lua "http://127.0.0.1:$PORT/login" | grep '^responses'
+round 2
 after2=$(rss_mb)
 echo "RSS after $((2 * SIGN_INS)) sign-ins: $after2 MB"
 floor=$(awk -v i="$idle" -v w="$workers" 'BEGIN { printf "%.1f", i + w * 19 }')
