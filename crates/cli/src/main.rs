@@ -748,7 +748,8 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
         }
         AdminCmd::Audit(cmd) => {
             let key = master_key(&cfg)?;
-            return audit::run(store.as_ref(), &key, cmd).await;
+            let sql = open_store(&cfg).await?;
+            return audit::run(&sql, &key, cmd).await;
         }
     }
     Ok(ExitCode::SUCCESS)

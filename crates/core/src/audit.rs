@@ -184,6 +184,16 @@ impl ChainKey {
         }
     }
 
+    /// The MAC that binds an archive point (the last archived entry's sequence number and
+    /// hash) to the key, so that nobody without the key can move it to hide removed entries.
+    pub fn archive_mac(key: &[u8; 32], seq: i64, hash: &str) -> String {
+        let mut m = hmac(key);
+        m.update(b"trustplane audit chain archived through ");
+        m.update(&seq.to_be_bytes());
+        m.update(hash.as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    }
+
     /// The MAC that binds the keying point to the key, so that it cannot be moved (to make
     /// keyed entries look like unkeyed ones) without the key.
     pub fn marker_mac(key: &[u8; 32], keyed_from: i64) -> String {
@@ -284,6 +294,22 @@ impl ChainVerifier {
             key,
             ..Default::default()
         }
+    }
+
+    /// A verifier that continues after an archived prefix: the next entry must be `seq + 1`
+    /// and link to `hash` (the last archived entry's).
+    pub fn resume(key: Option<ChainKey>, seq: i64, hash: &str) -> Self {
+        ChainVerifier {
+            key,
+            prev_hash: hash.to_string(),
+            next_seq: seq + 1,
+            checked: 0,
+        }
+    }
+
+    /// The sequence number of the last entry accepted (or the archive point resumed from).
+    pub fn last_seq(&self) -> i64 {
+        self.next_seq - 1
     }
 
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), ChainError> {

@@ -194,3 +194,130 @@ mod tests {
         assert_eq!(read_checkpoints(&text), vec![cp.clone(), cp]);
     }
 }
+
+/// The first line of an audit archive file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchiveHeader {
+    /// Format version (1).
+    pub trustplane_audit_archive: u32,
+    /// The first entry in the file.
+    pub from_seq: i64,
+    /// The last entry in the file.
+    pub through_seq: i64,
+    /// The hash the first entry links to (the genesis hash, or the previous archive's last).
+    pub prev_hash: String,
+}
+
+/// One line of an archive file after the header: an entry, or the closing checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum ArchiveLine {
+    Entry {
+        entry: trustplane_core::audit::AuditEntry,
+    },
+    End {
+        checkpoint: Checkpoint,
+    },
+}
+
+/// Writes an archive of `entries` (consecutive, oldest first) to `path`: a header line, one
+/// line per entry and a closing checkpoint signed with `cp_key`. Written to a temporary file
+/// beside it, synced, then linked into place, so the file is either whole or absent (mode
+/// 0600). Refuses an existing `path`.
+pub fn write_archive(
+    path: &Path,
+    prev_hash: &str,
+    entries: &[trustplane_core::audit::AuditEntry],
+    cp_key: &[u8; 32],
+    now_ms: i64,
+) -> std::io::Result<()> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Err(std::io::Error::other("nothing to archive"));
+    };
+    let header = ArchiveHeader {
+        trustplane_audit_archive: 1,
+        from_seq: first.seq,
+        through_seq: last.seq,
+        prev_hash: prev_hash.to_string(),
+    };
+    let mut text = serde_json::to_string(&header).map_err(std::io::Error::other)?;
+    text.push('\n');
+    for e in entries {
+        let line = serde_json::to_string(&ArchiveLine::Entry { entry: e.clone() })
+            .map_err(std::io::Error::other)?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let end = ArchiveLine::End {
+        checkpoint: Checkpoint::sign(cp_key, last.seq, &last.hash, now_ms),
+    };
+    text.push_str(&serde_json::to_string(&end).map_err(std::io::Error::other)?);
+    text.push('\n');
+    if crate::files::write_new_atomic(path, text.as_bytes())? {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} exists; choose a new file", path.display()),
+        ))
+    }
+}
+
+/// Checks an archive file: every entry links to the one before (from the header's
+/// `prev_hash`) and carries the hash the chain key gives it, and the closing checkpoint is
+/// signed with this installation's key and names the last entry. Returns the header and the
+/// last entry's hash.
+pub fn verify_archive(
+    text: &str,
+    chain_key: Option<trustplane_core::audit::ChainKey>,
+    cp_key: &[u8; 32],
+) -> Result<(ArchiveHeader, String), String> {
+    let mut lines = text.lines().enumerate();
+    let header: ArchiveHeader = lines
+        .next()
+        .and_then(|(_, l)| serde_json::from_str(l).ok())
+        .ok_or("line 1: not a trustplane audit archive header")?;
+    let mut v = trustplane_core::audit::ChainVerifier::resume(
+        chain_key,
+        header.from_seq - 1,
+        &header.prev_hash,
+    );
+    let mut last_hash = None;
+    let mut closed = false;
+    for (i, line) in lines {
+        if closed {
+            return Err(format!("line {}: text after the closing checkpoint", i + 1));
+        }
+        match serde_json::from_str::<ArchiveLine>(line) {
+            Ok(ArchiveLine::Entry { entry }) => {
+                v.push(&entry)
+                    .map_err(|e| format!("line {}: entry {}: {e}", i + 1, entry.seq))?;
+                last_hash = Some(entry.hash);
+            }
+            Ok(ArchiveLine::End { checkpoint }) => {
+                if !checkpoint.authentic(cp_key) {
+                    return Err(format!(
+                        "line {}: the closing checkpoint is not signed with this installation's key",
+                        i + 1
+                    ));
+                }
+                if checkpoint.seq != v.last_seq()
+                    || Some(&checkpoint.hash) != last_hash.as_ref()
+                    || checkpoint.seq != header.through_seq
+                {
+                    return Err(format!(
+                        "line {}: the closing checkpoint does not name the last entry",
+                        i + 1
+                    ));
+                }
+                closed = true;
+            }
+            Err(_) => return Err(format!("line {}: not an archive line", i + 1)),
+        }
+    }
+    if !closed {
+        return Err("the archive has no closing checkpoint (cut off?)".into());
+    }
+    let hash = last_hash.ok_or("the archive holds no entries")?;
+    Ok((header, hash))
+}

@@ -8,6 +8,7 @@
 
 mod access;
 mod apps;
+mod audit_archive;
 mod chain;
 mod codes;
 mod health;
@@ -25,6 +26,7 @@ mod webauthn;
 
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
+pub use audit_archive::ArchivePoint;
 pub use codes::{LiveCode, NewCode};
 pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use limits::{LimitStore, PendingKind};

@@ -1016,8 +1016,18 @@ impl Store for SqlStore {
                 .await
                 .map_err(db)?;
         let mut hash_at_head = None;
-        let mut v = ChainVerifier::keyed(self.audit.verifying_key()?);
-        let mut after = 0i64;
+        let key = self.audit.verifying_key()?;
+        // After an archive (`audit_archive.rs`) the chain continues from the MACed archive
+        // point; the archived entries are verified from the archive file.
+        let (mut v, mut after) = match self.archive_point().await? {
+            Some(p) => {
+                if p.seq == head_seq {
+                    hash_at_head = Some(p.hash.clone());
+                }
+                (ChainVerifier::resume(key, p.seq, &p.hash), p.seq)
+            }
+            None => (ChainVerifier::keyed(key), 0i64),
+        };
         loop {
             let rows: Vec<AuditRow> = sqlx::query_as(safe(format!(
                 "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
@@ -1039,7 +1049,7 @@ impl Store for SqlStore {
                 }
             }
         }
-        let checked = i64::try_from(v.checked).unwrap_or(i64::MAX);
+        let checked = v.last_seq();
         if checked < head_seq {
             return Ok(Err(ChainError::Gap {
                 seq: head_seq,

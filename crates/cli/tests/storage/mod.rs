@@ -302,3 +302,70 @@ async fn a_cut_off_audit_tail_is_detected_with_checkpoints() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not signed"));
 }
+
+fn audit(d: &std::path::Path, args: &[&str]) -> Output {
+    let mut all = vec!["admin", "audit"];
+    all.extend_from_slice(args);
+    run(d, &all, None)
+}
+
+/// Archiving (issue 13 item 4): the oldest entries move to a signed file and leave the
+/// database; the database and the archives verify together; an edited or missing archive, or
+/// an archive out of order, is reported; a second archive continues the first.
+#[test]
+fn the_oldest_audit_entries_are_archived_to_a_signed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for g in ["g1", "g2", "g3", "g4", "g5"] {
+        ok(&run(d, &["admin", "group", "create", g], None));
+    }
+    let a1 = d.join("audit-1.jsonl");
+    let a1s = a1.to_str().unwrap();
+    // A dry run changes nothing.
+    let text = ok(&audit(
+        d,
+        &["archive", "--through", "3", "--out", a1s, "--dry-run"],
+    ));
+    assert!(
+        text.contains("would archive entries 1..=3 (3 entries)"),
+        "{text}"
+    );
+    assert!(!a1.exists());
+    let text = ok(&audit(d, &["archive", "--through", "3", "--out", a1s]));
+    assert!(text.contains("removed 3 from the database"), "{text}");
+    // Entries 4, 5 and the archive entry 6 remain; they verify from the archive point, and
+    // together with the archive.
+    assert!(ok(&audit(d, &["verify"])).contains("intact: 3 entries"));
+    let text = ok(&audit(d, &["verify", "--archive", a1s]));
+    assert!(
+        text.contains("audit-1.jsonl intact: entries 1..=3"),
+        "{text}"
+    );
+    // The same file name again is refused; nothing more is removed.
+    let out = audit(d, &["archive", "--through", "5", "--out", a1s]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("exists"), "{}", stderr(&out));
+
+    // A second archive continues the first (everything before now).
+    let a2 = d.join("audit-2.jsonl");
+    let a2s = a2.to_str().unwrap();
+    let text = ok(&audit(
+        d,
+        &["archive", "--before", "2999-01-01T00:00:00Z", "--out", a2s],
+    ));
+    assert!(text.contains("archived entries 4..=6"), "{text}");
+    let text = ok(&audit(d, &["verify", "--archive", a1s, "--archive", a2s]));
+    assert!(text.contains("intact: entries 4..=6"), "{text}");
+    // Only the second: entries 1..=3 are missing in front of it.
+    let out = audit(d, &["verify", "--archive", a2s]);
+    assert_eq!(out.status.code(), Some(3));
+    // An edited archive (an entry's action changed) is BROKEN.
+    let edited = std::fs::read_to_string(&a1)
+        .unwrap()
+        .replacen("group.create", "group.delete", 1);
+    std::fs::write(&a1, edited).unwrap();
+    let out = audit(d, &["verify", "--archive", a1s, "--archive", a2s]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("audit-1.jsonl BROKEN"), "{text}");
+}

@@ -24,6 +24,7 @@ mod access;
 mod apps;
 mod atomicity;
 mod audit;
+mod audit_archive;
 mod audit_keyed;
 mod bootstrap;
 mod full_disk;
@@ -68,6 +69,11 @@ macro_rules! store_tests {
 }
 
 store_tests! {
+    audit_archive: [
+        a_prefix_is_removed_and_the_rest_verifies,
+        entries_past_the_archive_point_cannot_be_deleted,
+        a_moved_archive_point_is_detected,
+    ],
     limits: [
         failure_counter_counts_in_a_window,
         concurrent_failures_are_all_counted,
