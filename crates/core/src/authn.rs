@@ -200,6 +200,24 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// Whether a first factor `method` refused for this reason counts against the sign-in
+    /// lock. One rule for every way in: only a wrong guess of a secret counts (a password or a
+    /// Temporary Access Pass), for an unknown or disabled account too, so that the lock reveals
+    /// nothing about which accounts exist. Refusals by a limit or by policy are no guess, and a
+    /// passkey answer guesses no secret (counting refused answers would let anyone lock an
+    /// account with garbage).
+    pub fn counts_against_lock(self, method: AuthMethod) -> bool {
+        let guessable = matches!(
+            method,
+            AuthMethod::Password | AuthMethod::TemporaryAccessPass
+        );
+        guessable
+            && matches!(
+                self,
+                DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled
+            )
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             DenyReason::UnknownUser => "unknown_user",
@@ -468,6 +486,76 @@ impl LoginFlow {
     /// The `amr` values of the methods performed so far (see [`amr`]).
     pub fn amr(&self) -> Vec<&'static str> {
         amr(&self.methods)
+    }
+}
+
+#[cfg(test)]
+mod lock_rule_tests {
+    use super::*;
+
+    const ALL: [DenyReason; 8] = [
+        DenyReason::UnknownUser,
+        DenyReason::WrongPassword,
+        DenyReason::AccountDisabled,
+        DenyReason::RateLimited,
+        DenyReason::FlowExpired,
+        DenyReason::SecondFactorUnavailable,
+        DenyReason::BlockedByPolicy,
+        DenyReason::PolicyRequirementUnavailable,
+    ];
+
+    fn counted(method: AuthMethod) -> Vec<DenyReason> {
+        ALL.into_iter()
+            .filter(|r| r.counts_against_lock(method))
+            .collect()
+    }
+
+    #[test]
+    fn a_wrong_password_counts_whoever_the_account_is() {
+        assert_eq!(
+            counted(AuthMethod::Password),
+            [
+                DenyReason::UnknownUser,
+                DenyReason::WrongPassword,
+                DenyReason::AccountDisabled
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wrong_temporary_access_pass_counts_like_a_password() {
+        assert_eq!(
+            counted(AuthMethod::TemporaryAccessPass),
+            counted(AuthMethod::Password)
+        );
+    }
+
+    #[test]
+    fn a_refused_passkey_answer_never_counts() {
+        for synced in [false, true] {
+            for user_verified in [false, true] {
+                assert!(
+                    counted(AuthMethod::Webauthn {
+                        synced,
+                        user_verified
+                    })
+                    .is_empty()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn limits_and_policy_never_count() {
+        for r in [
+            DenyReason::RateLimited,
+            DenyReason::FlowExpired,
+            DenyReason::SecondFactorUnavailable,
+            DenyReason::BlockedByPolicy,
+            DenyReason::PolicyRequirementUnavailable,
+        ] {
+            assert!(!r.counts_against_lock(AuthMethod::Password), "{r:?}");
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod readiness;
 pub mod refusals;
 pub mod retention;
 pub mod secrets;
+pub mod signin;
 pub mod signin_export;
 pub mod state;
 pub mod stepup;

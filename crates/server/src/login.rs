@@ -233,94 +233,27 @@ pub async fn password_login(
     )
     .await?;
 
-    let (result, reason) = match &flow.state {
-        LoginState::Success { .. } => (SignInResult::Success, None),
-        LoginState::InProgress { .. } => (SignInResult::Interrupted, None),
-        LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
-        LoginState::AwaitingFirstFactor => (SignInResult::Failure, None),
-    };
-    match reason {
-        Some(
-            DenyReason::RateLimited
-            | DenyReason::SecondFactorUnavailable
-            | DenyReason::BlockedByPolicy
-            | DenyReason::PolicyRequirementUnavailable,
-        )
-        | None => {}
-        Some(_) => crate::limits::password_failed(state, &keys, now).await?,
-    }
-    metrics::counter!("trustplane_sign_ins_total",
-        "result" => result.as_str(),
-        "reason" => reason.map_or("none", DenyReason::code))
-    .increment(1);
-
     let mut details = serde_json::json!({ "flow": "password" });
-    if let Some(ca) = ca {
-        details["app"] = crate::login_access::app_of(&flow).into();
-        details["conditional_access"] = ca;
-    }
-    if let Some(step) = flow.current_step() {
-        details["interrupt"] = serde_json::to_value(step).unwrap_or_default();
-    }
     if leaked {
         details["risk"] = serde_json::json!(["leaked_credentials"]);
     }
-    let event = SignInEvent {
-        id: Uuid::now_v7(),
-        at: now,
-        user_id: flow.user_id().or(record_user),
-        username: typed.clone(),
-        result,
-        failure_reason: reason.map(|r| r.code().to_string()),
-        ip: ctx.ip.map(|i| i.to_string()),
-        user_agent: ctx.user_agent.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        methods: flow.amr().iter().map(|s| s.to_string()).collect(),
-        details,
-    };
-
-    let outcome = match &flow.state {
-        LoginState::Success { user_id } => {
-            crate::limits::password_passed(state, &keys).await?;
-            let user_id = *user_id;
-            let persistent = flow.persistent_browser;
-            let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
-            LoginOutcome::Success {
-                secret,
-                persist_until: persistent.then_some(session.absolute_expires_at),
-                session: Box::new(session),
-                user: Box::new(user),
-            }
-        }
-        LoginState::InProgress { .. } => {
-            crate::limits::password_passed(state, &keys).await?;
-            let flow_secret = random_token();
-            PendingLogin {
-                flow,
-                next: next.to_string(),
-                username: typed.clone(),
-                attempts: 0,
-                email_sent_to: None,
-                step_up_session: None,
-                known_device: keys.known_device.clone(),
-            }
-            .save(state, &flow_secret)
-            .await?;
-            LoginOutcome::Continue { flow_secret }
-        }
-        LoginState::Denied { reason } => LoginOutcome::Denied(*reason),
-        LoginState::AwaitingFirstFactor => LoginOutcome::Denied(DenyReason::WrongPassword),
-    };
-    state.store.record_sign_in(&event).await?;
-    tracing::info!(
-        user = %typed,
-        result = result.as_str(),
-        reason = reason.map_or("", DenyReason::code),
-        leaked_credentials = leaked,
-        correlation_id = %ctx.correlation_id,
-        "sign-in"
-    );
-    Ok(outcome)
+    crate::signin::complete::first_factor(
+        state,
+        ctx,
+        crate::signin::complete::FirstFactor {
+            method: AuthMethod::Password,
+            username: typed,
+            keys: Some(keys),
+            flow,
+            conditional_access: ca,
+            record_user,
+            details,
+            failure_code: None,
+            next: next.to_string(),
+        },
+        now,
+    )
+    .await
 }
 
 /// Sign-in with a Temporary Access Pass instead of a password. The same rate limits and the
@@ -395,61 +328,28 @@ pub async fn tap_login(
     let (flow, ca) =
         crate::login_access::apply(state, ctx, flow, crate::login_access::Stage::BlockOnly, now)
             .await?;
-    let mut details = serde_json::json!({ "flow": "temporary_access_pass", "next": next });
-    if let Some(ca) = ca {
-        details["app"] = crate::login_access::app_of(&flow).into();
-        details["conditional_access"] = ca;
-    }
-    let (result, reason) = match &flow.state {
-        LoginState::Success { .. } => (SignInResult::Success, None),
-        LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
-        _ => (SignInResult::Failure, None),
+    // A wrong pass is logged as such, not as a wrong password.
+    let failure_code = match crate::signin::complete::result_of(&flow).1 {
+        Some(DenyReason::WrongPassword) => Some("wrong_temporary_access_pass".to_string()),
+        _ => None,
     };
-    if matches!(
-        reason,
-        Some(DenyReason::UnknownUser | DenyReason::WrongPassword | DenyReason::AccountDisabled)
-    ) {
-        crate::limits::password_failed(state, &keys, now).await?;
-    }
-    metrics::counter!("trustplane_sign_ins_total",
-        "result" => result.as_str(),
-        "reason" => reason.map_or("none", DenyReason::code))
-    .increment(1);
-    state
-        .store
-        .record_sign_in(&SignInEvent {
-            id: Uuid::now_v7(),
-            at: now,
-            user_id: flow.user_id().or(user_id),
-            username: typed.clone(),
-            result,
-            // A wrong pass is logged as such, not as a wrong password.
-            failure_reason: reason.map(|r| match r {
-                DenyReason::WrongPassword => "wrong_temporary_access_pass".to_string(),
-                other => other.code().to_string(),
-            }),
-            ip: ctx.ip.map(|i| i.to_string()),
-            user_agent: ctx.user_agent.clone(),
-            correlation_id: ctx.correlation_id.clone(),
-            methods: flow.amr().iter().map(|s| s.to_string()).collect(),
-            details,
-        })
-        .await?;
-    match flow.state.clone() {
-        LoginState::Success { user_id } => {
-            crate::limits::password_passed(state, &keys).await?;
-            let persistent = flow.persistent_browser;
-            let (secret, session, user) = issue_session(state, ctx, user_id, flow, now).await?;
-            Ok(LoginOutcome::Success {
-                secret,
-                persist_until: persistent.then_some(session.absolute_expires_at),
-                session: Box::new(session),
-                user: Box::new(user),
-            })
-        }
-        LoginState::Denied { reason } => Ok(LoginOutcome::Denied(reason)),
-        _ => Ok(LoginOutcome::Denied(DenyReason::WrongPassword)),
-    }
+    crate::signin::complete::first_factor(
+        state,
+        ctx,
+        crate::signin::complete::FirstFactor {
+            method: AuthMethod::TemporaryAccessPass,
+            username: typed,
+            keys: Some(keys),
+            flow,
+            conditional_access: ca,
+            record_user: user_id,
+            details: serde_json::json!({ "flow": "temporary_access_pass", "next": next }),
+            failure_code,
+            next: next.to_string(),
+        },
+        now,
+    )
+    .await
 }
 
 /// Creates the session for a finished flow.
@@ -932,44 +832,23 @@ pub async fn complete_second_factor(
                 "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
             }
         };
-        metrics::counter!("trustplane_mfa_failures_total", "method" => "totp").increment(1);
-        crate::limits::failed(state, ticket, now).await?;
-        state
-            .store
-            .record_sign_in(&SignInEvent {
-                id: Uuid::now_v7(),
-                at: now,
-                user_id: Some(user_id),
-                username: pending.username.clone(),
-                result: SignInResult::Failure,
-                failure_reason: Some(
-                    if outcome == TotpCheck::Replayed {
-                        "totp_replayed"
-                    } else {
-                        "totp_invalid"
-                    }
-                    .into(),
-                ),
-                ip: ctx.ip.map(|i| i.to_string()),
-                user_agent: ctx.user_agent.clone(),
-                correlation_id: ctx.correlation_id.clone(),
-                methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
-                details: serde_json::json!({ "flow": "password", "step": "second_factor" }),
-            })
-            .await?;
-        pending.attempts += 1;
-        if pending.attempts >= MAX_STEP_ATTEMPTS {
-            state
-                .store
-                .delete_login_flow(&secret_digest(flow_secret))
-                .await?;
-            return Ok(StepResult::Restart);
-        }
-        pending.save(state, flow_secret).await?;
-        return Ok(StepResult::Retry {
-            pending: Box::new(pending),
-            message: message.to_string(),
-        });
+        let reason = if outcome == TotpCheck::Replayed {
+            "totp_replayed"
+        } else {
+            "totp_invalid"
+        };
+        return crate::signin::complete::step_failed(
+            state,
+            ctx,
+            flow_secret,
+            pending,
+            ticket,
+            "totp",
+            reason,
+            message.to_string(),
+            now,
+        )
+        .await;
     }
     crate::limits::passed(state, ticket).await?;
     pending.flow = pending

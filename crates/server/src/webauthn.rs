@@ -19,12 +19,10 @@ use std::net::SocketAddr;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::{
-    AuthMethod, DenyReason, FirstFactorOutcome, LoginFlow, LoginState, PasswordChangeReason, Step,
-    StepOutcome,
+    AuthMethod, DenyReason, FirstFactorOutcome, LoginFlow, PasswordChangeReason, Step, StepOutcome,
 };
 use trustplane_core::credential::secret_digest;
 use trustplane_core::mfa::webauthn::{WebauthnCredential, clean_label};
-use trustplane_core::signin::{SignInEvent, SignInResult};
 use url::Url;
 use uuid::Uuid;
 use webauthn_rs::prelude::*;
@@ -513,42 +511,23 @@ pub async fn complete_second_factor(
             } else {
                 "webauthn_failed"
             };
-            metrics::counter!("trustplane_mfa_failures_total", "method" => "webauthn").increment(1);
-            crate::limits::failed(state, ticket, now).await?;
-            state
-                .store
-                .record_sign_in(&SignInEvent {
-                    id: Uuid::now_v7(),
-                    at: now,
-                    user_id: Some(user_id),
-                    username: pending.username.clone(),
-                    result: SignInResult::Failure,
-                    failure_reason: Some(reason.into()),
-                    ip: ctx.ip.map(|i| i.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                    correlation_id: ctx.correlation_id.clone(),
-                    methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
-                    details: serde_json::json!({ "flow": "password", "step": "second_factor" }),
-                })
-                .await?;
-            pending.attempts += 1;
-            if pending.attempts >= crate::login::MAX_STEP_ATTEMPTS {
-                state
-                    .store
-                    .delete_login_flow(&secret_digest(flow_secret))
-                    .await?;
-                return Ok(StepResult::Restart);
-            }
-            pending.save(state, flow_secret).await?;
-            return Ok(StepResult::Retry {
-                pending: Box::new(pending),
-                message: if reason == "webauthn_counter_regression" {
-                    "This security key was refused: it may have been copied. Contact your administrator.".into()
-                } else {
-                    "Your security key or passkey was not accepted. Try again, or enter a code."
-                        .into()
-                },
-            });
+            let message = if reason == "webauthn_counter_regression" {
+                "This security key was refused: it may have been copied. Contact your administrator."
+            } else {
+                "Your security key or passkey was not accepted. Try again, or enter a code."
+            };
+            return crate::signin::complete::step_failed(
+                state,
+                ctx,
+                flow_secret,
+                pending,
+                ticket,
+                "webauthn",
+                reason,
+                message.into(),
+                now,
+            )
+            .await;
         }
     };
     crate::limits::passed(state, ticket).await?;
@@ -700,81 +679,32 @@ pub async fn passwordless_login(
         now,
     )
     .await?;
-    let (result, reason) = match &flow.state {
-        LoginState::Success { .. } => (SignInResult::Success, None),
-        LoginState::InProgress { .. } => (SignInResult::Interrupted, None),
-        LoginState::Denied { reason } => (SignInResult::Failure, Some(*reason)),
-        LoginState::AwaitingFirstFactor => (SignInResult::Failure, None),
+    // (A refused passkey answer is not counted against the password lock: it guesses no
+    // secret; see `DenyReason::counts_against_lock`.)
+    let failure_code = match crate::signin::complete::result_of(&flow).1 {
+        Some(_) if regression.is_some() => Some("webauthn_counter_regression".to_string()),
+        Some(DenyReason::WrongPassword | DenyReason::UnknownUser) => {
+            Some("webauthn_failed".to_string())
+        }
+        _ => None,
     };
-    // (A refused passkey answer is not counted against the password lock: it is no guess of
-    // anything, and counting it would let anyone lock the account with garbage answers.)
-    metrics::counter!("trustplane_sign_ins_total",
-        "result" => result.as_str(),
-        "reason" => reason.map_or("none", DenyReason::code))
-    .increment(1);
-    let mut details = serde_json::json!({ "flow": "passkey", "next": next });
-    if let Some(ca) = ca {
-        details["app"] = crate::login_access::app_of(&flow).into();
-        details["conditional_access"] = ca;
-    }
-    if let Some(step) = flow.current_step() {
-        details["interrupt"] = serde_json::to_value(step).unwrap_or_default();
-    }
-    state
-        .store
-        .record_sign_in(&SignInEvent {
-            id: Uuid::now_v7(),
-            at: now,
-            user_id: flow.user_id().or(user_for_log),
-            username: username.clone(),
-            result,
-            failure_reason: reason.map(|r| match (r, regression.is_some()) {
-                (_, true) => "webauthn_counter_regression".to_string(),
-                (DenyReason::WrongPassword | DenyReason::UnknownUser, _) => {
-                    "webauthn_failed".to_string()
-                }
-                (other, _) => other.code().to_string(),
-            }),
-            ip: ctx.ip.map(|i| i.to_string()),
-            user_agent: ctx.user_agent.clone(),
-            correlation_id: ctx.correlation_id.clone(),
-            methods: flow.amr().iter().map(|s| s.to_string()).collect(),
-            details,
-        })
-        .await?;
-    tracing::info!(user = %username, result = result.as_str(),
-        reason = reason.map_or("", DenyReason::code), correlation_id = %ctx.correlation_id,
-        "passkey sign-in");
-    match flow.state.clone() {
-        LoginState::Success { user_id } => {
-            let persistent = flow.persistent_browser;
-            let (secret, session, user) =
-                crate::login::issue_session(state, ctx, user_id, flow, now).await?;
-            Ok(LoginOutcome::Success {
-                secret,
-                persist_until: persistent.then_some(session.absolute_expires_at),
-                session: Box::new(session),
-                user: Box::new(user),
-            })
-        }
-        LoginState::InProgress { .. } => {
-            let flow_secret = random_token();
-            PendingLogin {
-                flow,
-                next: next.to_string(),
-                username,
-                attempts: 0,
-                email_sent_to: None,
-                step_up_session: None,
-                known_device: None,
-            }
-            .save(state, &flow_secret)
-            .await?;
-            Ok(LoginOutcome::Continue { flow_secret })
-        }
-        LoginState::Denied { reason } => Ok(LoginOutcome::Denied(reason)),
-        LoginState::AwaitingFirstFactor => Ok(LoginOutcome::Denied(DenyReason::WrongPassword)),
-    }
+    crate::signin::complete::first_factor(
+        state,
+        ctx,
+        crate::signin::complete::FirstFactor {
+            method,
+            username,
+            keys: None,
+            flow,
+            conditional_access: ca,
+            record_user: user_for_log,
+            details: serde_json::json!({ "flow": "passkey", "next": next }),
+            failure_code,
+            next: next.to_string(),
+        },
+        now,
+    )
+    .await
 }
 
 /// Starts a passkey check for a self-service password reset bound to `binding` (the reset
