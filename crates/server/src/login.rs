@@ -497,19 +497,8 @@ pub async fn complete_password_change(
         }
     };
     if let Some(message) = refusal {
-        pending.attempts += 1;
-        if pending.attempts >= MAX_STEP_ATTEMPTS {
-            state
-                .store
-                .delete_login_flow(&secret_digest(flow_secret))
-                .await?;
-            return Ok(StepResult::Restart);
-        }
-        pending.save(state, flow_secret).await?;
-        return Ok(StepResult::Retry {
-            pending: Box::new(pending),
-            message,
-        });
+        return crate::signin::complete::retry_or_restart(state, flow_secret, pending, message)
+            .await;
     }
     // Only one request can finish the flow.
     if !state
@@ -916,19 +905,13 @@ pub async fn complete_registration(
         }
         _ => {
             crate::limits::failed(state, ticket, now).await?;
-            pending.attempts += 1;
-            if pending.attempts >= MAX_STEP_ATTEMPTS {
-                state
-                    .store
-                    .delete_login_flow(&secret_digest(flow_secret))
-                    .await?;
-                return Ok(StepResult::Restart);
-            }
-            pending.save(state, flow_secret).await?;
-            return Ok(StepResult::Retry {
-                pending: Box::new(pending),
-                message: "That code is not correct. Check that the app shows a code for this account and that the phone's clock is right.".into(),
-            });
+            return crate::signin::complete::retry_or_restart(
+                state,
+                flow_secret,
+                pending,
+                "That code is not correct. Check that the app shows a code for this account and that the phone's clock is right.".into(),
+            )
+            .await;
         }
     };
     let method = MfaMethod {

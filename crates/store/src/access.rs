@@ -88,7 +88,7 @@ impl SqlStore {
         now: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<PolicyVersion> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let (newest,): (Option<i64>,) =
             sqlx::query_as("SELECT max(version) FROM ca_policy_versions")
                 .fetch_one(&mut *tx)

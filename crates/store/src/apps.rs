@@ -163,7 +163,7 @@ impl SqlStore {
     ) -> Result<()> {
         let hosts = serde_json::to_string(&app.allowed_hosts)
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO applications (id, name, allowed_hosts, sensitivity_label, created_at) \
              VALUES ($1,$2,$3,$4,$5)",
@@ -207,7 +207,7 @@ impl SqlStore {
         id: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         // Explicit, so that it does not depend on SQLite's foreign_keys pragma.
         sqlx::query("DELETE FROM routes WHERE app_id = $1")
             .bind(id)
@@ -226,7 +226,7 @@ impl SqlStore {
     /// Adds a route; `NotFound` when the application does not exist, `Conflict` when the
     /// host and prefix are taken (by any application).
     pub(crate) async fn add_route_impl(&self, route: &Route, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1")
             .bind(&route.app_id)
             .fetch_optional(&mut *tx)
@@ -259,7 +259,7 @@ impl SqlStore {
         route_id: Uuid,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM routes WHERE id = $1 AND app_id = $2")
             .bind(route_id.to_string())
             .bind(app_id)
@@ -306,7 +306,7 @@ impl SqlStore {
         key: &SigningKey,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, retired_at) \
              VALUES ($1,$2,$3,$4,$5,$6)",
@@ -357,7 +357,7 @@ impl SqlStore {
         at: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
         )

@@ -94,7 +94,7 @@ impl SqlStore {
         if previous.as_ref().is_some_and(|p| through <= p.seq) {
             return Err(StoreError::Conflict("an archive of these entries"));
         }
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         // Locks the chain head: appends wait until the archive is done.
         let (head,): (i64,) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq")

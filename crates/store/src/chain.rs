@@ -84,7 +84,7 @@ impl SqlStore {
     /// point on first use (see the module documentation). Refuses a keying point that does
     /// not match the key: another master key, or an edited database.
     pub async fn keyed(mut self, key: [u8; 32]) -> Result<SqlStore> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         // Locks the chain head: concurrent appends and keyings serialise behind it.
         let (head,): (i64,) =
             sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq")

@@ -48,7 +48,7 @@ impl SqlStore {
     /// Stores a new code for a ceremony; earlier unused codes of the same ceremony and
     /// purpose stop working (only the latest code is live).
     pub(crate) async fn create_code_impl(&self, c: &NewCode) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE one_time_codes SET used_at = $1 \
              WHERE bound_to = $2 AND purpose = $3 AND used_at IS NULL",
@@ -157,7 +157,7 @@ impl SqlStore {
         max_attempts: u32,
         now: OffsetDateTime,
     ) -> Result<u32> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -190,7 +190,7 @@ impl SqlStore {
         now: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<u64> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET mfa_reregister_required = 1, updated_at = $1 WHERE id = $2",
         )

@@ -70,7 +70,7 @@ impl SqlStore {
         c: &AuthenticationContext,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO authentication_contexts (id, name, description, created_at) \
              VALUES ($1,$2,$3,$4) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
@@ -114,7 +114,7 @@ impl SqlStore {
         id: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let used: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM sensitivity_labels WHERE authentication_context = $1 LIMIT 1",
         )
@@ -143,7 +143,7 @@ impl SqlStore {
         l: &SensitivityLabel,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         if let Some(c) = &l.authentication_context {
             let found: Option<(String,)> =
                 sqlx::query_as("SELECT id FROM authentication_contexts WHERE id = $1")
@@ -200,7 +200,7 @@ impl SqlStore {
         id: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let used: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM applications WHERE sensitivity_label = $1 \
              UNION ALL SELECT id FROM routes WHERE sensitivity_label = $1 LIMIT 1",
@@ -232,7 +232,7 @@ impl SqlStore {
         label: Option<&str>,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         if let Some(l) = label {
             let found: Option<(String,)> =
                 sqlx::query_as("SELECT id FROM sensitivity_labels WHERE id = $1")

@@ -44,7 +44,7 @@ impl SqlStore {
         secret_sealed: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(safe(format!(
             "INSERT INTO mfa_methods ({COLS}, secret_sealed) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)"
         )))
@@ -124,7 +124,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn remove_mfa_method_impl(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM mfa_methods WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -147,7 +147,7 @@ impl SqlStore {
         label: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         // Security keys and passkeys live in their own table.
         let mut n = 0;
         for table in ["mfa_methods", "webauthn_credentials"] {
@@ -179,7 +179,7 @@ impl SqlStore {
         at: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id.to_string())
             .execute(&mut *tx)
@@ -253,7 +253,7 @@ impl SqlStore {
         value: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO settings (name, value, updated_at) VALUES ($1,$2,$3) \
              ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",

@@ -299,7 +299,7 @@ impl SqlStore {
         c: &OidcClient,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1")
             .bind(&c.app_id)
             .fetch_optional(&mut *tx)
@@ -340,7 +340,7 @@ impl SqlStore {
         c: &OidcClient,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE oidc_clients SET name = $2, app_id = $3, secret_hash = $4, \
              redirect_uris = $5, post_logout_redirect_uris = $6, scopes = $7, \
@@ -397,7 +397,7 @@ impl SqlStore {
         id: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         for table in [
             "oidc_tokens",
             "oidc_codes",
@@ -564,7 +564,7 @@ impl SqlStore {
         if ts.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let mut failed = false;
         for chunk in ts.chunks(CHUNK) {
             let mut sql = String::from(

@@ -54,7 +54,7 @@ impl SqlStore {
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         // Expired flows are swept whenever a new one is written: the table stays small
         // without a background job.
         sqlx::query("DELETE FROM login_flows WHERE expires_at < $1")
@@ -179,7 +179,7 @@ impl SqlStore {
         at: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE risk_detections SET state = $1, updated_at = $2 \
              WHERE id = $3 AND state = 'at_risk'",

@@ -253,6 +253,18 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout): a deferred transaction that reads
+    /// first and writes later fails at once with SQLITE_BUSY when another connection committed
+    /// in between (the busy timeout does not apply to that upgrade), which made writes fail
+    /// under concurrent background work. PostgreSQL needs nothing of the kind.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db),
+            Backend::Postgres => self.pool.begin().await.map_err(db),
+        }
+    }
+
     async fn fetch_users(&self, sql: String, bind: &str) -> Result<Vec<User>> {
         let rows: Vec<UserRow> = sqlx::query_as(safe(sql))
             .bind(bind)
@@ -283,7 +295,7 @@ pub(crate) async fn commit_if_changed(
 /// Runs a single audited statement: `Ok(true)` and an audit entry if it changed a row.
 macro_rules! audited_change {
     ($self:ident, $audit:ident, $query:expr) => {{
-        let mut tx = $self.pool.begin().await.map_err(db)?;
+        let mut tx = $self.begin_write().await?;
         let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
         Ok(commit_if_changed(&$self.audit, tx, n, &$audit).await?)
     }};
@@ -318,7 +330,7 @@ impl Store for SqlStore {
         roles: &[Role],
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         insert_user(&mut tx, user, password_hash, roles).await?;
         append_in(&self.audit, &mut tx, &audit).await?;
         tx.commit().await.map_err(db)
@@ -448,7 +460,7 @@ impl Store for SqlStore {
         revoke_sessions_at: Option<OffsetDateTime>,
         audit: Option<AuditDraft>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE users SET password_hash = $1, password_must_change = $2, updated_at = $3 \
              WHERE id = $4",
@@ -484,7 +496,7 @@ impl Store for SqlStore {
     }
 
     async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO user_groups (id, name, name_folded, description, created_at) \
              VALUES ($1,$2,$3,$4,$5)",
@@ -761,7 +773,7 @@ impl Store for SqlStore {
         at: OffsetDateTime,
         audit: Option<AuditDraft>,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
         )
@@ -808,7 +820,7 @@ impl Store for SqlStore {
         secret_hash: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, name, role, secret_hash, created_at, expires_at, \
              created_by, last_used_at, revoked_at) VALUES ($1,$2,$3,$4,$5,$6,$7,NULL,NULL)",
@@ -979,7 +991,7 @@ impl Store for SqlStore {
     }
 
     async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let e = append_in(&self.audit, &mut tx, &draft).await?;
         tx.commit().await.map_err(db)?;
         Ok(e)
@@ -1087,7 +1099,7 @@ impl Store for SqlStore {
         added_by: &str,
         audit: AuditDraft,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let at = now_ms();
         let mut added = 0;
         for (term, display) in terms {
@@ -1126,7 +1138,7 @@ impl Store for SqlStore {
         secret_hash: &str,
         expires_at: OffsetDateTime,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM bootstrap_tokens")
             .execute(&mut *tx)
             .await
@@ -1160,7 +1172,7 @@ impl Store for SqlStore {
         password_hash: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n =
             sqlx::query("DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2")
                 .bind(secret_hash)

@@ -42,7 +42,7 @@ impl SqlStore {
         pass_hash: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1")
             .bind(tap.user_id.to_string())
             .execute(&mut *tx)
@@ -108,7 +108,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn revoke_tap_impl(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1")
             .bind(user_id.to_string())
             .execute(&mut *tx)

@@ -40,7 +40,7 @@ impl TryFrom<Row> for TermsOfUse {
 
 impl SqlStore {
     pub(crate) async fn create_terms_impl(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO terms_of_use (id, name, body, created_at) VALUES ($1,$2,$3,$4)")
             .bind(&t.id)
             .bind(&t.name)
@@ -73,7 +73,7 @@ impl SqlStore {
     }
 
     pub(crate) async fn delete_terms_impl(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM terms_of_use WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

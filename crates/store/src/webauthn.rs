@@ -78,7 +78,7 @@ impl SqlStore {
         passkey: &str,
         audit: AuditDraft,
     ) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(safe(format!(
             "INSERT INTO webauthn_credentials ({COLS}, passkey) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
@@ -202,7 +202,7 @@ impl SqlStore {
         label: &str,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE webauthn_credentials SET label = $1 WHERE id = $2 AND user_id = $3",
         )
@@ -227,7 +227,7 @@ impl SqlStore {
         id: Uuid,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.pool().begin().await.map_err(db)?;
+        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)

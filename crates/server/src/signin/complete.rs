@@ -172,7 +172,7 @@ pub async fn step_failed(
     state: &AppState,
     ctx: &RequestCtx,
     flow_secret: &str,
-    mut pending: PendingLogin,
+    pending: PendingLogin,
     ticket: crate::limits::Ticket,
     method: &'static str,
     failure_reason: &str,
@@ -197,6 +197,17 @@ pub async fn step_failed(
             details: serde_json::json!({ "flow": "password", "step": "second_factor" }),
         })
         .await?;
+    retry_or_restart(state, flow_secret, pending, message).await
+}
+
+/// One more refused submission of the current step: the flow is kept for another try with
+/// `message`, or, past [`MAX_STEP_ATTEMPTS`], deleted (the sign-in starts again).
+pub async fn retry_or_restart(
+    state: &AppState,
+    flow_secret: &str,
+    mut pending: PendingLogin,
+    message: String,
+) -> Result<StepResult, AppError> {
     pending.attempts += 1;
     if pending.attempts >= MAX_STEP_ATTEMPTS {
         state

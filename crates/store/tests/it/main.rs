@@ -134,6 +134,7 @@ store_tests! {
         codes_are_single_use_and_tokens_revoke_by_family,
         device_codes_are_decided_once,
         tokens_are_written_in_batches,
+        writes_that_read_first_survive_concurrent_writers,
     ],
     audit: [
         every_audited_operation_appends_one_entry,

@@ -320,3 +320,28 @@ pub async fn tokens_are_written_in_batches(db: &TestDb) {
     assert_eq!(s.oidc_token("orphan").await.unwrap(), None);
     assert_eq!(s.oidc_token("good").await.unwrap(), Some(good));
 }
+
+/// Transactions that read before they write (creating a client checks its application
+/// first) must not fail when other connections commit writes meanwhile. On SQLite a deferred
+/// transaction failed at once with "database is locked" in that case (the busy timeout does
+/// not cover the upgrade from reader to writer); write transactions now take the lock first.
+pub async fn writes_that_read_first_survive_concurrent_writers(db: &TestDb) {
+    crm(&db.store).await;
+    let store = std::sync::Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                s.create_oidc_client(&client(&format!("c{i}")), draft("oidc_client.create"))
+                    .await
+            } else {
+                s.append_audit(draft("noise")).await.map(|_| ())
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.list_oidc_clients().await.unwrap().len(), 12);
+}
