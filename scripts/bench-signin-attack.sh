@@ -42,7 +42,8 @@ for _ in $(seq 1 100); do curl -fs "$url/healthz" >/dev/null && break; sleep 0.1
 html=$(curl -fsS -c "$work/jar" "$url/login")
 export TP_CSRF_TOKEN=$(printf '%s' "$html" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
 export TP_CSRF_COOKIE=$(awk '$6=="tp_csrf"{print $7}' "$work/jar")
-device=bench-device-$RANDOM$RANDOM
+# A well-formed device cookie (43 characters of base64url; anything else is ignored).
+device=$(head -c 32 /dev/urandom | base64 | tr "+/" "-_" | tr -d "=\n" | head -c 43)
 
 # One sign-in as alice from a given address, with or without the device cookie; prints ms.
 sign_in() {

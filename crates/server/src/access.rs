@@ -299,7 +299,7 @@ pub async fn save(
             &document,
             &actor.name,
             comment,
-            OffsetDateTime::now_utc(),
+            time::OffsetDateTime::now_utc(),
             audit,
         )
         .await

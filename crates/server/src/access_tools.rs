@@ -6,7 +6,7 @@ use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use trustplane_core::access::{
     AccessContext, ClientAppType, DevicePlatform, DeviceSignals, Outcome, PolicySet, TargetRequest,
     evaluate, explain,
@@ -67,7 +67,7 @@ pub async fn what_if(
         Err(_) => store.find_user(w.user.trim()).await?,
     }
     .ok_or_else(|| AppError::bad_request("unknown_user", format!("no user {:?}", w.user)))?;
-    let now = OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::now_utc();
     let mut methods = vec![MethodUse {
         method: AuthMethod::Password,
         at: now,
@@ -183,7 +183,7 @@ pub async fn replay(
             "days must be between 1 and 90",
         ));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::now_utc();
     let events = store
         .list_sign_ins(&SignInQuery {
             since: Some(now - Duration::days(i64::from(days))),

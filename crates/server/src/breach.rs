@@ -8,7 +8,6 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
-use time::OffsetDateTime;
 use trustplane_breach::BreachFilter;
 
 /// What identifies one version of the file on disk.
@@ -171,7 +170,7 @@ fn describe(status: &mut BreachStatus, f: &BreachFilter) {
     status.hashes = f.hashes;
     status.threshold = f.threshold;
     status.bytes_per_hash = f.bytes_per_hash();
-    status.loaded_at = OffsetDateTime::now_utc()
+    status.loaded_at = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
         ))

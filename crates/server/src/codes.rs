@@ -4,7 +4,6 @@ use crate::error::AppError;
 use crate::state::AppState;
 use rand::RngCore;
 use rand::rngs::OsRng;
-use time::OffsetDateTime;
 use trustplane_core::credential::constant_time_eq;
 use trustplane_core::mfa::email::{
     CodePurpose, EMAIL_CODE_LIFETIME, EMAIL_CODE_MAX_ATTEMPTS, EMAIL_CODE_WINDOW,
@@ -37,7 +36,7 @@ pub async fn send(
     bound_to: &str,
     destination: &str,
 ) -> Result<Result<(), SendRefusal>, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if state
         .store
         .codes_sent_since(user_id, now - EMAIL_CODE_WINDOW)
@@ -119,7 +118,7 @@ pub async fn check(
     purpose: CodePurpose,
     typed: &str,
 ) -> Result<Check, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(live) = state.store.live_code(bound_to, purpose, now).await? else {
         return Ok(Check::NoCode);
     };

@@ -153,7 +153,7 @@ async fn create(
                 alg: alg.into(),
                 sealed_private: sealed,
                 public_jwk: jwk.to_string(),
-                created_at: OffsetDateTime::now_utc(),
+                created_at: time::OffsetDateTime::now_utc(),
                 retired_at: None,
             },
             audit,
@@ -198,7 +198,7 @@ pub async fn rotate(
         .filter(|k| k.alg == alg)
         .collect();
     let kid = create(store, seal_key, alg, actor, reason).await?;
-    let until = OffsetDateTime::now_utc() + PUBLISH_AHEAD + MAX_SIGNED_LIFETIME;
+    let until = time::OffsetDateTime::now_utc() + PUBLISH_AHEAD + MAX_SIGNED_LIFETIME;
     for k in older {
         let audit = AuditDraft::new(
             actor,
@@ -222,7 +222,7 @@ pub async fn rotate_due(
     seal_key: &[u8; 32],
     every: Duration,
 ) -> Result<Vec<String>, KeyError> {
-    let now = OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::now_utc();
     let keys = store.active_signing_keys().await?;
     let mut rotated = Vec::new();
     for alg in [ES256, RS256] {
@@ -304,7 +304,7 @@ fn unsealed(seal_key: &[u8; 32], key: &SigningKey) -> Result<Unsealed, KeyError>
 async fn key_in_use(state: &AppState, alg: &str) -> Result<(SigningKey, Unsealed), KeyError> {
     crate::jose::install();
     let store = state.store.as_ref();
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let mut key = signing_choice(&state.keyring.published(store, now).await?.keys, alg, now);
     if key.is_none() {
         create(
@@ -401,7 +401,7 @@ pub async fn sign_with(
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, AppError> {
     let keys: Vec<serde_json::Value> = state
         .store
-        .published_signing_keys(OffsetDateTime::now_utc())
+        .published_signing_keys(state.now())
         .await?
         .into_iter()
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())

@@ -55,7 +55,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use trustplane_core::credential::secret_digest;
@@ -571,7 +570,7 @@ pub async fn bootstrap_if_needed(
     store
         .set_bootstrap_token(
             &secret_digest(&token),
-            OffsetDateTime::now_utc() + BOOTSTRAP_LIFETIME,
+            time::OffsetDateTime::now_utc() + BOOTSTRAP_LIFETIME,
         )
         .await?;
     Ok(Some(format!("{public_url}/bootstrap?token={token}")))

@@ -80,7 +80,7 @@ impl PendingLogin {
     }
 
     pub async fn load(state: &AppState, flow_secret: &str) -> Result<Option<Self>, AppError> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.now();
         let Some(data) = state
             .store
             .load_login_flow(&secret_digest(flow_secret), now)
@@ -110,7 +110,7 @@ impl PendingLogin {
                 &secret_digest(flow_secret),
                 self.flow.user_id(),
                 &data,
-                OffsetDateTime::now_utc(),
+                state.now(),
                 self.flow.started_at + FLOW_LIFETIME,
             )
             .await?;
@@ -126,7 +126,7 @@ pub async fn password_login(
     next: &str,
     target: Option<FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
     let flow = LoginFlow::new(now).with_target(target);
 
@@ -267,7 +267,7 @@ pub async fn tap_login(
     next: &str,
     target: Option<FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let typed: String = username.trim().chars().take(MAX_TYPED_USERNAME).collect();
     let limited_ip = ctx
         .ip
@@ -454,7 +454,7 @@ pub async fn complete_password_change(
     new_password: &str,
     confirm: &str,
 ) -> Result<StepResult, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
@@ -557,7 +557,7 @@ pub async fn complete_terms(
     flow_secret: &str,
     accepted: bool,
 ) -> Result<StepResult, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
@@ -744,7 +744,7 @@ pub async fn complete_second_factor(
     flow_secret: &str,
     code: &str,
 ) -> Result<StepResult, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
@@ -877,7 +877,7 @@ pub async fn complete_registration(
     pending_sealed: &str,
     code: &str,
 ) -> Result<StepResult, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
@@ -968,7 +968,7 @@ pub async fn postpone_registration(
     ctx: &RequestCtx,
     flow_secret: &str,
 ) -> Result<StepResult, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };

@@ -7,7 +7,6 @@ use crate::secrets::{random_salt, random_token};
 use axum::http::StatusCode;
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
-use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::{HashParams, hash_password, secret_digest};
 use trustplane_core::identity::{
@@ -319,7 +318,7 @@ impl Ops {
             }
             None => None,
         };
-        let now = OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc();
         let user = User {
             id: Uuid::now_v7(),
             username,
@@ -407,7 +406,7 @@ impl Ops {
             }
             after.status = s;
         }
-        after.updated_at = OffsetDateTime::now_utc();
+        after.updated_at = time::OffsetDateTime::now_utc();
         let action = match (before.status, after.status) {
             (UserStatus::Enabled, UserStatus::Disabled) => "user.disable",
             (UserStatus::Disabled, UserStatus::Enabled) => "user.enable",
@@ -453,7 +452,7 @@ impl Ops {
         )
         .await?;
         let h = self.hash(password).await?;
-        let now = OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc();
         let audit = AuditDraft::new(actor, "user.password.set", "user", Some(id.to_string()))
             .after(&serde_json::json!({
                 "username": user.username,
@@ -568,7 +567,7 @@ impl Ops {
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let pass = tap::format_pass(&raw);
         let canonical = tap::normalize_pass(&pass).ok_or_else(AppError::internal)?;
-        let now = OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc();
         let t = TemporaryAccessPass {
             id: Uuid::now_v7(),
             user_id,
@@ -631,7 +630,7 @@ impl Ops {
                 Some(user_id.to_string()),
             );
             self.store
-                .replace_recovery_codes(user_id, &[], OffsetDateTime::now_utc(), audit)
+                .replace_recovery_codes(user_id, &[], time::OffsetDateTime::now_utc(), audit)
                 .await?;
         }
         Ok(())
@@ -653,7 +652,7 @@ impl Ops {
         );
         match self
             .store
-            .require_reregistration(user_id, OffsetDateTime::now_utc(), audit)
+            .require_reregistration(user_id, time::OffsetDateTime::now_utc(), audit)
             .await
         {
             Ok(n) => Ok(n),
@@ -708,7 +707,7 @@ impl Ops {
             id: Uuid::now_v7(),
             name: validate_name("name", name)?,
             description: description.trim().chars().take(1000).collect(),
-            created_at: OffsetDateTime::now_utc(),
+            created_at: time::OffsetDateTime::now_utc(),
         };
         let audit = AuditDraft::new(actor, "group.create", "group", Some(group.id.to_string()))
             .after(&group);
@@ -775,7 +774,7 @@ impl Ops {
                 "Token lifetime must be between 1 minute and 366 days.",
             ));
         }
-        let now = OffsetDateTime::now_utc();
+        let now = time::OffsetDateTime::now_utc();
         let token = ApiToken {
             id: Uuid::now_v7(),
             name: validate_name("name", name)?,
@@ -804,7 +803,7 @@ impl Ops {
         let audit = AuditDraft::new(actor, "token.revoke", "api_token", Some(id.to_string()));
         Ok(self
             .store
-            .revoke_api_token(id, OffsetDateTime::now_utc(), audit)
+            .revoke_api_token(id, time::OffsetDateTime::now_utc(), audit)
             .await?)
     }
 
@@ -817,7 +816,7 @@ impl Ops {
         );
         Ok(self
             .store
-            .revoke_session(session_id, OffsetDateTime::now_utc(), Some(audit))
+            .revoke_session(session_id, time::OffsetDateTime::now_utc(), Some(audit))
             .await?)
     }
 }

@@ -16,7 +16,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::net::SocketAddr;
-use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::{
     AuthMethod, DenyReason, FirstFactorOutcome, LoginFlow, PasswordChangeReason, Step, StepOutcome,
@@ -88,7 +87,7 @@ async fn save_ceremony<S: Serialize>(
 ) -> Result<String, AppError> {
     let id = random_token();
     let data = serde_json::to_string(ceremony_state).map_err(|_| AppError::internal())?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     state
         .store
         .save_webauthn_ceremony(
@@ -119,7 +118,7 @@ async fn take_ceremony<S: serde::de::DeserializeOwned>(
             &secret_digest(id),
             purpose,
             binding,
-            OffsetDateTime::now_utc(),
+            state.now(),
         )
         .await?
     else {
@@ -290,7 +289,7 @@ pub async fn finish_registration(
     } else {
         "Security key"
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let record = WebauthnCredential {
         id: Uuid::now_v7(),
         user_id: ctx.user.id,
@@ -364,7 +363,7 @@ async fn record_use(
             res.counter().max(record.sign_count),
             res.backup_state(),
             &key,
-            OffsetDateTime::now_utc(),
+            state.now(),
         )
         .await?)
 }
@@ -452,7 +451,7 @@ pub async fn complete_second_factor(
     answer: &serde_json::Value,
 ) -> Result<StepResult, AppError> {
     let wa = rp(state)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
         return Ok(StepResult::Restart);
     };
@@ -576,7 +575,7 @@ pub async fn passwordless_login(
     target: Option<trustplane_core::authn::FlowTarget>,
 ) -> Result<LoginOutcome, AppError> {
     let wa = rp(state)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let limited = ctx
         .ip
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());

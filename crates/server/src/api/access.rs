@@ -460,7 +460,7 @@ pub async fn create_terms(
         id: id.to_string(),
         name,
         body: t.body,
-        created_at: time::OffsetDateTime::now_utc(),
+        created_at: state.now(),
     };
     let audit = trustplane_core::audit::AuditDraft::new(
         &caller.actor(),

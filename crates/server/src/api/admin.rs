@@ -180,7 +180,7 @@ pub async fn user_sessions(
     caller.require(Permission::SessionsRead)?;
     let list = state
         .store
-        .list_sessions(Some(id), Some(OffsetDateTime::now_utc()), 1000)
+        .list_sessions(Some(id), Some(state.now()), 1000)
         .await?;
     Ok(Json(list.into_iter().map(SessionView::from).collect()))
 }
@@ -201,7 +201,7 @@ pub async fn revoke_user_sessions(
     );
     let n = state
         .store
-        .revoke_user_sessions(id, OffsetDateTime::now_utc(), Some(audit))
+        .revoke_user_sessions(id, state.now(), Some(audit))
         .await?;
     Ok(Json(Revoked { revoked: n }))
 }
@@ -861,7 +861,7 @@ pub async fn get_tap(
         return Err(AppError::not_found("temporary access pass"));
     };
     Ok(Json(TapStatus {
-        usable: t.usable(OffsetDateTime::now_utc()),
+        usable: t.usable(state.now()),
         one_time: t.one_time,
         created_at: t.created_at,
         expires_at: t.expires_at,

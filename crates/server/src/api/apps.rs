@@ -138,7 +138,7 @@ pub async fn create_application(
         name,
         allowed_hosts: hosts,
         sensitivity_label: body.sensitivity_label,
-        created_at: OffsetDateTime::now_utc(),
+        created_at: state.now(),
     };
     let audit = AuditDraft::new(
         &caller.actor(),
@@ -245,7 +245,7 @@ pub async fn add_route(
         path_prefix: body.path_prefix,
         sensitivity_label: body.sensitivity_label,
         case_insensitive: body.case_insensitive,
-        created_at: OffsetDateTime::now_utc(),
+        created_at: state.now(),
     };
     let audit = AuditDraft::new(
         &caller.actor(),

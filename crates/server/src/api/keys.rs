@@ -34,7 +34,7 @@ pub async fn list_keys(
     caller: ApiCaller,
 ) -> Result<Json<Vec<KeyView>>, AppError> {
     caller.require(Permission::PolicyRead)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let keys = state.store.published_signing_keys(now).await?;
     let signing: Vec<String> = [crate::keys::ES256, crate::keys::RS256]
         .iter()
@@ -104,6 +104,6 @@ pub async fn rotate(
     .await?;
     Ok(Json(Rotated {
         kid,
-        signs_from: OffsetDateTime::now_utc() + crate::keys::PUBLISH_AHEAD,
+        signs_from: state.now() + crate::keys::PUBLISH_AHEAD,
     }))
 }

@@ -11,7 +11,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::identity::Permission;
 use trustplane_store::{AuthenticationContext, SensitivityLabel, StoreError};
@@ -98,7 +97,7 @@ pub async fn put_context(
         id: id.clone(),
         name: check_name(&body.name)?,
         description,
-        created_at: OffsetDateTime::now_utc(),
+        created_at: state.now(),
     };
     let audit = AuditDraft::new(
         &caller.actor(),
@@ -174,7 +173,7 @@ pub async fn put_label(
         name: check_name(&body.name)?,
         rank: body.rank,
         authentication_context: body.authentication_context,
-        created_at: OffsetDateTime::now_utc(),
+        created_at: state.now(),
     };
     let audit = AuditDraft::new(
         &caller.actor(),

@@ -19,7 +19,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
-use time::OffsetDateTime;
 use types::*;
 use utoipa::OpenApi;
 use uuid::Uuid;
@@ -281,7 +280,7 @@ async fn my_sessions(
     let ctx = require_user(&caller)?;
     let list = state
         .store
-        .list_sessions(Some(ctx.user.id), Some(OffsetDateTime::now_utc()), 500)
+        .list_sessions(Some(ctx.user.id), Some(state.now()), 500)
         .await?;
     Ok(Json(list.into_iter().map(SessionView::from).collect()))
 }
@@ -300,7 +299,7 @@ async fn revoke_my_session(
         Some(s) if s.user_id == ctx.user.id => {
             state
                 .store
-                .revoke_session(id, OffsetDateTime::now_utc(), None)
+                .revoke_session(id, state.now(), None)
                 .await?;
             Ok(StatusCode::NO_CONTENT)
         }

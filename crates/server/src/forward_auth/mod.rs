@@ -388,7 +388,7 @@ pub async fn check(
             "unauthenticated",
         ));
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let ua = crate::cae::ua_hash(ctx.user_agent.as_deref());
     let resource = crate::cae::resource_key(&route.app_id, route.sensitivity_label.as_deref());
     if let Some(hit) = state.cae.get(&digest, &resource) {

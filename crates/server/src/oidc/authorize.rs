@@ -153,7 +153,7 @@ pub async fn authorize(
     if let Err((error, description)) = validate(&client, &p, &mut r) {
         return Ok(redirect_error(&r, error, &description));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     // Unauthenticated, and it writes a row: a per-IP rate and a cap on pending requests.
     if let Err(e) = crate::limits::unauthenticated::admit(
         &state,
@@ -346,7 +346,7 @@ async fn resume_inner(
         Ok(p) => p,
         Err(e) => return Ok(error_page(&e.description)),
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(id) = p.get("request") else {
         return Ok(error_page("The request parameter is missing."));
     };
@@ -402,7 +402,7 @@ async fn proceed(
     r: &AuthRequest,
     stored: &OidcRequest,
 ) -> Result<Response, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let session = resolve_session(state, jar).await?;
     let Some(session) = session else {
         if r.prompt_none {

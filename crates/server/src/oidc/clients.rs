@@ -6,7 +6,6 @@ use crate::error::AppError;
 use crate::secrets::random_token;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
 use trustplane_store::{OidcClient, Store, StoreError};
@@ -257,7 +256,7 @@ pub async fn create(
         None => Uuid::now_v7().simple().to_string(),
     };
     let secret = (!n.public).then(random_token);
-    let now = OffsetDateTime::now_utc();
+    let now = time::OffsetDateTime::now_utc();
     let method = match (&n.token_endpoint_auth_method, n.public) {
         (Some(m), _) => m.clone(),
         (None, true) => "none".into(),
@@ -348,7 +347,7 @@ pub async fn update(
     if let Some(v) = p.groups_claim {
         c.groups_claim = v;
     }
-    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_at = time::OffsetDateTime::now_utc();
     validate(&c)?;
     let audit = AuditDraft::new(
         actor,
@@ -377,7 +376,7 @@ pub async fn rotate_secret(
     }
     let secret = random_token();
     c.secret_hash = Some(secret_digest(&secret));
-    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_at = time::OffsetDateTime::now_utc();
     let audit = AuditDraft::new(
         actor,
         "oidc_client.secret.rotate",

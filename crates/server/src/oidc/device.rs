@@ -21,7 +21,6 @@ use axum_extra::extract::cookie::CookieJar;
 use rand::Rng;
 use rand::rngs::OsRng;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use trustplane_core::access::Outcome;
 use trustplane_core::credential::secret_digest;
 use trustplane_store::{DeviceCode, DeviceDecision};
@@ -93,7 +92,7 @@ async fn authorization_inner(
             scopes.push(s);
         }
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     // A public client authenticates nothing, and this writes a row: a per-IP rate and a cap
     // on pending device authorizations.
     if let Err(e) = crate::limits::unauthenticated::admit(
@@ -175,7 +174,7 @@ async fn pending(state: &AppState, typed: &str) -> Result<Option<DeviceCode>, OA
     if code.len() != 8 {
         return Ok(None);
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     Ok(state
         .store
         .device_by_user_code(&code)
@@ -266,7 +265,7 @@ pub async fn decide(
         page.error = Some("This code is unknown or expired.".into());
         return Ok((jar, render(&page)).into_response());
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let decision = if f.action == "approve" {
         let Some(client) = state.store.get_oidc_client(&d.client_id).await? else {
             page.error = Some("The application is no longer registered.".into());

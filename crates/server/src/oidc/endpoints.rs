@@ -11,7 +11,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
 use uuid::Uuid;
@@ -170,7 +169,7 @@ async fn revoke_inner(
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required."))?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let hash = secret_digest(token);
     // Access tokens issued just before are written first (ledger.rs).
     state.token_ledger.flush(state.store.as_ref()).await?;
@@ -286,7 +285,7 @@ pub async fn logout(
         };
         return Ok((jar, crate::pages::render(&page)).into_response());
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let mut ended: Vec<Uuid> = Vec::new();
     if let Some(ctx) = resolve_session(&state, &jar).await? {
         ended.push(ctx.session.id);

@@ -16,7 +16,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::{constant_time_eq, secret_digest};
@@ -121,7 +120,7 @@ async fn code_grant(
     let code = p
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is required."))?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let c = match state
         .store
         .take_oidc_code(&secret_digest(code), now)
@@ -210,7 +209,7 @@ async fn refresh_grant(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
     let hash = secret_digest(token);
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(t) = state.store.oidc_token(&hash).await? else {
         return Err(OAuthError::invalid_grant("Unknown refresh token."));
     };
@@ -382,7 +381,7 @@ async fn device_grant(
         .get("device_code")
         .ok_or_else(|| OAuthError::invalid_request("device_code is required."))?;
     let hash = secret_digest(code);
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let Some(d) = state.store.device_code(&hash).await? else {
         return Err(OAuthError::invalid_grant("Unknown device code."));
     };

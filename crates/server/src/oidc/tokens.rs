@@ -81,7 +81,7 @@ pub async fn user_claims(
 
 /// Issues the tokens of one grant and returns the token response.
 pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, OAuthError> {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let iat = now.unix_timestamp();
     let exp = iat + ACCESS_SECONDS;
     let jti = Uuid::now_v7();
@@ -214,7 +214,7 @@ pub async fn verify_jwt(
     };
     let kid = header.kid?;
     crate::jose::install();
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let dk = state
         .keyring
         .published_with(state.store.as_ref(), now, &kid)
@@ -252,7 +252,7 @@ pub async fn live_access_token(
     else {
         return Ok(None);
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if t.kind != "access"
         || !t.is_live(now)
         || claims["jti"].as_str() != Some(t.id.to_string().as_str())
@@ -274,7 +274,7 @@ pub async fn live_refresh_token(
     let Some(t) = state.store.oidc_token(&secret_digest(token)).await? else {
         return Ok(None);
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if t.kind != "refresh" || !t.is_live(now) || t.used_at.is_some() {
         return Ok(None);
     }

@@ -83,7 +83,7 @@ pub async fn login_form(
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
     let next = crate::applications::safe_return(state.store.as_ref(), &q.next).await;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let request = q.request();
     // An application sent the browser here: with a session that needs no re-authentication,
     // step it up (or go straight back when it already satisfies the application).
@@ -278,7 +278,7 @@ pub async fn logout(
     if let Some(ctx) = resolve_session(&state, &jar).await? {
         state
             .store
-            .revoke_session(ctx.session.id, OffsetDateTime::now_utc(), None)
+            .revoke_session(ctx.session.id, state.now(), None)
             .await?;
     }
     let jar = state.remove_session_cookie(jar);
@@ -317,7 +317,7 @@ pub async fn bootstrap_form(
     jar: CookieJar,
     Query(q): Query<BootstrapQuery>,
 ) -> PageResult {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if !state
         .store
         .bootstrap_token_valid(&secret_digest(&q.token), now)
@@ -351,7 +351,7 @@ pub async fn bootstrap_submit(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<BootstrapForm>,
 ) -> PageResult {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let secret_hash = secret_digest(&form.token);
     if !state.store.bootstrap_token_valid(&secret_hash, now).await? {
         return Err(bootstrap_invalid());
@@ -497,7 +497,7 @@ pub async fn my(
     PageUser(ctx): PageUser,
     Query(flash): Query<Flash>,
 ) -> PageResult {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let groups = state.store.groups_of(ctx.user.id).await?;
     let sessions = state
         .store
@@ -600,7 +600,7 @@ pub async fn my_password(
         return Ok(Redirect::to(&super::with_error(&state, "/my", &e.message)).into_response());
     }
     let hash = state.hash_new_password(&form.new_password).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let actor = ctx.actor(req.ip);
     let audit = AuditDraft::new(
         &actor,

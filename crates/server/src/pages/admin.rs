@@ -105,7 +105,7 @@ pub async fn home(
     jar: CookieJar,
     AdminPage(ctx): AdminPage,
 ) -> PageResult {
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let users = state.store.count_users().await?;
     let groups = state.store.list_groups().await?.len();
     let active_sessions = state
@@ -367,7 +367,7 @@ pub async fn user(
         })
         .collect();
     let recovery_left = state.store.unused_recovery_codes(id).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let tap = state.store.tap_of(id).await?.map(|t| {
         (
             t.usable(now),
@@ -764,7 +764,7 @@ pub async fn sign_ins(
         sign_in_risk: text(&f.risk),
         ca_outcome: text(&f.outcome),
         policy: text(&f.policy),
-        since: Some(OffsetDateTime::now_utc() - Duration::days(days)),
+        since: Some(state.now() - Duration::days(days)),
         limit: 200,
         ..Default::default()
     };
@@ -955,7 +955,7 @@ async fn tokens_page(
     new_secret: Option<String>,
 ) -> PageResult {
     need(ctx, Permission::TokensManage)?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let list = state.store.list_api_tokens().await?;
     let (jar, c) = chrome(state, jar, ctx, "tokens", flash);
     let page = TokensPage {

@@ -57,7 +57,7 @@ struct PendingReset {
 
 impl PendingReset {
     async fn load(state: &AppState, secret: &str) -> Result<Option<Self>, AppError> {
-        let now = OffsetDateTime::now_utc();
+        let now = state.now();
         let Some(data) = state.store.load_login_flow(&digest(secret), now).await? else {
             return Ok(None);
         };
@@ -74,7 +74,7 @@ impl PendingReset {
                 &digest(secret),
                 self.user_id,
                 &data,
-                OffsetDateTime::now_utc(),
+                state.now(),
                 self.started_at + LIFETIME,
             )
             .await?;
@@ -228,7 +228,7 @@ pub async fn start_submit(
         verified: Vec::new(),
         attempts: 0,
         email_sent: false,
-        started_at: OffsetDateTime::now_utc(),
+        started_at: state.now(),
     };
     let secret = random_token();
     pending.save(&state, &secret).await?;
@@ -369,7 +369,7 @@ async fn verify_code(
 ) -> Result<Result<&'static str, &'static str>, AppError> {
     let policy = state.ops().methods_policy().await?;
     let groups = group_ids(state, user_id).await?;
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if normalize_email_code(code).is_some() {
         if !policy.email_allowed(&groups) {
             return Ok(Err("email_code_not_allowed"));
@@ -478,7 +478,7 @@ async fn locked(state: &AppState, p: &PendingReset) -> Result<bool, AppError> {
     crate::limits::is_locked(
         state,
         &crate::limits::reset_keys(&p.username),
-        OffsetDateTime::now_utc(),
+        state.now(),
     )
     .await
 }
@@ -497,7 +497,7 @@ async fn claim(
         &crate::limits::reset_keys(&p.username),
         &digest(secret),
         budget,
-        OffsetDateTime::now_utc(),
+        state.now(),
     )
     .await?
     {
@@ -515,7 +515,7 @@ async fn settle(state: &AppState, ticket: crate::limits::Ticket, ok: bool) -> Re
     if ok {
         crate::limits::passed(state, ticket).await
     } else {
-        crate::limits::failed(state, ticket, OffsetDateTime::now_utc())
+        crate::limits::failed(state, ticket, state.now())
             .await
             .map(|_| ())
     }
@@ -559,7 +559,7 @@ pub async fn verify_submit(
         Some(user_id) => verify_code(&state, &secret, user_id, &code).await?,
         None => {
             // The same work as for a real account, so the answer takes as long.
-            crate::limits::dummy_code_check(&state, &code, OffsetDateTime::now_utc()).await?;
+            crate::limits::dummy_code_check(&state, &code, state.now()).await?;
             Err("account_unknown_or_not_allowed")
         }
     };
@@ -760,7 +760,7 @@ pub async fn password_submit(
     if !state.store.delete_login_flow(&digest(&secret)).await? {
         return Ok(restart(&state, jar));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let hash = state.hash_new_password(&f.new_password).await?;
     let audit = AuditDraft::new(
         &Actor::user(user_id, &user.username, ctx.ip.map(|i| i.to_string())),

@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use std::collections::HashMap;
-use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::identity::Permission;
 use trustplane_core::mfa::policy::{
@@ -320,7 +319,7 @@ pub async fn dismiss_detection_op(
         .close_risk_detection(
             id,
             DetectionState::Dismissed,
-            OffsetDateTime::now_utc(),
+            state.now(),
             audit,
         )
         .await?;

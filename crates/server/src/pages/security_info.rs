@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use rand::RngCore;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::mfa::email::{CodePurpose, mask_address, plausible_address};
 use trustplane_core::mfa::{
@@ -127,7 +126,7 @@ pub(crate) async fn notify_change(
 /// Changing security info needs a recent sign-in, so that a session left open on a shared
 /// computer cannot be used to add or remove a second factor.
 fn require_recent(ctx: &SessionCtx) -> Result<(), String> {
-    if OffsetDateTime::now_utc() - ctx.session.created_at > RECENT_AUTH {
+    if time::OffsetDateTime::now_utc() - ctx.session.created_at > RECENT_AUTH {
         Err("For your security, sign out and sign in again (within 15 minutes) to change your security info.".into())
     } else {
         Ok(())
@@ -147,7 +146,7 @@ pub async fn page(
         .live_code(
             &verify_binding(&ctx),
             CodePurpose::VerifyAddress,
-            OffsetDateTime::now_utc(),
+            state.now(),
         )
         .await?
         .map(|l| mask_address(&l.destination));
@@ -227,7 +226,7 @@ pub async fn new_recovery_codes(
     .after(&serde_json::json!({ "count": RECOVERY_CODE_COUNT }));
     state
         .store
-        .replace_recovery_codes(ctx.user.id, &hashes, OffsetDateTime::now_utc(), audit)
+        .replace_recovery_codes(ctx.user.id, &hashes, state.now(), audit)
         .await?;
     notify(
         &state,
@@ -295,7 +294,7 @@ pub async fn start_totp(
     }
     let mut secret = [0u8; TOTP_SECRET_LEN];
     rand::rngs::OsRng.fill_bytes(&mut secret);
-    let expires = OffsetDateTime::now_utc().unix_timestamp() + ENROL_LIFETIME_SECS;
+    let expires = state.now().unix_timestamp() + ENROL_LIFETIME_SECS;
     let mut plain = secret.to_vec();
     plain.extend_from_slice(&expires.to_be_bytes());
     let pending =
@@ -380,7 +379,7 @@ pub async fn confirm_totp(
     let (secret, exp) = plain.split_at(TOTP_SECRET_LEN);
     let mut exp_bytes = [0u8; 8];
     exp_bytes.copy_from_slice(exp);
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     if now.unix_timestamp() > i64::from_be_bytes(exp_bytes) {
         return Ok(back_with_error(
             &state,
@@ -583,7 +582,7 @@ pub async fn confirm_email(
             ));
         }
     };
-    let now = OffsetDateTime::now_utc();
+    let now = state.now();
     let method = MfaMethod {
         id: Uuid::now_v7(),
         user_id: ctx.user.id,
@@ -743,7 +742,7 @@ pub async fn setup(
         .live_code(
             &verify_binding(&ctx),
             CodePurpose::VerifyAddress,
-            OffsetDateTime::now_utc(),
+            state.now(),
         )
         .await?
         .map(|l| mask_address(&l.destination));
