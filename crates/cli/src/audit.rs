@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use trustplane_core::audit::ChainKey;
 use trustplane_server::audit_chain;
 use trustplane_server::secrets::MasterKey;
-use trustplane_store::{SqlStore, Store};
+use trustplane_store::SqlStore;
+use trustplane_store::prelude::*;
 
 #[derive(Subcommand)]
 pub enum AuditCmd {

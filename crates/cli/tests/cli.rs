@@ -6,6 +6,7 @@
 use sqlx::Connection;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use trustplane_store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trustplane");
 
@@ -627,7 +628,6 @@ fn the_sign_in_log_is_listed_and_exported() {
 
 #[tokio::test]
 async fn oidc_clients_are_managed_and_audited() {
-    use trustplane_store::Store;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let url = format!("sqlite://{}", d.join("trustplane.db").display());

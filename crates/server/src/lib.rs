@@ -508,7 +508,6 @@ pub async fn prepare_with_clock(
         .map_err(|e| ServeError::Other(e.to_string()))?;
     let slot = Arc::new(breach::BreachSlot::new(cfg.breached_filter_path(), breach));
     let reload_every = std::time::Duration::from_secs(cfg.breached_filter_reload_seconds);
-    let database_url = cfg.database_url();
     let state = AppState::new(store.clone(), cfg, &key, metrics_handle(), slot.clone())
         .map_err(|e| ServeError::Other(e.message))?
         .with_mailer(mailer)
@@ -522,7 +521,7 @@ pub async fn prepare_with_clock(
         &state.cfg.audit,
         state.clock.clone(),
     );
-    cae::source::start(state.cae.clone(), state.store.clone(), database_url);
+    state.store.start_change_feed();
     limits::unauthenticated::spawn_pruner(&state);
     retention::start(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)

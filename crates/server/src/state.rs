@@ -122,12 +122,10 @@ impl AppState {
         let per_ip =
             NonZeroU32::new(cfg.rate_limit.sign_in_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
         let policies = Arc::new(crate::access::PolicyCache::default());
-        // Not live (nothing cached) until an event source runs: `cae::source::start`.
+        // Not live (nothing cached) until the store's change feed runs
+        // (`Store::start_change_feed`).
         let cae = Arc::new(crate::cae::Cae::new(policies.clone(), false));
-        let store: Arc<dyn Store> = Arc::new(crate::cae::store::EventingStore {
-            inner: store,
-            cae: cae.clone(),
-        });
+        store.subscribe_changes(cae.clone());
         let metrics_token = cfg
             .metrics
             .resolve()

@@ -114,12 +114,7 @@ async fn take_ceremony<S: serde::de::DeserializeOwned>(
     }
     let Some((user, data)) = state
         .store
-        .take_webauthn_ceremony(
-            &secret_digest(id),
-            purpose,
-            binding,
-            state.now(),
-        )
+        .take_webauthn_ceremony(&secret_digest(id), purpose, binding, state.now())
         .await?
     else {
         return Ok(None);

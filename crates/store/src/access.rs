@@ -43,8 +43,9 @@ impl TryFrom<Row> for PolicyVersion {
 
 const COLS: &str = "version, document, created_at, created_by, comment";
 
-impl SqlStore {
-    pub(crate) async fn current_policy_version_impl(&self) -> Result<Option<PolicyVersion>> {
+#[async_trait::async_trait]
+impl crate::AccessPolicyStore for SqlStore {
+    async fn current_policy_version(&self) -> Result<Option<PolicyVersion>> {
         let row: Option<Row> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {COLS} FROM ca_policy_versions ORDER BY version DESC LIMIT 1"
         )))
@@ -54,7 +55,7 @@ impl SqlStore {
         row.map(PolicyVersion::try_from).transpose()
     }
 
-    pub(crate) async fn policy_version_impl(&self, version: i64) -> Result<Option<PolicyVersion>> {
+    async fn policy_version(&self, version: i64) -> Result<Option<PolicyVersion>> {
         let row: Option<Row> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {COLS} FROM ca_policy_versions WHERE version = $1"
         )))
@@ -65,7 +66,7 @@ impl SqlStore {
         row.map(PolicyVersion::try_from).transpose()
     }
 
-    pub(crate) async fn list_policy_versions_impl(&self, limit: i64) -> Result<Vec<PolicyVersion>> {
+    async fn list_policy_versions(&self, limit: i64) -> Result<Vec<PolicyVersion>> {
         let rows: Vec<Row> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {COLS} FROM ca_policy_versions ORDER BY version DESC LIMIT {}",
             limit.clamp(1, 1000)
@@ -79,7 +80,7 @@ impl SqlStore {
     /// Stores `document` as version `based_on + 1` (1 when `based_on` is 0). Two concurrent
     /// saves based on the same version cannot both win: the second meets the primary key and
     /// gets `Conflict`, and so does a save based on a version that is not the newest.
-    pub(crate) async fn save_policy_version_impl(
+    async fn save_policy_version(
         &self,
         based_on: i64,
         document: &str,
@@ -111,7 +112,7 @@ impl SqlStore {
         .await
         .map_err(conflict("a newer policy version"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(PolicyVersion {
             version,
             document: document.to_string(),

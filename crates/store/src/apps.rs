@@ -155,12 +155,9 @@ fn collect<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>>
     rows.into_iter().map(T::try_from).collect()
 }
 
-impl SqlStore {
-    pub(crate) async fn create_application_impl(
-        &self,
-        app: &Application,
-        audit: AuditDraft,
-    ) -> Result<()> {
+#[async_trait::async_trait]
+impl crate::ApplicationStore for SqlStore {
+    async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()> {
         let hosts = serde_json::to_string(&app.allowed_hosts)
             .map_err(|e| StoreError::Database(e.to_string()))?;
         let mut tx = self.begin_write().await?;
@@ -177,10 +174,10 @@ impl SqlStore {
         .await
         .map_err(crate::labels::label_or_conflict("application"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn get_application_impl(&self, id: &str) -> Result<Option<Application>> {
+    async fn get_application(&self, id: &str) -> Result<Option<Application>> {
         let row: Option<AppRow> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {APP_COLS} FROM applications WHERE id = $1"
         )))
@@ -191,7 +188,7 @@ impl SqlStore {
         row.map(Application::try_from).transpose()
     }
 
-    pub(crate) async fn list_applications_impl(&self) -> Result<Vec<Application>> {
+    async fn list_applications(&self) -> Result<Vec<Application>> {
         let rows: Vec<AppRow> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {APP_COLS} FROM applications ORDER BY id"
         )))
@@ -202,11 +199,7 @@ impl SqlStore {
     }
 
     /// Deletes the application and (cascade) its routes; false when it did not exist.
-    pub(crate) async fn delete_application_impl(
-        &self,
-        id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         // Explicit, so that it does not depend on SQLite's foreign_keys pragma.
         sqlx::query("DELETE FROM routes WHERE app_id = $1")
@@ -225,7 +218,7 @@ impl SqlStore {
 
     /// Adds a route; `NotFound` when the application does not exist, `Conflict` when the
     /// host and prefix are taken (by any application).
-    pub(crate) async fn add_route_impl(&self, route: &Route, audit: AuditDraft) -> Result<()> {
+    async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1")
             .bind(&route.app_id)
@@ -250,15 +243,10 @@ impl SqlStore {
         .await
         .map_err(crate::labels::label_or_conflict("route"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn remove_route_impl(
-        &self,
-        app_id: &str,
-        route_id: Uuid,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM routes WHERE id = $1 AND app_id = $2")
             .bind(route_id.to_string())
@@ -271,7 +259,7 @@ impl SqlStore {
     }
 
     /// Every route, or one application's, ordered by host and prefix.
-    pub(crate) async fn list_routes_impl(&self, app_id: Option<&str>) -> Result<Vec<Route>> {
+    async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>> {
         let rows: Vec<RouteRow> = match app_id {
             Some(a) => sqlx::query_as(crate::sql::safe(format!(
                 "SELECT {ROUTE_COLS} FROM routes WHERE app_id = $1 ORDER BY host, path_prefix"
@@ -290,7 +278,7 @@ impl SqlStore {
         collect(rows)
     }
 
-    pub(crate) async fn find_route_impl(&self, host: &str, path: &str) -> Result<Option<Route>> {
+    async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>> {
         let rows: Vec<RouteRow> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {ROUTE_COLS} FROM routes WHERE host = $1"
         )))
@@ -301,11 +289,7 @@ impl SqlStore {
         Ok(longest_match(collect(rows)?, path))
     }
 
-    pub(crate) async fn add_signing_key_impl(
-        &self,
-        key: &SigningKey,
-        audit: AuditDraft,
-    ) -> Result<()> {
+    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, retired_at) \
@@ -321,11 +305,11 @@ impl SqlStore {
         .await
         .map_err(conflict("signing key"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     /// Keys not retired, newest first.
-    pub(crate) async fn active_signing_keys_impl(&self) -> Result<Vec<SigningKey>> {
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
             "SELECT kid, alg, private_key, public_jwk, created_at, retired_at FROM signing_keys \
              WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
@@ -336,10 +320,7 @@ impl SqlStore {
         collect(rows)
     }
 
-    pub(crate) async fn published_signing_keys_impl(
-        &self,
-        now: OffsetDateTime,
-    ) -> Result<Vec<SigningKey>> {
+    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>> {
         let rows: Vec<KeyRow> = sqlx::query_as(
             "SELECT kid, alg, private_key, public_jwk, created_at, retired_at FROM signing_keys \
              WHERE retired_at IS NULL OR retired_at > $1 ORDER BY created_at DESC, kid",
@@ -351,7 +332,7 @@ impl SqlStore {
         collect(rows)
     }
 
-    pub(crate) async fn retire_signing_key_impl(
+    async fn retire_signing_key(
         &self,
         kid: &str,
         at: OffsetDateTime,

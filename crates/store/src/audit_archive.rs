@@ -145,7 +145,7 @@ impl SqlStore {
             .map_err(db)?
             .rows_affected();
         append_in(&self.audit, &mut tx, &draft).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(removed)
     }
 }

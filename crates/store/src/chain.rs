@@ -93,7 +93,7 @@ impl SqlStore {
                 .map_err(db)?;
         match read_marker(&mut *tx).await? {
             Some(m) => {
-                tx.rollback().await.map_err(db)?;
+                tx.rollback().await?;
                 let want = ChainKey::marker_mac(&key, m.keyed_from);
                 if !bool::from(subtle_eq(want.as_bytes(), m.mac.as_bytes())) {
                     return Err(StoreError::Corrupt(
@@ -140,7 +140,7 @@ impl SqlStore {
                             }));
                     append_in(&keying, &mut tx, &draft).await?;
                 }
-                tx.commit().await.map_err(db)?;
+                tx.commit().await?;
                 tracing::info!(keyed_from, "the audit chain is now keyed");
                 self.audit = keying;
             }

@@ -44,10 +44,11 @@ struct Row {
     attempts: i64,
 }
 
-impl SqlStore {
+#[async_trait::async_trait]
+impl crate::CodeStore for SqlStore {
     /// Stores a new code for a ceremony; earlier unused codes of the same ceremony and
     /// purpose stop working (only the latest code is live).
-    pub(crate) async fn create_code_impl(&self, c: &NewCode) -> Result<()> {
+    async fn create_code(&self, c: &NewCode) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE one_time_codes SET used_at = $1 \
@@ -85,15 +86,11 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     /// Codes sent to this user since `since` (for the sending rate limit).
-    pub(crate) async fn codes_sent_since_impl(
-        &self,
-        user_id: Uuid,
-        since: OffsetDateTime,
-    ) -> Result<u32> {
+    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM one_time_codes WHERE user_id = $1 AND created_at >= $2",
         )
@@ -106,7 +103,7 @@ impl SqlStore {
     }
 
     /// The live (unused, unexpired) code of a ceremony, if any.
-    pub(crate) async fn live_code_impl(
+    async fn live_code(
         &self,
         bound_to: &str,
         purpose: CodePurpose,
@@ -136,7 +133,7 @@ impl SqlStore {
     }
 
     /// Marks the code used: true exactly once (atomic against a concurrent use).
-    pub(crate) async fn use_code_impl(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE one_time_codes SET used_at = $1 \
              WHERE id = $2 AND used_at IS NULL AND expires_at > $1",
@@ -151,12 +148,7 @@ impl SqlStore {
     }
 
     /// Counts a wrong guess; at `max_attempts` the code is void. Returns the attempts so far.
-    pub(crate) async fn fail_code_impl(
-        &self,
-        id: Uuid,
-        max_attempts: u32,
-        now: OffsetDateTime,
-    ) -> Result<u32> {
+    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE one_time_codes SET attempts = attempts + 1 WHERE id = $1")
             .bind(id.to_string())
@@ -177,14 +169,14 @@ impl SqlStore {
                 .await
                 .map_err(db)?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(u32::try_from(n.max(0)).unwrap_or(u32::MAX))
     }
 
     /// "Register your second factors again": removes every second factor and recovery code of
     /// the user, revokes their sessions and makes the next sign-in register a method; one
     /// transaction.
-    pub(crate) async fn require_reregistration_impl(
+    async fn require_reregistration(
         &self,
         user_id: Uuid,
         now: OffsetDateTime,
@@ -228,11 +220,11 @@ impl SqlStore {
         .await
         .map_err(db)?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(removed)
     }
 
-    pub(crate) async fn reregistration_required_impl(&self, user_id: Uuid) -> Result<bool> {
+    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool> {
         let v: Option<i64> =
             sqlx::query_scalar("SELECT mfa_reregister_required FROM users WHERE id = $1")
                 .bind(user_id.to_string())

@@ -63,9 +63,10 @@ struct LabelRow {
     created_at: i64,
 }
 
-impl SqlStore {
+#[async_trait::async_trait]
+impl crate::LabelStore for SqlStore {
     /// Creates or replaces (by id) an authentication context.
-    pub(crate) async fn put_authentication_context_impl(
+    async fn put_authentication_context(
         &self,
         c: &AuthenticationContext,
         audit: AuditDraft,
@@ -84,12 +85,10 @@ impl SqlStore {
         .await
         .map_err(db)?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn list_authentication_contexts_impl(
-        &self,
-    ) -> Result<Vec<AuthenticationContext>> {
+    async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>> {
         let rows: Vec<ContextRow> = sqlx::query_as(
             "SELECT id, name, description, created_at FROM authentication_contexts ORDER BY id",
         )
@@ -109,11 +108,7 @@ impl SqlStore {
     }
 
     /// False when it did not exist; `InUse` while a label maps to it.
-    pub(crate) async fn delete_authentication_context_impl(
-        &self,
-        id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let used: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM sensitivity_labels WHERE authentication_context = $1 LIMIT 1",
@@ -138,11 +133,7 @@ impl SqlStore {
 
     /// Creates or replaces (by id) a label. `Conflict` when another label has the rank,
     /// `NotFound` when the authentication context does not exist.
-    pub(crate) async fn put_sensitivity_label_impl(
-        &self,
-        l: &SensitivityLabel,
-        audit: AuditDraft,
-    ) -> Result<()> {
+    async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         if let Some(c) = &l.authentication_context {
             let found: Option<(String,)> =
@@ -169,11 +160,11 @@ impl SqlStore {
         .await
         .map_err(label_or_conflict("a sensitivity label with this rank"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     /// Labels, least sensitive first.
-    pub(crate) async fn list_sensitivity_labels_impl(&self) -> Result<Vec<SensitivityLabel>> {
+    async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>> {
         let rows: Vec<LabelRow> = sqlx::query_as(
             "SELECT id, name, rank, authentication_context, created_at FROM sensitivity_labels \
              ORDER BY rank",
@@ -195,11 +186,7 @@ impl SqlStore {
     }
 
     /// False when it did not exist; `InUse` while an application or route carries it.
-    pub(crate) async fn delete_sensitivity_label_impl(
-        &self,
-        id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let used: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM applications WHERE sensitivity_label = $1 \
@@ -225,7 +212,7 @@ impl SqlStore {
 
     /// Sets (or clears) the label of an application (`route: None`) or of one of its routes.
     /// False when the application or route does not exist; `NotFound` for an unknown label.
-    pub(crate) async fn set_sensitivity_label_impl(
+    async fn set_sensitivity_label(
         &self,
         app_id: &str,
         route: Option<Uuid>,

@@ -10,6 +10,7 @@ mod access;
 mod apps;
 mod audit_archive;
 mod chain;
+pub mod changes;
 mod codes;
 mod health;
 mod labels;
@@ -22,11 +23,13 @@ mod rows;
 mod sql;
 mod tap;
 mod terms;
+pub mod testing;
 mod webauthn;
 
 pub use access::PolicyVersion;
 pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use audit_archive::ArchivePoint;
+pub use changes::{Change, ChangeFeed, ChangeListener, EVENTS_CHANNEL};
 pub use codes::{LiveCode, NewCode};
 pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use limits::{LimitStore, PendingKind};
@@ -34,7 +37,16 @@ pub use oidc::{
     CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest, OidcToken,
 };
 pub use retention::Expired;
-pub use sql::{EVENTS_CHANNEL, SqlStore};
+pub use sql::SqlStore;
+
+/// Every store trait, for `use trustplane_store::prelude::*;` where store methods are called.
+pub mod prelude {
+    pub use crate::{
+        AccessPolicyStore, ApplicationStore, AuditStore, BannedTermStore, CodeStore, FlowStore,
+        IdentityStore, LabelStore, MfaStore, OidcStore, RetentionStore, RiskStore, SessionStore,
+        SettingsStore, SignInLogStore, TapStore, TermsStore, WebauthnStore,
+    };
+}
 pub use terms::TermsOfUse;
 
 use async_trait::async_trait;
@@ -169,10 +181,34 @@ pub struct SessionWithUser {
     pub user: User,
 }
 
-/// The persistence interface of trustplane. Every method that changes administrative state
-/// takes the audit entry to append in the same transaction.
+/// The persistence interface of trustplane: one trait per aggregate, and [`Store`], which
+/// is all of them. Every method that changes administrative state takes the audit entry to
+/// append in the same transaction, and every committed change reaches the change feed
+/// (see `changes.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    IdentityStore
+    + SessionStore
+    + FlowStore
+    + RetentionStore
+    + SignInLogStore
+    + AuditStore
+    + BannedTermStore
+    + MfaStore
+    + WebauthnStore
+    + TapStore
+    + CodeStore
+    + SettingsStore
+    + AccessPolicyStore
+    + TermsStore
+    + RiskStore
+    + ApplicationStore
+    + LabelStore
+    + OidcStore
+    + Send
+    + Sync
+    + 'static
+{
     fn backend(&self) -> Backend;
     /// Sign-in limits (failure counters, flow attempts, known browsers, pending rows).
     fn limits(&self) -> &dyn LimitStore;
@@ -183,7 +219,15 @@ pub trait Store: Send + Sync + 'static {
     async fn probe_write(&self) -> Result<()> {
         self.ping().await
     }
+    /// Subscribes to committed changes (this process's own, other instances' and processes').
+    fn subscribe_changes(&self, l: std::sync::Arc<dyn ChangeListener>);
+    /// Starts delivering changes made elsewhere (once; inside the runtime).
+    fn start_change_feed(&self);
+}
 
+/// Users, groups, roles and the first administrator.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
     // --- users -----------------------------------------------------------------------------
     async fn create_user(
         &self,
@@ -211,7 +255,6 @@ pub trait Store: Send + Sync + 'static {
         revoke_sessions_at: Option<OffsetDateTime>,
         audit: Option<AuditDraft>,
     ) -> Result<()>;
-
     // --- groups ----------------------------------------------------------------------------
     async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()>;
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>>;
@@ -224,13 +267,35 @@ pub trait Store: Send + Sync + 'static {
     -> Result<bool>;
     async fn group_members(&self, group_id: Uuid) -> Result<Vec<User>>;
     async fn groups_of(&self, user_id: Uuid) -> Result<Vec<Group>>;
-
     // --- roles -----------------------------------------------------------------------------
     async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;
     async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;
     async fn roles_of(&self, user_id: Uuid) -> Result<Vec<Role>>;
     async fn role_holders(&self, role: Role) -> Result<Vec<User>>;
+    // --- bootstrap -------------------------------------------------------------------------
+    /// Replaces any earlier bootstrap token with this one.
+    async fn set_bootstrap_token(
+        &self,
+        secret_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Whether a bootstrap token with this hash exists and is unexpired.
+    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Creates the first administrator with the bootstrap token, atomically consuming the
+    /// token. Fails with `NotFound("bootstrap token")` when it is invalid, expired or used.
+    async fn bootstrap_admin(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+        user: &User,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()>;
+}
 
+/// Sessions and API tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     // --- sessions --------------------------------------------------------------------------
     async fn create_session(&self, session: &Session, secret_hash: &str) -> Result<()>;
     async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<SessionWithUser>>;
@@ -270,7 +335,6 @@ pub trait Store: Send + Sync + 'static {
         active_at: Option<OffsetDateTime>,
         limit: i64,
     ) -> Result<Vec<Session>>;
-
     // --- API tokens ------------------------------------------------------------------------
     async fn create_api_token(
         &self,
@@ -287,58 +351,11 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditDraft,
     ) -> Result<bool>;
     async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+}
 
-    // --- sign-in log -----------------------------------------------------------------------
-    async fn record_sign_in(&self, event: &SignInEvent) -> Result<()>;
-    /// Deletes at most `limit` rows of `what` that expired (were revoked, were written, for
-    /// the sign-in log) before `before`; the number deleted. Retention calls it in small
-    /// batches.
-    async fn purge_expired(&self, what: Expired, before: OffsetDateTime, limit: u32)
-    -> Result<u64>;
-    async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>>;
-    async fn get_sign_in(&self, id: Uuid) -> Result<Option<SignInEvent>>;
-
-    // --- audit log -------------------------------------------------------------------------
-    async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry>;
-    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
-    /// Walks the whole chain in order; `Ok(Err(_))` names the first broken entry.
-    async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>>;
-
-    // --- password protection ---------------------------------------------------------------
-    async fn list_banned_terms(&self) -> Result<Vec<BannedTerm>>;
-    /// Adds terms (normalised form, display form); existing ones are left alone. Returns how
-    /// many were new. One audit entry for the whole batch, in the same transaction.
-    async fn add_banned_terms(
-        &self,
-        terms: &[(String, String)],
-        added_by: &str,
-        audit: AuditDraft,
-    ) -> Result<u64>;
-    async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool>;
-
-    // --- bootstrap -------------------------------------------------------------------------
-    /// Replaces any earlier bootstrap token with this one.
-    async fn set_bootstrap_token(
-        &self,
-        secret_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<()>;
-    /// Whether a bootstrap token with this hash exists and is unexpired.
-    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool>;
-    /// Creates the first administrator with the bootstrap token, atomically consuming the
-    /// token. Fails with `NotFound("bootstrap token")` when it is invalid, expired or used.
-    async fn bootstrap_admin(
-        &self,
-        secret_hash: &str,
-        now: OffsetDateTime,
-        user: &User,
-        password_hash: &str,
-        audit: AuditDraft,
-    ) -> Result<()>;
-
-    /// A number that changes whenever the organisation banned terms change (for caches).
-    async fn banned_terms_revision(&self) -> Result<i64>;
-
+/// Saved sign-in flows (sealed by the server).
+#[async_trait]
+pub trait FlowStore: Send + Sync {
     // --- login flows in progress ----------------------------------------------------------
     /// Creates or replaces the flow stored under `id_hash` (the SHA-256 of its cookie), and
     /// sweeps expired flows.
@@ -354,7 +371,58 @@ pub trait Store: Send + Sync + 'static {
     async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>>;
     /// Deletes the flow; true when it existed (so that only one request can finish it).
     async fn delete_login_flow(&self, id_hash: &str) -> Result<bool>;
+}
 
+/// Removal of expired rows in small batches.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes at most `limit` rows of `what` that expired (were revoked, were written, for
+    /// the sign-in log) before `before`; the number deleted. Retention calls it in small
+    /// batches.
+    async fn purge_expired(&self, what: Expired, before: OffsetDateTime, limit: u32)
+    -> Result<u64>;
+}
+
+/// The sign-in log.
+#[async_trait]
+pub trait SignInLogStore: Send + Sync {
+    // --- sign-in log -----------------------------------------------------------------------
+    async fn record_sign_in(&self, event: &SignInEvent) -> Result<()>;
+    async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>>;
+    async fn get_sign_in(&self, id: Uuid) -> Result<Option<SignInEvent>>;
+}
+
+/// The keyed, hash-chained audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    // --- audit log -------------------------------------------------------------------------
+    async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry>;
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// Walks the whole chain in order; `Ok(Err(_))` names the first broken entry.
+    async fn verify_audit(&self) -> Result<std::result::Result<u64, ChainError>>;
+}
+
+/// Organisation-specific banned password terms.
+#[async_trait]
+pub trait BannedTermStore: Send + Sync {
+    // --- password protection ---------------------------------------------------------------
+    async fn list_banned_terms(&self) -> Result<Vec<BannedTerm>>;
+    /// Adds terms (normalised form, display form); existing ones are left alone. Returns how
+    /// many were new. One audit entry for the whole batch, in the same transaction.
+    async fn add_banned_terms(
+        &self,
+        terms: &[(String, String)],
+        added_by: &str,
+        audit: AuditDraft,
+    ) -> Result<u64>;
+    async fn remove_banned_term(&self, term: &str, audit: AuditDraft) -> Result<bool>;
+    /// A number that changes whenever the organisation banned terms change (for caches).
+    async fn banned_terms_revision(&self) -> Result<i64>;
+}
+
+/// MFA methods (TOTP, email), recovery codes and the registration prompt.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
     // --- second factors ---------------------------------------------------------------------
     /// Registers a method with its sealed secret, with its audit entry.
     async fn add_mfa_method(
@@ -396,7 +464,18 @@ pub trait Store: Send + Sync + 'static {
         code_hash: &str,
         at: OffsetDateTime,
     ) -> Result<bool>;
+    /// Records the first time the user was asked to register a second factor (later calls
+    /// keep the first time) and returns it.
+    async fn registration_prompted(
+        &self,
+        user_id: Uuid,
+        at: OffsetDateTime,
+    ) -> Result<OffsetDateTime>;
+}
 
+/// WebAuthn credentials (security keys, passkeys) and ceremonies.
+#[async_trait]
+pub trait WebauthnStore: Send + Sync {
     // --- WebAuthn (security keys and passkeys) --------------------------------------------
     // They are listed among the user's methods by `list_mfa_methods` (kind `security_key` or
     // `passkey`) and removed by `remove_mfa_method`.
@@ -456,7 +535,11 @@ pub trait Store: Send + Sync + 'static {
         binding: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(Option<Uuid>, String)>>;
+}
 
+/// Temporary Access Passes.
+#[async_trait]
+pub trait TapStore: Send + Sync {
     // --- Temporary Access Passes ----------------------------------------------------------
     /// Issues a pass (SHA-256 of it given), replacing the user's earlier one; audited.
     async fn issue_tap(
@@ -471,7 +554,53 @@ pub trait Store: Send + Sync + 'static {
     async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool>;
     /// Deletes the user's pass; false when there was none.
     async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool>;
+}
 
+/// One-time codes (email) and required re-registration.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    // --- one-time codes by email ----------------------------------------------------------
+    /// Stores a code (its hash); earlier unused codes of the same ceremony stop working.
+    async fn create_code(&self, code: &NewCode) -> Result<()>;
+    /// Codes sent to a user since a time (sending rate limit).
+    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32>;
+    /// The live code of a ceremony and purpose.
+    async fn live_code(
+        &self,
+        bound_to: &str,
+        purpose: trustplane_core::mfa::email::CodePurpose,
+        now: OffsetDateTime,
+    ) -> Result<Option<LiveCode>>;
+    /// Marks a code used; true exactly once.
+    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
+    /// Counts a wrong guess (the code is void at `max_attempts`); returns the attempts so far.
+    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32>;
+    // --- re-registration ------------------------------------------------------------------
+    /// Removes every second factor and recovery code of the user, revokes their sessions and
+    /// requires registration at the next sign-in; audited; returns the methods removed.
+    async fn require_reregistration(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<u64>;
+    /// Whether an administrator required the user to register again (cleared when they add a
+    /// second factor).
+    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool>;
+}
+
+/// Named settings (values changed with an audit entry).
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    // --- settings documents ---------------------------------------------------------------
+    async fn get_setting(&self, name: &str) -> Result<Option<String>>;
+    /// Creates or replaces a setting, with its audit entry, in one transaction.
+    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()>;
+}
+
+/// Conditional access policy versions.
+#[async_trait]
+pub trait AccessPolicyStore: Send + Sync {
     // --- conditional access -----------------------------------------------------------------
     /// The policy set in force (the newest version).
     async fn current_policy_version(&self) -> Result<Option<PolicyVersion>>;
@@ -490,7 +619,11 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<PolicyVersion>;
+}
 
+/// Terms of use and their acceptance.
+#[async_trait]
+pub trait TermsStore: Send + Sync {
     // --- terms of use ---------------------------------------------------------------------
     /// `Conflict` when the id is taken.
     async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()>;
@@ -501,49 +634,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the user accepted (idempotent); `NotFound` for unknown terms.
     async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()>;
     async fn accepted_terms(&self, user_id: Uuid) -> Result<Vec<String>>;
+}
 
-    // --- settings documents ---------------------------------------------------------------
-    async fn get_setting(&self, name: &str) -> Result<Option<String>>;
-    /// Creates or replaces a setting, with its audit entry, in one transaction.
-    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()>;
-    /// Records the first time the user was asked to register a second factor (later calls
-    /// keep the first time) and returns it.
-    async fn registration_prompted(
-        &self,
-        user_id: Uuid,
-        at: OffsetDateTime,
-    ) -> Result<OffsetDateTime>;
-
-    // --- one-time codes by email ----------------------------------------------------------
-    /// Stores a code (its hash); earlier unused codes of the same ceremony stop working.
-    async fn create_code(&self, code: &NewCode) -> Result<()>;
-    /// Codes sent to a user since a time (sending rate limit).
-    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32>;
-    /// The live code of a ceremony and purpose.
-    async fn live_code(
-        &self,
-        bound_to: &str,
-        purpose: trustplane_core::mfa::email::CodePurpose,
-        now: OffsetDateTime,
-    ) -> Result<Option<LiveCode>>;
-    /// Marks a code used; true exactly once.
-    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool>;
-    /// Counts a wrong guess (the code is void at `max_attempts`); returns the attempts so far.
-    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32>;
-
-    // --- re-registration ------------------------------------------------------------------
-    /// Removes every second factor and recovery code of the user, revokes their sessions and
-    /// requires registration at the next sign-in; audited; returns the methods removed.
-    async fn require_reregistration(
-        &self,
-        user_id: Uuid,
-        now: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<u64>;
-    /// Whether an administrator required the user to register again (cleared when they add a
-    /// second factor).
-    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool>;
-
+/// Risk detections.
+#[async_trait]
+pub trait RiskStore: Send + Sync {
     // --- risk detections ------------------------------------------------------------------
     async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()>;
     /// Newest first; filtered by user and state when given.
@@ -563,7 +658,11 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
         audit: AuditDraft,
     ) -> Result<bool>;
+}
 
+/// Applications, routes and signing keys.
+#[async_trait]
+pub trait ApplicationStore: Send + Sync {
     // --- applications (forward-auth) -------------------------------------------------------
     /// `Conflict` when the id is taken. Audited in the same transaction.
     async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()>;
@@ -580,7 +679,25 @@ pub trait Store: Send + Sync + 'static {
     async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>>;
     /// The route of `host` (exact, lowercase) with the longest prefix covering `path`.
     async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>>;
+    // --- signing keys -----------------------------------------------------------------------
+    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
+    /// Keys not retired, newest first.
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>>;
+    /// Keys still published at `now` (not retired, or retired later than `now`), newest first.
+    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>>;
+    /// Sets when a superseded key stops being published (audited); false when unknown or
+    /// already retired.
+    async fn retire_signing_key(
+        &self,
+        kid: &str,
+        at: OffsetDateTime,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+}
 
+/// Authentication contexts and sensitivity labels.
+#[async_trait]
+pub trait LabelStore: Send + Sync {
     // --- information protection -----------------------------------------------------------
     async fn put_authentication_context(
         &self,
@@ -605,11 +722,11 @@ pub trait Store: Send + Sync + 'static {
         label: Option<&str>,
         audit: AuditDraft,
     ) -> Result<bool>;
+}
 
-    // --- signing keys -----------------------------------------------------------------------
-    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()>;
-    /// Keys not retired, newest first.
-    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>>;
+/// OpenID Connect clients, requests, codes, tokens and device codes.
+#[async_trait]
+pub trait OidcStore: Send + Sync {
     // --- OpenID Connect provider ------------------------------------------------------------
     /// `NotFound` without the application, `Conflict` when the id is taken. Audited.
     async fn create_oidc_client(&self, client: &OidcClient, audit: AuditDraft) -> Result<()>;
@@ -656,16 +773,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<OffsetDateTime>>;
     /// Spends an approved device code; false when it was not approved (or already used).
     async fn use_device_code(&self, hash: &str) -> Result<bool>;
-    /// Keys still published at `now` (not retired, or retired later than `now`), newest first.
-    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>>;
-    /// Sets when a superseded key stops being published (audited); false when unknown or
-    /// already retired.
-    async fn retire_signing_key(
-        &self,
-        kid: &str,
-        at: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<bool>;
 }
 
 /// Opens a store for `url` (`sqlite://PATH` or `postgres://…`), creating the SQLite file if

@@ -2,7 +2,7 @@
 
 use crate::rows::{from_ms, ms, uuid};
 use crate::sql::{SqlStore, append_in, db, safe};
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, WebauthnStore};
 use time::OffsetDateTime;
 use trustplane_core::audit::AuditDraft;
 use trustplane_core::mfa::{MfaKind, MfaMethod};
@@ -38,7 +38,27 @@ impl TryFrom<Row> for MfaMethod {
 }
 
 impl SqlStore {
-    pub(crate) async fn add_mfa_method_impl(
+    /// Deletes a TOTP or email method with its audit entry; false when there is none.
+    async fn remove_app_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM mfa_methods WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::MfaStore for SqlStore {
+    async fn add_mfa_method(
         &self,
         m: &MfaMethod,
         secret_sealed: &str,
@@ -71,10 +91,10 @@ impl SqlStore {
             .await
             .map_err(db)?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn list_mfa_methods_impl(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
+    async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
         let rows: Vec<Row> = sqlx::query_as(safe(format!(
             "SELECT {COLS} FROM mfa_methods WHERE user_id = $1 ORDER BY created_at, id"
         )))
@@ -82,10 +102,22 @@ impl SqlStore {
         .fetch_all(self.pool())
         .await
         .map_err(db)?;
-        rows.into_iter().map(MfaMethod::try_from).collect()
+        let mut all: Vec<MfaMethod> = rows
+            .into_iter()
+            .map(MfaMethod::try_from)
+            .collect::<Result<_>>()?;
+        // Security keys and passkeys are second factors too (their own table).
+        all.extend(
+            self.list_webauthn_credentials(user_id)
+                .await?
+                .into_iter()
+                .map(crate::webauthn::as_method),
+        );
+        all.sort_by_key(|m| (m.created_at, m.id));
+        Ok(all)
     }
 
-    pub(crate) async fn mfa_secret_impl(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
+    async fn mfa_secret(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
         #[derive(sqlx::FromRow)]
         struct WithSecret {
             #[sqlx(flatten)]
@@ -103,12 +135,7 @@ impl SqlStore {
             .transpose()
     }
 
-    pub(crate) async fn use_totp_step_impl(
-        &self,
-        id: Uuid,
-        step: u64,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
+    async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE mfa_methods SET last_step = $1, last_used_at = $2 \
              WHERE id = $3 AND (last_step IS NULL OR last_step < $1)",
@@ -123,24 +150,17 @@ impl SqlStore {
         Ok(n == 1)
     }
 
-    pub(crate) async fn remove_mfa_method_impl(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM mfa_methods WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
+    /// Removes a method of either table (TOTP and email here, security keys and passkeys in
+    /// the WebAuthn table); false when there is none with this id.
+    async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
+        if self.remove_app_method(id, audit.clone()).await? {
+            return Ok(true);
         }
-        append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
+        self.remove_webauthn_credential(id, audit).await
     }
 
     /// Renames one of the user's methods; false when it is not theirs.
-    pub(crate) async fn rename_mfa_method_impl(
+    async fn rename_mfa_method(
         &self,
         id: Uuid,
         user_id: Uuid,
@@ -166,13 +186,11 @@ impl SqlStore {
             return Ok(false);
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
-}
 
-impl SqlStore {
-    pub(crate) async fn replace_recovery_codes_impl(
+    async fn replace_recovery_codes(
         &self,
         user_id: Uuid,
         hashes: &[String],
@@ -202,10 +220,10 @@ impl SqlStore {
             })?;
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn unused_recovery_codes_impl(&self, user_id: Uuid) -> Result<i64> {
+    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<i64> {
         let row: (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
@@ -216,7 +234,7 @@ impl SqlStore {
         Ok(row.0)
     }
 
-    pub(crate) async fn use_recovery_code_impl(
+    async fn use_recovery_code(
         &self,
         user_id: Uuid,
         code_hash: &str,
@@ -235,40 +253,8 @@ impl SqlStore {
         .rows_affected();
         Ok(n == 1)
     }
-}
 
-impl SqlStore {
-    pub(crate) async fn get_setting_impl(&self, name: &str) -> Result<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db)?;
-        Ok(row.map(|r| r.0))
-    }
-
-    pub(crate) async fn put_setting_impl(
-        &self,
-        name: &str,
-        value: &str,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO settings (name, value, updated_at) VALUES ($1,$2,$3) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(name)
-        .bind(value)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    pub(crate) async fn registration_prompted_impl(
+    async fn registration_prompted(
         &self,
         user_id: Uuid,
         at: OffsetDateTime,
@@ -292,5 +278,33 @@ impl SqlStore {
             Some((Some(v),)) => from_ms(v),
             _ => Err(StoreError::NotFound("user")),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::SettingsStore for SqlStore {
+    async fn get_setting(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO settings (name, value, updated_at) VALUES ($1,$2,$3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(value)
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
+        tx.commit().await
     }
 }

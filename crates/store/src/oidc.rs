@@ -294,11 +294,36 @@ const DEVICE_COLS: &str = "hash, grant_id, user_code, client_id, scope, status, 
     session_id, data, created_at, expires_at, last_poll_at";
 
 impl SqlStore {
-    pub(crate) async fn create_oidc_client_impl(
-        &self,
-        c: &OidcClient,
-        audit: AuditDraft,
-    ) -> Result<()> {
+    async fn device_where(&self, column: &str, value: &str) -> Result<Option<DeviceCode>> {
+        let row: Option<DeviceRow> = sqlx::query_as(safe(format!(
+            "SELECT {DEVICE_COLS} FROM oidc_device_codes WHERE {column} = $1"
+        )))
+        .bind(value)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
+        row.map(DeviceCode::try_from).transpose()
+    }
+
+    pub(crate) async fn device_by_hash_impl(&self, hash: &str) -> Result<Option<DeviceCode>> {
+        self.device_where("hash", hash).await
+    }
+}
+
+/// A user's answer on the device page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Approve {
+        user_id: Uuid,
+        session_id: Uuid,
+        data: String,
+    },
+    Deny,
+}
+
+#[async_trait::async_trait]
+impl crate::OidcStore for SqlStore {
+    async fn create_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let found: Option<(String,)> = sqlx::query_as("SELECT id FROM applications WHERE id = $1")
             .bind(&c.app_id)
@@ -331,15 +356,11 @@ impl SqlStore {
         .await
         .map_err(conflict("oidc client"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     /// Replaces every field but the id and creation time; `NotFound` when it does not exist.
-    pub(crate) async fn update_oidc_client_impl(
-        &self,
-        c: &OidcClient,
-        audit: AuditDraft,
-    ) -> Result<()> {
+    async fn update_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE oidc_clients SET name = $2, app_id = $3, secret_hash = $4, \
@@ -370,7 +391,7 @@ impl SqlStore {
         }
     }
 
-    pub(crate) async fn get_oidc_client_impl(&self, id: &str) -> Result<Option<OidcClient>> {
+    async fn get_oidc_client(&self, id: &str) -> Result<Option<OidcClient>> {
         let row: Option<ClientRow> = sqlx::query_as(safe(format!(
             "SELECT {CLIENT_COLS} FROM oidc_clients WHERE id = $1"
         )))
@@ -381,7 +402,7 @@ impl SqlStore {
         row.map(OidcClient::try_from).transpose()
     }
 
-    pub(crate) async fn list_oidc_clients_impl(&self) -> Result<Vec<OidcClient>> {
+    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>> {
         let rows: Vec<ClientRow> = sqlx::query_as(safe(format!(
             "SELECT {CLIENT_COLS} FROM oidc_clients ORDER BY id"
         )))
@@ -392,11 +413,7 @@ impl SqlStore {
     }
 
     /// Deletes the client with everything issued to it; false when it did not exist.
-    pub(crate) async fn delete_oidc_client_impl(
-        &self,
-        id: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
+    async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         for table in [
             "oidc_tokens",
@@ -419,7 +436,7 @@ impl SqlStore {
         commit_if_changed(self.audit_keying(), tx, n, &audit).await
     }
 
-    pub(crate) async fn save_oidc_request_impl(&self, r: &OidcRequest) -> Result<()> {
+    async fn save_oidc_request(&self, r: &OidcRequest) -> Result<()> {
         sqlx::query(
             "INSERT INTO oidc_requests (id, client_id, data, created_at, expires_at) \
              VALUES ($1,$2,$3,$4,$5)",
@@ -436,7 +453,7 @@ impl SqlStore {
     }
 
     /// The request if it exists and has not expired.
-    pub(crate) async fn load_oidc_request_impl(
+    async fn load_oidc_request(
         &self,
         id: &str,
         now: OffsetDateTime,
@@ -463,11 +480,7 @@ impl SqlStore {
     }
 
     /// Deletes a request (and, opportunistically, every expired one).
-    pub(crate) async fn delete_oidc_request_impl(
-        &self,
-        id: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
+    async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query("DELETE FROM oidc_requests WHERE id = $1")
             .bind(id)
             .execute(self.pool())
@@ -482,7 +495,7 @@ impl SqlStore {
         Ok(n > 0)
     }
 
-    pub(crate) async fn create_oidc_code_impl(&self, c: &OidcCode) -> Result<()> {
+    async fn create_oidc_code(&self, c: &OidcCode) -> Result<()> {
         sqlx::query(
             "INSERT INTO oidc_codes (hash, grant_id, client_id, user_id, session_id, data, \
              created_at, expires_at, used_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -503,11 +516,7 @@ impl SqlStore {
     }
 
     /// Marks the code used (atomically: of two concurrent takes, one is `Fresh`).
-    pub(crate) async fn take_oidc_code_impl(
-        &self,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<CodeTake> {
+    async fn take_oidc_code(&self, hash: &str, now: OffsetDateTime) -> Result<CodeTake> {
         let n =
             sqlx::query("UPDATE oidc_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL")
                 .bind(hash)
@@ -530,7 +539,7 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn create_oidc_token_impl(&self, t: &OidcToken) -> Result<()> {
+    async fn create_oidc_token(&self, t: &OidcToken) -> Result<()> {
         sqlx::query(
             "INSERT INTO oidc_tokens (hash, id, kind, grant_id, client_id, user_id, session_id, \
              scope, data, created_at, expires_at, used_at, revoked_at) \
@@ -558,7 +567,7 @@ impl SqlStore {
     /// Writes many tokens in one transaction (multi-row inserts, one commit). A token whose
     /// client or user was deleted meanwhile is skipped (the batch is then written row by
     /// row); a token already stored is left as it is.
-    pub(crate) async fn create_oidc_tokens_impl(&self, ts: &[OidcToken]) -> Result<()> {
+    async fn create_oidc_tokens(&self, ts: &[OidcToken]) -> Result<()> {
         const COLS: usize = 13;
         const CHUNK: usize = 200;
         if ts.is_empty() {
@@ -608,12 +617,12 @@ impl SqlStore {
             }
         }
         if !failed {
-            return tx.commit().await.map_err(db);
+            return tx.commit().await;
         }
         drop(tx);
         // One row failed (a foreign key: its client or user is gone): row by row.
         for t in ts {
-            match self.create_oidc_token_impl(t).await {
+            match self.create_oidc_token(t).await {
                 Ok(()) | Err(StoreError::Conflict(_)) => {}
                 Err(StoreError::Database(e)) => {
                     tracing::debug!(error = %e, "token not recorded (client or user gone)");
@@ -624,7 +633,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn oidc_token_impl(&self, hash: &str) -> Result<Option<OidcToken>> {
+    async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>> {
         let row: Option<TokenRow> = sqlx::query_as(safe(format!(
             "SELECT {TOKEN_COLS} FROM oidc_tokens WHERE hash = $1"
         )))
@@ -636,11 +645,7 @@ impl SqlStore {
     }
 
     /// Spends a live refresh token (atomically); false when it was used, revoked or expired.
-    pub(crate) async fn use_refresh_token_impl(
-        &self,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
+    async fn use_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE oidc_tokens SET used_at = $2 WHERE hash = $1 AND kind = 'refresh' \
              AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
@@ -655,11 +660,7 @@ impl SqlStore {
     }
 
     /// Revokes one token; false when unknown or already revoked.
-    pub(crate) async fn revoke_oidc_token_impl(
-        &self,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
+    async fn revoke_oidc_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE oidc_tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
         )
@@ -673,11 +674,7 @@ impl SqlStore {
     }
 
     /// Revokes every token of a grant (a refresh family); the number revoked.
-    pub(crate) async fn revoke_oidc_grant_impl(
-        &self,
-        grant_id: Uuid,
-        now: OffsetDateTime,
-    ) -> Result<u64> {
+    async fn revoke_oidc_grant(&self, grant_id: Uuid, now: OffsetDateTime) -> Result<u64> {
         let n = sqlx::query(
             "UPDATE oidc_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
         )
@@ -690,7 +687,7 @@ impl SqlStore {
         Ok(n)
     }
 
-    pub(crate) async fn create_device_code_impl(&self, d: &DeviceCode) -> Result<()> {
+    async fn create_device_code(&self, d: &DeviceCode) -> Result<()> {
         sqlx::query(
             "INSERT INTO oidc_device_codes (hash, grant_id, user_code, client_id, scope, status, \
              user_id, session_id, data, created_at, expires_at, last_poll_at) \
@@ -714,31 +711,13 @@ impl SqlStore {
         Ok(())
     }
 
-    async fn device_where(&self, column: &str, value: &str) -> Result<Option<DeviceCode>> {
-        let row: Option<DeviceRow> = sqlx::query_as(safe(format!(
-            "SELECT {DEVICE_COLS} FROM oidc_device_codes WHERE {column} = $1"
-        )))
-        .bind(value)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(db)?;
-        row.map(DeviceCode::try_from).transpose()
-    }
-
-    pub(crate) async fn device_by_hash_impl(&self, hash: &str) -> Result<Option<DeviceCode>> {
-        self.device_where("hash", hash).await
-    }
-
-    pub(crate) async fn device_by_user_code_impl(
-        &self,
-        user_code: &str,
-    ) -> Result<Option<DeviceCode>> {
+    async fn device_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCode>> {
         self.device_where("user_code", user_code).await
     }
 
     /// Moves a pending, unexpired device code to `approved` (with the user, session and
     /// authentication data) or `denied`; false when it was not pending.
-    pub(crate) async fn decide_device_code_impl(
+    async fn decide_device_code(
         &self,
         hash: &str,
         decision: DeviceDecision,
@@ -775,7 +754,7 @@ impl SqlStore {
     }
 
     /// Records a poll; returns the previous poll time.
-    pub(crate) async fn poll_device_code_impl(
+    async fn poll_device_code(
         &self,
         hash: &str,
         now: OffsetDateTime,
@@ -791,7 +770,7 @@ impl SqlStore {
     }
 
     /// Spends an approved device code (atomically); false when it was not approved.
-    pub(crate) async fn use_device_code_impl(&self, hash: &str) -> Result<bool> {
+    async fn use_device_code(&self, hash: &str) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE oidc_device_codes SET status = 'used' WHERE hash = $1 AND status = 'approved'",
         )
@@ -802,15 +781,8 @@ impl SqlStore {
         .rows_affected();
         Ok(n == 1)
     }
-}
 
-/// A user's answer on the device page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceDecision {
-    Approve {
-        user_id: Uuid,
-        session_id: Uuid,
-        data: String,
-    },
-    Deny,
+    async fn device_code(&self, hash: &str) -> Result<Option<DeviceCode>> {
+        self.device_by_hash_impl(hash).await
+    }
 }

@@ -106,8 +106,9 @@ impl Expired {
     }
 }
 
-impl SqlStore {
-    pub(crate) async fn purge_expired_impl(
+#[async_trait::async_trait]
+impl crate::RetentionStore for SqlStore {
+    async fn purge_expired(
         &self,
         what: Expired,
         before: OffsetDateTime,

@@ -45,8 +45,29 @@ impl TryFrom<DetectionRow> for RiskDetection {
     }
 }
 
-impl SqlStore {
-    pub(crate) async fn save_login_flow_impl(
+/// Marks the user's active leaked-credential detections remediated (inside the transaction
+/// that changes the password).
+pub(crate) async fn remediate_leaked_in(
+    conn: &mut sqlx::AnyConnection,
+    user_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE risk_detections SET state = 'remediated', updated_at = $1 \
+         WHERE user_id = $2 AND kind = $3 AND state = 'at_risk'",
+    )
+    .bind(ms(at))
+    .bind(user_id.to_string())
+    .bind(DetectionKind::LeakedCredentials.as_str())
+    .execute(conn)
+    .await
+    .map_err(db)?
+    .rows_affected())
+}
+
+#[async_trait::async_trait]
+impl crate::FlowStore for SqlStore {
+    async fn save_login_flow(
         &self,
         id_hash: &str,
         user_id: Option<Uuid>,
@@ -76,14 +97,10 @@ impl SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn load_login_flow_impl(
-        &self,
-        id_hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<String>> {
+    async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT data FROM login_flows WHERE id_hash = $1 AND expires_at >= $2")
                 .bind(id_hash)
@@ -94,7 +111,7 @@ impl SqlStore {
         Ok(row.map(|r| r.0))
     }
 
-    pub(crate) async fn delete_login_flow_impl(&self, id_hash: &str) -> Result<bool> {
+    async fn delete_login_flow(&self, id_hash: &str) -> Result<bool> {
         let n = sqlx::query("DELETE FROM login_flows WHERE id_hash = $1")
             .bind(id_hash)
             .execute(self.pool())
@@ -103,8 +120,12 @@ impl SqlStore {
             .rows_affected();
         Ok(n > 0)
     }
+}
 
-    pub(crate) async fn record_risk_detection_impl(&self, d: &RiskDetection) -> Result<()> {
+#[async_trait::async_trait]
+impl crate::RiskStore for SqlStore {
+    async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(crate::sql::safe(format!(
             "INSERT INTO risk_detections ({DETECTION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
         )))
@@ -117,7 +138,7 @@ impl SqlStore {
         .bind(d.correlation_id.as_deref())
         .bind(ms(d.detected_at))
         .bind(ms(d.updated_at))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(x) if x.is_foreign_key_violation() => {
@@ -125,10 +146,12 @@ impl SqlStore {
             }
             _ => db(e),
         })?;
-        Ok(())
+        // The user's risk changed: decisions about them are re-evaluated everywhere.
+        tx.announce(crate::Change::User(d.user_id)).await?;
+        tx.commit().await
     }
 
-    pub(crate) async fn list_risk_detections_impl(
+    async fn list_risk_detections(
         &self,
         user_id: Option<Uuid>,
         state: Option<DetectionState>,
@@ -159,7 +182,7 @@ impl SqlStore {
         rows.into_iter().map(RiskDetection::try_from).collect()
     }
 
-    pub(crate) async fn get_risk_detection_impl(&self, id: Uuid) -> Result<Option<RiskDetection>> {
+    async fn get_risk_detection(&self, id: Uuid) -> Result<Option<RiskDetection>> {
         let row: Option<DetectionRow> = sqlx::query_as(crate::sql::safe(format!(
             "SELECT {DETECTION_COLS} FROM risk_detections WHERE id = $1"
         )))
@@ -172,7 +195,7 @@ impl SqlStore {
 
     /// Moves one detection from `at_risk` to `to`, with its audit entry, in one transaction.
     /// False when it does not exist or is no longer at risk.
-    pub(crate) async fn close_risk_detection_impl(
+    async fn close_risk_detection(
         &self,
         id: Uuid,
         to: DetectionState,
@@ -195,27 +218,7 @@ impl SqlStore {
             return Ok(false);
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
-}
-
-/// Marks the user's active leaked-credential detections remediated (inside the transaction
-/// that changes the password).
-pub(crate) async fn remediate_leaked_in(
-    conn: &mut sqlx::AnyConnection,
-    user_id: Uuid,
-    at: OffsetDateTime,
-) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE risk_detections SET state = 'remediated', updated_at = $1 \
-         WHERE user_id = $2 AND kind = $3 AND state = 'at_risk'",
-    )
-    .bind(ms(at))
-    .bind(user_id.to_string())
-    .bind(DetectionKind::LeakedCredentials.as_str())
-    .execute(conn)
-    .await
-    .map_err(db)?
-    .rows_affected())
 }

@@ -1,16 +1,19 @@
 //! [`SqlStore`]: the [`Store`] implementation shared by SQLite and PostgreSQL.
 
 use crate::chain::AuditKeying;
+use crate::changes::{Change, ChangeFeed, ChangeListener, WriteTx};
 use crate::rows::*;
 use crate::*;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, FromRow};
+use std::sync::Arc;
 use std::time::Duration;
 use trustplane_core::audit::{ChainVerifier, seal_with};
 use trustplane_core::identity::fold_name;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("./migrations/postgres");
 
 /// How many audit entries `verify_audit` reads per page.
 const AUDIT_PAGE: i64 = 1000;
@@ -21,6 +24,20 @@ pub struct SqlStore {
     backend: Backend,
     /// The audit chain key (see `chain.rs`).
     pub(crate) audit: AuditKeying,
+    /// Subscribers to committed changes (see `changes.rs`).
+    feed: Arc<ChangeFeed>,
+    /// Where the PostgreSQL listener connects (it may hold a password: never printed).
+    listen_url: Option<Secret>,
+}
+
+/// A string that never appears in `Debug` output.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("…")
+    }
 }
 
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
@@ -82,13 +99,13 @@ fn like_pattern(s: &str) -> String {
 /// locks it, so concurrent appends (from several instances too) serialise.
 pub(crate) async fn append_in(
     keying: &AuditKeying,
-    conn: &mut AnyConnection,
+    conn: &mut WriteTx,
     draft: &AuditDraft,
 ) -> Result<AuditEntry> {
     keying.may_append()?;
     let (seq, prev): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut **conn)
             .await
             .map_err(db)?;
     let e = seal_with(keying.key(), draft, seq, now_ms(), &prev);
@@ -108,37 +125,25 @@ pub(crate) async fn append_in(
     .bind(&e.after)
     .bind(&e.prev_hash)
     .bind(&e.hash)
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(db)?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(&e.hash)
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db)?;
-    if conn.backend_name() == "PostgreSQL" {
-        // Continuous access evaluation: every instance listening on this channel learns of
-        // the change when (and only if) the transaction commits. The payload names the
-        // change, never its content.
-        let payload = serde_json::json!({
-            "seq": e.seq,
-            "action": e.action,
-            "target_type": e.target_type,
-            "target_id": e.target_id,
-        })
-        .to_string();
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(EVENTS_CHANNEL)
-            .bind(payload)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
+    // Continuous access evaluation: subscribers (here, and on other instances through
+    // PostgreSQL's NOTIFY in this transaction) learn of the change once it committed. The
+    // change names what changed, never its content.
+    conn.announce(Change::Audited {
+        action: e.action.clone(),
+        target_type: e.target_type.clone(),
+        target_id: e.target_id.clone(),
+    })
+    .await?;
     Ok(e)
 }
-
-/// The PostgreSQL `LISTEN`/`NOTIFY` channel of change events (see `docs/continuous-access.md`).
-pub const EVENTS_CHANNEL: &str = "trustplane_events";
 
 async fn insert_user(
     conn: &mut AnyConnection,
@@ -237,10 +242,13 @@ impl SqlStore {
             other => StoreError::Database(format!("migration failed: {other}")),
         })?;
         let audit = AuditKeying::unkeyed(&pool).await?;
+        let listen_url = (backend == Backend::Postgres).then(|| Secret(url.clone()));
         Ok(SqlStore {
             pool,
             backend,
             audit,
+            feed: Arc::new(ChangeFeed::default()),
+            listen_url,
         })
     }
 
@@ -258,11 +266,18 @@ impl SqlStore {
     /// first and writes later fails at once with SQLITE_BUSY when another connection committed
     /// in between (the busy timeout does not apply to that upgrade), which made writes fail
     /// under concurrent background work. PostgreSQL needs nothing of the kind.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db),
-            Backend::Postgres => self.pool.begin().await.map_err(db),
-        }
+    ///
+    /// The transaction announces its changes to the change feed once it committed.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?,
+            Backend::Postgres => self.pool.begin().await.map_err(db)?,
+        };
+        Ok(WriteTx::new(
+            tx,
+            self.feed.clone(),
+            self.backend == Backend::Postgres,
+        ))
     }
 
     async fn fetch_users(&self, sql: String, bind: &str) -> Result<Vec<User>> {
@@ -279,21 +294,29 @@ impl SqlStore {
 /// (`Ok(false)`, no audit entry); otherwise the audit entry is appended and it commits.
 pub(crate) async fn commit_if_changed(
     keying: &AuditKeying,
-    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    mut tx: WriteTx,
     changed: u64,
     audit: &AuditDraft,
 ) -> Result<bool> {
     if changed == 0 {
-        tx.rollback().await.map_err(db)?;
+        tx.rollback().await?;
         return Ok(false);
     }
     append_in(keying, &mut tx, audit).await?;
-    tx.commit().await.map_err(db)?;
+    tx.commit().await?;
     Ok(true)
 }
 
 /// Runs a single audited statement: `Ok(true)` and an audit entry if it changed a row.
 macro_rules! audited_change {
+    ($self:ident, $audit:ident, $change:expr, $query:expr) => {{
+        let mut tx = $self.begin_write().await?;
+        let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
+        if n > 0 {
+            tx.announce($change).await?;
+        }
+        Ok(commit_if_changed(&$self.audit, tx, n, &$audit).await?)
+    }};
     ($self:ident, $audit:ident, $query:expr) => {{
         let mut tx = $self.begin_write().await?;
         let n = $query.execute(&mut *tx).await.map_err(db)?.rows_affected();
@@ -323,6 +346,21 @@ impl Store for SqlStore {
         crate::health::probe_write(&self.pool, now_ms()).await
     }
 
+    fn subscribe_changes(&self, l: Arc<dyn ChangeListener>) {
+        self.feed.subscribe(l);
+    }
+
+    fn start_change_feed(&self) {
+        crate::changes::start(
+            self,
+            self.feed.clone(),
+            self.listen_url.as_ref().map(|s| s.0.clone()),
+        );
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqlStore {
     async fn create_user(
         &self,
         user: &User,
@@ -333,7 +371,7 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         insert_user(&mut tx, user, password_hash, roles).await?;
         append_in(&self.audit, &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
@@ -491,8 +529,11 @@ impl Store for SqlStore {
             // leaked-credentials detections it raised are remediated in the same transaction.
             crate::risk::remediate_leaked_in(&mut tx, user_id, OffsetDateTime::now_utc()).await?;
             append_in(&self.audit, &mut tx, &a).await?;
+            tx.announce(Change::User(user_id)).await?;
+        } else if revoke_sessions_at.is_some() {
+            tx.announce(Change::User(user_id)).await?;
         }
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn create_group(&self, group: &Group, audit: AuditDraft) -> Result<()> {
@@ -510,7 +551,7 @@ impl Store for SqlStore {
         .await
         .map_err(conflict("a group with this name"))?;
         append_in(&self.audit, &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn get_group(&self, id: Uuid) -> Result<Option<Group>> {
@@ -565,6 +606,7 @@ impl Store for SqlStore {
         audited_change!(
             self,
             audit,
+            Change::User(user_id),
             sqlx::query(
                 "INSERT INTO group_members (group_id, user_id, added_at) VALUES ($1,$2,$3) \
                  ON CONFLICT (group_id, user_id) DO NOTHING"
@@ -584,6 +626,7 @@ impl Store for SqlStore {
         audited_change!(
             self,
             audit,
+            Change::User(user_id),
             sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
                 .bind(group_id.to_string())
                 .bind(user_id.to_string())
@@ -661,6 +704,71 @@ impl Store for SqlStore {
         .await
     }
 
+    async fn set_bootstrap_token(
+        &self,
+        secret_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM bootstrap_tokens")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("INSERT INTO bootstrap_tokens (secret_hash, expires_at) VALUES ($1, $2)")
+            .bind(secret_hash)
+            .bind(ms(expires_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await
+    }
+
+    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT expires_at FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    async fn bootstrap_admin(
+        &self,
+        secret_hash: &str,
+        now: OffsetDateTime,
+        user: &User,
+        password_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n =
+            sqlx::query("DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2")
+                .bind(secret_hash)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("bootstrap token"));
+        }
+        insert_user(
+            &mut tx,
+            user,
+            Some(password_hash),
+            &[Role::GlobalAdministrator],
+        )
+        .await?;
+        append_in(&self.audit, &mut tx, &audit).await?;
+        tx.commit().await
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
     async fn create_session(&self, s: &Session, secret_hash: &str) -> Result<()> {
         let methods =
             serde_json::to_string(&s.methods).map_err(|e| StoreError::Database(e.to_string()))?;
@@ -761,10 +869,17 @@ impl Store for SqlStore {
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(ms(at))
                 .bind(id.to_string());
-        match audit {
-            Some(a) => audited_change!(self, a, q),
-            None => Ok(q.execute(&self.pool).await.map_err(db)?.rows_affected() > 0),
+        // Announced also when nothing changed: the caller may hold a stale view of it.
+        let mut tx = self.begin_write().await?;
+        let n = q.execute(&mut *tx).await.map_err(db)?.rows_affected();
+        if n > 0
+            && let Some(a) = audit
+        {
+            append_in(&self.audit, &mut tx, &a).await?;
         }
+        tx.announce(Change::Session(id)).await?;
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     async fn revoke_user_sessions(
@@ -786,7 +901,8 @@ impl Store for SqlStore {
         if let Some(a) = audit {
             append_in(&self.audit, &mut tx, &a).await?;
         }
-        tx.commit().await.map_err(db)?;
+        tx.announce(Change::User(user_id)).await?;
+        tx.commit().await?;
         Ok(n)
     }
 
@@ -836,7 +952,7 @@ impl Store for SqlStore {
         .await
         .map_err(conflict("API token"))?;
         append_in(&self.audit, &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
     async fn api_token_by_secret(&self, secret_hash: &str) -> Result<Option<ApiToken>> {
@@ -886,7 +1002,10 @@ impl Store for SqlStore {
             .map_err(db)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl SignInLogStore for SqlStore {
     async fn record_sign_in(&self, e: &SignInEvent) -> Result<()> {
         let methods =
             serde_json::to_string(&e.methods).map_err(|x| StoreError::Database(x.to_string()))?;
@@ -920,15 +1039,6 @@ impl Store for SqlStore {
         .await
         .map_err(db)?;
         Ok(())
-    }
-
-    async fn purge_expired(
-        &self,
-        what: crate::Expired,
-        before: OffsetDateTime,
-        limit: u32,
-    ) -> Result<u64> {
-        self.purge_expired_impl(what, before, limit).await
     }
 
     async fn list_sign_ins(&self, q: &SignInQuery) -> Result<Vec<SignInEvent>> {
@@ -989,11 +1099,14 @@ impl Store for SqlStore {
         .map_err(db)?;
         Ok(convert(rows)?.into_iter().next())
     }
+}
 
+#[async_trait]
+impl AuditStore for SqlStore {
     async fn append_audit(&self, draft: AuditDraft) -> Result<AuditEntry> {
         let mut tx = self.begin_write().await?;
         let e = append_in(&self.audit, &mut tx, &draft).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(e)
     }
 
@@ -1073,7 +1186,10 @@ impl Store for SqlStore {
         }
         Ok(Ok(v.checked))
     }
+}
 
+#[async_trait]
+impl BannedTermStore for SqlStore {
     async fn list_banned_terms(&self) -> Result<Vec<BannedTerm>> {
         let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
             "SELECT term, display, added_at, added_by FROM banned_terms ORDER BY term",
@@ -1117,11 +1233,11 @@ impl Store for SqlStore {
             .rows_affected();
         }
         if added == 0 {
-            tx.rollback().await.map_err(db)?;
+            tx.rollback().await?;
             return Ok(0);
         }
         append_in(&self.audit, &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(added)
     }
 
@@ -1133,558 +1249,12 @@ impl Store for SqlStore {
         )
     }
 
-    async fn set_bootstrap_token(
-        &self,
-        secret_hash: &str,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM bootstrap_tokens")
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        sqlx::query("INSERT INTO bootstrap_tokens (secret_hash, expires_at) VALUES ($1, $2)")
-            .bind(secret_hash)
-            .bind(ms(expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn bootstrap_token_valid(&self, secret_hash: &str, now: OffsetDateTime) -> Result<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT expires_at FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2",
-        )
-        .bind(secret_hash)
-        .bind(ms(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(row.is_some())
-    }
-
-    async fn bootstrap_admin(
-        &self,
-        secret_hash: &str,
-        now: OffsetDateTime,
-        user: &User,
-        password_hash: &str,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let n =
-            sqlx::query("DELETE FROM bootstrap_tokens WHERE secret_hash = $1 AND expires_at > $2")
-                .bind(secret_hash)
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?
-                .rows_affected();
-        if n == 0 {
-            return Err(StoreError::NotFound("bootstrap token"));
-        }
-        insert_user(
-            &mut tx,
-            user,
-            Some(password_hash),
-            &[Role::GlobalAdministrator],
-        )
-        .await?;
-        append_in(&self.audit, &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
-    }
-
-    async fn save_login_flow(
-        &self,
-        id_hash: &str,
-        user_id: Option<Uuid>,
-        data: &str,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        self.save_login_flow_impl(id_hash, user_id, data, now, expires_at)
-            .await
-    }
-
     async fn banned_terms_revision(&self) -> Result<i64> {
         let row: (i64,) = sqlx::query_as("SELECT rev FROM revisions WHERE name = 'banned_terms'")
             .fetch_one(&self.pool)
             .await
             .map_err(db)?;
         Ok(row.0)
-    }
-
-    async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
-        self.load_login_flow_impl(id_hash, now).await
-    }
-
-    async fn delete_login_flow(&self, id_hash: &str) -> Result<bool> {
-        self.delete_login_flow_impl(id_hash).await
-    }
-
-    async fn add_mfa_method(
-        &self,
-        m: &MfaMethod,
-        secret_sealed: &str,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        self.add_mfa_method_impl(m, secret_sealed, audit).await
-    }
-
-    async fn list_mfa_methods(&self, user_id: Uuid) -> Result<Vec<MfaMethod>> {
-        let mut all = self.list_mfa_methods_impl(user_id).await?;
-        // Security keys and passkeys are second factors too (their own table).
-        all.extend(
-            self.list_webauthn_credentials_impl(user_id)
-                .await?
-                .into_iter()
-                .map(crate::webauthn::as_method),
-        );
-        all.sort_by_key(|m| (m.created_at, m.id));
-        Ok(all)
-    }
-
-    async fn mfa_secret(&self, id: Uuid) -> Result<Option<(MfaMethod, String)>> {
-        self.mfa_secret_impl(id).await
-    }
-
-    async fn use_totp_step(&self, id: Uuid, step: u64, at: OffsetDateTime) -> Result<bool> {
-        self.use_totp_step_impl(id, step, at).await
-    }
-
-    async fn remove_mfa_method(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
-        Ok(self.remove_mfa_method_impl(id, audit.clone()).await?
-            || self.remove_webauthn_credential_impl(id, audit).await?)
-    }
-
-    async fn add_webauthn_credential(
-        &self,
-        c: &WebauthnCredential,
-        passkey: &str,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        self.add_webauthn_credential_impl(c, passkey, audit).await
-    }
-
-    async fn list_webauthn_credentials(&self, user_id: Uuid) -> Result<Vec<WebauthnCredential>> {
-        self.list_webauthn_credentials_impl(user_id).await
-    }
-
-    async fn webauthn_keys(&self, user_id: Uuid) -> Result<Vec<(WebauthnCredential, String)>> {
-        self.webauthn_keys_impl(user_id).await
-    }
-
-    async fn webauthn_by_credential_id(
-        &self,
-        credential_id: &str,
-    ) -> Result<Option<(WebauthnCredential, String)>> {
-        self.webauthn_by_credential_id_impl(credential_id).await
-    }
-
-    async fn record_webauthn_use(
-        &self,
-        id: Uuid,
-        expected_count: u32,
-        new_count: u32,
-        backup_state: bool,
-        passkey: &str,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        self.record_webauthn_use_impl(id, expected_count, new_count, backup_state, passkey, at)
-            .await
-    }
-
-    async fn rename_webauthn_credential(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        label: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.rename_webauthn_credential_impl(id, user_id, label, audit)
-            .await
-    }
-
-    async fn save_webauthn_ceremony(
-        &self,
-        id_hash: &str,
-        purpose: &str,
-        binding: &str,
-        user_id: Option<Uuid>,
-        state: &str,
-        now: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<()> {
-        self.save_webauthn_ceremony_impl(id_hash, purpose, binding, user_id, state, now, expires_at)
-            .await
-    }
-
-    async fn take_webauthn_ceremony(
-        &self,
-        id_hash: &str,
-        purpose: &str,
-        binding: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<(Option<Uuid>, String)>> {
-        self.take_webauthn_ceremony_impl(id_hash, purpose, binding, now)
-            .await
-    }
-
-    async fn rename_mfa_method(
-        &self,
-        id: Uuid,
-        user_id: Uuid,
-        label: &str,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.rename_mfa_method_impl(id, user_id, label, audit).await
-    }
-
-    async fn replace_recovery_codes(
-        &self,
-        user_id: Uuid,
-        hashes: &[String],
-        at: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        self.replace_recovery_codes_impl(user_id, hashes, at, audit)
-            .await
-    }
-
-    async fn unused_recovery_codes(&self, user_id: Uuid) -> Result<i64> {
-        self.unused_recovery_codes_impl(user_id).await
-    }
-
-    async fn use_recovery_code(
-        &self,
-        user_id: Uuid,
-        code_hash: &str,
-        at: OffsetDateTime,
-    ) -> Result<bool> {
-        self.use_recovery_code_impl(user_id, code_hash, at).await
-    }
-
-    async fn issue_tap(
-        &self,
-        tap: &TemporaryAccessPass,
-        pass_hash: &str,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        self.issue_tap_impl(tap, pass_hash, audit).await
-    }
-
-    async fn tap_of(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
-        self.tap_of_impl(user_id).await
-    }
-
-    async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool> {
-        self.use_tap_impl(user_id, pass_hash, now).await
-    }
-
-    async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
-        self.revoke_tap_impl(user_id, audit).await
-    }
-
-    async fn create_code(&self, code: &crate::NewCode) -> Result<()> {
-        self.create_code_impl(code).await
-    }
-
-    async fn codes_sent_since(&self, user_id: Uuid, since: OffsetDateTime) -> Result<u32> {
-        self.codes_sent_since_impl(user_id, since).await
-    }
-
-    async fn live_code(
-        &self,
-        bound_to: &str,
-        purpose: trustplane_core::mfa::email::CodePurpose,
-        now: OffsetDateTime,
-    ) -> Result<Option<crate::LiveCode>> {
-        self.live_code_impl(bound_to, purpose, now).await
-    }
-
-    async fn use_code(&self, id: Uuid, now: OffsetDateTime) -> Result<bool> {
-        self.use_code_impl(id, now).await
-    }
-
-    async fn fail_code(&self, id: Uuid, max_attempts: u32, now: OffsetDateTime) -> Result<u32> {
-        self.fail_code_impl(id, max_attempts, now).await
-    }
-
-    async fn require_reregistration(
-        &self,
-        user_id: Uuid,
-        now: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<u64> {
-        self.require_reregistration_impl(user_id, now, audit).await
-    }
-
-    async fn reregistration_required(&self, user_id: Uuid) -> Result<bool> {
-        self.reregistration_required_impl(user_id).await
-    }
-
-    async fn current_policy_version(&self) -> Result<Option<PolicyVersion>> {
-        self.current_policy_version_impl().await
-    }
-
-    async fn policy_version(&self, version: i64) -> Result<Option<PolicyVersion>> {
-        self.policy_version_impl(version).await
-    }
-
-    async fn list_policy_versions(&self, limit: i64) -> Result<Vec<PolicyVersion>> {
-        self.list_policy_versions_impl(limit).await
-    }
-
-    async fn save_policy_version(
-        &self,
-        based_on: i64,
-        document: &str,
-        created_by: &str,
-        comment: &str,
-        now: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<PolicyVersion> {
-        self.save_policy_version_impl(based_on, document, created_by, comment, now, audit)
-            .await
-    }
-
-    async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
-        self.create_terms_impl(t, audit).await
-    }
-
-    async fn list_terms(&self) -> Result<Vec<TermsOfUse>> {
-        self.list_terms_impl().await
-    }
-
-    async fn get_terms(&self, id: &str) -> Result<Option<TermsOfUse>> {
-        self.get_terms_impl(id).await
-    }
-
-    async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.delete_terms_impl(id, audit).await
-    }
-
-    async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()> {
-        self.accept_terms_impl(user_id, terms_id, at).await
-    }
-
-    async fn accepted_terms(&self, user_id: Uuid) -> Result<Vec<String>> {
-        self.accepted_terms_impl(user_id).await
-    }
-
-    async fn get_setting(&self, name: &str) -> Result<Option<String>> {
-        self.get_setting_impl(name).await
-    }
-
-    async fn put_setting(&self, name: &str, value: &str, audit: AuditDraft) -> Result<()> {
-        self.put_setting_impl(name, value, audit).await
-    }
-
-    async fn registration_prompted(
-        &self,
-        user_id: Uuid,
-        at: OffsetDateTime,
-    ) -> Result<OffsetDateTime> {
-        self.registration_prompted_impl(user_id, at).await
-    }
-
-    async fn record_risk_detection(&self, d: &RiskDetection) -> Result<()> {
-        self.record_risk_detection_impl(d).await
-    }
-
-    async fn list_risk_detections(
-        &self,
-        user_id: Option<Uuid>,
-        state: Option<DetectionState>,
-        limit: i64,
-    ) -> Result<Vec<RiskDetection>> {
-        self.list_risk_detections_impl(user_id, state, limit).await
-    }
-
-    async fn get_risk_detection(&self, id: Uuid) -> Result<Option<RiskDetection>> {
-        self.get_risk_detection_impl(id).await
-    }
-
-    async fn close_risk_detection(
-        &self,
-        id: Uuid,
-        to: DetectionState,
-        at: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.close_risk_detection_impl(id, to, at, audit).await
-    }
-
-    async fn create_application(&self, app: &Application, audit: AuditDraft) -> Result<()> {
-        self.create_application_impl(app, audit).await
-    }
-
-    async fn get_application(&self, id: &str) -> Result<Option<Application>> {
-        self.get_application_impl(id).await
-    }
-
-    async fn list_applications(&self) -> Result<Vec<Application>> {
-        self.list_applications_impl().await
-    }
-
-    async fn delete_application(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.delete_application_impl(id, audit).await
-    }
-
-    async fn add_route(&self, route: &Route, audit: AuditDraft) -> Result<()> {
-        self.add_route_impl(route, audit).await
-    }
-
-    async fn remove_route(&self, app_id: &str, route_id: Uuid, audit: AuditDraft) -> Result<bool> {
-        self.remove_route_impl(app_id, route_id, audit).await
-    }
-
-    async fn list_routes(&self, app_id: Option<&str>) -> Result<Vec<Route>> {
-        self.list_routes_impl(app_id).await
-    }
-
-    async fn find_route(&self, host: &str, path: &str) -> Result<Option<Route>> {
-        self.find_route_impl(host, path).await
-    }
-
-    async fn put_authentication_context(
-        &self,
-        c: &AuthenticationContext,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        self.put_authentication_context_impl(c, audit).await
-    }
-
-    async fn list_authentication_contexts(&self) -> Result<Vec<AuthenticationContext>> {
-        self.list_authentication_contexts_impl().await
-    }
-
-    async fn delete_authentication_context(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.delete_authentication_context_impl(id, audit).await
-    }
-
-    async fn put_sensitivity_label(&self, l: &SensitivityLabel, audit: AuditDraft) -> Result<()> {
-        self.put_sensitivity_label_impl(l, audit).await
-    }
-
-    async fn list_sensitivity_labels(&self) -> Result<Vec<SensitivityLabel>> {
-        self.list_sensitivity_labels_impl().await
-    }
-
-    async fn delete_sensitivity_label(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.delete_sensitivity_label_impl(id, audit).await
-    }
-
-    async fn set_sensitivity_label(
-        &self,
-        app_id: &str,
-        route: Option<Uuid>,
-        label: Option<&str>,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.set_sensitivity_label_impl(app_id, route, label, audit)
-            .await
-    }
-
-    async fn add_signing_key(&self, key: &SigningKey, audit: AuditDraft) -> Result<()> {
-        self.add_signing_key_impl(key, audit).await
-    }
-
-    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>> {
-        self.active_signing_keys_impl().await
-    }
-    async fn create_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
-        self.create_oidc_client_impl(c, audit).await
-    }
-    async fn update_oidc_client(&self, c: &OidcClient, audit: AuditDraft) -> Result<()> {
-        self.update_oidc_client_impl(c, audit).await
-    }
-    async fn get_oidc_client(&self, id: &str) -> Result<Option<OidcClient>> {
-        self.get_oidc_client_impl(id).await
-    }
-    async fn list_oidc_clients(&self) -> Result<Vec<OidcClient>> {
-        self.list_oidc_clients_impl().await
-    }
-    async fn delete_oidc_client(&self, id: &str, audit: AuditDraft) -> Result<bool> {
-        self.delete_oidc_client_impl(id, audit).await
-    }
-    async fn save_oidc_request(&self, r: &OidcRequest) -> Result<()> {
-        self.save_oidc_request_impl(r).await
-    }
-    async fn load_oidc_request(
-        &self,
-        id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<OidcRequest>> {
-        self.load_oidc_request_impl(id, now).await
-    }
-    async fn delete_oidc_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        self.delete_oidc_request_impl(id, now).await
-    }
-    async fn create_oidc_code(&self, c: &OidcCode) -> Result<()> {
-        self.create_oidc_code_impl(c).await
-    }
-    async fn take_oidc_code(&self, hash: &str, now: OffsetDateTime) -> Result<CodeTake> {
-        self.take_oidc_code_impl(hash, now).await
-    }
-    async fn create_oidc_token(&self, t: &OidcToken) -> Result<()> {
-        self.create_oidc_token_impl(t).await
-    }
-    async fn create_oidc_tokens(&self, ts: &[OidcToken]) -> Result<()> {
-        self.create_oidc_tokens_impl(ts).await
-    }
-    async fn oidc_token(&self, hash: &str) -> Result<Option<OidcToken>> {
-        self.oidc_token_impl(hash).await
-    }
-    async fn use_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
-        self.use_refresh_token_impl(hash, now).await
-    }
-    async fn revoke_oidc_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
-        self.revoke_oidc_token_impl(hash, now).await
-    }
-    async fn revoke_oidc_grant(&self, grant_id: Uuid, now: OffsetDateTime) -> Result<u64> {
-        self.revoke_oidc_grant_impl(grant_id, now).await
-    }
-    async fn create_device_code(&self, d: &DeviceCode) -> Result<()> {
-        self.create_device_code_impl(d).await
-    }
-    async fn device_code(&self, hash: &str) -> Result<Option<DeviceCode>> {
-        self.device_by_hash_impl(hash).await
-    }
-    async fn device_by_user_code(&self, user_code: &str) -> Result<Option<DeviceCode>> {
-        self.device_by_user_code_impl(user_code).await
-    }
-    async fn decide_device_code(
-        &self,
-        hash: &str,
-        decision: DeviceDecision,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        self.decide_device_code_impl(hash, decision, now).await
-    }
-    async fn poll_device_code(
-        &self,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<OffsetDateTime>> {
-        self.poll_device_code_impl(hash, now).await
-    }
-    async fn use_device_code(&self, hash: &str) -> Result<bool> {
-        self.use_device_code_impl(hash).await
-    }
-
-    async fn published_signing_keys(&self, now: OffsetDateTime) -> Result<Vec<SigningKey>> {
-        self.published_signing_keys_impl(now).await
-    }
-
-    async fn retire_signing_key(
-        &self,
-        kid: &str,
-        at: OffsetDateTime,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.retire_signing_key_impl(kid, at, audit).await
     }
 }
 

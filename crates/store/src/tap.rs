@@ -34,9 +34,10 @@ impl TryFrom<Row> for TemporaryAccessPass {
     }
 }
 
-impl SqlStore {
+#[async_trait::async_trait]
+impl crate::TapStore for SqlStore {
     /// Replaces the user's pass (if any) with this one.
-    pub(crate) async fn issue_tap_impl(
+    async fn issue_tap(
         &self,
         tap: &TemporaryAccessPass,
         pass_hash: &str,
@@ -70,10 +71,10 @@ impl SqlStore {
             _ => db(e),
         })?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn tap_of_impl(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
+    async fn tap_of(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
         let row: Option<Row> = sqlx::query_as(
             "SELECT id, user_id, one_time, created_at, expires_at, created_by, used_at \
              FROM temporary_access_passes WHERE user_id = $1",
@@ -86,12 +87,7 @@ impl SqlStore {
     }
 
     /// Uses the pass: true when it matched, was unexpired and (if one-time) unused; atomic.
-    pub(crate) async fn use_tap_impl(
-        &self,
-        user_id: Uuid,
-        pass_hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
+    async fn use_tap(&self, user_id: Uuid, pass_hash: &str, now: OffsetDateTime) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE temporary_access_passes SET used_at = $1 \
              WHERE user_id = $2 AND pass_hash = $3 AND expires_at > $1 AND created_at <= $1 \
@@ -107,7 +103,7 @@ impl SqlStore {
         Ok(n == 1)
     }
 
-    pub(crate) async fn revoke_tap_impl(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
+    async fn revoke_tap(&self, user_id: Uuid, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1")
             .bind(user_id.to_string())
@@ -119,7 +115,7 @@ impl SqlStore {
             return Ok(false);
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
 }

@@ -38,8 +38,9 @@ impl TryFrom<Row> for TermsOfUse {
     }
 }
 
-impl SqlStore {
-    pub(crate) async fn create_terms_impl(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
+#[async_trait::async_trait]
+impl crate::TermsStore for SqlStore {
+    async fn create_terms(&self, t: &TermsOfUse, audit: AuditDraft) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO terms_of_use (id, name, body, created_at) VALUES ($1,$2,$3,$4)")
             .bind(&t.id)
@@ -50,10 +51,10 @@ impl SqlStore {
             .await
             .map_err(conflict("terms of use"))?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn list_terms_impl(&self) -> Result<Vec<TermsOfUse>> {
+    async fn list_terms(&self) -> Result<Vec<TermsOfUse>> {
         let rows: Vec<Row> =
             sqlx::query_as("SELECT id, name, body, created_at FROM terms_of_use ORDER BY id")
                 .fetch_all(self.pool())
@@ -62,7 +63,7 @@ impl SqlStore {
         rows.into_iter().map(TermsOfUse::try_from).collect()
     }
 
-    pub(crate) async fn get_terms_impl(&self, id: &str) -> Result<Option<TermsOfUse>> {
+    async fn get_terms(&self, id: &str) -> Result<Option<TermsOfUse>> {
         let row: Option<Row> =
             sqlx::query_as("SELECT id, name, body, created_at FROM terms_of_use WHERE id = $1")
                 .bind(id)
@@ -72,7 +73,7 @@ impl SqlStore {
         row.map(TermsOfUse::try_from).transpose()
     }
 
-    pub(crate) async fn delete_terms_impl(&self, id: &str, audit: AuditDraft) -> Result<bool> {
+    async fn delete_terms(&self, id: &str, audit: AuditDraft) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM terms_of_use WHERE id = $1")
             .bind(id)
@@ -84,16 +85,11 @@ impl SqlStore {
             return Ok(false);
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
 
-    pub(crate) async fn accept_terms_impl(
-        &self,
-        user_id: Uuid,
-        terms_id: &str,
-        at: OffsetDateTime,
-    ) -> Result<()> {
+    async fn accept_terms(&self, user_id: Uuid, terms_id: &str, at: OffsetDateTime) -> Result<()> {
         sqlx::query(
             "INSERT INTO terms_acceptances (user_id, terms_id, accepted_at) VALUES ($1,$2,$3) \
              ON CONFLICT (user_id, terms_id) DO NOTHING",
@@ -112,7 +108,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn accepted_terms_impl(&self, user_id: Uuid) -> Result<Vec<String>> {
+    async fn accepted_terms(&self, user_id: Uuid) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT terms_id FROM terms_acceptances WHERE user_id = $1 ORDER BY terms_id",
         )

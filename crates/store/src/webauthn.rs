@@ -72,7 +72,31 @@ struct WithKey {
 }
 
 impl SqlStore {
-    pub(crate) async fn add_webauthn_credential_impl(
+    /// Deletes a credential with its audit entry; false when there is none with this id.
+    pub(crate) async fn remove_webauthn_credential(
+        &self,
+        id: Uuid,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        append_in(self.audit_keying(), &mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::WebauthnStore for SqlStore {
+    async fn add_webauthn_credential(
         &self,
         c: &WebauthnCredential,
         passkey: &str,
@@ -115,13 +139,10 @@ impl SqlStore {
             .await
             .map_err(db)?;
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)
+        tx.commit().await
     }
 
-    pub(crate) async fn list_webauthn_credentials_impl(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Vec<WebauthnCredential>> {
+    async fn list_webauthn_credentials(&self, user_id: Uuid) -> Result<Vec<WebauthnCredential>> {
         let rows: Vec<Row> = sqlx::query_as(safe(format!(
             "SELECT {COLS} FROM webauthn_credentials WHERE user_id = $1 ORDER BY created_at, id"
         )))
@@ -132,10 +153,7 @@ impl SqlStore {
         rows.into_iter().map(WebauthnCredential::try_from).collect()
     }
 
-    pub(crate) async fn webauthn_keys_impl(
-        &self,
-        user_id: Uuid,
-    ) -> Result<Vec<(WebauthnCredential, String)>> {
+    async fn webauthn_keys(&self, user_id: Uuid) -> Result<Vec<(WebauthnCredential, String)>> {
         let rows: Vec<WithKey> = sqlx::query_as(safe(format!(
             "SELECT {COLS}, passkey FROM webauthn_credentials WHERE user_id = $1 \
              ORDER BY created_at, id"
@@ -149,7 +167,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(crate) async fn webauthn_by_credential_id_impl(
+    async fn webauthn_by_credential_id(
         &self,
         credential_id: &str,
     ) -> Result<Option<(WebauthnCredential, String)>> {
@@ -169,7 +187,7 @@ impl SqlStore {
 
     /// Compare-and-set on the sign counter, so two racing uses of one counter value (a cloned
     /// authenticator, or a replayed assertion) succeed once.
-    pub(crate) async fn record_webauthn_use_impl(
+    async fn record_webauthn_use(
         &self,
         id: Uuid,
         expected_count: u32,
@@ -195,7 +213,7 @@ impl SqlStore {
         Ok(n == 1)
     }
 
-    pub(crate) async fn rename_webauthn_credential_impl(
+    async fn rename_webauthn_credential(
         &self,
         id: Uuid,
         user_id: Uuid,
@@ -217,33 +235,12 @@ impl SqlStore {
             return Ok(false);
         }
         append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(true)
-    }
-
-    /// Deletes a credential with its audit entry; false when there is none with this id.
-    pub(crate) async fn remove_webauthn_credential_impl(
-        &self,
-        id: Uuid,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM webauthn_credentials WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        if n == 0 {
-            return Ok(false);
-        }
-        append_in(self.audit_keying(), &mut tx, &audit).await?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await?;
         Ok(true)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn save_webauthn_ceremony_impl(
+    async fn save_webauthn_ceremony(
         &self,
         id_hash: &str,
         purpose: &str,
@@ -286,7 +283,7 @@ impl SqlStore {
 
     /// Consumes a ceremony: deletes it and returns its user and state, when it exists, has
     /// this purpose and binding, and is unexpired. Atomic: only one caller gets it.
-    pub(crate) async fn take_webauthn_ceremony_impl(
+    async fn take_webauthn_ceremony(
         &self,
         id_hash: &str,
         purpose: &str,

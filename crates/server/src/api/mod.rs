@@ -297,10 +297,7 @@ async fn revoke_my_session(
     let ctx = require_user(&caller)?;
     match state.store.get_session(id).await? {
         Some(s) if s.user_id == ctx.user.id => {
-            state
-                .store
-                .revoke_session(id, state.now(), None)
-                .await?;
+            state.store.revoke_session(id, state.now(), None).await?;
             Ok(StatusCode::NO_CONTENT)
         }
         _ => Err(AppError::not_found("session")),

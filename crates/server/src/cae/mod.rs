@@ -6,12 +6,12 @@
 //! *before* its signals were loaded from the store, and every event records the sequence
 //! number it was applied at for what it touches (a session, a user, everything). An entry is
 //! served only if no event touching it was applied after its signals were read. Events are
-//! applied after the change committed (locally by [`store::EventingStore`], from other
-//! instances through PostgreSQL `LISTEN`/`NOTIFY`, from other processes on SQLite by polling
-//! the audit log), so an entry can never outlive a change it did not see.
+//! applied after the change committed (the store's change feed, see [`feed`]: this
+//! process's changes right after `COMMIT`, other instances' through PostgreSQL
+//! `LISTEN`/`NOTIFY`, other processes' on SQLite by polling the audit log), so an entry can
+//! never outlive a change it did not see.
 
-pub mod source;
-pub mod store;
+pub mod feed;
 
 use crate::access::{Loaded, PolicyCache};
 use axum::http::HeaderValue;
@@ -167,8 +167,6 @@ pub struct Cae {
     pub policies: Arc<PolicyCache>,
     /// The unsealed assertion signing key, re-read from the store every few minutes.
     pub signer: Mutex<Option<(Instant, Arc<Signer>)>>,
-    /// Publishes events that have no audit entry to other instances (PostgreSQL only).
-    publisher: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
 }
 
 fn shard_of(k: &Key) -> usize {
@@ -195,7 +193,6 @@ impl Cae {
             routes: Mutex::new(None),
             policies,
             signer: Mutex::new(None),
-            publisher: Mutex::new(None),
         }
     }
 
@@ -218,31 +215,6 @@ impl Cae {
     pub fn set_live(&self) {
         self.apply(&Event::All);
         self.live.store(true, Ordering::SeqCst);
-    }
-
-    pub fn set_publisher(&self, tx: tokio::sync::mpsc::UnboundedSender<String>) {
-        if let Ok(mut p) = self.publisher.lock() {
-            *p = Some(tx);
-        }
-    }
-
-    /// Applies an event locally and tells other instances (for changes without an audit
-    /// entry; audited changes reach them through the store's own notification).
-    pub fn publish(&self, e: &Event) {
-        self.apply(e);
-        let payload = match e {
-            Event::Session(id) => serde_json::json!({"event": "session", "id": id}),
-            Event::User(id) => serde_json::json!({"event": "user", "id": id}),
-            Event::Policy => serde_json::json!({"event": "policy"}),
-            Event::Routes => serde_json::json!({"event": "routes"}),
-            Event::Device(id) => serde_json::json!({"event": "device", "id": id}),
-            Event::All => serde_json::json!({"event": "all"}),
-        };
-        if let Ok(p) = self.publisher.lock()
-            && let Some(tx) = p.as_ref()
-        {
-            let _ = tx.send(payload.to_string());
-        }
     }
 
     /// Applies an event to this instance's caches.

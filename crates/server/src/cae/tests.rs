@@ -48,28 +48,31 @@ fn audit_actions_map_to_events() {
 }
 
 #[test]
-fn payloads_parse_and_malformed_ones_clear_everything() {
-    use super::source::parse_payload;
+fn store_changes_map_to_events() {
+    use super::feed::event_of;
+    use trustplane_store::Change;
     let u = uid(9);
+    let audited = |action: &str, target_type: &str, id: Option<String>| Change::Audited {
+        action: action.into(),
+        target_type: target_type.into(),
+        target_id: id,
+    };
     assert_eq!(
-        parse_payload(&format!(
-            r#"{{"seq":3,"action":"session.revoke","target_type":"session","target_id":"{u}"}}"#
-        )),
+        event_of(&audited("session.revoke", "session", Some(u.to_string()))),
         Some(Event::Session(u))
     );
+    assert_eq!(event_of(&Change::User(u)), Some(Event::User(u)));
+    assert_eq!(event_of(&Change::Session(u)), Some(Event::Session(u)));
     assert_eq!(
-        parse_payload(&format!(r#"{{"event":"user","id":"{u}"}}"#)),
-        Some(Event::User(u))
+        event_of(&audited("conditional_access.publish", "policy", None)),
+        Some(Event::Policy)
     );
-    assert_eq!(parse_payload(r#"{"event":"policy"}"#), Some(Event::Policy));
-    assert_eq!(parse_payload("not json"), Some(Event::All));
+    assert_eq!(event_of(&Change::All), Some(Event::All));
+    assert_eq!(event_of(&audited("token.create", "api_token", None)), None);
+    // A malformed notification from another instance means "anything changed".
     assert_eq!(
-        parse_payload(r#"{"event":"user","id":"bad"}"#),
+        event_of(&Change::from_payload(r#"{"event":"user","id":"bad"}"#)),
         Some(Event::All)
-    );
-    assert_eq!(
-        parse_payload(r#"{"seq":1,"action":"token.create","target_type":"api_token"}"#),
-        None
     );
 }
 

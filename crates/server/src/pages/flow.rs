@@ -617,7 +617,8 @@ pub fn blocked_page(
     correlation_id: &str,
 ) -> Response {
     let jar = state.remove_cookie(jar, FLOW);
-    let time = state.now()
+    let time = state
+        .now()
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))

@@ -475,12 +475,7 @@ const ALREADY_VERIFIED: &str = "That method was already verified: use a differen
 
 /// Whether the account's second-factor lock holds (shared with sign-in, every instance).
 async fn locked(state: &AppState, p: &PendingReset) -> Result<bool, AppError> {
-    crate::limits::is_locked(
-        state,
-        &crate::limits::reset_keys(&p.username),
-        state.now(),
-    )
-    .await
+    crate::limits::is_locked(state, &crate::limits::reset_keys(&p.username), state.now()).await
 }
 
 /// Claims one check of this reset flow (see `crate::limits::before_check`): the account's

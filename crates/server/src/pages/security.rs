@@ -316,12 +316,7 @@ pub async fn dismiss_detection_op(
     .after(&serde_json::json!({ "detection": id, "kind": d.kind.as_str() }));
     let changed = state
         .store
-        .close_risk_detection(
-            id,
-            DetectionState::Dismissed,
-            state.now(),
-            audit,
-        )
+        .close_risk_detection(id, DetectionState::Dismissed, state.now(), audit)
         .await?;
     if changed {
         Ok(())

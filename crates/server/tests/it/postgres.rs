@@ -2,7 +2,6 @@
 //! Needs TRUSTPLANE_TEST_DATABASE_URL; with CI=true a missing database fails the test.
 
 use crate::harness::*;
-use sqlx::Connection;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,16 +20,11 @@ pub fn admin_url() -> Option<String> {
     }
 }
 
-/// Creates a fresh database; returns its URL.
+/// Creates a fresh, migrated database (a copy of the store's template); returns its URL.
 pub async fn fresh_database(admin: &str) -> String {
-    let name = format!("tp_srv_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
+    trustplane_store::testing::fresh_postgres_database(admin, "tp_srv")
         .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
+        .unwrap()
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
+use trustplane_store::prelude::*;
 
 struct Tmpfs(tempfile::TempDir);
 
@@ -163,7 +164,6 @@ async fn a_full_disk_never_loses_a_confirmed_write_and_readiness_tells() {
     }
     s.stop().await;
     // After a restart, every confirmed group is still there.
-    use trustplane_store::Store;
     let store = trustplane_store::open(&url).await.unwrap();
     let mut stored: Vec<String> = store
         .list_groups()

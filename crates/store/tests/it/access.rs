@@ -3,7 +3,8 @@
 use crate::support::*;
 use time::Duration;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_store::{AuditQuery, Store, StoreError};
+use trustplane_store::prelude::*;
+use trustplane_store::{AuditQuery, StoreError};
 
 fn audit(v: i64) -> AuditDraft {
     AuditDraft::new(

@@ -2,8 +2,9 @@
 
 use crate::support::*;
 use time::Duration;
+use trustplane_store::prelude::*;
 use trustplane_store::{
-    Application, AuthenticationContext, Route, SensitivityLabel, SigningKey, Store, StoreError,
+    Application, AuthenticationContext, Route, SensitivityLabel, SigningKey, StoreError,
 };
 use uuid::Uuid;
 

@@ -4,7 +4,8 @@
 use crate::support::*;
 use time::Duration;
 use trustplane_core::identity::{Role, UserStatus};
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 
 pub async fn failed_create_user_leaves_nothing(db: &TestDb) {
     let s = &db.store;

@@ -7,7 +7,8 @@ use time::{Duration, OffsetDateTime};
 use trustplane_core::audit::{Actor, AuditDraft, AuditEntry, ChainError, GENESIS_HASH, entry_hash};
 use trustplane_core::identity::{Role, UserStatus};
 use trustplane_core::signin::{SignInEvent, SignInResult};
-use trustplane_store::{AuditQuery, SqlStore, Store};
+use trustplane_store::prelude::*;
+use trustplane_store::{AuditQuery, SqlStore};
 use uuid::Uuid;
 
 fn unix_ms(t: OffsetDateTime) -> i64 {

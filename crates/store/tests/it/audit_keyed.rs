@@ -4,7 +4,8 @@
 
 use crate::support::*;
 use trustplane_core::audit::{Actor, AuditDraft, AuditEntry, ChainError, entry_hash};
-use trustplane_store::{AuditQuery, SqlStore, Store, StoreError};
+use trustplane_store::prelude::*;
+use trustplane_store::{AuditQuery, SqlStore, StoreError};
 
 const KEY: [u8; 32] = [0x42; 32];
 

@@ -4,7 +4,8 @@ use crate::support::*;
 use time::Duration;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::Role;
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 
 pub async fn bootstrap_token_lifecycle(db: &TestDb) {
     let s = &db.store;

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::Group;
+use trustplane_store::prelude::*;
 use trustplane_store::{SqlStore, Store};
 
 /// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.

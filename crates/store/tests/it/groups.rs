@@ -2,7 +2,8 @@
 
 use crate::support::*;
 use trustplane_core::identity::Role;
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 pub async fn create_and_find_groups(db: &TestDb) {

@@ -5,6 +5,7 @@ use crate::support::*;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use trustplane_store::Store;
+use trustplane_store::prelude::*;
 
 pub async fn failure_counter_counts_in_a_window(db: &TestDb) {
     let s = db.store.limits();

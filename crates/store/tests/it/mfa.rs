@@ -4,7 +4,8 @@ use crate::support::*;
 use time::Duration;
 use trustplane_core::mfa::email::CodePurpose;
 use trustplane_core::mfa::{MfaKind, MfaMethod};
-use trustplane_store::{NewCode, Store, StoreError};
+use trustplane_store::prelude::*;
+use trustplane_store::{NewCode, StoreError};
 use uuid::Uuid;
 
 fn method(user: Uuid, label: &str, at: time::OffsetDateTime) -> MfaMethod {

@@ -1,6 +1,7 @@
 //! Migrations: idempotent on re-open, and a database migrated by a newer build is refused.
 
 use crate::support::*;
+use trustplane_store::prelude::*;
 use trustplane_store::{SqlStore, Store, StoreError};
 
 async fn applied_versions(db: &TestDb) -> Vec<i64> {

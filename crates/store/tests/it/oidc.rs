@@ -3,9 +3,10 @@
 
 use crate::support::*;
 use time::Duration;
+use trustplane_store::prelude::*;
 use trustplane_store::{
     Application, CodeTake, DeviceCode, DeviceDecision, OidcClient, OidcCode, OidcRequest,
-    OidcToken, Store, StoreError,
+    OidcToken, StoreError,
 };
 use uuid::Uuid;
 

@@ -4,7 +4,8 @@
 use crate::support::*;
 use time::Duration;
 use trustplane_core::signin::{SignInEvent, SignInResult};
-use trustplane_store::{Application, Expired, OidcClient, OidcToken, Store};
+use trustplane_store::prelude::*;
+use trustplane_store::{Application, Expired, OidcClient, OidcToken};
 use uuid::Uuid;
 
 fn sign_in(at: time::OffsetDateTime) -> SignInEvent {

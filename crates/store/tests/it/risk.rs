@@ -3,7 +3,8 @@
 use crate::support::*;
 use time::Duration;
 use trustplane_core::risk::{DetectionKind, DetectionState, RiskDetection, RiskLevel};
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 pub async fn login_flow_lifecycle(db: &TestDb) {

@@ -4,7 +4,8 @@ use crate::support::*;
 use time::Duration;
 use trustplane_core::authn::{AuthMethod, MethodUse};
 use trustplane_core::session::Session;
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 pub async fn create_and_find_by_secret(db: &TestDb) {

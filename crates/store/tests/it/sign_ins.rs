@@ -3,7 +3,8 @@
 use crate::support::*;
 use time::{Duration, OffsetDateTime};
 use trustplane_core::signin::{SignInEvent, SignInResult};
-use trustplane_store::{SignInQuery, Store};
+use trustplane_store::SignInQuery;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 fn event(

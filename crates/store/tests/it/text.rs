@@ -6,7 +6,8 @@ use time::Duration;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::{Group, Role};
 use trustplane_core::signin::{SignInEvent, SignInResult};
-use trustplane_store::{AuditQuery, SignInQuery, Store, UserQuery};
+use trustplane_store::prelude::*;
+use trustplane_store::{AuditQuery, SignInQuery, UserQuery};
 use uuid::Uuid;
 
 /// Each value is used in turn for every text field.

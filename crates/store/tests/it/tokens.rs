@@ -4,7 +4,8 @@ use crate::support::*;
 use time::Duration;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::Role;
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 pub async fn api_token_lifecycle(db: &TestDb) {

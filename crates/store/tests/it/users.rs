@@ -3,7 +3,8 @@
 use crate::support::*;
 use time::Duration;
 use trustplane_core::identity::{Role, UserStatus};
-use trustplane_store::{Store, StoreError, UserQuery};
+use trustplane_store::prelude::*;
+use trustplane_store::{StoreError, UserQuery};
 use uuid::Uuid;
 
 pub async fn create_get_find(db: &TestDb) {

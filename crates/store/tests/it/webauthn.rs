@@ -4,7 +4,8 @@ use crate::support::*;
 use time::Duration;
 use trustplane_core::mfa::MfaKind;
 use trustplane_core::mfa::webauthn::WebauthnCredential;
-use trustplane_store::{Store, StoreError};
+use trustplane_store::StoreError;
+use trustplane_store::prelude::*;
 use uuid::Uuid;
 
 fn cred(user: Uuid, cred_id: &str, synced: bool, at: time::OffsetDateTime) -> WebauthnCredential {
