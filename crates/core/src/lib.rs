@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod authn;
 pub mod credential;
+pub mod device;
 pub mod hashing;
 pub mod identity;
 pub mod mfa;

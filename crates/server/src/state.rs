@@ -126,6 +126,7 @@ impl AppState {
         // (`Store::start_change_feed`).
         let cae = Arc::new(crate::cae::Cae::new(policies.clone(), false));
         store.subscribe_changes(cae.clone());
+        store.subscribe_changes(std::sync::Arc::new(crate::oidc::client_cache::Invalidator));
         let metrics_token = cfg
             .metrics
             .resolve()

@@ -43,6 +43,8 @@ pub enum Change {
     /// Something about one user changed without an audit entry of its own (sessions revoked
     /// with a password change, a risk detection recorded during sign-in, group membership).
     User(Uuid),
+    /// A device's compliance or machine risk changed (judged by the server, unaudited).
+    Device(Uuid),
     /// Anything may have changed (a malformed notification, a poll that fell behind).
     All,
 }
@@ -62,6 +64,7 @@ impl Change {
             }),
             Change::Session(id) => serde_json::json!({"event": "session", "id": id}),
             Change::User(id) => serde_json::json!({"event": "user", "id": id}),
+            Change::Device(id) => serde_json::json!({"event": "device", "id": id}),
             Change::All => serde_json::json!({"event": "all"}),
         }
         .to_string()
@@ -84,6 +87,7 @@ impl Change {
         match (v["event"].as_str(), id) {
             (Some("session"), Some(id)) => Change::Session(id),
             (Some("user"), Some(id)) => Change::User(id),
+            (Some("device"), Some(id)) => Change::Device(id),
             _ => Change::All,
         }
     }
@@ -307,6 +311,7 @@ mod tests {
         for c in [
             Change::Session(u),
             Change::User(u),
+            Change::Device(u),
             Change::All,
             Change::Audited {
                 action: "user.disable".into(),

@@ -12,6 +12,7 @@ mod audit_archive;
 mod chain;
 pub mod changes;
 mod codes;
+mod devices;
 mod health;
 mod labels;
 mod limits;
@@ -31,6 +32,7 @@ pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use audit_archive::ArchivePoint;
 pub use changes::{Change, ChangeFeed, ChangeListener, EVENTS_CHANNEL};
 pub use codes::{LiveCode, NewCode};
+pub use devices::DeviceQuery;
 pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use limits::{LimitStore, PendingKind};
 pub use oidc::{
@@ -42,9 +44,9 @@ pub use sql::SqlStore;
 /// Every store trait, for `use trustplane_store::prelude::*;` where store methods are called.
 pub mod prelude {
     pub use crate::{
-        AccessPolicyStore, ApplicationStore, AuditStore, BannedTermStore, CodeStore, FlowStore,
-        IdentityStore, LabelStore, MfaStore, OidcStore, RetentionStore, RiskStore, SessionStore,
-        SettingsStore, SignInLogStore, TapStore, TermsStore, WebauthnStore,
+        AccessPolicyStore, ApplicationStore, AuditStore, BannedTermStore, CodeStore, DeviceStore,
+        FlowStore, IdentityStore, LabelStore, MfaStore, OidcStore, RetentionStore, RiskStore,
+        SessionStore, SettingsStore, SignInLogStore, Store, TapStore, TermsStore, WebauthnStore,
     };
 }
 pub use terms::TermsOfUse;
@@ -205,6 +207,7 @@ pub trait Store:
     + ApplicationStore
     + LabelStore
     + OidcStore
+    + DeviceStore
     + Send
     + Sync
     + 'static
@@ -779,4 +782,41 @@ pub trait OidcStore: Send + Sync {
 /// needed, and applies pending migrations.
 pub async fn open(url: &str) -> Result<SqlStore> {
     SqlStore::connect(url).await
+}
+
+/// Registered devices (see `devices.rs`).
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Registers a device; `Conflict` when its certificate fingerprint is known,
+    /// `NotFound("user")` when the owner does not exist.
+    async fn create_device(
+        &self,
+        device: &trustplane_core::device::Device,
+        audit: AuditDraft,
+    ) -> Result<()>;
+    async fn get_device(&self, id: Uuid) -> Result<Option<trustplane_core::device::Device>>;
+    /// The device whose current certificate has this fingerprint (lowercase hex SHA-256).
+    async fn device_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<trustplane_core::device::Device>>;
+    async fn list_devices(&self, q: &DeviceQuery) -> Result<Vec<trustplane_core::device::Device>>;
+    /// Enables or disables; false when it was already in that state or does not exist.
+    async fn set_device_state(
+        &self,
+        id: Uuid,
+        state: trustplane_core::device::DeviceState,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+    async fn delete_device(&self, id: Uuid, audit: AuditDraft) -> Result<bool>;
+    /// Records that the device was seen (never moves backwards).
+    async fn touch_device(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    /// Records the server's judgement of the device; announces a device change.
+    async fn set_device_compliance(
+        &self,
+        id: Uuid,
+        compliance: &trustplane_core::device::ComplianceState,
+        machine_risk: trustplane_core::device::MachineRisk,
+        reported_at: Option<OffsetDateTime>,
+    ) -> Result<bool>;
 }

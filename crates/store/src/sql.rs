@@ -66,7 +66,7 @@ pub(crate) fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError
 /// PostgreSQL text cannot hold NUL, SQLite's can. Stored names never contain one (validation
 /// refuses control characters), so a lookup key with NUL finds nothing on either backend
 /// rather than failing on one.
-fn has_nul(s: &str) -> bool {
+pub(crate) fn has_nul(s: &str) -> bool {
     s.contains('\0')
 }
 
@@ -83,7 +83,7 @@ fn now_ms() -> i64 {
 /// `%s%` with LIKE's metacharacters escaped (escape character `\`). Case is kept: callers
 /// lower-case it in Rust to match a column folded in Rust, or apply SQL `lower()` to both
 /// sides. (Mixing the two fails for non-ASCII text on SQLite, whose `lower()` folds ASCII only.)
-fn like_pattern(s: &str) -> String {
+pub(crate) fn like_pattern(s: &str) -> String {
     let mut out = String::from("%");
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -16,6 +16,7 @@ pub fn event_of(change: &Change) -> Option<Event> {
         } => from_audit(action, target_type, target_id.as_deref()),
         Change::Session(id) => Some(Event::Session(*id)),
         Change::User(id) => Some(Event::User(*id)),
+        Change::Device(id) => Some(Event::Device(id.to_string())),
         Change::All => Some(Event::All),
     }
 }

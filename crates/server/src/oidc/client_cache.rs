@@ -1,12 +1,11 @@
 //! Registered clients, read from the database at most once per [`TTL`] per client at the
 //! token, introspection and revocation endpoints (one database round trip less per request).
 //!
-//! Every change to a client (or an application) made through this process's store drops
-//! the cache at once ([`invalidate`], called by the store wrapper in `cae/store.rs`). A
-//! change made by another process (the CLI, another instance on the same PostgreSQL) is
-//! seen within [`TTL`]: a deleted client or a rotated secret keeps working there for at
-//! most that long. Unknown client ids are never cached (a spray of made-up ids grows
-//! nothing).
+//! Every change to a client (or an application) drops the cache at once: the cache listens to
+//! the store's change feed ([`Invalidator`]), which delivers this process's changes right
+//! after they committed, other instances' through PostgreSQL `NOTIFY`, and other processes'
+//! on SQLite within the feed's poll interval; [`TTL`] bounds the rest (a feed that is down).
+//! Unknown client ids are never cached (a spray of made-up ids grows nothing).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +23,36 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Drops every cached client (a client or an application changed here).
 pub fn invalidate() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Listens to the store's change feed and drops the cache when a client or an application
+/// changed (or anything may have).
+pub struct Invalidator;
+
+impl trustplane_store::ChangeListener for Invalidator {
+    fn changed(&self, change: &trustplane_store::Change) {
+        use trustplane_store::Change;
+        let touches_clients = match change {
+            Change::Audited {
+                action,
+                target_type,
+                ..
+            } => {
+                matches!(target_type.as_str(), "oidc_client" | "application")
+                    || action.starts_with("oidc_client.")
+                    || action.starts_with("application.")
+            }
+            Change::All => true,
+            Change::Session(_) | Change::User(_) | Change::Device(_) => false,
+        };
+        if touches_clients {
+            invalidate();
+        }
+    }
+
+    fn feed_live(&self, _live: bool) {
+        invalidate();
+    }
 }
 
 #[derive(Default)]

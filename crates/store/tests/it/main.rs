@@ -27,6 +27,7 @@ mod audit;
 mod audit_archive;
 mod audit_keyed;
 mod bootstrap;
+mod devices;
 mod full_disk;
 mod groups;
 mod limits;
@@ -123,6 +124,10 @@ store_tests! {
     access: [
         versions_are_kept_and_concurrent_saves_conflict,
         terms_of_use_and_acceptances,
+    ],
+    devices: [
+        devices_round_trip_with_audit_and_paging,
+        compliance_changes_reach_the_change_feed_after_commit,
     ],
     apps: [
         applications_and_routes_round_trip_with_audit,

@@ -1,0 +1,251 @@
+//! Registered devices, and the change feed that tells continuous access about them.
+
+use crate::support::*;
+use std::sync::{Arc, Mutex};
+use time::Duration;
+use trustplane_core::access::{DevicePlatform, TrustType};
+use trustplane_core::device::{ComplianceState, Device, DeviceState, MachineRisk};
+use trustplane_store::prelude::*;
+use trustplane_store::{Change, ChangeListener, DeviceQuery, StoreError};
+use uuid::Uuid;
+
+fn device(owner: Uuid, name: &str, fingerprint: &str) -> Device {
+    let t = ms(now());
+    Device {
+        id: Uuid::now_v7(),
+        owner_id: owner,
+        display_name: name.into(),
+        platform: DevicePlatform::Linux,
+        os_version: Some("12.4".into()),
+        hostname: Some(format!("{name}.corp")),
+        manufacturer: Some("Framework".into()),
+        model: None,
+        trust_type: TrustType::Registered,
+        state: DeviceState::Enabled,
+        cert_serial: "0a1b".into(),
+        cert_fingerprint: fingerprint.into(),
+        cert_not_after: t + Duration::days(90),
+        first_seen: t,
+        last_seen: t,
+        last_report_at: None,
+        compliance: ComplianceState::Compliant,
+        machine_risk: MachineRisk::None,
+    }
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Change>>);
+
+impl ChangeListener for Recorder {
+    fn changed(&self, c: &Change) {
+        self.0.lock().unwrap().push(c.clone());
+    }
+    fn feed_live(&self, _live: bool) {}
+}
+
+pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
+    let s = &db.store;
+    let ada = add_user(s, "ada").await;
+    let bob = add_user(s, "bob").await;
+    let mut watch = AuditWatch::start(s).await;
+    let fp = |n: u8| format!("{:02x}", n).repeat(32);
+    let laptop = device(ada.id, "laptop", &fp(1));
+    s.create_device(&laptop, draft("device.register"))
+        .await
+        .unwrap();
+    watch.one(s, "device.register", &admin()).await;
+    assert_eq!(s.get_device(laptop.id).await.unwrap(), Some(laptop.clone()));
+    assert_eq!(
+        s.device_by_fingerprint(&fp(1)).await.unwrap(),
+        Some(laptop.clone())
+    );
+    assert_eq!(s.device_by_fingerprint(&fp(9)).await.unwrap(), None);
+    assert_eq!(s.device_by_fingerprint("ab\0cd").await.unwrap(), None);
+    // The same certificate twice is refused, and nothing is written.
+    let e = s
+        .create_device(&device(bob.id, "copy", &fp(1)), draft("device.register"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    let e = s
+        .create_device(
+            &device(Uuid::now_v7(), "orphan", &fp(2)),
+            draft("device.register"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound("user")), "{e:?}");
+    watch.none(s, "refused registrations").await;
+
+    let mut ids = vec![laptop.id];
+    for i in 3..8u8 {
+        let d = device(bob.id, &format!("desk{i}"), &fp(i));
+        s.create_device(&d, draft("device.register")).await.unwrap();
+        ids.push(d.id);
+    }
+    let page1 = s
+        .list_devices(&DeviceQuery {
+            limit: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 4);
+    let page2 = s
+        .list_devices(&DeviceQuery {
+            limit: 4,
+            before: page1.last().map(|d| d.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut seen: Vec<Uuid> = page1.iter().chain(&page2).map(|d| d.id).collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "two pages list every device once");
+    let bobs = s
+        .list_devices(&DeviceQuery {
+            owner_id: Some(bob.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bobs.len(), 5);
+    let found = s
+        .list_devices(&DeviceQuery {
+            search: Some("LAPTOP".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|d| d.id).collect::<Vec<_>>(), [laptop.id]);
+    let wild = s
+        .list_devices(&DeviceQuery {
+            search: Some("%".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(wild.is_empty(), "LIKE metacharacters are literal");
+
+    // Disable: audited once; disabling again changes nothing.
+    let mut watch = AuditWatch::start(s).await;
+    assert!(
+        s.set_device_state(laptop.id, DeviceState::Disabled, draft("device.disable"))
+            .await
+            .unwrap()
+    );
+    watch.one(s, "device.disable", &admin()).await;
+    assert!(
+        !s.set_device_state(laptop.id, DeviceState::Disabled, draft("device.disable"))
+            .await
+            .unwrap()
+    );
+    watch.none(s, "no-op disable").await;
+    let disabled = s
+        .list_devices(&DeviceQuery {
+            state: Some(DeviceState::Disabled),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(disabled.len(), 1);
+
+    // last_seen never moves backwards.
+    let later = ms(now()) + Duration::hours(1);
+    s.touch_device(laptop.id, later).await.unwrap();
+    s.touch_device(laptop.id, later - Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_device(laptop.id).await.unwrap().unwrap().last_seen,
+        later
+    );
+    let stale = s
+        .list_devices(&DeviceQuery {
+            last_seen_before: Some(later),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stale.len(), 5, "every device but the one seen later");
+
+    // Delete; deleting a user removes their devices.
+    assert!(
+        s.delete_device(laptop.id, draft("device.delete"))
+            .await
+            .unwrap()
+    );
+    watch.one(s, "device.delete", &admin()).await;
+    assert!(
+        !s.delete_device(laptop.id, draft("device.delete"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.device_by_fingerprint(&fp(1)).await.unwrap(), None);
+    s.delete_user(bob.id, draft("user.delete")).await.unwrap();
+    assert!(
+        s.list_devices(&DeviceQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty()
+    );
+}
+
+pub async fn compliance_changes_reach_the_change_feed_after_commit(db: &TestDb) {
+    let s = &db.store;
+    let rec = Arc::new(Recorder::default());
+    s.subscribe_changes(rec.clone());
+    let ada = add_user(s, "ada").await;
+    let d = device(ada.id, "laptop", &"cd".repeat(32));
+    s.create_device(&d, draft("device.register")).await.unwrap();
+    let since = ms(now());
+    let nc = ComplianceState::NonCompliant { since };
+    assert!(
+        s.set_device_compliance(d.id, &nc, MachineRisk::High, Some(since))
+            .await
+            .unwrap()
+    );
+    let got = s.get_device(d.id).await.unwrap().unwrap();
+    assert_eq!(got.compliance, nc);
+    assert_eq!(got.machine_risk, MachineRisk::High);
+    assert_eq!(got.last_report_at, Some(since));
+    assert!(
+        !s.set_device_compliance(Uuid::now_v7(), &nc, MachineRisk::High, None)
+            .await
+            .unwrap()
+    );
+    let non_compliant = s
+        .list_devices(&DeviceQuery {
+            compliance: Some("non_compliant".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(non_compliant.len(), 1);
+    let seen = rec.0.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|c| matches!(c, Change::Audited { action, .. } if action == "device.register")),
+        "the audited registration reached the feed: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|c| **c == Change::Device(d.id)).count(),
+        1,
+        "one device change, none for the unknown device: {seen:?}"
+    );
+    // An unaudited session revocation is announced too.
+    let sess = session(ada.id, now());
+    s.create_session(&sess, "h").await.unwrap();
+    s.revoke_session(sess.id, now(), None).await.unwrap();
+    assert!(rec.0.lock().unwrap().contains(&Change::Session(sess.id)));
+}
