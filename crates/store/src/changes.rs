@@ -126,26 +126,23 @@ impl ChangeFeed {
             .push(l);
     }
 
-    pub(crate) fn emit(&self, change: &Change) {
+    fn each(&self, f: impl Fn(&dyn ChangeListener)) {
         for l in self
             .listeners
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            l.changed(change);
+            f(l.as_ref());
         }
     }
 
+    pub(crate) fn emit(&self, change: &Change) {
+        self.each(|l| l.changed(change));
+    }
+
     fn set_live(&self, live: bool) {
-        for l in self
-            .listeners
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            l.feed_live(live);
-        }
+        self.each(|l| l.feed_live(live));
     }
 
     /// Whether the remote source was started (it is started once).

@@ -3,6 +3,7 @@
 
 use crate::changes::Change;
 use crate::rows::{from_ms, ms, uuid};
+use crate::sql::audited_change;
 use crate::sql::{
     SqlStore, append_in, commit_if_changed, conflict, db, has_nul, like_pattern, safe,
 };
@@ -195,7 +196,10 @@ impl crate::DeviceStore for SqlStore {
             push(
                 &mut sql,
                 " AND compliance_json LIKE ? ESCAPE '\\'",
-                format!("{{\"state\":\"{}\"%", compliance_name(c)?.replace('_', "\\_")),
+                format!(
+                    "{{\"state\":\"{}\"%",
+                    compliance_name(c)?.replace('_', "\\_")
+                ),
             );
         }
         if let Some(s) = &q.search {
@@ -236,26 +240,21 @@ impl crate::DeviceStore for SqlStore {
         state: DeviceState,
         audit: AuditDraft,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("UPDATE devices SET state = $1 WHERE id = $2 AND state <> $1")
-            .bind(state.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        commit_if_changed(self.audit_keying(), tx, n, &audit).await
+        audited_change!(
+            self,
+            audit,
+            sqlx::query("UPDATE devices SET state = $1 WHERE id = $2 AND state <> $1")
+                .bind(state.as_str())
+                .bind(id.to_string())
+        )
     }
 
     async fn delete_device(&self, id: Uuid, audit: AuditDraft) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-        commit_if_changed(self.audit_keying(), tx, n, &audit).await
+        audited_change!(
+            self,
+            audit,
+            sqlx::query("DELETE FROM devices WHERE id = $1").bind(id.to_string())
+        )
     }
 
     async fn touch_device(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {

@@ -323,6 +323,7 @@ macro_rules! audited_change {
         Ok(commit_if_changed(&$self.audit, tx, n, &$audit).await?)
     }};
 }
+pub(crate) use audited_change;
 
 #[async_trait]
 impl Store for SqlStore {

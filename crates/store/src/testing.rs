@@ -55,33 +55,30 @@ async fn create_from_template(
         .map_err(db)?;
     if exists.is_none() {
         let building = format!("{template}_building");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{building}\""
-        )))
-        .execute(&mut *admin)
-        .await
-        .map_err(db)?;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE \"{building}\""
-        )))
-        .execute(&mut *admin)
-        .await
-        .map_err(db)?;
+        run(admin, format!("DROP DATABASE IF EXISTS \"{building}\"")).await?;
+        run(admin, format!("CREATE DATABASE \"{building}\"")).await?;
         let store = crate::SqlStore::connect(&with_database(admin_url, &building)).await?;
         store.pool().close().await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
-        )))
+        run(
+            admin,
+            format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
+        )
+        .await?;
+    }
+    run(
+        admin,
+        format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs one statement built from identifiers checked by the caller.
+async fn run(admin: &mut sqlx::PgConnection, sql: String) -> Result<()> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut *admin)
         .await
         .map_err(db)?;
-    }
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-    )))
-    .execute(&mut *admin)
-    .await
-    .map_err(db)?;
     Ok(())
 }
 
