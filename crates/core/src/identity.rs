@@ -238,6 +238,8 @@ impl Role {
                 AuditLogRead,
                 PolicyRead,
                 PolicyWrite,
+                DevicesRead,
+                DevicesWrite,
             ],
             Role::HelpdeskAdministrator => &[
                 UsersRead,
@@ -246,6 +248,7 @@ impl Role {
                 SessionsRead,
                 SessionsRevoke,
                 SignInLogRead,
+                DevicesRead,
             ],
             Role::SecurityReader => &[
                 UsersRead,
@@ -254,6 +257,7 @@ impl Role {
                 SignInLogRead,
                 AuditLogRead,
                 PolicyRead,
+                DevicesRead,
             ],
         }
     }
@@ -297,10 +301,14 @@ pub enum Permission {
     TokensManage,
     PolicyRead,
     PolicyWrite,
+    /// See registered devices, their posture and compliance.
+    DevicesRead,
+    /// Disable, delete and clean up devices.
+    DevicesWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::UsersRead,
         Permission::UsersWrite,
         Permission::UsersResetPassword,
@@ -314,6 +322,8 @@ impl Permission {
         Permission::TokensManage,
         Permission::PolicyRead,
         Permission::PolicyWrite,
+        Permission::DevicesRead,
+        Permission::DevicesWrite,
     ];
 }
 

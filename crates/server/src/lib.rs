@@ -11,6 +11,7 @@ pub mod cae;
 pub mod clock;
 pub mod codes;
 pub mod config;
+pub mod devices;
 pub mod durations;
 pub mod edge;
 pub mod error;
@@ -328,7 +329,8 @@ pub fn app(state: AppState) -> Router {
             get(admin::tokens).post(admin::create_token),
         )
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
-        .nest("/api/v1", api::router())
+        .route("/devices/ca.pem", get(devices::ca::ca_pem))
+        .nest("/api/v1", api::router().merge(devices::api_router()))
         .fallback(|| async { pages::error_page(&AppError::not_found("page")) })
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(DefaultBodyLimit::max(max_body))
@@ -525,6 +527,9 @@ pub async fn prepare_with_clock(
     limits::unauthenticated::spawn_pruner(&state);
     retention::start(&state);
     keys::ensure_active(store.as_ref(), &state.signing_key)
+        .await
+        .map_err(|e| ServeError::Other(e.to_string()))?;
+    devices::ensure_agent_client(store.as_ref())
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;
     if state.cfg.signing_key_rotation_days > 0 {

@@ -43,6 +43,10 @@ pub struct Inner {
     pub signing_key: [u8; 32],
     /// Keys the hashes of one-time codes sent by email.
     pub code_key: [u8; 32],
+    /// Seals the device CA's private key at rest.
+    pub device_ca_seal: [u8; 32],
+    /// Device proofs (`jti`) seen within their validity window: replays are refused.
+    pub device_proofs: crate::devices::proof::ReplayCache,
     pub session_policy: SessionPolicy,
     pub hash_params: HashParams,
     /// A hash of a random password with current parameters: verified for unknown users so
@@ -153,6 +157,8 @@ impl AppState {
             mfa_key: key.derive("mfa-secrets"),
             signing_key: key.derive("signing-keys"),
             code_key: key.derive("one-time-codes"),
+            device_ca_seal: key.derive(crate::devices::ca::SEAL_PURPOSE),
+            device_proofs: crate::devices::proof::ReplayCache::default(),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),
                 absolute: time::Duration::hours(cfg.session.absolute_hours),

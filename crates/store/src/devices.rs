@@ -31,9 +31,19 @@ pub struct DeviceQuery {
     pub limit: i64,
 }
 
+/// The installation's device certificate authority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthority {
+    pub certificate_pem: String,
+    /// The private key (PKCS#8 DER), sealed with a key derived from the master key.
+    pub sealed_key: String,
+    pub created_at: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
 const COLS: &str = "id, owner_id, display_name, platform, os_version, hostname, manufacturer, \
-    model, trust_type, state, cert_serial, cert_fingerprint, cert_not_after, first_seen, \
-    last_seen, last_report_at, compliance_json, machine_risk";
+    model, trust_type, state, cert_serial, cert_fingerprint, cert_not_after, certificate_pem, \
+    first_seen, last_seen, last_report_at, compliance_json, machine_risk";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -50,6 +60,7 @@ struct Row {
     cert_serial: String,
     cert_fingerprint: String,
     cert_not_after: i64,
+    certificate_pem: String,
     first_seen: i64,
     last_seen: i64,
     last_report_at: Option<i64>,
@@ -87,6 +98,7 @@ impl TryFrom<Row> for Device {
             cert_serial: r.cert_serial,
             cert_fingerprint: r.cert_fingerprint,
             cert_not_after: from_ms(r.cert_not_after)?,
+            certificate_pem: r.certificate_pem,
             first_seen: from_ms(r.first_seen)?,
             last_seen: from_ms(r.last_seen)?,
             last_report_at: r.last_report_at.map(from_ms).transpose()?,
@@ -134,7 +146,7 @@ impl crate::DeviceStore for SqlStore {
         let mut tx = self.begin_write().await?;
         sqlx::query(safe(format!(
             "INSERT INTO devices ({COLS}) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)"
+             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
         )))
         .bind(d.id.to_string())
         .bind(d.owner_id.to_string())
@@ -149,6 +161,7 @@ impl crate::DeviceStore for SqlStore {
         .bind(&d.cert_serial)
         .bind(&d.cert_fingerprint)
         .bind(ms(d.cert_not_after))
+        .bind(&d.certificate_pem)
         .bind(ms(d.first_seen))
         .bind(ms(d.last_seen))
         .bind(d.last_report_at.map(ms))
@@ -267,21 +280,115 @@ impl crate::DeviceStore for SqlStore {
         Ok(())
     }
 
+    async fn renew_device_certificate(
+        &self,
+        id: Uuid,
+        renewed: &Device,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "UPDATE devices SET cert_serial = $1, cert_fingerprint = $2, cert_not_after = $3, \
+                 certificate_pem = $4 WHERE id = $5 AND state = 'enabled'"
+            )
+            .bind(&renewed.cert_serial)
+            .bind(&renewed.cert_fingerprint)
+            .bind(ms(renewed.cert_not_after))
+            .bind(&renewed.certificate_pem)
+            .bind(id.to_string())
+        )
+    }
+
+    async fn set_device_trust(
+        &self,
+        id: Uuid,
+        trust: TrustType,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        audited_change!(
+            self,
+            audit,
+            sqlx::query(
+                "UPDATE devices SET trust_type = $1 WHERE id = $2 AND trust_type <> $1 \
+                 AND state = 'enabled'"
+            )
+            .bind(trust.as_str())
+            .bind(id.to_string())
+        )
+    }
+
+    async fn device_posture(&self, id: Uuid) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT posture_json FROM devices WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(db)?;
+        Ok(row.and_then(|(p,)| p))
+    }
+
+    async fn device_authority(&self) -> Result<Option<DeviceAuthority>> {
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT certificate_pem, sealed_key, created_at, not_after FROM device_authorities \
+             WHERE id = 'current'",
+        )
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
+        row.map(|(certificate_pem, sealed_key, c, n)| {
+            Ok(DeviceAuthority {
+                certificate_pem,
+                sealed_key,
+                created_at: from_ms(c)?,
+                not_after: from_ms(n)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn init_device_authority(
+        &self,
+        ca: &DeviceAuthority,
+        audit: AuditDraft,
+    ) -> Result<DeviceAuthority> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO device_authorities (id, certificate_pem, sealed_key, created_at, \
+             not_after) VALUES ('current', $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&ca.certificate_pem)
+        .bind(&ca.sealed_key)
+        .bind(ms(ca.created_at))
+        .bind(ms(ca.not_after))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        commit_if_changed(self.audit_keying(), tx, n, &audit).await?;
+        self.device_authority()
+            .await?
+            .ok_or(StoreError::NotFound("device authority"))
+    }
+
     async fn set_device_compliance(
         &self,
         id: Uuid,
         compliance: &ComplianceState,
         machine_risk: MachineRisk,
-        reported_at: Option<OffsetDateTime>,
+        report: Option<(OffsetDateTime, &str)>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE devices SET compliance_json = $1, machine_risk = $2, \
-             last_report_at = COALESCE($3, last_report_at) WHERE id = $4",
+             last_report_at = COALESCE($3, last_report_at), \
+             posture_json = COALESCE($4, posture_json) WHERE id = $5",
         )
         .bind(compliance_json(compliance)?)
         .bind(machine_risk.as_str())
-        .bind(reported_at.map(ms))
+        .bind(report.map(|(at, _)| ms(at)))
+        .bind(report.map(|(_, p)| p))
         .bind(id.to_string())
         .execute(&mut *tx)
         .await

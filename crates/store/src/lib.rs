@@ -32,7 +32,7 @@ pub use apps::{Application, Route, SigningKey, longest_match, prefix_covers};
 pub use audit_archive::ArchivePoint;
 pub use changes::{Change, ChangeFeed, ChangeListener, EVENTS_CHANNEL};
 pub use codes::{LiveCode, NewCode};
-pub use devices::DeviceQuery;
+pub use devices::{DeviceAuthority, DeviceQuery};
 pub use labels::{AuthenticationContext, SensitivityLabel};
 pub use limits::{LimitStore, PendingKind};
 pub use oidc::{
@@ -811,12 +811,38 @@ pub trait DeviceStore: Send + Sync {
     async fn delete_device(&self, id: Uuid, audit: AuditDraft) -> Result<bool>;
     /// Records that the device was seen (never moves backwards).
     async fn touch_device(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
-    /// Records the server's judgement of the device; announces a device change.
+    /// Replaces an enabled device's certificate (renewal); false when disabled or unknown.
+    async fn renew_device_certificate(
+        &self,
+        id: Uuid,
+        renewed: &trustplane_core::device::Device,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+    /// Marks an enabled device registered or managed (enrollment); false when unchanged.
+    async fn set_device_trust(
+        &self,
+        id: Uuid,
+        trust: trustplane_core::access::TrustType,
+        audit: AuditDraft,
+    ) -> Result<bool>;
+    /// The installation's device CA, if created.
+    async fn device_authority(&self) -> Result<Option<DeviceAuthority>>;
+    /// Stores `ca` unless one exists (several instances may start at once) and returns the
+    /// one that is stored.
+    async fn init_device_authority(
+        &self,
+        ca: &DeviceAuthority,
+        audit: AuditDraft,
+    ) -> Result<DeviceAuthority>;
+    /// Records the server's judgement of the device (with the report it judged, when one
+    /// came: its time and the posture as JSON); announces a device change.
     async fn set_device_compliance(
         &self,
         id: Uuid,
         compliance: &trustplane_core::device::ComplianceState,
         machine_risk: trustplane_core::device::MachineRisk,
-        reported_at: Option<OffsetDateTime>,
+        report: Option<(OffsetDateTime, &str)>,
     ) -> Result<bool>;
+    /// The latest posture report of a device as the server stored it (JSON).
+    async fn device_posture(&self, id: Uuid) -> Result<Option<String>>;
 }

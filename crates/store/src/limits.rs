@@ -142,7 +142,8 @@ impl LimitStore for SqlStore {
     ) -> Result<bool> {
         let row: Option<(i64,)> = sqlx::query_as(
             "UPDATE login_flows SET attempts = attempts + 1 \
-             WHERE id_hash = $1 AND attempts < $2 AND expires_at >= $3 RETURNING attempts",
+             WHERE id_hash = $1 AND attempts < $2 AND expires_at >= $3 AND data <> '' \
+             RETURNING attempts",
         )
         .bind(id_hash)
         .bind(i64::from(max))

@@ -87,7 +87,8 @@ impl crate::FlowStore for SqlStore {
             "INSERT INTO login_flows (id_hash, user_id, data, created_at, expires_at) \
              VALUES ($1,$2,$3,$4,$5) \
              ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, \
-             user_id = excluded.user_id, expires_at = excluded.expires_at",
+             user_id = excluded.user_id, expires_at = excluded.expires_at \
+             WHERE login_flows.data <> ''",
         )
         .bind(id_hash)
         .bind(user_id.map(|u| u.to_string()))
@@ -101,18 +102,23 @@ impl crate::FlowStore for SqlStore {
     }
 
     async fn load_login_flow(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT data FROM login_flows WHERE id_hash = $1 AND expires_at >= $2")
-                .bind(id_hash)
-                .bind(ms(now))
-                .fetch_optional(self.pool())
-                .await
-                .map_err(db)?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT data FROM login_flows WHERE id_hash = $1 AND expires_at >= $2 \
+                 AND data <> ''",
+        )
+        .bind(id_hash)
+        .bind(ms(now))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db)?;
         Ok(row.map(|r| r.0))
     }
 
     async fn delete_login_flow(&self, id_hash: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM login_flows WHERE id_hash = $1")
+        // A tombstone, not a deletion: a concurrent request that loaded the flow before it
+        // ended must not bring it back (with a fresh attempt budget) by saving it again. The
+        // row goes with the other expired ones.
+        let n = sqlx::query("UPDATE login_flows SET data = '' WHERE id_hash = $1 AND data <> ''")
             .bind(id_hash)
             .execute(self.pool())
             .await

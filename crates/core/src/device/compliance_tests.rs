@@ -23,6 +23,7 @@ fn device() -> Device {
         cert_serial: "01".into(),
         cert_fingerprint: "ab".repeat(32),
         cert_not_after: t0() + Duration::days(90),
+        certificate_pem: String::new(),
         first_seen: t0(),
         last_seen: t0(),
         last_report_at: None,

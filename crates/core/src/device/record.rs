@@ -85,6 +85,8 @@ pub struct Device {
     pub cert_fingerprint: String,
     #[serde(with = "time::serde::rfc3339")]
     pub cert_not_after: OffsetDateTime,
+    /// The current certificate (PEM): its key verifies the device's signed requests.
+    pub certificate_pem: String,
     #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -160,6 +162,7 @@ mod tests {
             cert_serial: "01".into(),
             cert_fingerprint: "ab".repeat(32),
             cert_not_after: now + time::Duration::days(90),
+            certificate_pem: String::new(),
             first_seen: now,
             last_seen: now,
             last_report_at: None,

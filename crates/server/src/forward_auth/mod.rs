@@ -34,20 +34,37 @@ pub const ASSERTION_SECONDS: i64 = 60;
 /// when not configured, ignored); `Err(())` for anything else.
 fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
     use base64::Engine;
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(hex) = client_cert_fingerprint(value)? else {
         return Ok(None);
     };
-    let hex: String = v.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(());
-    }
-    let bytes: Vec<u8> = (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| ())?;
+    let bytes = hex::decode(hex).map_err(|_| ())?;
     Ok(Some(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
     ))
+}
+
+/// The SHA-256 fingerprint (lowercase hex) of the client certificate the proxy reports:
+/// either the fingerprint itself (hex, colons allowed: Caddy, Envoy, Traefik plugins) or the
+/// certificate (PEM, URL-escaped as nginx's `$ssl_client_escaped_cert` gives it), whose DER
+/// is hashed here. Empty: no certificate. Anything else is refused.
+fn client_cert_fingerprint(value: Option<&str>) -> Result<Option<String>, ()> {
+    use sha2::Digest;
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.starts_with("-----BEGIN") || v.starts_with("%2D%2D") || v.starts_with("%2d%2d") {
+        let pem = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| ())?;
+        let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| ())?;
+        if parsed.label != "CERTIFICATE" || parsed.parse_x509().is_err() {
+            return Err(());
+        }
+        return Ok(Some(hex::encode(sha2::Sha256::digest(&parsed.contents))));
+    }
+    trustplane_core::device::normalise_fingerprint(v)
+        .map(Some)
+        .ok_or(())
 }
 
 fn count(result: &'static str) {
@@ -351,18 +368,26 @@ pub async fn check(
             return Ok(empty(StatusCode::FORBIDDEN));
         }
     };
+    let mut cert_hex: Option<String> = None;
     let cert = match &state.cfg.client_cert_header {
         Some(name) => {
             let value = headers
                 .get(name.as_str())
                 .map(|v| v.to_str().map_err(|_| ()));
+            cert_hex = value
+                .transpose()
+                .ok()
+                .flatten()
+                .and_then(|v| client_cert_fingerprint(Some(v)).ok().flatten());
             match value.transpose().and_then(cert_thumbprint) {
                 Ok(c) => c,
                 Err(()) => {
                     count("bad_request");
                     return Ok(text(
                         StatusCode::BAD_REQUEST,
-                        format!("The {name} header must be a hex SHA-256 fingerprint or empty.\n"),
+                        format!(
+                            "The {name} header must be a hex SHA-256 fingerprint, a URL-escaped PEM certificate, or empty.\n"
+                        ),
                     ));
                 }
             }
@@ -427,6 +452,10 @@ pub async fn check(
         },
     )
     .await?;
+    // The device the proxy-verified client certificate belongs to (none: unknown device).
+    let device = crate::devices::identify(&state, cert_hex.as_deref(), now).await?;
+    let mut actx = actx;
+    actx.device = device.as_ref().and_then(|d| d.signals(now));
     let loaded = state.policies.get(store).await?;
     let decision = trustplane_core::access::evaluate(&loaded.set, &actx);
     match decision.outcome {
@@ -466,7 +495,10 @@ pub async fn check(
         user: header_value(&session.user.username),
         email: header_value(session.user.email.as_deref().unwrap_or_default()),
         groups: header_value(&groups_header(&groups)),
-        device: HeaderValue::from_static(""),
+        device: device
+            .as_ref()
+            .map(|d| header_value(&d.id.to_string()))
+            .unwrap_or_else(|| HeaderValue::from_static("")),
     };
     let res = allowed(&identity, assertion.clone());
     state.cae.insert(

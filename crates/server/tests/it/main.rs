@@ -7,6 +7,7 @@
 mod access;
 mod api;
 mod cae;
+mod devices;
 mod forward_auth;
 mod forward_auth_input;
 mod forward_auth_proxies;

@@ -1316,7 +1316,15 @@ async fn clients_api_is_audited_and_secrets_are_shown_once() {
             .unwrap(),
     )
     .await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    // This client, and the built-in public client devices register through.
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    assert!(ids.contains(&id.as_str()) && ids.contains(&"trustplane-agent"));
     assert_eq!(
         api(
             reqwest::Method::DELETE,

@@ -16,12 +16,25 @@ CREATE TABLE devices (
     cert_serial TEXT NOT NULL,
     cert_fingerprint TEXT NOT NULL UNIQUE,
     cert_not_after BIGINT NOT NULL,
+    certificate_pem TEXT NOT NULL,
     first_seen BIGINT NOT NULL,
     last_seen BIGINT NOT NULL,
     last_report_at BIGINT,
     compliance_json TEXT NOT NULL,
+    -- The latest posture report as the server read it (JSON), for re-judging and the console.
+    posture_json TEXT,
     machine_risk TEXT NOT NULL
 );
 
 CREATE INDEX devices_owner ON devices (owner_id);
 CREATE INDEX devices_last_seen ON devices (last_seen);
+
+-- The installation's device certificate authority (one, id 'current'; the private key is
+-- sealed with a key derived from the master key, like signing keys).
+CREATE TABLE device_authorities (
+    id TEXT PRIMARY KEY NOT NULL,
+    certificate_pem TEXT NOT NULL,
+    sealed_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    not_after BIGINT NOT NULL
+);

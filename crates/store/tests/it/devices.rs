@@ -25,6 +25,9 @@ fn device(owner: Uuid, name: &str, fingerprint: &str) -> Device {
         cert_serial: "0a1b".into(),
         cert_fingerprint: fingerprint.into(),
         cert_not_after: t + Duration::days(90),
+        certificate_pem: format!(
+            "-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n"
+        ),
         first_seen: t,
         last_seen: t,
         last_report_at: None,
@@ -210,14 +213,23 @@ pub async fn compliance_changes_reach_the_change_feed_after_commit(db: &TestDb) 
     let since = ms(now());
     let nc = ComplianceState::NonCompliant { since };
     assert!(
-        s.set_device_compliance(d.id, &nc, MachineRisk::High, Some(since))
-            .await
-            .unwrap()
+        s.set_device_compliance(
+            d.id,
+            &nc,
+            MachineRisk::High,
+            Some((since, r#"{"os":"12"}"#))
+        )
+        .await
+        .unwrap()
     );
     let got = s.get_device(d.id).await.unwrap().unwrap();
     assert_eq!(got.compliance, nc);
     assert_eq!(got.machine_risk, MachineRisk::High);
     assert_eq!(got.last_report_at, Some(since));
+    assert_eq!(
+        s.device_posture(d.id).await.unwrap().as_deref(),
+        Some(r#"{"os":"12"}"#)
+    );
     assert!(
         !s.set_device_compliance(Uuid::now_v7(), &nc, MachineRisk::High, None)
             .await

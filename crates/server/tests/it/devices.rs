@@ -1,0 +1,369 @@
+//! Device trust through the real server: a device registers with the device authorization
+//! grant (approved by its user), gets a certificate from the device CA (checked with
+//! `openssl verify`), reports posture with signed proofs (replays, foreign keys and other
+//! bodies refused), and forward-auth knows it from the certificate fingerprint the proxy
+//! passes: a policy that requires a registered device lets it in, and disabling it shuts it
+//! out at once.
+
+use crate::harness::*;
+use crate::mfa::admin_token;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::Digest;
+use trustplane_core::identity::Role;
+
+const FP_HEADER: &str = "x-client-cert-fingerprint";
+
+struct Agent {
+    key: rcgen::KeyPair,
+    id: String,
+    certificate_pem: String,
+    ca_pem: String,
+}
+
+fn csr(key: &rcgen::KeyPair) -> String {
+    rcgen::CertificateParams::new(vec!["laptop.corp".to_string()])
+        .unwrap()
+        .serialize_request(key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+fn fingerprint(cert_pem: &str) -> String {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()).unwrap();
+    hex::encode(sha2::Sha256::digest(&pem.contents))
+}
+
+/// A Device-Proof for `method url body`, signed with `key` for device `kid`.
+fn proof(key: &rcgen::KeyPair, kid: &str, method: &str, url: &str, body: &[u8]) -> String {
+    trustplane_server::jose::install();
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    h.typ = Some("trustplane-device-proof+jwt".into());
+    h.kid = Some(kid.into());
+    let mut claims = json!({
+        "htm": method, "htu": url,
+        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "jti": URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()),
+    });
+    if !body.is_empty() {
+        claims["bh"] = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(body)).into();
+    }
+    let k = jsonwebtoken::EncodingKey::from_ec_der(&key.serialize_der());
+    jsonwebtoken::encode(&h, &claims, &k).unwrap()
+}
+
+async fn registration_token(s: &TestServer, user: &str) -> String {
+    let d = json(
+        client()
+            .post(s.url("/oauth2/device_authorization"))
+            .form(&[
+                ("client_id", "trustplane-agent"),
+                ("scope", "device.register"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let user_code = d["user_code"].as_str().unwrap().to_string();
+    let c = signed_in(s, user).await;
+    let page = c
+        .get(s.url(&format!("/device?user_code={user_code}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("trustplane agent"), "{page}");
+    let r = c
+        .post(s.url("/device"))
+        .form(&[
+            ("csrf_token", csrf_of(&page).as_str()),
+            ("user_code", user_code.as_str()),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Approved"));
+    let t = json(
+        client()
+            .post(s.url("/oauth2/token"))
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", d["device_code"].as_str().unwrap()),
+                ("client_id", "trustplane-agent"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    t["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{t}"))
+        .to_string()
+}
+
+async fn register(s: &TestServer, user: &str) -> Agent {
+    let token = registration_token(s, user).await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let r = client()
+        .post(s.url("/api/v1/devices/register"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "csr_pem": csr(&key), "display_name": "Ada's laptop", "platform": "linux",
+            "os_version": "12.4", "hostname": "laptop.corp",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v = json(r).await;
+    Agent {
+        key,
+        id: v["device_id"].as_str().unwrap().into(),
+        certificate_pem: v["certificate_pem"].as_str().unwrap().into(),
+        ca_pem: v["ca_pem"].as_str().unwrap().into(),
+    }
+}
+
+async fn report(s: &TestServer, a: &Agent, body: &serde_json::Value) -> reqwest::Response {
+    let path = format!("/api/v1/devices/{}/reports", a.id);
+    let bytes = serde_json::to_vec(body).unwrap();
+    client()
+        .post(s.url(&path))
+        .header(
+            "device-proof",
+            proof(&a.key, &a.id, "POST", &s.url(&path), &bytes),
+        )
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_device_registers_gets_a_certificate_the_ca_verifies_and_reports_with_proofs() {
+    let s = TestServer::start().await;
+    s.user("ada", &[]).await;
+    let a = register(&s, "ada").await;
+
+    // openssl, an independent X.509 implementation, verifies the chain.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), &a.ca_pem).unwrap();
+    std::fs::write(dir.path().join("device.pem"), &a.certificate_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(dir.path().join("ca.pem"))
+        .arg(dir.path().join("device.pem"))
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The published CA is the one that signed it.
+    let published = client().get(s.url("/devices/ca.pem")).send().await.unwrap();
+    assert_eq!(published.text().await.unwrap(), a.ca_pem);
+
+    // A signed report is judged (no compliance policy yet: the secure default).
+    let posture = json!({
+        "platform": "linux", "os_version": "12.4",
+        "observations": [{ "setting": "disk_encryption", "value": { "bool": true } }]
+    });
+    let r = report(&s, &a, &posture).await;
+    assert_eq!(r.status(), 202);
+    let v = json(r).await;
+    assert_eq!(v["compliance"], "non_compliant");
+    assert_eq!(v["reasons"][0]["code"], "no_policy");
+
+    // Hostile reports: unsigned, replayed, for another body, by a foreign key.
+    let path = format!("/api/v1/devices/{}/reports", a.id);
+    let bytes = serde_json::to_vec(&posture).unwrap();
+    let unsigned = client()
+        .post(s.url(&path))
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let p = proof(&a.key, &a.id, "POST", &s.url(&path), &bytes);
+    let first = client()
+        .post(s.url(&path))
+        .header("device-proof", &p)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+    let replay = client()
+        .post(s.url(&path))
+        .header("device-proof", &p)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(
+        json(replay).await["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    let other_body = client()
+        .post(s.url(&path))
+        .header(
+            "device-proof",
+            proof(&a.key, &a.id, "POST", &s.url(&path), &bytes),
+        )
+        .body(b"{\"platform\":\"linux\"}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other_body.status(), 401);
+    let stranger = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let forged = client()
+        .post(s.url(&path))
+        .header(
+            "device-proof",
+            proof(&stranger, &a.id, "POST", &s.url(&path), &bytes),
+        )
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    // A malformed CSR is refused and registers nothing.
+    let token = registration_token(&s, "ada").await;
+    let r = client()
+        .post(s.url("/api/v1/devices/register"))
+        .bearer_auth(&token)
+        .json(&json!({ "csr_pem": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "display_name": "x", "platform": "linux" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let list = json(
+        client()
+            .get(s.url("/api/v1/devices"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["devices"].as_array().unwrap().len(), 1, "{list}");
+    // Any other token (not the agent's registration scope) cannot register.
+    let r = client()
+        .post(s.url("/api/v1/devices/register"))
+        .bearer_auth(&t)
+        .json(&json!({ "csr_pem": csr(&a.key), "display_name": "x", "platform": "linux" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_knows_the_device_from_its_certificate_and_drops_it_when_disabled() {
+    let s = TestServer::with(Options {
+        configure: Some(|c| c.client_cert_header = Some(FP_HEADER.into())),
+        ..Default::default()
+    })
+    .await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
+    for (path, body) in [
+        (
+            "/api/v1/applications",
+            json!({ "id": "wiki", "name": "Wiki" }),
+        ),
+        (
+            "/api/v1/applications/wiki/routes",
+            json!({ "host": "wiki.test", "path_prefix": "/" }),
+        ),
+    ] {
+        let r = api(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let doc = json!({ "policies": [ {
+        "id": "wiki-needs-a-device", "name": "The wiki needs a registered device",
+        "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
+        "grant": { "operator": "all", "controls": ["registered_device"] }
+    } ] });
+    let r = api(
+        reqwest::Method::PUT,
+        "/api/v1/conditional-access?based_on=0&comment=devices",
+    )
+    .json(&doc)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.user("ada", &[]).await;
+    let a = register(&s, "ada").await;
+    let fp = fingerprint(&a.certificate_pem);
+    let c = signed_in(&s, "ada").await;
+    let check = |fp: Option<String>| {
+        let mut r = c
+            .get(s.url("/forward-auth"))
+            .header("x-forwarded-host", "wiki.test")
+            .header("x-forwarded-uri", "/page")
+            .header(FP_HEADER, fp.unwrap_or_default());
+        r = r.header("x-forwarded-method", "GET");
+        r.send()
+    };
+    // No certificate, or one trustplane did not issue: the policy's control is not met.
+    assert_ne!(check(None).await.unwrap().status(), 200);
+    assert_ne!(check(Some("ab".repeat(32))).await.unwrap().status(), 200);
+    // The registered device's certificate (as nginx passes $ssl_client_fingerprint).
+    let upper_colons = fp
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let r = check(Some(upper_colons.clone())).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-trustplane-device"], a.id.as_str());
+    // Twice (the decision cache may answer), then the administrator disables the device:
+    // refused at once, cache or not.
+    assert_eq!(check(Some(fp.clone())).await.unwrap().status(), 200);
+    let r = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/devices/{}/disable", a.id),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_ne!(check(Some(fp.clone())).await.unwrap().status(), 200);
+    // A disabled device cannot report either.
+    let r = report(&s, &a, &json!({ "platform": "linux" })).await;
+    assert_eq!(r.status(), 401);
+    // Deleted: its fingerprint is nobody's.
+    let r = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/devices/{}", a.id),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_ne!(check(Some(fp)).await.unwrap().status(), 200);
+    s.stop().await;
+}
