@@ -7,6 +7,7 @@
 mod apps;
 mod audit;
 mod breach;
+mod devices;
 mod oidc;
 mod policy;
 
@@ -78,6 +79,9 @@ enum Command {
     /// Signing keys of assertions and tokens: list, rotate.
     #[command(subcommand)]
     Keys(apps::KeysCmd),
+    /// Registered devices: list, show, disable, enable, delete, stale cleanup.
+    #[command(subcommand)]
+    Devices(devices::DevicesCmd),
 }
 
 #[derive(Subcommand)]
@@ -427,6 +431,20 @@ async fn async_main(cli: Cli) -> ExitCode {
                     }
                     _ => Err(CliError::Other("unexpected command".into())),
                 },
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Devices(cmd) => {
+            init_tracing(cfg.log_format.as_deref(), "warn");
+            let result = match open_ops(&cfg).await {
+                Ok((store, _)) => devices::run(store, &Actor::cli(&os_user()), cmd).await,
                 Err(e) => Err(e),
             };
             match result {

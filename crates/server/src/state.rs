@@ -47,6 +47,8 @@ pub struct Inner {
     pub device_ca_seal: [u8; 32],
     /// Device proofs (`jti`) seen within their validity window: replays are refused.
     pub device_proofs: crate::devices::proof::ReplayCache,
+    /// EDR event signatures seen within their validity window: replays are refused.
+    pub edr_signatures: crate::devices::edr::SeenSignatures,
     pub session_policy: SessionPolicy,
     pub hash_params: HashParams,
     /// A hash of a random password with current parameters: verified for unknown users so
@@ -159,6 +161,7 @@ impl AppState {
             code_key: key.derive("one-time-codes"),
             device_ca_seal: key.derive(crate::devices::ca::SEAL_PURPOSE),
             device_proofs: crate::devices::proof::ReplayCache::default(),
+            edr_signatures: crate::devices::edr::SeenSignatures::default(),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),
                 absolute: time::Duration::hours(cfg.session.absolute_hours),

@@ -23,6 +23,10 @@ pub enum ComplianceState {
     NonCompliant {
         #[serde(with = "time::serde::rfc3339")]
         since: OffsetDateTime,
+        /// It became non-compliant because a grace period ran out (so a fixable failure
+        /// gets no new one until the device has been compliant again).
+        #[serde(default)]
+        grace_expired: bool,
     },
 }
 
@@ -33,6 +37,24 @@ impl ComplianceState {
             self,
             ComplianceState::Compliant | ComplianceState::InGrace { .. }
         )
+    }
+
+    /// As people read it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ComplianceState::Compliant => "compliant",
+            ComplianceState::InGrace { .. } => "in grace period",
+            ComplianceState::NonCompliant { .. } => "not compliant",
+        }
+    }
+
+    /// The badge style pages show it with: `ok`, `warn` or `bad`.
+    pub fn badge(&self) -> &'static str {
+        match self {
+            ComplianceState::Compliant => "ok",
+            ComplianceState::InGrace { .. } => "warn",
+            ComplianceState::NonCompliant { .. } => "bad",
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -213,7 +235,10 @@ pub fn evaluate(input: &ComplianceInput<'_>) -> ComplianceOutcome {
     if let ComplianceState::InGrace { failing_since, .. } = out.state {
         let until = failing_since + Duration::days(i64::from(policy.grace_period_days));
         out.state = if now >= until {
-            ComplianceState::NonCompliant { since: until }
+            ComplianceState::NonCompliant {
+                since: until,
+                grace_expired: true,
+            }
         } else {
             ComplianceState::InGrace {
                 failing_since,
@@ -233,23 +258,32 @@ fn settle(input: &ComplianceInput<'_>, reasons: Vec<ComplianceReason>) -> Compli
         ComplianceState::Compliant
     } else if reasons.iter().any(|r| r.immediate) {
         match input.previous {
-            ComplianceState::NonCompliant { since } => {
-                ComplianceState::NonCompliant { since: *since }
-            }
-            _ => ComplianceState::NonCompliant { since: now },
+            ComplianceState::NonCompliant { since, .. } => ComplianceState::NonCompliant {
+                since: *since,
+                grace_expired: false,
+            },
+            _ => ComplianceState::NonCompliant {
+                since: now,
+                grace_expired: false,
+            },
         }
     } else {
         match input.previous {
-            // Already non-compliant: a fixable failure gets no fresh grace period until the
-            // device has been compliant again.
-            ComplianceState::NonCompliant { since } => {
-                ComplianceState::NonCompliant { since: *since }
-            }
+            // Its grace period already ran out: no new one until it has been compliant again.
+            ComplianceState::NonCompliant {
+                since,
+                grace_expired: true,
+            } => ComplianceState::NonCompliant {
+                since: *since,
+                grace_expired: true,
+            },
             ComplianceState::InGrace { failing_since, .. } => ComplianceState::InGrace {
                 failing_since: *failing_since,
                 until: *failing_since,
             },
-            ComplianceState::Compliant => ComplianceState::InGrace {
+            // Compliant, or non-compliant for reasons now gone (no report yet, risk, no
+            // policy): the fixable failure starts its grace period now.
+            _ => ComplianceState::InGrace {
                 failing_since: now,
                 until: now,
             },

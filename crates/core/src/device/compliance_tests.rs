@@ -132,13 +132,25 @@ fn a_fixable_failure_is_tolerated_for_exactly_the_grace_period() {
     let end = t0() + Duration::days(3);
     p2.reported_at = end;
     let o = judge(&device(), Some(&policy()), Some(&p2), &first.state, end);
-    assert_eq!(o.state, ComplianceState::NonCompliant { since: end });
+    assert_eq!(
+        o.state,
+        ComplianceState::NonCompliant {
+            since: end,
+            grace_expired: true
+        }
+    );
     assert!(o.access_changed_from(&first.state));
     // Still failing later: stays non-compliant since then, no fresh grace period.
     let much_later = end + Duration::days(5);
     p2.reported_at = much_later;
     let o2 = judge(&device(), Some(&policy()), Some(&p2), &o.state, much_later);
-    assert_eq!(o2.state, ComplianceState::NonCompliant { since: end });
+    assert_eq!(
+        o2.state,
+        ComplianceState::NonCompliant {
+            since: end,
+            grace_expired: true
+        }
+    );
     // Fixed: compliant again, and the next failure gets a new grace period.
     let fixed = judge(
         &device(),
@@ -148,6 +160,31 @@ fn a_fixable_failure_is_tolerated_for_exactly_the_grace_period() {
         much_later,
     );
     assert_eq!(fixed.state, ComplianceState::Compliant);
+}
+
+#[test]
+fn a_device_non_compliant_for_another_reason_still_gets_a_grace_period() {
+    // Never reported (non-compliant at registration), then a report with a fixable failure.
+    let first = judge(
+        &device(),
+        Some(&policy()),
+        None,
+        &ComplianceState::Compliant,
+        t0(),
+    );
+    assert!(!first.state.is_compliant());
+    let mut p = good_posture(t0());
+    p.firewall_active = Some(false);
+    let later = t0() + Duration::hours(1);
+    p.reported_at = later;
+    let o = judge(&device(), Some(&policy()), Some(&p), &first.state, later);
+    assert_eq!(
+        o.state,
+        ComplianceState::InGrace {
+            failing_since: later,
+            until: later + Duration::days(3)
+        }
+    );
 }
 
 #[test]
@@ -161,7 +198,13 @@ fn machine_risk_above_the_limit_is_non_compliant_at_once() {
         &ComplianceState::Compliant,
         t0(),
     );
-    assert_eq!(o.state, ComplianceState::NonCompliant { since: t0() });
+    assert_eq!(
+        o.state,
+        ComplianceState::NonCompliant {
+            since: t0(),
+            grace_expired: false
+        }
+    );
     assert_eq!(codes(&o), ["machine_risk"]);
     d.machine_risk = MachineRisk::Low;
     let o = judge(
@@ -194,7 +237,13 @@ fn a_silent_device_is_non_compliant_after_the_validity_period() {
         &ComplianceState::Compliant,
         stale,
     );
-    assert_eq!(o.state, ComplianceState::NonCompliant { since: stale });
+    assert_eq!(
+        o.state,
+        ComplianceState::NonCompliant {
+            since: stale,
+            grace_expired: false
+        }
+    );
     assert_eq!(codes(&o), ["stale_report"]);
     let never = judge(
         &device(),
@@ -210,7 +259,13 @@ fn a_silent_device_is_non_compliant_after_the_validity_period() {
 fn devices_without_a_policy_follow_the_setting_and_disabled_ones_never_comply() {
     let d = device();
     let o = judge(&d, None, None, &ComplianceState::Compliant, t0());
-    assert_eq!(o.state, ComplianceState::NonCompliant { since: t0() });
+    assert_eq!(
+        o.state,
+        ComplianceState::NonCompliant {
+            since: t0(),
+            grace_expired: false
+        }
+    );
     assert_eq!(codes(&o), ["no_policy"]);
     let o = evaluate(&ComplianceInput {
         device: &d,

@@ -179,7 +179,10 @@ mod tests {
         assert!(s.registered && !s.managed && s.compliant);
         assert_eq!(s.device_id.as_deref(), Some(d.id.to_string().as_str()));
         d.trust_type = TrustType::Managed;
-        d.compliance = ComplianceState::NonCompliant { since: now };
+        d.compliance = ComplianceState::NonCompliant {
+            since: now,
+            grace_expired: false,
+        };
         let s = d.signals(now).unwrap();
         assert!(s.managed && !s.compliant);
     }

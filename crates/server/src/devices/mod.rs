@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agent;
 pub mod ca;
 pub mod compliance;
+pub mod edr;
 pub mod posture;
 pub mod proof;
 
@@ -33,6 +34,9 @@ pub fn api_router() -> Router<AppState> {
         .route("/devices/{id}/profiles", get(agent::profiles))
         .route("/devices/{id}/enroll", post(agent::enroll))
         .route("/devices/{id}/renew", post(agent::renew))
+        .route("/edr/connectors", get(edr::list).post(edr::create))
+        .route("/edr/connectors/{id}", axum::routing::delete(edr::delete))
+        .route("/edr/events", post(edr::event))
 }
 
 /// The device a proxy-verified client certificate belongs to, when it is one trustplane

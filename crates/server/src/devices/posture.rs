@@ -34,6 +34,21 @@ pub enum Observed {
     NotApplicable,
 }
 
+/// An observed value as a person reads it.
+pub fn describe(v: &Observed) -> String {
+    match v {
+        Observed::Bool(true) => "yes".into(),
+        Observed::Bool(false) => "no".into(),
+        Observed::Seconds(s) => format!("{s} s"),
+        Observed::Version(v) => v.clone(),
+        Observed::Names(n) if n.len() > 12 => {
+            format!("{} names ({}, …)", n.len(), n[..12].join(", "))
+        }
+        Observed::Names(n) => n.join(", "),
+        Observed::NotApplicable => "not applicable".into(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     pub setting: Setting,

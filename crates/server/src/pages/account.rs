@@ -436,6 +436,18 @@ struct MyPage {
     roles: Vec<&'static str>,
     sessions: Vec<SessionRow>,
     signins: Vec<MySignIn>,
+    devices: Vec<MyDevice>,
+}
+
+/// One of the user's own registered devices.
+pub struct MyDevice {
+    id: Uuid,
+    name: String,
+    platform: &'static str,
+    compliance: &'static str,
+    compliance_badge: &'static str,
+    enabled: bool,
+    last_seen: String,
 }
 
 /// One of the user's own recent sign-ins (so they can spot one that was not them).
@@ -485,6 +497,7 @@ fn flash_text(code: &str) -> Option<String> {
     let text = match code {
         "password" => "Your password was changed. Other sessions were signed out.",
         "revoked" => "The session was signed out.",
+        "device_removed" => "The device was removed: it no longer counts as yours.",
         "wrong_password" => "The current password is not correct.",
         _ => return None,
     };
@@ -508,6 +521,14 @@ pub async fn my(
         .list_sign_ins(&trustplane_store::SignInQuery {
             user_id: Some(ctx.user.id),
             limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    let devices = state
+        .store
+        .list_devices(&trustplane_store::DeviceQuery {
+            owner_id: Some(ctx.user.id),
+            limit: 100,
             ..Default::default()
         })
         .await?;
@@ -535,9 +556,46 @@ pub async fn my(
             })
             .collect(),
         signins: signins.into_iter().map(MySignIn::from).collect(),
+        devices: devices
+            .into_iter()
+            .map(|d| MyDevice {
+                id: d.id,
+                name: d.display_name,
+                platform: d.platform.as_str(),
+                compliance: d.compliance.label(),
+                compliance_badge: d.compliance.badge(),
+                enabled: d.state == trustplane_core::device::DeviceState::Enabled,
+                last_seen: fmt_time(d.last_seen),
+            })
+            .collect(),
         user: ctx.user,
     };
     Ok((jar, render(&page)).into_response())
+}
+
+/// `POST /my/devices/{id}/remove`: a user removes one of their own devices (someone else's
+/// id is "not found").
+pub async fn my_remove_device(
+    State(state): State<AppState>,
+    PageUser(ctx): PageUser,
+    Path(id): Path<Uuid>,
+    req: RequestCtx,
+    CsrfForm(_): CsrfForm<CsrfOnlyForm>,
+) -> PageResult {
+    let Some(d) = state.store.get_device(id).await? else {
+        return Err(PageError(AppError::not_found("device")));
+    };
+    if d.owner_id != ctx.user.id {
+        return Err(PageError(AppError::not_found("device")));
+    }
+    let audit = trustplane_core::audit::AuditDraft::new(
+        &ctx.actor(req.ip),
+        "device.remove",
+        "device",
+        Some(id.to_string()),
+    );
+    state.store.delete_device(id, audit).await?;
+    Ok(Redirect::to("/my?ok=device_removed").into_response())
 }
 
 pub async fn my_revoke_session(

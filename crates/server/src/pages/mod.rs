@@ -4,6 +4,7 @@ pub mod access;
 pub mod account;
 pub mod admin;
 pub mod apps;
+pub mod devices;
 pub mod flow;
 pub mod oidc;
 pub mod reset;

@@ -367,3 +367,222 @@ async fn forward_auth_knows_the_device_from_its_certificate_and_drops_it_when_di
     assert_ne!(check(Some(fp)).await.unwrap().status(), 200);
     s.stop().await;
 }
+
+fn edr_signed(secret: &str, ts: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(ts.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A scripted Wazuh integration raises the machine risk of a compliant device: it becomes
+/// non-compliant at once and forward-auth, which required a compliant device, refuses it.
+/// Bad signatures and replays change nothing.
+#[tokio::test]
+async fn an_edr_alert_makes_a_device_non_compliant_and_shuts_it_out() {
+    let s = TestServer::with(Options {
+        configure: Some(|c| c.client_cert_header = Some(FP_HEADER.into())),
+        ..Default::default()
+    })
+    .await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
+    for (path, body) in [
+        (
+            "/api/v1/applications",
+            json!({ "id": "wiki", "name": "Wiki" }),
+        ),
+        (
+            "/api/v1/applications/wiki/routes",
+            json!({ "host": "wiki.test", "path_prefix": "/" }),
+        ),
+    ] {
+        let r = api(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let doc = json!({ "policies": [ {
+        "id": "wiki-needs-compliance", "name": "The wiki needs a compliant device",
+        "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
+        "grant": { "operator": "all", "controls": ["compliant_device"] }
+    } ] });
+    let r = api(
+        reqwest::Method::PUT,
+        "/api/v1/conditional-access?based_on=0&comment=edr",
+    )
+    .json(&doc)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
+        .json(&json!({ "policies": [{
+            "id": "linux", "name": "Linux", "platform": "linux", "max_machine_risk": "low",
+            "grace_period_days": 0, "validity_period_days": 30 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    s.user("ada", &[]).await;
+    let a = register(&s, "ada").await;
+    let r = report(
+        &s,
+        &a,
+        &json!({ "platform": "linux", "hostname": "laptop.corp" }),
+    )
+    .await;
+    assert_eq!(json(r).await["compliance"], "compliant");
+    let fp = fingerprint(&a.certificate_pem);
+    let c = signed_in(&s, "ada").await;
+    let check = || {
+        c.get(s.url("/forward-auth"))
+            .header("x-forwarded-host", "wiki.test")
+            .header("x-forwarded-uri", "/page")
+            .header("x-forwarded-method", "GET")
+            .header(FP_HEADER, fp.as_str())
+            .send()
+    };
+    assert_eq!(check().await.unwrap().status(), 200);
+
+    let conn = json(
+        api(reqwest::Method::POST, "/api/v1/edr/connectors")
+            .json(&json!({ "name": "Wazuh", "format": "wazuh" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (cid, secret) = (
+        conn["id"].as_str().unwrap().to_string(),
+        conn["secret"].as_str().unwrap().to_string(),
+    );
+    let alert = serde_json::to_vec(&json!({
+        "timestamp": "2026-12-03T05:00:00.000+0000",
+        "rule": { "level": 12, "description": "Host-based anomaly detection event (rootcheck).", "id": "510" },
+        "agent": { "id": "003", "name": "laptop.corp" }
+    }))
+    .unwrap();
+    let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+    let post = |sig: String, body: Vec<u8>| {
+        client()
+            .post(s.url("/api/v1/edr/events"))
+            .header("x-trustplane-connector", cid.as_str())
+            .header("x-trustplane-timestamp", ts.to_string())
+            .header("x-trustplane-signature", sig)
+            .body(body)
+            .send()
+    };
+    // A forged signature (another secret) is refused and changes nothing.
+    let r = post(edr_signed("not-the-secret", ts, &alert), alert.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(check().await.unwrap().status(), 200);
+    // The real one: high risk, non-compliant at once, refused at the next request.
+    let sig = edr_signed(&secret, ts, &alert);
+    let r = post(sig.clone(), alert.clone()).await.unwrap();
+    assert_eq!(r.status(), 202);
+    let v = json(r).await;
+    assert_eq!(v["machine_risk"], "high");
+    assert_eq!(v["compliance"], "non_compliant");
+    assert_ne!(check().await.unwrap().status(), 200);
+    // The same signed event again: refused.
+    let r = post(sig, alert.clone()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let d = json(
+        api(reqwest::Method::GET, &format!("/api/v1/devices/{}", a.id))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(d["machine_risk"], "high");
+    assert_eq!(d["compliance"]["state"], "non_compliant");
+    s.stop().await;
+}
+
+/// The console lists and shows devices to administrators only; a user removes their own
+/// device from "My devices" but never someone else's (it is "not found" to them).
+#[tokio::test]
+async fn device_pages_are_for_admins_and_users_remove_only_their_own() {
+    let s = TestServer::start().await;
+    s.user("ada", &[]).await;
+    s.user("eve", &[]).await;
+    s.user("root", &[Role::GlobalAdministrator]).await;
+    let a = register(&s, "ada").await;
+    let admin = signed_in(&s, "root").await;
+    let list = admin.get(s.url("/admin/devices")).send().await.unwrap();
+    assert_eq!(list.status(), 200);
+    assert!(list.text().await.unwrap().contains("Ada&#39;s laptop"));
+    let page = admin
+        .get(s.url(&format!("/admin/devices/{}", a.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No compliance policy applies"), "{page}");
+    let eve = signed_in(&s, "eve").await;
+    assert_eq!(
+        eve.get(s.url("/admin/devices"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    // Eve tries to remove Ada's device with a valid form of her own.
+    let my = eve
+        .get(s.url("/my"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = eve
+        .post(s.url(&format!("/my/devices/{}/remove", a.id)))
+        .form(&[("csrf_token", csrf_of(&my).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let ada = signed_in(&s, "ada").await;
+    let my = ada
+        .get(s.url("/my"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(my.contains("Ada&#39;s laptop"), "{my}");
+    let r = ada
+        .post(s.url(&format!("/my/devices/{}/remove", a.id)))
+        .form(&[("csrf_token", csrf_of(&my).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_redirection() || r.status() == 200,
+        "{}",
+        r.status()
+    );
+    let list = admin
+        .get(s.url("/admin/devices"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("Ada&#39;s laptop"), "{list}");
+    s.stop().await;
+}

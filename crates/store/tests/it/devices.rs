@@ -211,7 +211,10 @@ pub async fn compliance_changes_reach_the_change_feed_after_commit(db: &TestDb) 
     let d = device(ada.id, "laptop", &"cd".repeat(32));
     s.create_device(&d, draft("device.register")).await.unwrap();
     let since = ms(now());
-    let nc = ComplianceState::NonCompliant { since };
+    let nc = ComplianceState::NonCompliant {
+        since,
+        grace_expired: false,
+    };
     assert!(
         s.set_device_compliance(
             d.id,
