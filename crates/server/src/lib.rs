@@ -532,6 +532,7 @@ pub async fn prepare_with_clock(
     state.store.start_change_feed();
     limits::unauthenticated::spawn_pruner(&state);
     retention::start(&state);
+    devices::compliance::start(&state, std::time::Duration::from_secs(300));
     keys::ensure_active(store.as_ref(), &state.signing_key)
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;

@@ -100,3 +100,70 @@ pub fn judge(
         now,
     })
 }
+
+/// Judges every enabled device again from what it last reported: grace periods run out and
+/// silent devices pass their validity period without a new report. Changes are recorded (and
+/// reach continuous access); returns how many devices changed.
+pub async fn rejudge_all(state: &AppState) -> Result<u64, AppError> {
+    let cfg = load(state).await?;
+    let now = state.now();
+    let mut changed = 0u64;
+    let mut before = None;
+    loop {
+        let page = state
+            .store
+            .list_devices(&trustplane_store::DeviceQuery {
+                state: Some(trustplane_core::device::DeviceState::Enabled),
+                before,
+                limit: 500,
+                ..Default::default()
+            })
+            .await?;
+        for d in &page {
+            let posture = state
+                .store
+                .device_posture(d.id)
+                .await?
+                .and_then(|p| serde_json::from_str::<super::posture::PostureReport>(&p).ok())
+                .map(|r| r.posture(d.last_report_at.unwrap_or(now)));
+            let outcome = judge(&cfg, d, posture.as_ref(), now);
+            if outcome.state != d.compliance {
+                state
+                    .store
+                    .set_device_compliance(d.id, &outcome.state, d.machine_risk, None)
+                    .await?;
+                changed += 1;
+                if outcome.access_changed_from(&d.compliance) {
+                    tracing::info!(device = %d.id, compliance = outcome.state.name(),
+                        "device compliance changed on re-judgement");
+                }
+            }
+        }
+        if page.len() < 500 {
+            break;
+        }
+        before = page.last().map(|d| d.id);
+    }
+    Ok(changed)
+}
+
+/// Re-judges every device every `every` (0: never; tests call [`rejudge_all`]).
+pub fn start(state: &AppState, every: std::time::Duration) {
+    if every.is_zero() {
+        return;
+    }
+    let weak = std::sync::Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else {
+                return;
+            };
+            if let Err(e) = rejudge_all(&crate::state::AppState(inner)).await {
+                tracing::warn!(error = %e.message, "device compliance re-judgement failed");
+            }
+        }
+    });
+}

@@ -586,3 +586,134 @@ async fn device_pages_are_for_admins_and_users_remove_only_their_own() {
     assert!(!list.contains("Ada&#39;s laptop"), "{list}");
     s.stop().await;
 }
+
+/// Grace and validity periods with an injected clock: a fixable failure is tolerated for the
+/// policy's grace period, then the device is non-compliant and forward-auth (requiring a
+/// compliant device) refuses it; a device that stops reporting becomes non-compliant after
+/// the validity period.
+#[tokio::test]
+async fn grace_and_validity_periods_run_out_on_the_clock() {
+    let clock = std::sync::Arc::new(trustplane_server::clock::ManualClock::starting_now());
+    let s = TestServer::with(Options {
+        configure: Some(|c| c.client_cert_header = Some(FP_HEADER.into())),
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
+    for (path, body) in [
+        (
+            "/api/v1/applications",
+            json!({ "id": "wiki", "name": "Wiki" }),
+        ),
+        (
+            "/api/v1/applications/wiki/routes",
+            json!({ "host": "wiki.test", "path_prefix": "/" }),
+        ),
+    ] {
+        let r = api(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let doc = json!({ "policies": [ {
+        "id": "wiki-needs-compliance", "name": "The wiki needs a compliant device",
+        "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
+        "grant": { "operator": "all", "controls": ["compliant_device"] }
+    } ] });
+    let r = api(
+        reqwest::Method::PUT,
+        "/api/v1/conditional-access?based_on=0&comment=grace",
+    )
+    .json(&doc)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
+        .json(&json!({ "policies": [{
+            "id": "linux", "name": "Linux", "platform": "linux", "require_firewall": true,
+            "grace_period_days": 3, "validity_period_days": 30 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    s.user("ada", &[]).await;
+    let a = register(&s, "ada").await;
+    s.user("bo", &[]).await;
+    let b = register(&s, "bo").await;
+    let fine = json!({ "platform": "linux", "observations": [
+        { "setting": "firewall_active", "value": { "bool": true } } ] });
+    assert_eq!(
+        json(report(&s, &b, &fine).await).await["compliance"],
+        "compliant"
+    );
+    let failing = json!({ "platform": "linux", "observations": [
+        { "setting": "firewall_active", "value": { "bool": false } } ] });
+    let v = json(report(&s, &a, &failing).await).await;
+    assert_eq!(v["compliance"], "in_grace");
+    let fp = fingerprint(&a.certificate_pem);
+    // A fresh session each time (days pass on the clock; sessions expire).
+    let check = || async {
+        signed_in(&s, "ada")
+            .await
+            .get(s.url("/forward-auth"))
+            .header("x-forwarded-host", "wiki.test")
+            .header("x-forwarded-uri", "/page")
+            .header("x-forwarded-method", "GET")
+            .header(FP_HEADER, fp.as_str())
+            .send()
+            .await
+    };
+    assert_eq!(
+        check().await.unwrap().status(),
+        200,
+        "in grace: still compliant"
+    );
+    // One minute before the grace period ends nothing changes …
+    clock.advance(time::Duration::days(3) - time::Duration::minutes(1));
+    assert_eq!(
+        trustplane_server::devices::compliance::rejudge_all(&s.state)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(check().await.unwrap().status(), 200);
+    // … at its end the device is non-compliant, and refused at once (cached decision or not).
+    clock.advance(time::Duration::minutes(1));
+    assert_eq!(
+        trustplane_server::devices::compliance::rejudge_all(&s.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_ne!(check().await.unwrap().status(), 200);
+
+    // The second device reported fine at the start, then went silent: past the validity
+    // period (30 days after its report) it is non-compliant.
+    clock.advance(time::Duration::days(27) - time::Duration::minutes(1));
+    trustplane_server::devices::compliance::rejudge_all(&s.state)
+        .await
+        .unwrap();
+    let d = device_json(&s, &b.id).await;
+    assert_eq!(d["compliance"]["state"], "compliant");
+    clock.advance(time::Duration::minutes(1));
+    trustplane_server::devices::compliance::rejudge_all(&s.state)
+        .await
+        .unwrap();
+    let d = device_json(&s, &b.id).await;
+    assert_eq!(d["compliance"]["state"], "non_compliant", "{d}");
+    s.stop().await;
+}
+
+/// The device as the admin API shows it, read from the store (API tokens expire when days
+/// pass on the test clock).
+async fn device_json(s: &TestServer, id: &str) -> serde_json::Value {
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let d = s.state.store.get_device(id).await.unwrap().unwrap();
+    trustplane_server::devices::admin::view(&d)
+}
