@@ -14,12 +14,14 @@ use sha2::Digest;
 use trustplane_core::identity::Role;
 
 const FP_HEADER: &str = "x-client-cert-fingerprint";
+/// The header `docs/proxy/nginx-devices.conf` passes the certificate in.
+pub const FP_HEADER_NGINX: &str = "x-client-cert";
 
-struct Agent {
-    key: rcgen::KeyPair,
-    id: String,
-    certificate_pem: String,
-    ca_pem: String,
+pub struct Agent {
+    pub key: rcgen::KeyPair,
+    pub id: String,
+    pub certificate_pem: String,
+    pub ca_pem: String,
 }
 
 fn csr(key: &rcgen::KeyPair) -> String {
@@ -106,6 +108,11 @@ async fn registration_token(s: &TestServer, user: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{t}"))
         .to_string()
+}
+
+/// A device of `user`, registered through the device grant.
+pub async fn register_device(s: &TestServer, user: &str) -> Agent {
+    register(s, user).await
 }
 
 async fn register(s: &TestServer, user: &str) -> Agent {

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod cae;
 mod devices;
+mod devices_nginx;
 mod forward_auth;
 mod forward_auth_input;
 mod forward_auth_proxies;

@@ -85,14 +85,23 @@ pub fn nginx_site(port: u16, tp: &str, upstream: &str, host: &str) -> String {
 }
 
 pub async fn start_nginx(port: u16, tp: &str, upstream: &str, host: &str) -> Option<Proxy> {
+    run_nginx(port, nginx_site(port, tp, upstream, host), &[]).await
+}
+
+/// A real nginx serving `site` (a server block) on `port`, with `files` (name, content)
+/// written next to it first: the site names them as `{dir}/<name>`.
+pub async fn run_nginx(port: u16, site: String, files: &[(&str, &str)]) -> Option<Proxy> {
     if !available(NGINX, "nginx") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
     std::fs::write(
         dir.path().join("site.conf"),
-        nginx_site(port, tp, upstream, host),
+        site.replace("{dir}", &d.to_string()),
     )
     .unwrap();
     // One process: a master killed by the test would leave its worker running.
