@@ -1,0 +1,183 @@
+//! The real `trustplane-agent` binary, run as a process against a running server: it registers
+//! through the device grant (approved by the user over HTTP, as a browser would), keeps its
+//! key private, gets a certificate `openssl verify` accepts, reports its real posture, enrolls,
+//! refuses a key others can read, and unregisters.
+
+use crate::harness::*;
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+fn agent_bin() -> std::path::PathBuf {
+    // target/debug/deps/it-… → target/debug/trustplane-agent (built by the workspace test run:
+    // the agent's own tests need it).
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("trustplane-agent");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with cargo build -p trustplane-agent (the workspace test run does)",
+        bin.display()
+    );
+    bin
+}
+
+fn agent(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(agent_bin())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_agent_registers_reports_enrolls_and_unregisters() {
+    let s = TestServer::start().await;
+    s.user("ada", &[]).await;
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().join("agent");
+    let mut child = Command::new(agent_bin())
+        .arg("--state-dir")
+        .arg(&st)
+        .args([
+            "register",
+            "--server",
+            s.base.as_str(),
+            "--name",
+            "Ada's laptop",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let code = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let line = lines.next().unwrap().unwrap();
+        let code = line.rsplit(' ').next().unwrap().to_string();
+        (code, lines)
+    })
+    .await
+    .unwrap();
+    let (user_code, rest) = code;
+    // Ada approves in her browser.
+    let c = signed_in(&s, "ada").await;
+    let page = c
+        .get(s.url(&format!("/device?user_code={user_code}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("trustplane agent"), "{page}");
+    let r = c
+        .post(s.url("/device"))
+        .form(&[
+            ("csrf_token", csrf_of(&page).as_str()),
+            ("user_code", user_code.as_str()),
+            ("action", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Approved"));
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let rest: Vec<String> = rest.map_while(Result::ok).collect();
+        (status, rest)
+    })
+    .await
+    .unwrap();
+    assert!(out.0.success(), "{:?}", out.1);
+    assert!(
+        out.1.iter().any(|l| l.starts_with("Registered as ")),
+        "{:?}",
+        out.1
+    );
+
+    // The key is private; the certificate verifies against the published CA.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(st.join("device.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let v = Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(st.join("ca.pem"))
+        .arg(st.join("device.pem"))
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let devices = s
+        .state
+        .store
+        .list_devices(&trustplane_store::DeviceQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].display_name, "Ada's laptop");
+    let id = devices[0].id;
+
+    // A report of the real system, judged by the server.
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&st2, &["report"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("compliance: non_compliant"));
+    assert!(s.state.store.device_posture(id).await.unwrap().is_some());
+    // Enrolled: managed.
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&st2, &["enroll"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = s.state.store.get_device(id).await.unwrap().unwrap();
+    assert_eq!(d.trust_type.as_str(), "managed");
+    // A key file others can read is refused.
+    std::fs::set_permissions(
+        st.join("device.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&st2, &["report"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("accessible to others"));
+    std::fs::set_permissions(
+        st.join("device.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // Unregistered: gone on the server and on the device.
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&st2, &["unregister"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(s.state.store.get_device(id).await.unwrap().is_none());
+    assert!(!st.join("device.key").exists());
+    s.stop().await;
+}
