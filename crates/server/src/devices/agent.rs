@@ -224,6 +224,7 @@ pub async fn report(
         )
         .await?;
     state.store.touch_device(id, now).await?;
+    compliance::notify_owner(&state, &cfg, &device, &outcome).await;
     if outcome.access_changed_from(&device.compliance) {
         tracing::info!(device = %id, compliance = outcome.state.name(),
             "device compliance changed");

@@ -133,6 +133,7 @@ pub async fn rejudge_all(state: &AppState) -> Result<u64, AppError> {
                     .set_device_compliance(d.id, &outcome.state, d.machine_risk, None)
                     .await?;
                 changed += 1;
+                notify_owner(state, &cfg, d, &outcome).await;
                 if outcome.access_changed_from(&d.compliance) {
                     tracing::info!(device = %d.id, compliance = outcome.state.name(),
                         "device compliance changed on re-judgement");
@@ -166,4 +167,52 @@ pub fn start(state: &AppState, every: std::time::Duration) {
             }
         }
     });
+}
+
+/// Tells the device's owner by email when it entered its grace period or became
+/// non-compliant, with what to fix (when the policy says to notify and a mailer and an
+/// address exist). A failure to send is logged, never fatal: the judgement stands.
+pub async fn notify_owner(
+    state: &AppState,
+    cfg: &ComplianceConfig,
+    device: &Device,
+    outcome: &ComplianceOutcome,
+) {
+    // Entering grace or becoming non-compliant (from any other state) is news to the owner.
+    let news = outcome.state != trustplane_core::device::ComplianceState::Compliant
+        && outcome.state.name() != device.compliance.name();
+    if !news || !cfg.policy_for(device).is_some_and(|p| p.notify_user) {
+        return;
+    }
+    let Some(mailer) = state.mailer.as_ref() else {
+        return;
+    };
+    let owner = match state.store.get_user(device.owner_id).await {
+        Ok(Some(u)) => u,
+        _ => return,
+    };
+    let Some(to) = owner.email.as_deref() else {
+        return;
+    };
+    let when = match &outcome.state {
+        trustplane_core::device::ComplianceState::InGrace { until, .. } => format!(
+            "It can still be used until {} (UTC); after that, applications that require a \
+             compliant device will refuse it.",
+            crate::pages::fmt_time(*until)
+        ),
+        _ => "Applications that require a compliant device refuse it until it is fixed.".into(),
+    };
+    let fixes: String = outcome
+        .reasons
+        .iter()
+        .map(|r| format!("  - {}\n", r.message))
+        .collect();
+    let body = format!(
+        "Hello {},\n\nYour device \"{}\" does not meet {}'s requirements.\n{when}\n\nWhat to fix:\n{fixes}\nThe trustplane agent reports the change by itself once it is fixed.\n",
+        owner.display_name, device.display_name, state.cfg.organisation
+    );
+    let subject = format!("Your device {} needs attention", device.display_name);
+    if let Err(e) = mailer.send(to, &subject, &body).await {
+        tracing::warn!(error = %e, device = %device.id, "cannot send the compliance notice");
+    }
 }

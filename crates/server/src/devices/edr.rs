@@ -373,6 +373,7 @@ pub async fn event(
         .store
         .set_device_compliance(device.id, &outcome.state, e.risk, None)
         .await?;
+    compliance::notify_owner(&state, &cfg, &device, &outcome).await;
     if outcome.access_changed_from(&device.compliance) {
         tracing::warn!(device = %device.id, risk = e.risk.as_str(), connector = %connector.name,
             "endpoint protection changed the device's compliance");

@@ -281,7 +281,20 @@ async fn a_device_registers_gets_a_certificate_the_ca_verifies_and_reports_with_
 
 #[tokio::test]
 async fn forward_auth_knows_the_device_from_its_certificate_and_drops_it_when_disabled() {
+    device_at_forward_auth(None).await;
+}
+
+#[tokio::test]
+async fn forward_auth_knows_the_device_on_postgres() {
+    let Some(admin) = crate::postgres::admin_url() else {
+        return;
+    };
+    device_at_forward_auth(Some(crate::postgres::fresh_database(&admin).await)).await;
+}
+
+async fn device_at_forward_auth(database_url: Option<String>) {
     let s = TestServer::with(Options {
+        database_url,
         configure: Some(|c| c.client_cert_header = Some(FP_HEADER.into())),
         ..Default::default()
     })
@@ -644,7 +657,7 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
     let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
         .json(&json!({ "policies": [{
             "id": "linux", "name": "Linux", "platform": "linux", "require_firewall": true,
-            "grace_period_days": 3, "validity_period_days": 30 }] }))
+            "grace_period_days": 3, "validity_period_days": 30, "notify_user": true }] }))
         .send()
         .await
         .unwrap();
@@ -663,6 +676,14 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
         { "setting": "firewall_active", "value": { "bool": false } } ] });
     let v = json(report(&s, &a, &failing).await).await;
     assert_eq!(v["compliance"], "in_grace");
+    // Ada is told by email what to fix and until when.
+    let mail = s.outbox("ada@example.com", 1).await;
+    assert!(
+        mail[0].contains("Your device Ada's laptop needs attention")
+            && mail[0].contains("Turn on the firewall."),
+        "{}",
+        mail[0]
+    );
     let fp = fingerprint(&a.certificate_pem);
     // A fresh session each time (days pass on the clock; sessions expire).
     let check = || async {
