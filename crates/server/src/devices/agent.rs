@@ -210,7 +210,8 @@ pub async fn report(
         .map_err(|e| invalid(format!("The posture report is not valid: {e}")))?;
     report.validate().map_err(invalid)?;
     let now = state.now();
-    let posture = report.posture(now);
+    let (posture, settings) =
+        super::profiles::judged_posture(&state, &device, &report, now).await?;
     let cfg = compliance::load(&state).await?;
     let outcome = compliance::judge(&cfg, &device, Some(&posture), now);
     let stored = serde_json::to_string(&report).map_err(|_| AppError::internal())?;
@@ -236,6 +237,7 @@ pub async fn report(
             "reasons": outcome.reasons.iter().map(|r| serde_json::json!({
                 "code": r.code, "message": r.message,
             })).collect::<Vec<_>>(),
+            "settings": settings,
         })),
     )
         .into_response())
@@ -248,9 +250,9 @@ pub async fn profiles(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let path = format!("/api/v1/devices/{id}/profiles");
-    proven(&state, &headers, "GET", &path, id, &[]).await?;
-    // Configuration profiles are not built yet (issue 15 item 5): none are assigned.
-    Ok(Json(serde_json::json!({ "profiles": [] })).into_response())
+    let device = proven(&state, &headers, "GET", &path, id, &[]).await?;
+    let profiles = super::profiles::assigned(&state, &device).await?;
+    Ok(Json(serde_json::json!({ "profiles": profiles })).into_response())
 }
 
 /// `POST /api/v1/devices/{id}/enroll`: the device enters management.

@@ -120,12 +120,9 @@ pub async fn rejudge_all(state: &AppState) -> Result<u64, AppError> {
             })
             .await?;
         for d in &page {
-            let posture = state
-                .store
-                .device_posture(d.id)
+            let posture = super::profiles::stored_posture(state, d)
                 .await?
-                .and_then(|p| serde_json::from_str::<super::posture::PostureReport>(&p).ok())
-                .map(|r| r.posture(d.last_report_at.unwrap_or(now)));
+                .map(|(p, _)| p);
             let outcome = judge(&cfg, d, posture.as_ref(), now);
             if outcome.state != d.compliance {
                 state

@@ -348,12 +348,9 @@ pub async fn event(
     let now = state.now();
     let before = device.machine_risk;
     device.machine_risk = e.risk;
-    let posture = state
-        .store
-        .device_posture(device.id)
+    let posture = super::profiles::stored_posture(&state, &device)
         .await?
-        .and_then(|p| serde_json::from_str::<super::posture::PostureReport>(&p).ok())
-        .map(|r| r.posture(device.last_report_at.unwrap_or(now)));
+        .map(|(p, _)| p);
     let cfg = compliance::load(&state).await?;
     let outcome = compliance::judge(&cfg, &device, posture.as_ref(), now);
     let actor = Actor::system();

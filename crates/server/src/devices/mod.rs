@@ -8,6 +8,7 @@ pub mod ca;
 pub mod compliance;
 pub mod edr;
 pub mod posture;
+pub mod profiles;
 pub mod proof;
 
 use crate::state::AppState;
@@ -27,6 +28,7 @@ pub fn api_router() -> Router<AppState> {
             "/devices/compliance",
             get(admin::get_compliance).put(admin::put_compliance),
         )
+        .route("/devices/profiles", get(profiles::get).put(profiles::put))
         .route("/devices/{id}", get(admin::get).delete(admin::delete))
         .route("/devices/{id}/disable", post(admin::disable))
         .route("/devices/{id}/enable", post(admin::enable))

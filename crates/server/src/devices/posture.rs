@@ -9,30 +9,7 @@ const MAX_OBSERVATIONS: usize = 64;
 const MAX_NAMES: usize = 4096;
 const MAX_TEXT: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Setting {
-    DiskEncryption,
-    FirewallActive,
-    ScreenLockTimeout,
-    OsVersion,
-    AutomaticSecurityUpdates,
-    SecureBoot,
-    InstalledPackages,
-    RunningProcesses,
-    SshRootLogin,
-}
-
-/// What the agent observed for a setting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Observed {
-    Bool(bool),
-    Seconds(u64),
-    Version(String),
-    Names(Vec<String>),
-    NotApplicable,
-}
+pub use trustplane_core::device::{Observed, SettingKind as Setting};
 
 /// An observed value as a person reads it.
 pub fn describe(v: &Observed) -> String {
@@ -132,6 +109,18 @@ impl PostureReport {
             .and_then(|o| match o.value {
                 Observed::Bool(b) => Some(b),
                 _ => None,
+            })
+    }
+
+    /// The observation of a setting: `None` when not reported, `Err` when the agent could not
+    /// read it.
+    pub fn observation(&self, s: Setting) -> Option<Result<&Observed, &str>> {
+        self.observations
+            .iter()
+            .find(|o| o.setting == s)
+            .map(|o| match &o.error {
+                Some(e) => Err(e.as_str()),
+                None => Ok(&o.value),
             })
     }
 

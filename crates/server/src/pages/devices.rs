@@ -152,6 +152,16 @@ pub struct Observation {
     value: String,
 }
 
+/// An assigned configuration-profile setting as judged from the latest report.
+pub struct ProfileSetting {
+    profile: String,
+    setting: String,
+    status: &'static str,
+    ok: bool,
+    expected: String,
+    observed: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/device.html")]
 struct DevicePage {
@@ -167,6 +177,7 @@ struct DevicePage {
     compliance_detail: String,
     reasons: Vec<Reason>,
     observations: Vec<Observation>,
+    settings: Vec<ProfileSetting>,
     may_write: bool,
 }
 
@@ -190,15 +201,28 @@ pub async fn detail(
         .and_then(|p| serde_json::from_str::<crate::devices::posture::PostureReport>(p).ok());
     let cfg = crate::devices::compliance::load(&state).await?;
     let now = state.now();
-    let judged = crate::devices::compliance::judge(
-        &cfg,
-        &d,
-        report
-            .as_ref()
-            .map(|r| r.posture(d.last_report_at.unwrap_or(now)))
-            .as_ref(),
-        now,
-    );
+    let stored = crate::devices::profiles::stored_posture(&state, &d).await?;
+    let judged = crate::devices::compliance::judge(&cfg, &d, stored.as_ref().map(|(p, _)| p), now);
+    let settings: Vec<ProfileSetting> = stored
+        .map(|(_, results)| {
+            results
+                .into_iter()
+                .map(|r| ProfileSetting {
+                    ok: r.status == trustplane_core::device::SettingStatus::Compliant,
+                    status: match r.status {
+                        trustplane_core::device::SettingStatus::Compliant => "compliant",
+                        trustplane_core::device::SettingStatus::Drift => "drift",
+                        trustplane_core::device::SettingStatus::NotApplicable => "not applicable",
+                        trustplane_core::device::SettingStatus::Error => "error",
+                    },
+                    profile: r.profile_id,
+                    setting: r.setting,
+                    expected: r.expected,
+                    observed: r.observed.unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let observations = report
         .map(|r| {
             r.observations
@@ -252,6 +276,7 @@ pub async fn detail(
             })
             .collect(),
         observations,
+        settings,
         may_write: ctx.roles.allows(Permission::DevicesWrite),
         d: row(&state, d).await?,
     };

@@ -745,3 +745,115 @@ async fn device_json(s: &TestServer, id: &str) -> serde_json::Value {
     let d = s.state.store.get_device(id).await.unwrap().unwrap();
     trustplane_server::devices::admin::view(&d)
 }
+
+/// Configuration profiles: assigned by platform and group, served to the device (signed
+/// request), and judged from its report; drift makes a device non-compliant when the policy
+/// requires the profile settings.
+#[tokio::test]
+async fn configuration_profiles_are_assigned_served_and_judged() {
+    let s = TestServer::start().await;
+    let t = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
+    s.user("ada", &[]).await;
+    let finance = s
+        .ops()
+        .create_group(&trustplane_core::audit::Actor::system(), "finance", "")
+        .await
+        .unwrap();
+    let profiles = json!([
+        { "id": "linux-baseline", "name": "Linux baseline", "platforms": ["linux"], "settings": [
+            { "setting": "required_packages", "names": ["auditd"] },
+            { "setting": "forbidden_processes", "names": ["telnetd"] },
+            { "setting": "ssh_root_login_disabled" },
+            { "setting": "disk_encryption" } ] },
+        { "id": "finance", "name": "Finance laptops", "platforms": ["linux"],
+          "groups": [finance.id], "settings": [ { "setting": "secure_boot" } ] }
+    ]);
+    let r = api(reqwest::Method::PUT, "/api/v1/devices/profiles")
+        .json(&profiles)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Two profiles with one id: refused, nothing changed.
+    let dup = json!([profiles[0], profiles[0]]);
+    let r = api(reqwest::Method::PUT, "/api/v1/devices/profiles")
+        .json(&dup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
+        .json(&json!({ "policies": [{
+            "id": "linux", "name": "Linux", "platform": "linux", "require_profile_settings": true,
+            "grace_period_days": 0 }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = register(&s, "ada").await;
+    // The device is served the profile of its platform, not the finance group's.
+    let path = format!("/api/v1/devices/{}/profiles", a.id);
+    let r = client()
+        .get(s.url(&path))
+        .header(
+            "device-proof",
+            proof(&a.key, &a.id, "GET", &s.url(&path), b""),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let served = json(r).await;
+    let ids: Vec<&str> = served["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["linux-baseline"]);
+    let drifting = json!({ "platform": "linux", "observations": [
+        { "setting": "installed_packages", "value": { "names": ["vim", "openssh-server"] } },
+        { "setting": "running_processes", "value": { "names": ["sshd", "telnetd"] } },
+        { "setting": "ssh_root_login", "value": { "bool": true } },
+        { "setting": "disk_encryption", "value": { "bool": true } } ] });
+    let v = json(report(&s, &a, &drifting).await).await;
+    let status = |name: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["setting"] == name)
+            .map(|x| x["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(status("required packages"), "drift");
+    assert_eq!(status("forbidden processes"), "drift");
+    assert_eq!(status("SSH root login"), "drift");
+    assert_eq!(status("disk encryption"), "compliant");
+    assert_eq!(v["compliance"], "non_compliant", "{v}");
+    assert_eq!(v["reasons"][0]["code"], "profile_drift");
+    assert!(
+        v["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("required packages")
+    );
+    // Fixed: compliant, and a re-judgement from the stored report keeps it so.
+    let fixed = json!({ "platform": "linux", "observations": [
+        { "setting": "installed_packages", "value": { "names": ["auditd"] } },
+        { "setting": "running_processes", "value": { "names": ["sshd"] } },
+        { "setting": "ssh_root_login", "value": { "bool": false } },
+        { "setting": "disk_encryption", "value": { "bool": true } } ] });
+    assert_eq!(
+        json(report(&s, &a, &fixed).await).await["compliance"],
+        "compliant"
+    );
+    assert_eq!(
+        trustplane_server::devices::compliance::rejudge_all(&s.state)
+            .await
+            .unwrap(),
+        0
+    );
+    s.stop().await;
+}
