@@ -60,6 +60,9 @@ pub enum PolicyCmd {
         /// A device with this compliance state.
         #[arg(long)]
         device_compliant: Option<bool>,
+        /// A registered device (id): its real state is used.
+        #[arg(long)]
+        device: Option<uuid::Uuid>,
         /// The user has also passed a second factor.
         #[arg(long)]
         mfa: bool,
@@ -182,6 +185,7 @@ pub async fn run(
             sign_in_risk,
             user_risk,
             device_compliant,
+            device,
             mfa,
             json,
         } => {
@@ -199,6 +203,7 @@ pub async fn run(
                 sign_in_risk: parse::<RiskLevel>("sign-in-risk", sign_in_risk)?,
                 user_risk: parse::<RiskLevel>("user-risk", user_risk)?,
                 device_compliant,
+                device,
                 mfa_done: mfa,
             };
             let r = access_tools::what_if(store, &cache, &w).await?;

@@ -50,6 +50,11 @@ pub struct WhatIf {
     /// A device with this compliance state (unset: no device).
     #[serde(default)]
     pub device_compliant: Option<bool>,
+    /// A registered device (its id): its real state — registered, managed, compliant,
+    /// platform, model — is used (overrides `device_compliant` and `platform`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub device: Option<uuid::Uuid>,
     /// The user has also passed a second factor (default: password only).
     #[serde(default)]
     pub mfa_done: bool,
@@ -121,6 +126,17 @@ pub async fn what_if(
         compliant,
         ..Default::default()
     });
+    if let Some(id) = w.device {
+        let d = store
+            .get_device(id)
+            .await?
+            .ok_or_else(|| AppError::bad_request("unknown_device", format!("no device {id}")))?;
+        // A disabled device, or one whose certificate expired, is no device.
+        ctx.device = d.signals(now);
+        if ctx.device.is_some() {
+            ctx.platform = Some(d.platform);
+        }
+    }
     let loaded = cache.get(store).await?;
     let d = explain(&loaded.set, &ctx);
     Ok(serde_json::json!({

@@ -386,6 +386,7 @@ fn what_if_request(f: &WhatIfForm) -> Result<WhatIf, AppError> {
             _ => None,
         },
         mfa_done: f.mfa == "on",
+        device: None,
     })
 }
 

@@ -360,6 +360,16 @@ async fn device_at_forward_auth(database_url: Option<String>) {
     let r = check(Some(upper_colons.clone())).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-trustplane-device"], a.id.as_str());
+    // What-if with the device answers as forward-auth did; without it, the control is unmet.
+    let what_if = |device: Option<&str>| {
+        api(reqwest::Method::POST, "/api/v1/conditional-access/what-if")
+            .json(&json!({ "user": "ada", "app": "wiki", "device": device }))
+            .send()
+    };
+    let v = json(what_if(Some(a.id.as_str())).await.unwrap()).await;
+    assert_eq!(v["outcome"], "allow", "{v}");
+    let v = json(what_if(None).await.unwrap()).await;
+    assert_ne!(v["outcome"], "allow", "{v}");
     // Twice (the decision cache may answer), then the administrator disables the device:
     // refused at once, cache or not.
     assert_eq!(check(Some(fp.clone())).await.unwrap().status(), 200);
