@@ -97,7 +97,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     match cli.command {
         Cmd::Register { server, name } => register(&dir, &server, name, extra_ca.as_deref()).await,
-        Cmd::Status => status(&dir),
+        Cmd::Status => {
+            status(&dir)?;
+            let n = fetch_profiles(&dir, extra_ca.as_deref()).await?;
+            println!(
+                "configuration profiles assigned: {n} (in {})",
+                dir.0.join("profiles.json").display()
+            );
+            Ok(())
+        }
         Cmd::Report { print: true } => {
             println!(
                 "{}",
@@ -340,6 +348,29 @@ async fn renew_if_due(dir: &state::StateDir, extra_ca: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// Fetches the configuration profiles assigned to this device into `profiles.json` (what the
+/// server will judge the next reports against; the agent does not change the system).
+async fn fetch_profiles(dir: &state::StateDir, extra_ca: Option<&str>) -> Result<usize, String> {
+    let r = registered(dir)?;
+    let key = key_der(&dir.load_key()?)?;
+    let client = client::Client::new(&r.server, extra_ca)?;
+    let path = format!("/api/v1/devices/{}/profiles", r.device_id);
+    let (status, v) = client
+        .signed(&key, &r.device_id, reqwest::Method::GET, &path, None)
+        .await?;
+    if !status.is_success() {
+        return Err(format!(
+            "profiles were refused ({status}): {}",
+            v["message"].as_str().unwrap_or_default()
+        ));
+    }
+    let profiles = v["profiles"].clone();
+    let n = profiles.as_array().map_or(0, Vec::len);
+    let json = serde_json::to_vec_pretty(&profiles).map_err(|e| e.to_string())?;
+    state::write_atomic(&dir.0.join("profiles.json"), &json, 0o644)?;
+    Ok(n)
+}
+
 async fn daemon(
     dir: &state::StateDir,
     extra_ca: Option<&str>,
@@ -349,6 +380,9 @@ async fn daemon(
     let mut last_full = std::time::Instant::now() - std::time::Duration::from_secs(interval);
     loop {
         if let Err(e) = renew_if_due(dir, extra_ca).await {
+            eprintln!("warning: {e}");
+        }
+        if let Err(e) = fetch_profiles(dir, extra_ca).await {
             eprintln!("warning: {e}");
         }
         let due = last_full.elapsed().as_secs() >= interval;

@@ -86,7 +86,13 @@ impl StateDir {
     }
 
     pub fn remove_all(&self) -> Result<(), String> {
-        for p in [self.key(), self.cert(), self.ca(), self.registration_file()] {
+        for p in [
+            self.key(),
+            self.cert(),
+            self.ca(),
+            self.registration_file(),
+            self.0.join("profiles.json"),
+        ] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -138,6 +138,22 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("compliance: non_compliant"));
     assert!(s.state.store.device_posture(id).await.unwrap().is_some());
+    // Status: registered, and the profiles assigned to it fetched (none here).
+    let st2 = st.clone();
+    let out = tokio::task::spawn_blocking(move || agent(&st2, &["status"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("configuration profiles assigned: 0"),
+        "{text}"
+    );
+    assert!(st.join("profiles.json").exists());
     // Enrolled: managed.
     let st2 = st.clone();
     let out = tokio::task::spawn_blocking(move || agent(&st2, &["enroll"]))
