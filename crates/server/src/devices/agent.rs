@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use trustplane_core::access::{DevicePlatform, TrustType};
@@ -77,15 +77,6 @@ pub fn platform(v: &str) -> Result<DevicePlatform, AppError> {
         })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| rest.trim())
-        .filter(|t| !t.is_empty())
-}
-
 /// `POST /api/v1/devices/register`.
 pub async fn register(
     State(state): State<AppState>,
@@ -93,7 +84,7 @@ pub async fn register(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let unauthorised = |m: &str| AppError::new(StatusCode::UNAUTHORIZED, "invalid_token", m);
-    let token = bearer(&headers).ok_or_else(|| {
+    let token = crate::oidc::endpoints::bearer(&headers).ok_or_else(|| {
         unauthorised("Register with an access token of the trustplane-agent client (device authorization grant).")
     })?;
     let iss = crate::oidc::issuer(&state, &headers);

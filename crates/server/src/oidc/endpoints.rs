@@ -15,7 +15,8 @@ use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
 use uuid::Uuid;
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     scheme

@@ -33,6 +33,14 @@ fn agent(state: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Runs the agent off the async workers (the server answers meanwhile).
+async fn agent_async(state: &std::path::Path, args: &[&'static str]) -> std::process::Output {
+    let (state, args) = (state.to_path_buf(), args.to_vec());
+    tokio::task::spawn_blocking(move || agent(&state, &args))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agent_registers_reports_enrolls_and_unregisters() {
     let s = TestServer::start().await;
@@ -127,10 +135,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     let id = devices[0].id;
 
     // A report of the real system, judged by the server.
-    let st2 = st.clone();
-    let out = tokio::task::spawn_blocking(move || agent(&st2, &["report"]))
-        .await
-        .unwrap();
+    let out = agent_async(&st, &["report"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -139,10 +144,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("compliance: non_compliant"));
     assert!(s.state.store.device_posture(id).await.unwrap().is_some());
     // Status: registered, and the profiles assigned to it fetched (none here).
-    let st2 = st.clone();
-    let out = tokio::task::spawn_blocking(move || agent(&st2, &["status"]))
-        .await
-        .unwrap();
+    let out = agent_async(&st, &["status"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -155,10 +157,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     );
     assert!(st.join("profiles.json").exists());
     // Enrolled: managed.
-    let st2 = st.clone();
-    let out = tokio::task::spawn_blocking(move || agent(&st2, &["enroll"]))
-        .await
-        .unwrap();
+    let out = agent_async(&st, &["enroll"]).await;
     assert!(
         out.status.success(),
         "{}",
@@ -172,10 +171,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
-    let st2 = st.clone();
-    let out = tokio::task::spawn_blocking(move || agent(&st2, &["report"]))
-        .await
-        .unwrap();
+    let out = agent_async(&st, &["report"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("accessible to others"));
     std::fs::set_permissions(
@@ -184,10 +180,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     )
     .unwrap();
     // Unregistered: gone on the server and on the device.
-    let st2 = st.clone();
-    let out = tokio::task::spawn_blocking(move || agent(&st2, &["unregister"]))
-        .await
-        .unwrap();
+    let out = agent_async(&st, &["unregister"]).await;
     assert!(
         out.status.success(),
         "{}",

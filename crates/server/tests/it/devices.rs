@@ -301,38 +301,7 @@ async fn device_at_forward_auth(database_url: Option<String>) {
     .await;
     let t = admin_token(&s, Role::SecurityAdministrator).await;
     let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
-    for (path, body) in [
-        (
-            "/api/v1/applications",
-            json!({ "id": "wiki", "name": "Wiki" }),
-        ),
-        (
-            "/api/v1/applications/wiki/routes",
-            json!({ "host": "wiki.test", "path_prefix": "/" }),
-        ),
-    ] {
-        let r = api(reqwest::Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let doc = json!({ "policies": [ {
-        "id": "wiki-needs-a-device", "name": "The wiki needs a registered device",
-        "state": "enabled",
-        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
-        "grant": { "operator": "all", "controls": ["registered_device"] }
-    } ] });
-    let r = api(
-        reqwest::Method::PUT,
-        "/api/v1/conditional-access?based_on=0&comment=devices",
-    )
-    .json(&doc)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    wiki_requiring(&s, &t, "wiki.test", "registered_device").await;
     s.user("ada", &[]).await;
     let a = register(&s, "ada").await;
     let fp = fingerprint(&a.certificate_pem);
@@ -419,38 +388,7 @@ async fn an_edr_alert_makes_a_device_non_compliant_and_shuts_it_out() {
     .await;
     let t = admin_token(&s, Role::SecurityAdministrator).await;
     let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
-    for (path, body) in [
-        (
-            "/api/v1/applications",
-            json!({ "id": "wiki", "name": "Wiki" }),
-        ),
-        (
-            "/api/v1/applications/wiki/routes",
-            json!({ "host": "wiki.test", "path_prefix": "/" }),
-        ),
-    ] {
-        let r = api(reqwest::Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let doc = json!({ "policies": [ {
-        "id": "wiki-needs-compliance", "name": "The wiki needs a compliant device",
-        "state": "enabled",
-        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
-        "grant": { "operator": "all", "controls": ["compliant_device"] }
-    } ] });
-    let r = api(
-        reqwest::Method::PUT,
-        "/api/v1/conditional-access?based_on=0&comment=edr",
-    )
-    .json(&doc)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    wiki_requiring(&s, &t, "wiki.test", "compliant_device").await;
     let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
         .json(&json!({ "policies": [{
             "id": "linux", "name": "Linux", "platform": "linux", "max_machine_risk": "low",
@@ -632,38 +570,7 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
     .await;
     let t = admin_token(&s, Role::SecurityAdministrator).await;
     let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
-    for (path, body) in [
-        (
-            "/api/v1/applications",
-            json!({ "id": "wiki", "name": "Wiki" }),
-        ),
-        (
-            "/api/v1/applications/wiki/routes",
-            json!({ "host": "wiki.test", "path_prefix": "/" }),
-        ),
-    ] {
-        let r = api(reqwest::Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let doc = json!({ "policies": [ {
-        "id": "wiki-needs-compliance", "name": "The wiki needs a compliant device",
-        "state": "enabled",
-        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
-        "grant": { "operator": "all", "controls": ["compliant_device"] }
-    } ] });
-    let r = api(
-        reqwest::Method::PUT,
-        "/api/v1/conditional-access?based_on=0&comment=grace",
-    )
-    .json(&doc)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
+    wiki_requiring(&s, &t, "wiki.test", "compliant_device").await;
     let r = api(reqwest::Method::PUT, "/api/v1/devices/compliance")
         .json(&json!({ "policies": [{
             "id": "linux", "name": "Linux", "platform": "linux", "require_firewall": true,
@@ -866,4 +773,42 @@ async fn configuration_profiles_are_assigned_served_and_judged() {
         0
     );
     s.stop().await;
+}
+
+/// The application `wiki` on `host` (`/`), and one policy that requires `control`
+/// (`registered_device` or `compliant_device`) for it.
+pub async fn wiki_requiring(s: &TestServer, token: &str, host: &str, control: &str) {
+    for (path, body) in [
+        (
+            "/api/v1/applications",
+            json!({ "id": "wiki", "name": "Wiki" }),
+        ),
+        (
+            "/api/v1/applications/wiki/routes",
+            json!({ "host": host, "path_prefix": "/" }),
+        ),
+    ] {
+        let r = client()
+            .post(s.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let doc = json!({ "policies": [ {
+        "id": "wiki-needs-a-device", "name": "The wiki needs a device",
+        "state": "enabled",
+        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
+        "grant": { "operator": "all", "controls": [control] }
+    } ] });
+    let r = client()
+        .put(s.url("/api/v1/conditional-access?based_on=0&comment=devices"))
+        .bearer_auth(token)
+        .json(&doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }

@@ -4,11 +4,10 @@
 //! application whose policy requires a registered device, and the upstream learns the device;
 //! without it, with a forged header, or with a certificate of another CA it does not.
 
-use crate::devices::{FP_HEADER_NGINX, register_device};
+use crate::devices::{FP_HEADER_NGINX, register_device, wiki_requiring};
 use crate::harness::*;
 use crate::mfa::admin_token;
 use crate::proxies::{SITE_HOST, docs_file, echo_upstream, free_port, run_nginx};
-use serde_json::json;
 use trustplane_core::identity::Role;
 
 fn curl(port: u16, dir: &std::path::Path, cookie: &str, extra: &[&str]) -> (u16, String) {
@@ -37,38 +36,7 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
     .await;
     let t = admin_token(&s, Role::SecurityAdministrator).await;
     let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
-    for (path, body) in [
-        (
-            "/api/v1/applications",
-            json!({ "id": "wiki", "name": "Wiki" }),
-        ),
-        (
-            "/api/v1/applications/wiki/routes",
-            json!({ "host": SITE_HOST, "path_prefix": "/" }),
-        ),
-    ] {
-        let r = api(reqwest::Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
-    let doc = json!({ "policies": [ {
-        "id": "wiki-needs-a-device", "name": "The wiki needs a registered device",
-        "state": "enabled",
-        "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["wiki"] } },
-        "grant": { "operator": "all", "controls": ["registered_device"] }
-    } ] });
-    let r = api(
-        reqwest::Method::PUT,
-        "/api/v1/conditional-access?based_on=0&comment=nginx",
-    )
-    .json(&doc)
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
+    wiki_requiring(&s, &t, SITE_HOST, "registered_device").await;
     s.user("ada", &[]).await;
     let device = register_device(&s, "ada").await;
     let r = login(&client(), &s, "ada", PASSWORD).await;
