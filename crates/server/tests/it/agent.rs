@@ -72,27 +72,7 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     .unwrap();
     let (user_code, rest) = code;
     // Ada approves in her browser.
-    let c = signed_in(&s, "ada").await;
-    let page = c
-        .get(s.url(&format!("/device?user_code={user_code}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("trustplane agent"), "{page}");
-    let r = c
-        .post(s.url("/device"))
-        .form(&[
-            ("csrf_token", csrf_of(&page).as_str()),
-            ("user_code", user_code.as_str()),
-            ("action", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.text().await.unwrap().contains("Approved"));
+    crate::devices::approve_registration(&s, "ada", &user_code).await;
     let out = tokio::task::spawn_blocking(move || {
         let status = child.wait().unwrap();
         let rest: Vec<String> = rest.map_while(Result::ok).collect();

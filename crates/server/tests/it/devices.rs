@@ -56,20 +56,8 @@ fn proof(key: &rcgen::KeyPair, kid: &str, method: &str, url: &str, body: &[u8]) 
     jsonwebtoken::encode(&h, &claims, &k).unwrap()
 }
 
-async fn registration_token(s: &TestServer, user: &str) -> String {
-    let d = json(
-        client()
-            .post(s.url("/oauth2/device_authorization"))
-            .form(&[
-                ("client_id", "trustplane-agent"),
-                ("scope", "device.register"),
-            ])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let user_code = d["user_code"].as_str().unwrap().to_string();
+/// `user` signs in and approves the agent's registration code, as in a browser.
+pub async fn approve_registration(s: &TestServer, user: &str, user_code: &str) {
     let c = signed_in(s, user).await;
     let page = c
         .get(s.url(&format!("/device?user_code={user_code}")))
@@ -84,13 +72,29 @@ async fn registration_token(s: &TestServer, user: &str) -> String {
         .post(s.url("/device"))
         .form(&[
             ("csrf_token", csrf_of(&page).as_str()),
-            ("user_code", user_code.as_str()),
+            ("user_code", user_code),
             ("action", "approve"),
         ])
         .send()
         .await
         .unwrap();
     assert!(r.text().await.unwrap().contains("Approved"));
+}
+
+async fn registration_token(s: &TestServer, user: &str) -> String {
+    let d = json(
+        client()
+            .post(s.url("/oauth2/device_authorization"))
+            .form(&[
+                ("client_id", "trustplane-agent"),
+                ("scope", "device.register"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    approve_registration(s, user, d["user_code"].as_str().unwrap()).await;
     let t = json(
         client()
             .post(s.url("/oauth2/token"))

@@ -10,7 +10,12 @@ use crate::mfa::admin_token;
 use crate::proxies::{SITE_HOST, docs_file, echo_upstream, free_port, run_nginx};
 use trustplane_core::identity::Role;
 
-fn curl(port: u16, dir: &std::path::Path, cookie: &str, extra: &[&str]) -> (u16, String) {
+fn curl<S: AsRef<std::ffi::OsStr>>(
+    port: u16,
+    dir: &std::path::Path,
+    cookie: &str,
+    extra: &[S],
+) -> (u16, String) {
     let out = std::process::Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
         .arg(dir.join("server.pem"))
@@ -106,37 +111,17 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
     };
 
     // Without a certificate: the policy's control is not met (sent to sign in).
-    let (code, body) = curl(port, f, &cookie, &[]);
+    let (code, body) = curl::<&str>(port, f, &cookie, &[]);
     assert_ne!(code, 200, "{body}\n{}", nginx.log());
     // A forged X-Client-Cert header is not what nginx passes.
     let forged = format!("X-Client-Cert: {}", urlencode(&device.certificate_pem));
     let (code, _) = curl(port, f, &cookie, &["-H", &forged]);
     assert_ne!(code, 200);
     // A certificate of another CA: nginx refuses the handshake's certificate (400).
-    let (code, _) = curl(
-        port,
-        f,
-        &cookie,
-        &[
-            "--cert",
-            f.join("stranger.pem").to_str().unwrap(),
-            "--key",
-            f.join("device.key").to_str().unwrap(),
-        ],
-    );
+    let (code, _) = curl(port, f, &cookie, &with_cert(f, "stranger"));
     assert_eq!(code, 400);
     // The registered device's certificate: served, and the application learns the device.
-    let (code, body) = curl(
-        port,
-        f,
-        &cookie,
-        &[
-            "--cert",
-            f.join("device.pem").to_str().unwrap(),
-            "--key",
-            f.join("device.key").to_str().unwrap(),
-        ],
-    );
+    let (code, body) = curl(port, f, &cookie, &with_cert(f, "device"));
     assert_eq!(code, 200, "{body}\n{}", nginx.log());
     let seen: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(seen["x-trustplane-device"], device.id.as_str());
@@ -150,20 +135,20 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    let (code, _) = curl(
-        port,
-        f,
-        &cookie,
-        &[
-            "--cert",
-            f.join("device.pem").to_str().unwrap(),
-            "--key",
-            f.join("device.key").to_str().unwrap(),
-        ],
-    );
+    let (code, _) = curl(port, f, &cookie, &with_cert(f, "device"));
     assert_ne!(code, 200);
     drop(nginx);
     s.stop().await;
+}
+
+/// curl's arguments to present `<name>.pem` with the device key.
+fn with_cert(dir: &std::path::Path, name: &str) -> Vec<String> {
+    vec![
+        "--cert".into(),
+        dir.join(format!("{name}.pem")).display().to_string(),
+        "--key".into(),
+        dir.join("device.key").display().to_string(),
+    ]
 }
 
 fn urlencode(s: &str) -> String {
