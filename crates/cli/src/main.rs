@@ -10,6 +10,7 @@ mod breach;
 mod devices;
 mod oidc;
 mod policy;
+mod risk;
 
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Read};
@@ -82,6 +83,9 @@ enum Command {
     /// Registered devices: list, show, disable, enable, delete, stale cleanup.
     #[command(subcommand)]
     Devices(devices::DevicesCmd),
+    /// Sign-in risk: replay labelled login attempts through the risk model.
+    #[command(subcommand)]
+    Risk(risk::RiskCmd),
 }
 
 #[derive(Subcommand)]
@@ -441,6 +445,13 @@ async fn async_main(cli: Cli) -> ExitCode {
                 }
             }
         }
+        Command::Risk(cmd) => match risk::run(cmd) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Devices(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
             let result = match open_ops(&cfg).await {

@@ -13,3 +13,4 @@ pub mod password;
 pub mod risk;
 pub mod session;
 pub mod signin;
+pub mod signin_risk;

@@ -34,7 +34,9 @@ async fn fill(store: &SqlStore, postgres: bool) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     // Users and devices in bulk, with SQL that both backends run (recursive counter).
     let series = |n: i64| {
-        format!("WITH RECURSIVE s(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i < {n})")
+        format!(
+            "WITH RECURSIVE s(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM s WHERE i < {n})"
+        )
     };
     let hex_id = if postgres {
         "lpad(to_hex(i), 12, '0')"
@@ -123,7 +125,10 @@ fn main() {
         for _ in 0..200 {
             let t = Instant::now();
             let page = store
-                .list_devices(&DeviceQuery { limit: 50, ..Default::default() })
+                .list_devices(&DeviceQuery {
+                    limit: 50,
+                    ..Default::default()
+                })
                 .await
                 .unwrap();
             v.push(t.elapsed());
