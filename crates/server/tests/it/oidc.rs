@@ -813,7 +813,13 @@ async fn refresh_is_refused_after_session_revocation_user_disable_and_policy_cha
 
 #[tokio::test]
 async fn blocked_by_policy_is_access_denied_and_prompt_none_needs_a_session() {
-    let s = TestServer::start().await;
+    // The test clock: "a second later" without sleeping.
+    let clock = std::sync::Arc::new(trustplane_server::clock::ManualClock::starting_now());
+    let s = TestServer::with(Options {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    })
+    .await;
     s.user("alice", &[]).await;
     let rp = register(&s, true, &CODE_GRANTS).await;
     // prompt=none without a session: login_required to the redirect URI.
@@ -832,7 +838,7 @@ async fn blocked_by_policy_is_access_denied_and_prompt_none_needs_a_session() {
     // prompt=login with a session: back to the sign-in page; max_age=0 likewise.
     let c = signed_in(&s, "alice").await;
     for extra in [("prompt", "login"), ("max_age", "0")] {
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        clock.advance(time::Duration::seconds(2));
         let r = c
             .get(s.url(&format!("/oauth2/authorize?{}", auth_query(&rp, &[extra]))))
             .send()

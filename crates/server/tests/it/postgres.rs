@@ -129,9 +129,15 @@ async fn readyz_reports_a_database_outage_and_recovers_without_restart() {
     assert_eq!(c.get(s.url("/readyz")).send().await.unwrap().status(), 200);
 
     proxy.cut();
-    // Give the aborted connections a moment to drop.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let r = c.get(s.url("/readyz")).send().await.unwrap();
+    // The aborted connections drop: readiness turns 503 (polled, not a fixed wait).
+    let mut r = c.get(s.url("/readyz")).send().await.unwrap();
+    for _ in 0..50 {
+        if r.status() == 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = c.get(s.url("/readyz")).send().await.unwrap();
+    }
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "database_unavailable");
