@@ -206,7 +206,8 @@ pub async fn run(
                 device,
                 mfa_done: mfa,
             };
-            let r = access_tools::what_if(store, &cache, &w).await?;
+            let r =
+                access_tools::what_if(store, &cache, &w, time::OffsetDateTime::now_utc()).await?;
             if json {
                 println!("{}", pretty(&r)?);
             } else {

@@ -66,13 +66,13 @@ pub async fn what_if(
     store: &dyn Store,
     cache: &crate::access::PolicyCache,
     w: &WhatIf,
+    now: time::OffsetDateTime,
 ) -> Result<serde_json::Value, AppError> {
     let user = match uuid::Uuid::parse_str(w.user.trim()) {
         Ok(id) => store.get_user(id).await?,
         Err(_) => store.find_user(w.user.trim()).await?,
     }
     .ok_or_else(|| AppError::bad_request("unknown_user", format!("no user {:?}", w.user)))?;
-    let now = time::OffsetDateTime::now_utc();
     let mut methods = vec![MethodUse {
         method: AuthMethod::Password,
         at: now,

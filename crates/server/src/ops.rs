@@ -116,6 +116,8 @@ pub struct Ops {
     pub banned_cache: Option<Arc<BannedCache>>,
     /// The server's hashing workers (none in the CLI: a blocking thread per hash).
     pub hash_pool: Option<Arc<crate::hashpool::HashPool>>,
+    /// The one clock (the server's; the system clock in the CLI).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Ops {
@@ -128,7 +130,17 @@ impl Ops {
             breach: None,
             banned_cache: None,
             hash_pool: None,
+            clock: Arc::new(crate::clock::SystemClock),
         }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
     }
 
     pub fn with_hash_pool(mut self, pool: Arc<crate::hashpool::HashPool>) -> Self {
@@ -318,7 +330,7 @@ impl Ops {
             }
             None => None,
         };
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now();
         let user = User {
             id: Uuid::now_v7(),
             username,
@@ -406,7 +418,7 @@ impl Ops {
             }
             after.status = s;
         }
-        after.updated_at = time::OffsetDateTime::now_utc();
+        after.updated_at = self.now();
         let action = match (before.status, after.status) {
             (UserStatus::Enabled, UserStatus::Disabled) => "user.disable",
             (UserStatus::Disabled, UserStatus::Enabled) => "user.enable",
@@ -452,7 +464,7 @@ impl Ops {
         )
         .await?;
         let h = self.hash(password).await?;
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now();
         let audit = AuditDraft::new(actor, "user.password.set", "user", Some(id.to_string()))
             .after(&serde_json::json!({
                 "username": user.username,
@@ -567,7 +579,7 @@ impl Ops {
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let pass = tap::format_pass(&raw);
         let canonical = tap::normalize_pass(&pass).ok_or_else(AppError::internal)?;
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now();
         let t = TemporaryAccessPass {
             id: Uuid::now_v7(),
             user_id,
@@ -630,7 +642,7 @@ impl Ops {
                 Some(user_id.to_string()),
             );
             self.store
-                .replace_recovery_codes(user_id, &[], time::OffsetDateTime::now_utc(), audit)
+                .replace_recovery_codes(user_id, &[], self.now(), audit)
                 .await?;
         }
         Ok(())
@@ -652,7 +664,7 @@ impl Ops {
         );
         match self
             .store
-            .require_reregistration(user_id, time::OffsetDateTime::now_utc(), audit)
+            .require_reregistration(user_id, self.now(), audit)
             .await
         {
             Ok(n) => Ok(n),
@@ -707,7 +719,7 @@ impl Ops {
             id: Uuid::now_v7(),
             name: validate_name("name", name)?,
             description: description.trim().chars().take(1000).collect(),
-            created_at: time::OffsetDateTime::now_utc(),
+            created_at: self.now(),
         };
         let audit = AuditDraft::new(actor, "group.create", "group", Some(group.id.to_string()))
             .after(&group);
@@ -774,7 +786,7 @@ impl Ops {
                 "Token lifetime must be between 1 minute and 366 days.",
             ));
         }
-        let now = time::OffsetDateTime::now_utc();
+        let now = self.now();
         let token = ApiToken {
             id: Uuid::now_v7(),
             name: validate_name("name", name)?,
@@ -801,10 +813,7 @@ impl Ops {
 
     pub async fn revoke_token(&self, actor: &Actor, id: Uuid) -> Result<bool, AppError> {
         let audit = AuditDraft::new(actor, "token.revoke", "api_token", Some(id.to_string()));
-        Ok(self
-            .store
-            .revoke_api_token(id, time::OffsetDateTime::now_utc(), audit)
-            .await?)
+        Ok(self.store.revoke_api_token(id, self.now(), audit).await?)
     }
 
     pub async fn revoke_session(&self, actor: &Actor, session_id: Uuid) -> Result<bool, AppError> {
@@ -816,7 +825,7 @@ impl Ops {
         );
         Ok(self
             .store
-            .revoke_session(session_id, time::OffsetDateTime::now_utc(), Some(audit))
+            .revoke_session(session_id, self.now(), Some(audit))
             .await?)
     }
 }

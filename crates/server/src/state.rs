@@ -300,6 +300,7 @@ impl AppState {
             .with_breach_filter(self.breach.get())
             .with_banned_cache(self.banned_cache.clone())
             .with_hash_pool(self.hash_pool.clone())
+            .with_clock(self.clock.clone())
     }
 
     /// Runs a CPU-heavy password hash on the hashing workers (in the current task's lane);

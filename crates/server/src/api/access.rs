@@ -247,7 +247,8 @@ pub async fn what_if(
 ) -> Result<Json<serde_json::Value>, AppError> {
     caller.require(Permission::PolicyRead)?;
     Ok(Json(
-        crate::access_tools::what_if(state.store.as_ref(), &state.policies, &w).await?,
+        crate::access_tools::what_if(state.store.as_ref(), &state.policies, &w, state.now())
+            .await?,
     ))
 }
 

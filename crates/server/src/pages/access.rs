@@ -401,7 +401,10 @@ pub async fn what_if(
     let (mut outcome, mut decision, mut records, mut error) = (None, String::new(), vec![], None);
     if !f.user.trim().is_empty() {
         let r = match what_if_request(&f) {
-            Ok(w) => crate::access_tools::what_if(state.store.as_ref(), &state.policies, &w).await,
+            Ok(w) => {
+                crate::access_tools::what_if(state.store.as_ref(), &state.policies, &w, state.now())
+                    .await
+            }
             Err(e) => Err(e),
         };
         match r {

@@ -109,8 +109,11 @@ fn back_with_error(state: &AppState, message: &str) -> Response {
 }
 
 /// [`require_recent`] for the security key pages.
-pub(crate) fn require_recent_for(ctx: &SessionCtx) -> Result<(), String> {
-    require_recent(ctx)
+pub(crate) fn require_recent_for(
+    ctx: &SessionCtx,
+    now: time::OffsetDateTime,
+) -> Result<(), String> {
+    require_recent(ctx, now)
 }
 
 /// [`notify`] for the security key pages.
@@ -125,8 +128,8 @@ pub(crate) async fn notify_change(
 
 /// Changing security info needs a recent sign-in, so that a session left open on a shared
 /// computer cannot be used to add or remove a second factor.
-fn require_recent(ctx: &SessionCtx) -> Result<(), String> {
-    if time::OffsetDateTime::now_utc() - ctx.session.created_at > RECENT_AUTH {
+fn require_recent(ctx: &SessionCtx, now: time::OffsetDateTime) -> Result<(), String> {
+    if now - ctx.session.created_at > RECENT_AUTH {
         Err("For your security, sign out and sign in again (within 15 minutes) to change your security info.".into())
     } else {
         Ok(())
@@ -191,7 +194,7 @@ pub async fn new_recovery_codes(
     PageUser(ctx): PageUser,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     if state.store.list_mfa_methods(ctx.user.id).await?.is_empty() {
@@ -282,7 +285,7 @@ pub async fn start_totp(
     PageUser(ctx): PageUser,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     let policy = state.ops().methods_policy().await?;
@@ -364,7 +367,7 @@ pub async fn confirm_totp(
     PageUser(ctx): PageUser,
     CsrfForm(f): CsrfForm<ConfirmForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     let Ok(plain) = open(&state.mfa_key, &enrol_context(&ctx), &f.pending) else {
@@ -455,7 +458,7 @@ pub async fn remove(
     Path(id): Path<Uuid>,
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     // The last method cannot be removed while MFA is required of the user (an administrator
@@ -502,7 +505,7 @@ pub async fn start_email(
     PageUser(ctx): PageUser,
     CsrfForm(f): CsrfForm<EmailForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     let policy = state.ops().methods_policy().await?;
@@ -553,7 +556,7 @@ pub async fn confirm_email(
     PageUser(ctx): PageUser,
     CsrfForm(f): CsrfForm<EmailConfirmForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     let code: String = f.code.chars().take(32).collect();
@@ -625,7 +628,7 @@ pub async fn rename(
     Path(id): Path<Uuid>,
     CsrfForm(f): CsrfForm<RenameForm>,
 ) -> PageResult {
-    if let Err(m) = require_recent(&ctx) {
+    if let Err(m) = require_recent(&ctx, state.now()) {
         return Ok(back_with_error(&state, &m));
     }
     let label = f.label.trim();

@@ -121,8 +121,8 @@ pub(super) fn redirect_json(to: &str) -> Json<serde_json::Value> {
 }
 
 /// Refuses a change of security info without a recent sign-in (as for TOTP).
-fn recent(ctx: &crate::auth::SessionCtx) -> Result<(), AppError> {
-    super::security_info::require_recent_for(ctx)
+fn recent(ctx: &crate::auth::SessionCtx, now: time::OffsetDateTime) -> Result<(), AppError> {
+    super::security_info::require_recent_for(ctx, now)
         .map_err(|m| AppError::new(StatusCode::FORBIDDEN, "reauthentication_required", m))
 }
 
@@ -135,7 +135,7 @@ pub async fn registration_options(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let _: Empty = json_body(&state, &jar, &headers, &body)?;
-    recent(&ctx)?;
+    recent(&ctx, state.now())?;
     let options = crate::webauthn::registration_options(&state, &ctx).await?;
     Ok(Json(options).into_response())
 }
@@ -151,7 +151,7 @@ pub async fn register(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
-    recent(&ctx)?;
+    recent(&ctx, state.now())?;
     let cred = crate::webauthn::finish_registration(
         &state,
         &ctx,
