@@ -404,22 +404,16 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
         Command::Policy(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
-            let result = match open_ops(&cfg).await {
-                Ok((store, _)) => policy::run(store, &Actor::cli(&os_user()), cmd).await,
+            let store = open_ops(&cfg).await.map(|(store, _)| store);
+            exit(match store {
+                Ok(store) => policy::run(store, &Actor::cli(&os_user()), cmd).await,
                 Err(e) => Err(e),
-            };
-            match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
         }
         Command::Apps(_) | Command::Labels(_) | Command::Keys(_) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
             let actor = Actor::cli(&os_user());
-            let result = match open_ops(&cfg).await {
+            exit(match open_ops(&cfg).await {
                 Ok((store, _)) => match cli.command {
                     Command::Apps(cmd) => apps::apps(store, &actor, cmd).await,
                     Command::Labels(cmd) => apps::labels(store, &actor, cmd).await,
@@ -436,59 +430,37 @@ async fn async_main(cli: Cli) -> ExitCode {
                     _ => Err(CliError::Other("unexpected command".into())),
                 },
                 Err(e) => Err(e),
-            };
-            match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
         }
-        Command::Risk(cmd) => match risk::run(cmd) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Risk(cmd) => exit(risk::run(cmd)),
         Command::Devices(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
-            let result = match open_ops(&cfg).await {
+            exit(match open_ops(&cfg).await {
                 Ok((store, _)) => devices::run(store, &Actor::cli(&os_user()), cmd).await,
                 Err(e) => Err(e),
-            };
-            match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
         }
         Command::Oidc(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
-            let result = match open_ops(&cfg).await {
+            exit(match open_ops(&cfg).await {
                 Ok((store, _)) => oidc::run(store, &Actor::cli(&os_user()), cmd).await,
                 Err(e) => Err(e),
-            };
-            match result {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            })
         }
         Command::Admin(cmd) => {
             init_tracing(cfg.log_format.as_deref(), "warn");
-            match admin(cfg, cmd).await {
-                Ok(code) => code,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            exit(admin(cfg, cmd).await)
+        }
+    }
+}
+
+/// The exit code of a command: its own, or 1 with the error on standard error.
+fn exit(result: Result<ExitCode, CliError>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }
