@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_server::applications::{check_host, check_name, check_prefix, check_slug};
+use trustplane_server::enforce::app_routes::{check_host, check_name, check_prefix, check_slug};
 use trustplane_store::{
     Application, AuthenticationContext, Route, SensitivityLabel, Store, StoreError,
 };
@@ -366,12 +366,13 @@ pub async fn keys(
             }
         }
         KeysCmd::Rotate { alg } => {
-            let kid = trustplane_server::keys::rotate(store, seal_key, &alg, actor, "manual")
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
+            let kid =
+                trustplane_server::platform::keys::rotate(store, seal_key, &alg, actor, "manual")
+                    .await
+                    .map_err(|e| CliError::Other(e.to_string()))?;
             println!(
                 "Created {alg} key {kid}; it signs from {} minutes from now.",
-                trustplane_server::keys::PUBLISH_AHEAD.whole_minutes()
+                trustplane_server::platform::keys::PUBLISH_AHEAD.whole_minutes()
             );
         }
     }

@@ -6,8 +6,8 @@ use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use trustplane_core::audit::ChainKey;
-use trustplane_server::audit_chain;
-use trustplane_server::secrets::MasterKey;
+use trustplane_server::ops::audit_chain;
+use trustplane_server::platform::secrets::MasterKey;
 use trustplane_store::SqlStore;
 use trustplane_store::prelude::*;
 

@@ -6,7 +6,7 @@ use crate::CliError;
 use std::path::Path;
 use std::process::ExitCode;
 use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_server::config::Config;
+use trustplane_server::platform::config::Config;
 use trustplane_store::Store;
 
 /// An import may remove at most this share of the hashes in use without `--replace`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::device::{Device, DeviceState};
-use trustplane_server::devices::admin::{ListParams, query, view};
+use trustplane_server::signals::device_trust::admin::{ListParams, query, view};
 use trustplane_store::Store;
 use uuid::Uuid;
 
@@ -73,7 +73,7 @@ pub async fn run(
     cmd: DevicesCmd,
 ) -> Result<ExitCode, CliError> {
     let now = OffsetDateTime::now_utc();
-    let err = |e: trustplane_server::error::AppError| CliError::Other(e.message);
+    let err = |e: trustplane_server::edge::error::AppError| CliError::Other(e.message);
     match cmd {
         DevicesCmd::List {
             owner,

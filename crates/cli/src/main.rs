@@ -20,9 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use trustplane_core::audit::Actor;
 use trustplane_core::identity::{Role, UserStatus};
-use trustplane_server::config::{Config, Overrides};
-use trustplane_server::error::AppError;
+use trustplane_server::edge::error::AppError;
 use trustplane_server::ops::{NewUser, Ops, parse_lifetime};
+use trustplane_server::platform::config::{Config, Overrides};
 use trustplane_store::{Store, UserQuery};
 
 #[derive(Parser)]
@@ -418,7 +418,7 @@ async fn async_main(cli: Cli) -> ExitCode {
                     Command::Apps(cmd) => apps::apps(store, &actor, cmd).await,
                     Command::Labels(cmd) => apps::labels(store, &actor, cmd).await,
                     Command::Keys(cmd) => {
-                        match trustplane_server::secrets::MasterKey::load_or_create(
+                        match trustplane_server::platform::secrets::MasterKey::load_or_create(
                             &cfg.secret_key_path(),
                         ) {
                             Ok(key) => {
@@ -500,17 +500,17 @@ async fn serve(cfg: Config) -> ExitCode {
     }
 }
 
-fn master_key(cfg: &Config) -> Result<trustplane_server::secrets::MasterKey, CliError> {
-    trustplane_server::secrets::MasterKey::load_or_create(&cfg.secret_key_path())
+fn master_key(cfg: &Config) -> Result<trustplane_server::platform::secrets::MasterKey, CliError> {
+    trustplane_server::platform::secrets::MasterKey::load_or_create(&cfg.secret_key_path())
         .map_err(|e| CliError::Other(e.to_string()))
 }
 
 /// The configured database, its audit chain keyed with the master key.
 async fn open_store(cfg: &Config) -> Result<trustplane_store::SqlStore, CliError> {
-    trustplane_server::secrets::ensure_private_dir(cfg.data_dir())
+    trustplane_server::platform::secrets::ensure_private_dir(cfg.data_dir())
         .map_err(|e| CliError::Other(e.to_string()))?;
     let key = master_key(cfg)?;
-    Ok(trustplane_server::audit_chain::open_store(cfg, &key).await?)
+    Ok(trustplane_server::ops::audit_chain::open_store(cfg, &key).await?)
 }
 
 async fn open_ops(cfg: &Config) -> Result<(Arc<dyn Store>, Ops), CliError> {
@@ -721,10 +721,10 @@ async fn admin(cfg: Config, cmd: AdminCmd) -> Result<ExitCode, CliError> {
                 .await?;
             match format.as_str() {
                 "csv" => {
-                    let bytes = trustplane_server::signin_export::csv_bytes(&events)?;
+                    let bytes = trustplane_server::ops::signin_export::csv_bytes(&events)?;
                     print!("{}", String::from_utf8_lossy(&bytes));
                 }
-                "jsonl" => print!("{}", trustplane_server::signin_export::jsonl(events)?),
+                "jsonl" => print!("{}", trustplane_server::ops::signin_export::jsonl(events)?),
                 "table" => {
                     for e in events {
                         println!(

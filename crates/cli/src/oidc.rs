@@ -6,8 +6,8 @@ use clap::Subcommand;
 use std::process::ExitCode;
 use std::sync::Arc;
 use trustplane_core::audit::Actor;
-use trustplane_server::api::oidc::view;
-use trustplane_server::oidc::clients::{self, NewClient};
+use trustplane_server::api::oidc_clients::view;
+use trustplane_server::enforce::oidc::clients::{self, NewClient};
 use trustplane_store::Store;
 
 #[derive(Subcommand)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use trustplane_core::access::{ClientAppType, DevicePlatform};
 use trustplane_core::audit::Actor;
 use trustplane_core::risk::RiskLevel;
-use trustplane_server::access::{self, PolicyCache};
-use trustplane_server::access_tools::{self, WhatIf};
+use trustplane_server::enforce::policy::{self, PolicyCache};
+use trustplane_server::ops::what_if::{self, WhatIf};
 use trustplane_store::Store;
 
 #[derive(Subcommand)]
@@ -128,23 +128,23 @@ pub async fn run(
             eprintln!("version {}", loaded.version);
             print_warnings(&trustplane_core::access::lint(
                 &loaded.set,
-                &access::lint_directory(store).await?,
+                &policy::lint_directory(store).await?,
             ));
             println!("{}", pretty(loaded.set.document())?);
         }
         PolicyCmd::Set { file, comment } => {
             let (text, yaml) = read(&file)?;
-            let set = access::validate(store, &text, yaml).await?;
+            let set = policy::validate(store, &text, yaml).await?;
             let based_on = cache.get(store).await?.version;
-            let (saved, warnings) = access::save(store, actor, &set, based_on, &comment).await?;
+            let (saved, warnings) = policy::save(store, actor, &set, based_on, &comment).await?;
             print_warnings(&warnings);
             println!("Saved the policy set as version {}.", saved.version);
         }
         PolicyCmd::Validate { file } => {
             let (text, yaml) = read(&file)?;
-            let set = access::validate(store, &text, yaml).await?;
+            let set = policy::validate(store, &text, yaml).await?;
             let warnings =
-                trustplane_core::access::lint(&set, &access::lint_directory(store).await?);
+                trustplane_core::access::lint(&set, &policy::lint_directory(store).await?);
             print_warnings(&warnings);
             println!("Valid: {} policies.", set.len());
         }
@@ -161,9 +161,9 @@ pub async fn run(
                 .policy_version(version)
                 .await?
                 .ok_or_else(|| CliError::Other(format!("no version {version}")))?;
-            let set = access::validate(store, &v.document, false).await?;
+            let set = policy::validate(store, &v.document, false).await?;
             let based_on = cache.get(store).await?.version;
-            let (saved, warnings) = access::save(
+            let (saved, warnings) = policy::save(
                 store,
                 actor,
                 &set,
@@ -206,8 +206,7 @@ pub async fn run(
                 device,
                 mfa_done: mfa,
             };
-            let r =
-                access_tools::what_if(store, &cache, &w, time::OffsetDateTime::now_utc()).await?;
+            let r = what_if::what_if(store, &cache, &w, time::OffsetDateTime::now_utc()).await?;
             if json {
                 println!("{}", pretty(&r)?);
             } else {
@@ -241,8 +240,8 @@ pub async fn run(
         }
         PolicyCmd::Replay { draft, days, json } => {
             let (text, yaml) = read(&draft)?;
-            let set = access::validate(store, &text, yaml).await?;
-            let r = access_tools::replay(store, &set, days).await?;
+            let set = policy::validate(store, &text, yaml).await?;
+            let r = what_if::replay(store, &set, days).await?;
             if json {
                 println!("{}", pretty(&r)?);
             } else {

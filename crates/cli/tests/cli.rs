@@ -848,11 +848,13 @@ async fn stale_devices_are_cleaned_up() {
     ok(&run(d, &["admin", "user", "create", "ada"], None));
     // The store as the server opens it: the audit chain keyed with the master key.
     let url = format!("sqlite://{}", d.join("trustplane.db").display());
-    let key = trustplane_server::secrets::MasterKey::load_or_create(&d.join("secret.key")).unwrap();
+    let key =
+        trustplane_server::platform::secrets::MasterKey::load_or_create(&d.join("secret.key"))
+            .unwrap();
     let store = trustplane_store::SqlStore::connect(&url)
         .await
         .unwrap()
-        .keyed(key.derive(trustplane_server::audit_chain::CHAIN_PURPOSE))
+        .keyed(key.derive(trustplane_server::ops::audit_chain::CHAIN_PURPOSE))
         .await
         .unwrap();
     let ada = store.find_user("ada").await.unwrap().unwrap();

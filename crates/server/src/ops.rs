@@ -2,8 +2,24 @@
 //! validation, safety rules (never remove the last global administrator) and audit entries.
 //! Each operation is one store transaction together with its audit entry.
 
-use crate::error::AppError;
-use crate::secrets::{random_salt, random_token};
+pub mod audit_chain;
+pub mod health;
+pub mod readiness;
+pub mod retention;
+pub mod signin_export;
+pub mod what_if;
+
+/// Health, readiness and metrics.
+pub fn router() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics_endpoint))
+}
+
+use crate::edge::error::AppError;
+use crate::platform::secrets::{random_salt, random_token};
 use axum::http::StatusCode;
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
@@ -115,9 +131,9 @@ pub struct Ops {
     pub breach: Option<Arc<trustplane_breach::BreachFilter>>,
     pub banned_cache: Option<Arc<BannedCache>>,
     /// The server's hashing workers (none in the CLI: a blocking thread per hash).
-    pub hash_pool: Option<Arc<crate::hashpool::HashPool>>,
+    pub hash_pool: Option<Arc<crate::platform::hashpool::HashPool>>,
     /// The one clock (the server's; the system clock in the CLI).
-    pub clock: Arc<dyn crate::clock::Clock>,
+    pub clock: Arc<dyn crate::platform::clock::Clock>,
 }
 
 impl Ops {
@@ -130,11 +146,11 @@ impl Ops {
             breach: None,
             banned_cache: None,
             hash_pool: None,
-            clock: Arc::new(crate::clock::SystemClock),
+            clock: Arc::new(crate::platform::clock::SystemClock),
         }
     }
 
-    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn crate::platform::clock::Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -143,7 +159,7 @@ impl Ops {
         self.clock.now()
     }
 
-    pub fn with_hash_pool(mut self, pool: Arc<crate::hashpool::HashPool>) -> Self {
+    pub fn with_hash_pool(mut self, pool: Arc<crate::platform::hashpool::HashPool>) -> Self {
         self.hash_pool = Some(pool);
         self
     }
@@ -154,7 +170,7 @@ impl Ops {
             return hash(password, self.params).await;
         };
         let (pw, params, salt) = (password.to_string(), self.params, random_salt());
-        pool.run(crate::hashpool::Lane::Normal, move |mem| {
+        pool.run(crate::platform::hashpool::Lane::Normal, move |mem| {
             trustplane_core::hashing::hash_password_in(mem, &pw, &params, &salt)
         })
         .await
@@ -845,9 +861,9 @@ pub fn parse_lifetime(s: &str) -> Result<time::Duration, AppError> {
         return Err(bad());
     }
     let lifetime = match unit {
-        "d" => crate::durations::days(n),
-        "h" => crate::durations::hours(n),
-        "m" => crate::durations::minutes(n),
+        "d" => crate::platform::durations::days(n),
+        "h" => crate::platform::durations::hours(n),
+        "m" => crate::platform::durations::minutes(n),
         _ => return Err(bad()),
     };
     lifetime.ok_or_else(|| {

@@ -1,9 +1,9 @@
 //! Shared application state and the small request-edge services: client address, CSRF,
 //! rate limits.
 
-use crate::config::Config;
-use crate::error::AppError;
-use crate::secrets::{MasterKey, random_token};
+use crate::edge::error::AppError;
+use crate::platform::config::Config;
+use crate::platform::secrets::{MasterKey, random_token};
 use axum::http::{HeaderMap, HeaderValue};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -46,57 +46,57 @@ pub struct Inner {
     /// Seals the device CA's private key at rest.
     pub device_ca_seal: [u8; 32],
     /// Device proofs (`jti`) seen within their validity window: replays are refused.
-    pub device_proofs: crate::devices::proof::ReplayCache,
+    pub device_proofs: crate::signals::device_trust::proof::ReplayCache,
     /// EDR event signatures seen within their validity window: replays are refused.
-    pub edr_signatures: crate::devices::edr::SeenSignatures,
+    pub edr_signatures: crate::signals::device_trust::edr::SeenSignatures,
     pub session_policy: SessionPolicy,
     pub hash_params: HashParams,
     /// A hash of a random password with current parameters: verified for unknown users so
     /// that their sign-in takes as long as a real one.
     pub dummy_hash: String,
     /// The password-hashing workers (fixed number, reused Argon2 memory, bounded queue).
-    pub hash_pool: Arc<crate::hashpool::HashPool>,
+    pub hash_pool: Arc<crate::platform::hashpool::HashPool>,
     /// Refused sign-in attempts counted in memory, logged as one row per source and window.
-    pub refusals: crate::refusals::Refusals,
+    pub refusals: crate::signin::refusals::Refusals,
     /// The retention job's last run.
-    pub retention: crate::retention::Status,
+    pub retention: crate::ops::retention::Status,
     pub ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     pub account_failures: FailureCounter,
-    /// Unauthenticated requests that write a row, per IP (`crate::limits::unauthenticated`).
+    /// Unauthenticated requests that write a row, per IP (`crate::signin::limits::unauthenticated`).
     pub unauthenticated_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// What the sign-in limits did (codes checked; dummy checks for unknown accounts).
-    pub limits_probe: crate::limits::Probe,
+    pub limits_probe: crate::signin::limits::Probe,
     /// A sealed random secret for the dummy code check of unknown accounts.
     pub limits_dummy_sealed: String,
     pub metrics: Option<PrometheusHandle>,
     /// The breached-password filter in use (hot-reloaded after an import).
-    pub breach: Arc<crate::breach::BreachSlot>,
+    pub breach: Arc<crate::signals::breach::BreachSlot>,
     /// Live password checks (strength meter) per user or flow, per minute.
     pub check_limiter: DefaultKeyedRateLimiter<String>,
     /// Device-grant user codes a signed-in user may try on `/device`, per minute.
     pub device_code_limiter: DefaultKeyedRateLimiter<uuid::Uuid>,
     /// Outgoing email (outbox or SMTP).
-    pub mailer: Option<Arc<crate::mail::Mailer>>,
+    pub mailer: Option<Arc<crate::platform::mail::Mailer>>,
     /// The compiled organisation banned list.
     pub banned_cache: Arc<crate::ops::BannedCache>,
     /// The WebAuthn relying party (none when the state was built without one).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The conditional access policy set in force (compiled once per stored version).
-    pub policies: Arc<crate::access::PolicyCache>,
+    pub policies: Arc<crate::enforce::policy::PolicyCache>,
     /// Continuous access evaluation: the forward-auth decision cache and its events.
-    pub cae: Arc<crate::cae::Cae>,
+    pub cae: Arc<crate::enforce::cae::Cae>,
     /// IP geolocation for country conditions (none: countries are unknown).
     pub geoip: Option<Arc<maxminddb::Reader<Vec<u8>>>>,
     /// The one clock (system time in production; tests drive a manual clock).
-    pub clock: Arc<dyn crate::clock::Clock>,
+    pub clock: Arc<dyn crate::platform::clock::Clock>,
     /// `/readyz`'s rate-limited database write probe.
-    pub write_probe: crate::readiness::WriteProbe,
+    pub write_probe: crate::ops::readiness::WriteProbe,
     /// The published signing keys, read every few seconds rather than per signature.
-    pub keyring: crate::keyring::KeyRing,
+    pub keyring: crate::platform::keyring::KeyRing,
     /// Issued access tokens waiting to be written (write-behind, in batches).
-    pub token_ledger: Arc<crate::oidc::ledger::TokenLedger>,
+    pub token_ledger: Arc<crate::enforce::oidc::ledger::TokenLedger>,
     /// Registered OIDC clients, re-read at most every second (client authentication).
-    pub oidc_clients: crate::oidc::client_cache::ClientCache,
+    pub oidc_clients: crate::enforce::oidc::client_cache::ClientCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -112,14 +112,14 @@ impl AppState {
         cfg: Config,
         key: &MasterKey,
         metrics: Option<PrometheusHandle>,
-        breach: Arc<crate::breach::BreachSlot>,
+        breach: Arc<crate::signals::breach::BreachSlot>,
     ) -> Result<AppState, AppError> {
-        crate::jose::install();
+        crate::platform::jose::install();
         let hash_params = cfg.password_hash;
         let dummy_hash = hash_password(
             &random_token(),
             &hash_params,
-            &crate::secrets::random_salt(),
+            &crate::platform::secrets::random_salt(),
         )
         .map_err(|e| {
             tracing::error!(error = %e, "cannot compute the dummy hash");
@@ -127,12 +127,14 @@ impl AppState {
         })?;
         let per_ip =
             NonZeroU32::new(cfg.rate_limit.sign_in_per_ip_per_minute).unwrap_or(NonZeroU32::MIN);
-        let policies = Arc::new(crate::access::PolicyCache::default());
+        let policies = Arc::new(crate::enforce::policy::PolicyCache::default());
         // Not live (nothing cached) until the store's change feed runs
         // (`Store::start_change_feed`).
-        let cae = Arc::new(crate::cae::Cae::new(policies.clone(), false));
+        let cae = Arc::new(crate::enforce::cae::Cae::new(policies.clone(), false));
         store.subscribe_changes(cae.clone());
-        store.subscribe_changes(std::sync::Arc::new(crate::oidc::client_cache::Invalidator));
+        store.subscribe_changes(std::sync::Arc::new(
+            crate::enforce::oidc::client_cache::Invalidator,
+        ));
         let metrics_token = cfg
             .metrics
             .resolve()
@@ -159,25 +161,25 @@ impl AppState {
             mfa_key: key.derive("mfa-secrets"),
             signing_key: key.derive("signing-keys"),
             code_key: key.derive("one-time-codes"),
-            device_ca_seal: key.derive(crate::devices::ca::SEAL_PURPOSE),
-            device_proofs: crate::devices::proof::ReplayCache::default(),
-            edr_signatures: crate::devices::edr::SeenSignatures::default(),
+            device_ca_seal: key.derive(crate::signals::device_trust::ca::SEAL_PURPOSE),
+            device_proofs: crate::signals::device_trust::proof::ReplayCache::default(),
+            edr_signatures: crate::signals::device_trust::edr::SeenSignatures::default(),
             session_policy: SessionPolicy {
                 idle: time::Duration::minutes(cfg.session.idle_minutes),
                 absolute: time::Duration::hours(cfg.session.absolute_hours),
             },
             hash_params,
             dummy_hash,
-            hash_pool: Arc::new(crate::hashpool::HashPool::start(&cfg.hashing)),
-            refusals: crate::refusals::Refusals::default(),
-            retention: crate::retention::Status::default(),
+            hash_pool: Arc::new(crate::platform::hashpool::HashPool::start(&cfg.hashing)),
+            refusals: crate::signin::refusals::Refusals::default(),
+            retention: crate::ops::retention::Status::default(),
             ip_limiter: RateLimiter::keyed(Quota::per_minute(per_ip)),
             unauthenticated_limiter: RateLimiter::keyed(Quota::per_minute(
                 NonZeroU32::new(cfg.rate_limit.unauthenticated_per_ip_per_minute)
                     .unwrap_or(NonZeroU32::MIN),
             )),
-            limits_probe: crate::limits::Probe::default(),
-            limits_dummy_sealed: crate::limits::dummy_sealed(&key.derive("mfa-secrets")),
+            limits_probe: crate::signin::limits::Probe::default(),
+            limits_dummy_sealed: crate::signin::limits::dummy_sealed(&key.derive("mfa-secrets")),
             device_code_limiter: RateLimiter::keyed(Quota::per_minute(DEVICE_CODES_PER_MINUTE)),
             account_failures: FailureCounter::new(
                 cfg.rate_limit.failures_per_account,
@@ -190,7 +192,7 @@ impl AppState {
             webauthn: None,
             policies,
             geoip: None,
-            clock: Arc::new(crate::clock::SystemClock),
+            clock: Arc::new(crate::platform::clock::SystemClock),
             write_probe: Default::default(),
             keyring: Default::default(),
             token_ledger: Default::default(),
@@ -210,7 +212,7 @@ impl AppState {
     }
 
     /// Sets the clock (before the state is shared).
-    pub fn with_clock(self, clock: Arc<dyn crate::clock::Clock>) -> AppState {
+    pub fn with_clock(self, clock: Arc<dyn crate::platform::clock::Clock>) -> AppState {
         match Arc::try_unwrap(self.0) {
             Ok(mut inner) => {
                 inner.clock = clock;
@@ -265,7 +267,7 @@ impl AppState {
     }
 
     /// Sets the mailer (before the state is shared).
-    pub fn with_mailer(self, mailer: crate::mail::Mailer) -> AppState {
+    pub fn with_mailer(self, mailer: crate::platform::mail::Mailer) -> AppState {
         match Arc::try_unwrap(self.0) {
             Ok(mut inner) => {
                 inner.mailer = Some(Arc::new(mailer));
@@ -289,7 +291,7 @@ impl AppState {
     }
 
     /// The mailer, for messages that must be delivered before the request answers (codes).
-    pub fn mailer(&self) -> Option<&crate::mail::Mailer> {
+    pub fn mailer(&self) -> Option<&crate::platform::mail::Mailer> {
         self.mailer.as_deref()
     }
 
@@ -312,7 +314,7 @@ impl AppState {
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
         self.hash_pool
-            .run(crate::hashpool::current_lane(), move |_| f())
+            .run(crate::platform::hashpool::current_lane(), move |_| f())
             .await
             .map_err(|_| AppError::busy())
     }
@@ -333,7 +335,7 @@ impl AppState {
     ) -> Result<trustplane_core::credential::VerifyOutcome, AppError> {
         let (pw, params) = (password.to_string(), self.hash_params);
         self.hash_pool
-            .run(crate::hashpool::current_lane(), move |mem| {
+            .run(crate::platform::hashpool::current_lane(), move |mem| {
                 trustplane_core::hashing::verify_password_in(mem, &pw, &phc, &params)
             })
             .await
@@ -346,9 +348,9 @@ impl AppState {
         password: &str,
     ) -> Result<Result<String, trustplane_core::credential::CredentialError>, AppError> {
         let (pw, params) = (password.to_string(), self.hash_params);
-        let salt = crate::secrets::random_salt();
+        let salt = crate::platform::secrets::random_salt();
         self.hash_pool
-            .run(crate::hashpool::current_lane(), move |mem| {
+            .run(crate::platform::hashpool::current_lane(), move |mem| {
                 trustplane_core::hashing::hash_password_in(mem, &pw, &params, &salt)
             })
             .await

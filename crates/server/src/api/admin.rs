@@ -1,11 +1,11 @@
 //! Admin API: users, groups, roles, sessions, logs and API tokens. Each handler names the one
 //! permission it needs; the work itself is done by [`Ops`], shared with the console and CLI.
 
-use super::JsonBody;
-use super::types::*;
-use crate::auth::ApiCaller;
+use crate::api::JsonBody;
+use crate::api::types::*;
 use crate::edge::api_input::{Path, Query};
-use crate::error::{AppError, ErrorBody};
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
 use crate::ops::{NewUser, Ops, parse_lifetime};
 use crate::state::AppState;
 use axum::Json;
@@ -480,7 +480,7 @@ pub async fn export_sign_ins(
     let mut query = q.to_store()?;
     query.limit = limit.unwrap_or(10_000);
     let events = state.store.list_sign_ins(&query).await?;
-    crate::signin_export::render(&format.format, events)
+    crate::ops::signin_export::render(&format.format, events)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -831,8 +831,8 @@ pub async fn issue_tap(
     JsonBody(body): JsonBody<IssueTap>,
 ) -> Result<(StatusCode, Json<IssuedTap>), AppError> {
     ensure_may_act(&state, &caller, Permission::UsersResetPassword, id).await?;
-    let lifetime =
-        crate::durations::minutes(body.lifetime_minutes.unwrap_or(60)).ok_or_else(|| {
+    let lifetime = crate::platform::durations::minutes(body.lifetime_minutes.unwrap_or(60))
+        .ok_or_else(|| {
             AppError::bad_request("invalid_lifetime", "lifetime_minutes is out of range")
         })?;
     let one_time = body.one_time.unwrap_or(true);

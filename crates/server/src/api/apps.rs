@@ -1,10 +1,10 @@
 //! Admin API, applications behind forward-auth and their routes.
 
-use super::JsonBody;
-use crate::applications::{check_host, check_name, check_prefix, check_slug};
-use crate::auth::ApiCaller;
+use crate::api::JsonBody;
 use crate::edge::api_input::Path;
-use crate::error::{AppError, ErrorBody};
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
+use crate::enforce::app_routes::{check_host, check_name, check_prefix, check_slug};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;

@@ -1,8 +1,8 @@
 //! Admin API, signing keys: list (public halves and lifecycle) and rotate.
 
-use super::JsonBody;
-use crate::auth::ApiCaller;
-use crate::error::{AppError, ErrorBody};
+use crate::api::JsonBody;
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -36,9 +36,9 @@ pub async fn list_keys(
     caller.require(Permission::PolicyRead)?;
     let now = state.now();
     let keys = state.store.published_signing_keys(now).await?;
-    let signing: Vec<String> = [crate::keys::ES256, crate::keys::RS256]
+    let signing: Vec<String> = [crate::platform::keys::ES256, crate::platform::keys::RS256]
         .iter()
-        .filter_map(|alg| crate::keys::signing_choice(&keys, alg, now).map(|k| k.kid))
+        .filter_map(|alg| crate::platform::keys::signing_choice(&keys, alg, now).map(|k| k.kid))
         .collect();
     Ok(Json(
         keys.into_iter()
@@ -87,14 +87,14 @@ pub async fn rotate(
     JsonBody(body): JsonBody<RotateKeys>,
 ) -> Result<Json<Rotated>, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    let alg = body.alg.as_deref().unwrap_or(crate::keys::ES256);
-    if alg != crate::keys::ES256 && alg != crate::keys::RS256 {
+    let alg = body.alg.as_deref().unwrap_or(crate::platform::keys::ES256);
+    if alg != crate::platform::keys::ES256 && alg != crate::platform::keys::RS256 {
         return Err(AppError::bad_request(
             "unsupported_alg",
             "Signing keys are ES256 or RS256.",
         ));
     }
-    let kid = crate::keys::rotate(
+    let kid = crate::platform::keys::rotate(
         state.store.as_ref(),
         &state.signing_key,
         alg,
@@ -104,6 +104,6 @@ pub async fn rotate(
     .await?;
     Ok(Json(Rotated {
         kid,
-        signs_from: state.now() + crate::keys::PUBLISH_AHEAD,
+        signs_from: state.now() + crate::platform::keys::PUBLISH_AHEAD,
     }))
 }

@@ -1,11 +1,11 @@
 //! Admin API, information protection: authentication contexts, ordered sensitivity labels
 //! mapped to them, and labels on applications and routes.
 
-use super::JsonBody;
-use crate::applications::check_name;
-use crate::auth::ApiCaller;
+use crate::api::JsonBody;
 use crate::edge::api_input::Path;
-use crate::error::{AppError, ErrorBody};
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
+use crate::enforce::app_routes::check_name;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -120,7 +120,7 @@ pub async fn delete_context(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    crate::access::refuse_if_policies_use(&state, None, Some(&id)).await?;
+    crate::enforce::policy::refuse_if_policies_use(&state, None, Some(&id)).await?;
     let audit = AuditDraft::new(
         &caller.actor(),
         "authentication_context.delete",
@@ -215,7 +215,7 @@ pub async fn delete_label(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    crate::access::refuse_if_policies_use(&state, Some(&id), None).await?;
+    crate::enforce::policy::refuse_if_policies_use(&state, Some(&id), None).await?;
     let audit = AuditDraft::new(
         &caller.actor(),
         "sensitivity_label.delete",

@@ -1,18 +1,18 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
 
-pub mod access;
 pub mod admin;
 pub mod apps;
+pub mod conditional_access;
 pub mod keys;
 pub mod labels;
-pub mod oidc;
+pub mod oidc_clients;
 pub mod security;
 pub mod types;
 
-use crate::auth::ApiCaller;
 pub use crate::edge::api_input::JsonBody;
 use crate::edge::api_input::Path;
-use crate::error::{AppError, ErrorBody};
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::Router;
@@ -41,15 +41,15 @@ use uuid::Uuid;
         admin::issue_tap, admin::get_tap, admin::revoke_tap,
         security::get_methods_policy, security::put_methods_policy,
         security::list_risk_detections, security::dismiss_risk_detection,
-        access::get_policy_set, access::put_policy_set, access::validate_policy_set,
-        access::list_versions, access::get_version, access::restore_version, access::templates,
-        access::what_if, access::replay,
-        access::get_object, access::put_object, access::delete_object,
-        access::list_terms, access::create_terms, access::delete_terms,
+        conditional_access::get_policy_set, conditional_access::put_policy_set, conditional_access::validate_policy_set,
+        conditional_access::list_versions, conditional_access::get_version, conditional_access::restore_version, conditional_access::templates,
+        conditional_access::what_if, conditional_access::replay,
+        conditional_access::get_object, conditional_access::put_object, conditional_access::delete_object,
+        conditional_access::list_terms, conditional_access::create_terms, conditional_access::delete_terms,
         apps::list_applications, apps::create_application, apps::get_application,
         apps::delete_application, apps::add_route, apps::remove_route,
-        oidc::list_clients, oidc::create_client, oidc::get_client, oidc::update_client,
-        oidc::delete_client, oidc::rotate_secret,
+        oidc_clients::list_clients, oidc_clients::create_client, oidc_clients::get_client, oidc_clients::update_client,
+        oidc_clients::delete_client, oidc_clients::rotate_secret,
         labels::list_contexts, labels::put_context, labels::delete_context,
         labels::list_labels, labels::put_label, labels::delete_label,
         labels::label_application, labels::label_route,
@@ -118,34 +118,49 @@ pub fn router() -> Router<AppState> {
         .route("/sign-ins/export", get(admin::export_sign_ins))
         .route(
             "/conditional-access",
-            get(access::get_policy_set).put(access::put_policy_set),
+            get(conditional_access::get_policy_set).put(conditional_access::put_policy_set),
         )
         .route(
             "/conditional-access/validate",
-            post(access::validate_policy_set),
+            post(conditional_access::validate_policy_set),
         )
-        .route("/conditional-access/versions", get(access::list_versions))
+        .route(
+            "/conditional-access/versions",
+            get(conditional_access::list_versions),
+        )
         .route(
             "/conditional-access/versions/{version}",
-            get(access::get_version),
+            get(conditional_access::get_version),
         )
         .route(
             "/conditional-access/versions/{version}/restore",
-            post(access::restore_version),
+            post(conditional_access::restore_version),
         )
-        .route("/conditional-access/templates", get(access::templates))
-        .route("/conditional-access/what-if", post(access::what_if))
-        .route("/conditional-access/replay", post(access::replay))
+        .route(
+            "/conditional-access/templates",
+            get(conditional_access::templates),
+        )
+        .route(
+            "/conditional-access/what-if",
+            post(conditional_access::what_if),
+        )
+        .route(
+            "/conditional-access/replay",
+            post(conditional_access::replay),
+        )
         .route(
             "/terms-of-use",
-            get(access::list_terms).post(access::create_terms),
+            get(conditional_access::list_terms).post(conditional_access::create_terms),
         )
-        .route("/terms-of-use/{id}", delete(access::delete_terms))
+        .route(
+            "/terms-of-use/{id}",
+            delete(conditional_access::delete_terms),
+        )
         .route(
             "/conditional-access/{kind}/{id}",
-            get(access::get_object)
-                .put(access::put_object)
-                .delete(access::delete_object),
+            get(conditional_access::get_object)
+                .put(conditional_access::put_object)
+                .delete(conditional_access::delete_object),
         )
         .route(
             "/applications",
@@ -162,15 +177,18 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/oidc/clients",
-            get(oidc::list_clients).post(oidc::create_client),
+            get(oidc_clients::list_clients).post(oidc_clients::create_client),
         )
         .route(
             "/oidc/clients/{id}",
-            get(oidc::get_client)
-                .patch(oidc::update_client)
-                .delete(oidc::delete_client),
+            get(oidc_clients::get_client)
+                .patch(oidc_clients::update_client)
+                .delete(oidc_clients::delete_client),
         )
-        .route("/oidc/clients/{id}/secret", post(oidc::rotate_secret))
+        .route(
+            "/oidc/clients/{id}/secret",
+            post(oidc_clients::rotate_secret),
+        )
         .route(
             "/applications/{id}/sensitivity-label",
             put(labels::label_application),
@@ -240,7 +258,7 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-fn require_user(caller: &ApiCaller) -> Result<&crate::auth::SessionCtx, AppError> {
+fn require_user(caller: &ApiCaller) -> Result<&crate::edge::auth::SessionCtx, AppError> {
     caller.session().ok_or_else(|| {
         AppError::bad_request(
             "not_a_user",

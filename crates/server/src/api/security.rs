@@ -1,9 +1,9 @@
 //! Admin API, security: the breached-password filter and risk detections.
 
-use crate::auth::ApiCaller;
-use crate::breach::{BreachStatus, Reload};
 use crate::edge::api_input::{Path, Query};
-use crate::error::{AppError, ErrorBody};
+use crate::edge::auth::ApiCaller;
+use crate::edge::error::{AppError, ErrorBody};
+use crate::signals::breach::{BreachStatus, Reload};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -34,7 +34,7 @@ pub async fn reload_breach(
     caller: ApiCaller,
 ) -> Result<Json<BreachStatus>, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    match crate::pages::security::reload_breach(&state).await? {
+    match crate::console::protection::reload_breach(&state).await? {
         Reload::Loaded { .. } | Reload::Unchanged => Ok(Json(state.breach.status())),
         Reload::Missing => Err(AppError::new(
             StatusCode::NOT_FOUND,
@@ -129,7 +129,7 @@ pub async fn dismiss_risk_detection(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    crate::pages::security::dismiss_detection_op(&state, &caller.actor(), id).await?;
+    crate::console::protection::dismiss_detection_op(&state, &caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

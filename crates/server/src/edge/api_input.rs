@@ -5,7 +5,7 @@
 //! Every API handler takes its query, path and JSON body through [`Query`], [`Path`] and
 //! [`JsonBody`] (the axum extractors would answer plain text).
 
-use crate::error::{AppError, ErrorBody};
+use crate::edge::error::{AppError, ErrorBody};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};

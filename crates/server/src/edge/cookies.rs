@@ -12,7 +12,7 @@
 //! Every cookie is `HttpOnly`, `SameSite=Lax` (the CSRF seed `Strict`) and `Path=/`; read,
 //! set and remove them only through the methods below so that the names always match.
 
-use crate::config::Config;
+use crate::platform::config::Config;
 use crate::state::AppState;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 

@@ -15,8 +15,8 @@
 //! against that session's token. Tokens are compared in constant time.
 
 use crate::edge::cookies::CSRF;
-use crate::error::AppError;
-use crate::secrets::{hmac_b64, random_token};
+use crate::edge::error::AppError;
+use crate::platform::secrets::{hmac_b64, random_token};
 use crate::state::AppState;
 use axum_extra::extract::cookie::{CookieJar, SameSite};
 use trustplane_core::credential::{constant_time_eq, secret_digest};

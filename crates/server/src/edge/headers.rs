@@ -1,7 +1,7 @@
 //! Headers every answer carries (content type sniffing, framing, referrer, CSP, caching,
 //! HSTS on https deployments), and the bearer token that may guard `/metrics`.
 
-use crate::config::Config;
+use crate::platform::config::Config;
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 use trustplane_core::credential::constant_time_eq;

@@ -91,7 +91,7 @@ pub fn absolute_host(next: &str) -> Option<String> {
     if authority.contains('@') {
         return None;
     }
-    let host = crate::applications::normalise_host(authority)?;
+    let host = crate::enforce::app_routes::normalise_host(authority)?;
     // The URL parser (what builds the final redirect, and what browsers follow) must read the
     // same host and port as the check above.
     let parsed = url::Url::parse(next).ok()?;

@@ -6,15 +6,17 @@
 //!   log row, the log line, and the session or the saved flow.
 //! - [`step_failed`]: a refused step (a wrong code or security-key answer): the account's
 //!   second-factor counter, metrics, the sign-in log row, and the flow's attempts.
-//! - Successful steps end in [`crate::login::finish_step`] (conditional access again, the
+//! - Successful steps end in [`crate::signin::flow::finish_step`] (conditional access again, the
 //!   session or step-up, the row).
 //!
 //! The risk engine hooks in here.
 
-use crate::auth::RequestCtx;
-use crate::error::AppError;
-use crate::login::{LoginOutcome, MAX_STEP_ATTEMPTS, PendingLogin, StepResult, issue_session};
-use crate::secrets::random_token;
+use crate::edge::auth::RequestCtx;
+use crate::edge::error::AppError;
+use crate::platform::secrets::random_token;
+use crate::signin::flow::{
+    LoginOutcome, MAX_STEP_ATTEMPTS, PendingLogin, StepResult, issue_session,
+};
 use crate::state::AppState;
 use time::OffsetDateTime;
 use trustplane_core::authn::{AuthMethod, DenyReason, LoginFlow, LoginState};
@@ -29,7 +31,7 @@ pub struct FirstFactor {
     /// The login name as typed (or the passkey's account), logged as received.
     pub username: String,
     /// The lock counters of this attempt (`None`: a method no lock applies to).
-    pub keys: Option<crate::limits::Keys>,
+    pub keys: Option<crate::signin::limits::Keys>,
     /// The flow after the first factor and the conditional access decision on it.
     pub flow: LoginFlow,
     /// The conditional access record of that decision, for the sign-in log.
@@ -88,7 +90,7 @@ pub async fn first_factor(
     if let (Some(keys), Some(r)) = (&keys, reason)
         && r.counts_against_lock(method)
     {
-        crate::limits::password_failed(state, keys, now).await?;
+        crate::signin::limits::password_failed(state, keys, now).await?;
     }
     metrics::counter!("trustplane_sign_ins_total",
         "result" => result.as_str(),
@@ -96,7 +98,7 @@ pub async fn first_factor(
         "method" => metrics_label(method))
     .increment(1);
     if let Some(ca) = conditional_access {
-        details["app"] = crate::login_access::app_of(&flow).into();
+        details["app"] = crate::signin::conditions::app_of(&flow).into();
         details["conditional_access"] = ca;
     }
     if let Some(step) = flow.current_step() {
@@ -118,7 +120,7 @@ pub async fn first_factor(
     let outcome = match &flow.state {
         LoginState::Success { user_id } => {
             if let Some(keys) = &keys {
-                crate::limits::password_passed(state, keys).await?;
+                crate::signin::limits::password_passed(state, keys).await?;
             }
             let user_id = *user_id;
             let persistent = flow.persistent_browser;
@@ -132,7 +134,7 @@ pub async fn first_factor(
         }
         LoginState::InProgress { .. } => {
             if let Some(keys) = &keys {
-                crate::limits::password_passed(state, keys).await?;
+                crate::signin::limits::password_passed(state, keys).await?;
             }
             let flow_secret = random_token();
             PendingLogin {
@@ -173,14 +175,14 @@ pub async fn step_failed(
     ctx: &RequestCtx,
     flow_secret: &str,
     pending: PendingLogin,
-    ticket: crate::limits::Ticket,
+    ticket: crate::signin::limits::Ticket,
     method: &'static str,
     failure_reason: &str,
     message: String,
     now: OffsetDateTime,
 ) -> Result<StepResult, AppError> {
     metrics::counter!("trustplane_mfa_failures_total", "method" => method).increment(1);
-    crate::limits::failed(state, ticket, now).await?;
+    crate::signin::limits::failed(state, ticket, now).await?;
     state
         .store
         .record_sign_in(&SignInEvent {

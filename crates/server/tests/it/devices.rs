@@ -40,7 +40,7 @@ fn fingerprint(cert_pem: &str) -> String {
 
 /// A Device-Proof for `method url body`, signed with `key` for device `kid`.
 fn proof(key: &rcgen::KeyPair, kid: &str, method: &str, url: &str, body: &[u8]) -> String {
-    trustplane_server::jose::install();
+    trustplane_server::platform::jose::install();
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     h.typ = Some("trustplane-device-proof+jwt".into());
     h.kid = Some(kid.into());
@@ -565,7 +565,8 @@ async fn device_pages_are_for_admins_and_users_remove_only_their_own() {
 /// the validity period.
 #[tokio::test]
 async fn grace_and_validity_periods_run_out_on_the_clock() {
-    let clock = std::sync::Arc::new(trustplane_server::clock::ManualClock::starting_now());
+    let clock =
+        std::sync::Arc::new(trustplane_server::platform::clock::ManualClock::starting_now());
     let s = TestServer::with(Options {
         configure: Some(|c| c.client_cert_header = Some(FP_HEADER.into())),
         clock: Some(clock.clone()),
@@ -626,7 +627,7 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
     // One minute before the grace period ends nothing changes …
     clock.advance(time::Duration::days(3) - time::Duration::minutes(1));
     assert_eq!(
-        trustplane_server::devices::compliance::rejudge_all(&s.state)
+        trustplane_server::signals::device_trust::compliance::rejudge_all(&s.state)
             .await
             .unwrap(),
         0
@@ -635,7 +636,7 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
     // … at its end the device is non-compliant, and refused at once (cached decision or not).
     clock.advance(time::Duration::minutes(1));
     assert_eq!(
-        trustplane_server::devices::compliance::rejudge_all(&s.state)
+        trustplane_server::signals::device_trust::compliance::rejudge_all(&s.state)
             .await
             .unwrap(),
         1
@@ -645,13 +646,13 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
     // The second device reported fine at the start, then went silent: past the validity
     // period (30 days after its report) it is non-compliant.
     clock.advance(time::Duration::days(27) - time::Duration::minutes(1));
-    trustplane_server::devices::compliance::rejudge_all(&s.state)
+    trustplane_server::signals::device_trust::compliance::rejudge_all(&s.state)
         .await
         .unwrap();
     let d = device_json(&s, &b.id).await;
     assert_eq!(d["compliance"]["state"], "compliant");
     clock.advance(time::Duration::minutes(1));
-    trustplane_server::devices::compliance::rejudge_all(&s.state)
+    trustplane_server::signals::device_trust::compliance::rejudge_all(&s.state)
         .await
         .unwrap();
     let d = device_json(&s, &b.id).await;
@@ -664,7 +665,7 @@ async fn grace_and_validity_periods_run_out_on_the_clock() {
 async fn device_json(s: &TestServer, id: &str) -> serde_json::Value {
     let id = uuid::Uuid::parse_str(id).unwrap();
     let d = s.state.store.get_device(id).await.unwrap().unwrap();
-    trustplane_server::devices::admin::view(&d)
+    trustplane_server::signals::device_trust::admin::view(&d)
 }
 
 /// Configuration profiles: assigned by platform and group, served to the device (signed
@@ -771,7 +772,7 @@ async fn configuration_profiles_are_assigned_served_and_judged() {
         "compliant"
     );
     assert_eq!(
-        trustplane_server::devices::compliance::rejudge_all(&s.state)
+        trustplane_server::signals::device_trust::compliance::rejudge_all(&s.state)
             .await
             .unwrap(),
         0

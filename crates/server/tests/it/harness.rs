@@ -8,8 +8,8 @@ use tokio::sync::oneshot;
 use trustplane_core::audit::Actor;
 use trustplane_core::credential::HashParams;
 use trustplane_core::identity::{Role, User};
-use trustplane_server::config::Config;
 use trustplane_server::ops::{NewUser, Ops};
+use trustplane_server::platform::config::Config;
 use trustplane_server::state::AppState;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -40,11 +40,11 @@ pub struct Options {
     pub breach_reload_seconds: u64,
     pub password_checks_per_minute: u32,
     /// Outgoing email (default: the outbox under the data directory).
-    pub email: trustplane_server::config::EmailConfig,
+    pub email: trustplane_server::platform::config::EmailConfig,
     /// Any further configuration.
     pub configure: Option<fn(&mut Config)>,
     /// A manual clock the test drives (default: the system clock).
-    pub clock: Option<std::sync::Arc<trustplane_server::clock::ManualClock>>,
+    pub clock: Option<std::sync::Arc<trustplane_server::platform::clock::ManualClock>>,
 }
 
 impl Default for Options {
@@ -88,9 +88,9 @@ impl TestServer {
         if let Some(f) = o.configure {
             f(&mut cfg);
         }
-        let clock: std::sync::Arc<dyn trustplane_server::clock::Clock> = match o.clock {
+        let clock: std::sync::Arc<dyn trustplane_server::platform::clock::Clock> = match o.clock {
             Some(c) => c,
-            None => std::sync::Arc::new(trustplane_server::clock::SystemClock),
+            None => std::sync::Arc::new(trustplane_server::platform::clock::SystemClock),
         };
         let server = trustplane_server::prepare_with_clock(cfg, clock)
             .await

@@ -7,7 +7,7 @@ use crate::harness::*;
 use crate::mfa::{enrol, oathtool};
 use std::sync::Arc;
 use trustplane_core::signin::SignInResult;
-use trustplane_server::config::Config;
+use trustplane_server::platform::config::Config;
 use trustplane_store::SignInQuery;
 
 /// Requests from 127.0.0.1 carry their client address in `X-Forwarded-For`.

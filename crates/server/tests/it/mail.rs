@@ -3,7 +3,7 @@
 
 use crate::harness::*;
 use crate::mfa::enrol;
-use trustplane_server::config::{EmailConfig, Secret, SmtpTls};
+use trustplane_server::platform::config::{EmailConfig, Secret, SmtpTls};
 
 #[tokio::test]
 async fn security_info_changes_are_notified_through_the_outbox() {
@@ -144,7 +144,7 @@ async fn a_bad_email_configuration_refuses_to_start() {
             "`from`",
         ),
     ] {
-        let cfg = trustplane_server::config::Config {
+        let cfg = trustplane_server::platform::config::Config {
             data: dir.path().to_path_buf(),
             listen: "127.0.0.1:0".parse().unwrap(),
             password_hash: fast_hash(),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::Role;
-use trustplane_server::oidc::clients::{self, NewClient};
+use trustplane_server::enforce::oidc::clients::{self, NewClient};
 use trustplane_store::{Application, AuditQuery};
 
 const RP: &str = "http://127.0.0.1:9/cb";
@@ -550,13 +550,15 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let id_token = t["id_token"].as_str().unwrap().to_string();
     let mut other = payload.clone();
     other["aud"] = "wiki".into();
-    let wrong_aud = trustplane_server::keys::sign(&s.state, &other)
+    let wrong_aud = trustplane_server::platform::keys::sign(&s.state, &other)
         .await
         .unwrap();
     let mut old = payload.clone();
     old["exp"] = (time::OffsetDateTime::now_utc().unix_timestamp() - 60).into();
     old["iat"] = (time::OffsetDateTime::now_utc().unix_timestamp() - 700).into();
-    let expired = trustplane_server::keys::sign(&s.state, &old).await.unwrap();
+    let expired = trustplane_server::platform::keys::sign(&s.state, &old)
+        .await
+        .unwrap();
     // The real token with a flipped signature byte.
     let mut tampered = at.clone();
     let last = tampered.pop().unwrap();
@@ -814,7 +816,8 @@ async fn refresh_is_refused_after_session_revocation_user_disable_and_policy_cha
 #[tokio::test]
 async fn blocked_by_policy_is_access_denied_and_prompt_none_needs_a_session() {
     // The test clock: "a second later" without sleeping.
-    let clock = std::sync::Arc::new(trustplane_server::clock::ManualClock::starting_now());
+    let clock =
+        std::sync::Arc::new(trustplane_server::platform::clock::ManualClock::starting_now());
     let s = TestServer::with(Options {
         clock: Some(clock.clone()),
         ..Default::default()

@@ -223,7 +223,7 @@ async fn a_clean_shutdown_writes_pending_tokens() {
 #[tokio::test]
 async fn a_rotated_secret_or_deleted_client_is_refused_at_once() {
     use trustplane_core::audit::Actor;
-    use trustplane_server::oidc::clients;
+    use trustplane_server::enforce::oidc::clients;
     let s = TestServer::start().await;
     let rp = register(&s, false, &["client_credentials"]).await;
     client_token(&s, &rp).await; // cached now

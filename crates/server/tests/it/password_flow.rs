@@ -8,7 +8,7 @@ use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
 use trustplane_core::risk::{DetectionKind, DetectionState};
 use trustplane_core::signin::SignInResult;
-use trustplane_server::breach::Reload;
+use trustplane_server::signals::breach::Reload;
 use trustplane_store::{AuditQuery, SignInQuery};
 
 const NEW_PASSWORD: &str = "lantern quibble orchard vessel";

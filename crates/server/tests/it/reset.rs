@@ -728,12 +728,12 @@ async fn reset_over_a_real_smtp_server() {
     }
     let (_smtpd, port) = crate::mail::smtp_server(maildir.path());
     let s = TestServer::with(Options {
-        email: trustplane_server::config::EmailConfig {
+        email: trustplane_server::platform::config::EmailConfig {
             transport: "smtp".into(),
             from: "Identity <identity@corp.example>".into(),
             smtp_host: Some("127.0.0.1".into()),
             smtp_port: port,
-            smtp_tls: trustplane_server::config::SmtpTls::None,
+            smtp_tls: trustplane_server::platform::config::SmtpTls::None,
             ..Default::default()
         },
         ..Options::default()

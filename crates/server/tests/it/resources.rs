@@ -6,8 +6,8 @@ use crate::harness::*;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 use time::Duration;
-use trustplane_server::clock::ManualClock;
-use trustplane_server::config::Config;
+use trustplane_server::platform::clock::ManualClock;
+use trustplane_server::platform::config::Config;
 use trustplane_store::SignInQuery;
 
 async fn sign_in_rows(s: &TestServer) -> Vec<trustplane_core::signin::SignInEvent> {
@@ -90,7 +90,7 @@ async fn refused_sign_ins_cost_no_hash_and_write_one_row_per_source_and_window()
 
     // When the window ends the attack shows as one aggregated row.
     clock.advance(Duration::seconds(61));
-    let report = trustplane_server::retention::run_once(&s.state, s.state.now()).await;
+    let report = trustplane_server::ops::retention::run_once(&s.state, s.state.now()).await;
     assert_eq!(report.refusal_rows, 1);
     let rows = sign_in_rows(&s).await;
     assert_eq!(rows.len(), 4);
@@ -269,7 +269,7 @@ async fn retention_deletes_expired_sessions_flows_and_old_sign_ins_but_keeps_aud
 
     // A day later nothing has expired long enough.
     clock.advance(Duration::days(1));
-    let r = trustplane_server::retention::run_once(&s.state, s.state.now()).await;
+    let r = trustplane_server::ops::retention::run_once(&s.state, s.state.now()).await;
     assert!(r.deleted.is_empty(), "{r:?}");
     assert_eq!(
         s.state
@@ -283,7 +283,7 @@ async fn retention_deletes_expired_sessions_flows_and_old_sign_ins_but_keeps_aud
 
     // Three days later the session (24 h) is past its expiry plus the 24 h grace.
     clock.advance(Duration::days(2));
-    let r = trustplane_server::retention::run_once(&s.state, s.state.now()).await;
+    let r = trustplane_server::ops::retention::run_once(&s.state, s.state.now()).await;
     assert!(r.deleted.contains(&("sessions", 1)), "{r:?}");
     assert!(
         s.state
@@ -301,7 +301,7 @@ async fn retention_deletes_expired_sessions_flows_and_old_sign_ins_but_keeps_aud
 
     // After 90 days the sign-in log rows go; the audit log stays.
     clock.advance(Duration::days(88));
-    let r = trustplane_server::retention::run_once(&s.state, s.state.now()).await;
+    let r = trustplane_server::ops::retention::run_once(&s.state, s.state.now()).await;
     assert!(r.deleted.contains(&("sign_ins", 2)), "{r:?}");
     assert!(sign_in_rows(&s).await.is_empty());
     let audit_after = s

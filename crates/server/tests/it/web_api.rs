@@ -7,7 +7,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
-use trustplane_server::config::Config;
+use trustplane_server::platform::config::Config;
 use uuid::Uuid;
 
 fn raw() -> Client {

@@ -146,11 +146,11 @@ async fn a_victims_session_with_an_attackers_csrf_seed_and_token_is_refused() {
     s.stop().await;
 }
 
-fn https(c: &mut trustplane_server::config::Config) {
+fn https(c: &mut trustplane_server::platform::config::Config) {
     c.public_url = Some("https://id.example.test".into());
 }
 
-fn https_with_domain(c: &mut trustplane_server::config::Config) {
+fn https_with_domain(c: &mut trustplane_server::platform::config::Config) {
     c.public_url = Some("https://id.example.test".into());
     c.cookie_domain = Some("example.test".into());
 }

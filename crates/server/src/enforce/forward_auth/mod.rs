@@ -1,0 +1,576 @@
+//! `GET /forward-auth`: the check a reverse proxy (nginx `auth_request`, Traefik
+//! ForwardAuth, Caddy `forward_auth`, Envoy `ext_authz`) makes before every proxied request.
+//! The original request is mapped to an application route (none: refused), the session
+//! cookie is resolved like the pages do, and conditional access decides with the same
+//! `access::evaluate` as the login flow. Allowed requests get identity headers and a
+//! short-lived signed assertion (ES256 JWT, keys at `/.well-known/jwks.json`).
+
+pub mod original;
+pub mod path;
+
+pub use original::{MAX_URI, Original};
+
+use crate::edge::auth::{RequestCtx, resolve_session};
+use crate::edge::error::AppError;
+use crate::enforce::cae::{Entry, IdentityHeaders};
+use crate::enforce::policy::{self, Signals};
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use trustplane_core::access::{ClientAppType, Outcome};
+use trustplane_core::credential::secret_digest;
+use uuid::Uuid;
+
+/// How long an assertion is valid.
+pub const ASSERTION_SECONDS: i64 = 60;
+
+/// The client certificate thumbprint from the proxy's header: hex SHA-256 (colons allowed,
+/// any case) as base64url (`x5t#S256`). `Ok(None)` without a certificate (header empty or,
+/// when not configured, ignored); `Err(())` for anything else.
+fn cert_thumbprint(value: Option<&str>) -> Result<Option<String>, ()> {
+    use base64::Engine;
+    let Some(hex) = client_cert_fingerprint(value)? else {
+        return Ok(None);
+    };
+    let bytes = hex::decode(hex).map_err(|_| ())?;
+    Ok(Some(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+    ))
+}
+
+/// The SHA-256 fingerprint (lowercase hex) of the client certificate the proxy reports:
+/// either the fingerprint itself (hex, colons allowed: Caddy, Envoy, Traefik plugins) or the
+/// certificate (PEM, URL-escaped as nginx's `$ssl_client_escaped_cert` gives it), whose DER
+/// is hashed here. Empty: no certificate. Anything else is refused.
+fn client_cert_fingerprint(value: Option<&str>) -> Result<Option<String>, ()> {
+    use sha2::Digest;
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.starts_with("-----BEGIN") || v.starts_with("%2D%2D") || v.starts_with("%2d%2d") {
+        let pem = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| ())?;
+        let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|_| ())?;
+        if parsed.label != "CERTIFICATE" || parsed.parse_x509().is_err() {
+            return Err(());
+        }
+        return Ok(Some(hex::encode(sha2::Sha256::digest(&parsed.contents))));
+    }
+    trustplane_core::device::normalise_fingerprint(v)
+        .map(Some)
+        .ok_or(())
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("trustplane_forward_auth_total", "result" => result).increment(1);
+}
+
+/// An answer to the proxy: no body (so that nginx can keep the connection: it does not read
+/// the body of an `auth_request` answer), the reason in the log only.
+fn empty(status: StatusCode) -> Response {
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.status_mut() = status;
+    res
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// The public base URL: configured, or the address the proxy reached trustplane on.
+fn base(state: &AppState, headers: &HeaderMap) -> String {
+    if state.cfg.public_url.is_some() {
+        return state.cfg.public_url();
+    }
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(h) if crate::enforce::app_routes::normalise_host(h).is_some() => format!("http://{h}"),
+        _ => state.cfg.public_url(),
+    }
+}
+
+fn login_required(base: &str, orig: &Original, app: &str, result: &'static str) -> Response {
+    count(result);
+    // The application rides along so that the sign-in (or the step-up of a live session)
+    // evaluates conditional access for it, and asks for what it requires.
+    let req = crate::enforce::stepup::SignInRequest {
+        app: Some(app.to_string()),
+        ..Default::default()
+    };
+    let login = crate::enforce::stepup::login_url(base, &orig.url(), &req);
+    let mut res = empty(StatusCode::UNAUTHORIZED);
+    if let Ok(v) = HeaderValue::from_str(&login) {
+        res.headers_mut().insert("x-trustplane-login", v);
+    }
+    res
+}
+
+/// How long an unsealed signing key is used before the store is asked again (key rotation).
+const SIGNER_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Signs an assertion with the cached signing key.
+async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, AppError> {
+    let cached = state.cae.signer.lock().ok().and_then(|g| {
+        g.as_ref()
+            .filter(|(at, _)| at.elapsed() < SIGNER_REFRESH)
+            .map(|(_, k)| k.clone())
+    });
+    let key = match cached {
+        Some(k) => k,
+        None => {
+            let k = Arc::new(crate::platform::keys::signer(state).await?);
+            if let Ok(mut g) = state.cae.signer.lock() {
+                *g = Some((std::time::Instant::now(), k.clone()));
+            }
+            k
+        }
+    };
+    Ok(crate::platform::keys::encode(&key.0, &key.1, claims)?)
+}
+
+/// Who an assertion is about.
+struct Subject<'a> {
+    sub: Uuid,
+    username: &'a str,
+    amr: &'a [&'a str],
+    sid: Uuid,
+    /// The client certificate thumbprint the assertion is bound to.
+    cert: Option<&'a str>,
+}
+
+fn assertion_claims(iss: &str, aud: &str, now: i64, who: &Subject<'_>) -> serde_json::Value {
+    let Subject {
+        sub,
+        username,
+        amr,
+        sid,
+        cert,
+    } = *who;
+    let mut claims = serde_json::json!({
+        "iss": iss,
+        "sub": sub,
+        "aud": aud,
+        "iat": now,
+        "exp": now + ASSERTION_SECONDS,
+        "preferred_username": username,
+        "amr": amr,
+        "sid": sid,
+    });
+    if let Some(c) = cert {
+        claims["cnf"] = serde_json::json!({ "x5t#S256": c });
+    }
+    claims
+}
+
+/// What `X-Trustplane-Groups` escapes in a group name: controls, space, `"`, `%`, `,`, `;`,
+/// `\\` (and, as always with percent-encoding, every non-ASCII byte of the UTF-8 form).
+const GROUP_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'%')
+    .add(b',')
+    .add(b';')
+    .add(b'\\');
+
+/// `X-Trustplane-Groups`: the group names, each percent-encoded (UTF-8), joined with `,`. A
+/// comma inside a name is `%2C`, so splitting on `,` and percent-decoding each item gives the
+/// names back exactly.
+pub fn groups_header(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| percent_encoding::utf8_percent_encode(n, GROUP_ESCAPES).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn header_value(v: &str) -> HeaderValue {
+    HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn allowed(identity: &IdentityHeaders, assertion: HeaderValue) -> Response {
+    count("allow");
+    let mut res = empty(StatusCode::OK);
+    let h = res.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-trustplane-user"),
+        identity.user.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-email"),
+        identity.email.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-groups"),
+        identity.groups.clone(),
+    );
+    h.insert(
+        HeaderName::from_static("x-trustplane-device"),
+        identity.device.clone(),
+    );
+    h.insert(HeaderName::from_static("x-trustplane-assertion"), assertion);
+    res
+}
+
+/// Serves a request from a cached entry, or `None` when it must be evaluated from the
+/// store: different client address or user agent, policy set not known current, session
+/// expired, or the decision on the cached signals is no longer allow at this time.
+async fn from_cache(
+    state: &AppState,
+    hit: &Entry,
+    base: &str,
+    ip: Option<std::net::IpAddr>,
+    ua: u64,
+    cert: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    if hit.ip != ip || hit.ua_hash != ua || hit.iss != base || hit.cert.as_deref() != cert {
+        return Ok(None);
+    }
+    let Some(policy) = state.policies.peek() else {
+        return Ok(None);
+    };
+    if policy.version != hit.policy.version || policy.epoch != hit.policy.epoch {
+        return Ok(None);
+    }
+    let touch = {
+        let Ok(mut s) = hit.session.lock() else {
+            return Ok(None);
+        };
+        if s.check(now).is_err() {
+            return Ok(None);
+        }
+        let idle = s.touch(now, &state.session_policy);
+        if let Some(idle) = idle {
+            s.last_seen_at = now;
+            s.idle_expires_at = idle;
+        }
+        idle.map(|idle| (s.id, idle))
+    };
+    if let Some((id, idle)) = touch {
+        state.store.touch_session(id, now, idle).await?;
+    }
+    let mut ctx = hit.ctx.clone();
+    ctx.now = now;
+    if !matches!(
+        trustplane_core::access::evaluate(&policy.set, &ctx).outcome,
+        Outcome::Allow
+    ) {
+        return Ok(None);
+    }
+    let current = match hit.assertion.lock() {
+        Ok(a) if a.1 - now.unix_timestamp() >= crate::enforce::cae::ASSERTION_MIN_LEFT => {
+            Some(a.0.clone())
+        }
+        Ok(_) => None,
+        Err(_) => return Ok(None),
+    };
+    let assertion = match current {
+        Some(a) => a,
+        None => {
+            let t = now.unix_timestamp();
+            let claims = assertion_claims(
+                &hit.iss,
+                &hit.app_id,
+                t,
+                &Subject {
+                    sub: hit.user_id,
+                    username: &hit.username,
+                    amr: &hit.amr,
+                    sid: hit.session_id,
+                    cert: hit.cert.as_deref(),
+                },
+            );
+            let v = header_value(&sign(state, &claims).await?);
+            if let Ok(mut a) = hit.assertion.lock() {
+                *a = (v.clone(), t + ASSERTION_SECONDS);
+            }
+            v
+        }
+    };
+    metrics::counter!("trustplane_forward_auth_cache_total", "result" => "hit").increment(1);
+    Ok(Some(allowed(&hit.headers, assertion)))
+}
+
+/// The TCP peer of the request (the proxy asking), when known.
+pub struct Peer(pub Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(crate::edge::auth::peer(parts)))
+    }
+}
+
+/// A refusal before any session is looked at: logged with the reason, answered with the
+/// status (and, for a broken proxy configuration, the reason as text).
+fn refused(r: original::Refusal, ctx: &RequestCtx, peer: Option<std::net::IpAddr>) -> Response {
+    count(r.result);
+    if r.status.is_server_error() {
+        tracing::error!(correlation_id = %ctx.correlation_id, reason = %r.message,
+            "forward-auth check refused");
+    } else {
+        tracing::warn!(correlation_id = %ctx.correlation_id, peer = ?peer, reason = %r.message,
+            "forward-auth check refused");
+    }
+    if r.status == StatusCode::FORBIDDEN {
+        return empty(r.status);
+    }
+    text(r.status, format!("{}\n", r.message))
+}
+
+/// The route for a request to `host` (lowercase, maybe with a port) and the canonical `path`:
+/// exact host first, then the host without its port.
+pub fn route_in(
+    map: &std::collections::HashMap<String, Vec<trustplane_store::Route>>,
+    host: &str,
+    path: &str,
+) -> Option<trustplane_store::Route> {
+    let find = |h: &str| map.get(h).and_then(|rs| path::best(rs, path).cloned());
+    find(host).or_else(|| host.rsplit_once(':').and_then(|(bare, _)| find(bare)))
+}
+
+pub async fn check(
+    State(state): State<AppState>,
+    ctx: RequestCtx,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    // Taken before anything is read from the store: an event applied after this point
+    // invalidates what this request caches.
+    let seq = state.cae.snapshot();
+    let peer = peer.map(|p| p.ip());
+    let trust = original::Trust {
+        cfg: &state.cfg.forward_auth,
+        trusted_proxies: &state.cfg.trusted_proxies,
+        secret_digest: state.forward_auth_secret,
+    };
+    let orig = match trust
+        .admit(peer, &headers)
+        .and_then(|()| original::read(state.cfg.forward_auth.headers, &headers))
+    {
+        Ok(o) => o,
+        Err(r) => return Ok(refused(r, &ctx, peer)),
+    };
+    let canonical = match path::canonical(orig.path()) {
+        Ok(p) => p,
+        Err(e) => {
+            count("denied");
+            tracing::info!(correlation_id = %ctx.correlation_id, reason = e.reason(),
+                "forward-auth refused a path that cannot be canonicalised safely");
+            return Ok(empty(StatusCode::FORBIDDEN));
+        }
+    };
+    let mut cert_hex: Option<String> = None;
+    let cert = match &state.cfg.client_cert_header {
+        Some(name) => {
+            let value = headers
+                .get(name.as_str())
+                .map(|v| v.to_str().map_err(|_| ()));
+            cert_hex = value
+                .transpose()
+                .ok()
+                .flatten()
+                .and_then(|v| client_cert_fingerprint(Some(v)).ok().flatten());
+            match value.transpose().and_then(cert_thumbprint) {
+                Ok(c) => c,
+                Err(()) => {
+                    count("bad_request");
+                    return Ok(text(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "The {name} header must be a hex SHA-256 fingerprint, a URL-escaped PEM certificate, or empty.\n"
+                        ),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let store = state.store.as_ref();
+    let routes = state.cae.routes(store).await?;
+    let Some(route) = route_in(&routes, &orig.host, &canonical) else {
+        count("no_route");
+        tracing::info!(correlation_id = %ctx.correlation_id, host = %orig.host,
+            "forward-auth: no application is configured for this address");
+        return Ok(empty(StatusCode::FORBIDDEN));
+    };
+    let base = base(&state, &headers);
+    let jar = CookieJar::from_headers(&headers);
+    let digest = state.session_secret(&jar).map(secret_digest);
+    let Some(digest) = digest else {
+        return Ok(login_required(
+            &base,
+            &orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
+    };
+    let now = state.now();
+    let ua = crate::enforce::cae::ua_hash(ctx.user_agent.as_deref());
+    let resource =
+        crate::enforce::cae::resource_key(&route.app_id, route.sensitivity_label.as_deref());
+    if let Some(hit) = state.cae.get(&digest, &resource) {
+        if let Some(res) = from_cache(&state, &hit, &base, ctx.ip, ua, cert.as_deref(), now).await?
+        {
+            return Ok(res);
+        }
+        state.cae.remove(&digest, &resource);
+    }
+    metrics::counter!("trustplane_forward_auth_cache_total", "result" => "miss").increment(1);
+    let Some(session) = resolve_session(&state, &jar).await? else {
+        return Ok(login_required(
+            &base,
+            &orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
+    };
+    let methods = &session.session.methods;
+    let target = crate::enforce::stepup::resource_target(
+        store,
+        &route.app_id,
+        route.sensitivity_label.as_deref(),
+    )
+    .await?;
+    let actx = policy::context(
+        store,
+        Signals {
+            user_id: session.user.id,
+            methods,
+            primary_at: methods.first().map(|m| m.at),
+            ip: ctx.ip,
+            country: state.country_of(ctx.ip),
+            user_agent: ctx.user_agent.as_deref(),
+            client_app: ClientAppType::Browser,
+            target,
+            password_changed: false,
+            now,
+        },
+    )
+    .await?;
+    // The device the proxy-verified client certificate belongs to (none: unknown device).
+    let device = crate::signals::device_trust::identify(&state, cert_hex.as_deref(), now).await?;
+    let mut actx = actx;
+    actx.device = device.as_ref().and_then(|d| d.signals(now));
+    let loaded = state.policies.get(store).await?;
+    let decision = trustplane_core::access::evaluate(&loaded.set, &actx);
+    match decision.outcome {
+        Outcome::Allow => {}
+        Outcome::Requires(_) => {
+            return Ok(login_required(&base, &orig, &route.app_id, "step_up"));
+        }
+        Outcome::Block { .. } => {
+            count("blocked");
+            tracing::info!(app = %route.app_id, user = %session.user.id,
+                correlation_id = %ctx.correlation_id, "forward-auth request blocked by policy");
+            return Ok(empty(StatusCode::FORBIDDEN));
+        }
+    }
+    let groups: Vec<String> = store
+        .groups_of(session.user.id)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    let amr = trustplane_core::authn::amr(methods);
+    let t = now.unix_timestamp();
+    let claims = assertion_claims(
+        &base,
+        &route.app_id,
+        t,
+        &Subject {
+            sub: session.user.id,
+            username: &session.user.username,
+            amr: &amr,
+            sid: session.session.id,
+            cert: cert.as_deref(),
+        },
+    );
+    let assertion = header_value(&sign(&state, &claims).await?);
+    let identity = IdentityHeaders {
+        user: header_value(&session.user.username),
+        email: header_value(session.user.email.as_deref().unwrap_or_default()),
+        groups: header_value(&groups_header(&groups)),
+        device: device
+            .as_ref()
+            .map(|d| header_value(&d.id.to_string()))
+            .unwrap_or_else(|| HeaderValue::from_static("")),
+    };
+    let res = allowed(&identity, assertion.clone());
+    state.cae.insert(
+        &digest,
+        Entry {
+            seq,
+            created: std::time::Instant::now(),
+            user_id: session.user.id,
+            session_id: session.session.id,
+            app_id: route.app_id.clone(),
+            resource,
+            policy: loaded,
+            ip: ctx.ip,
+            ua_hash: ua,
+            cert,
+            iss: base,
+            username: session.user.username.clone(),
+            amr,
+            ctx: actx,
+            session: std::sync::Mutex::new(session.session),
+            headers: identity,
+            assertion: std::sync::Mutex::new((assertion, t + ASSERTION_SECONDS)),
+        },
+    );
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_fingerprints_become_thumbprints() {
+        let hex = "AB:CD:".to_string() + &"01".repeat(30);
+        let t = cert_thumbprint(Some(&hex)).unwrap().unwrap();
+        assert_eq!(t.len(), 43);
+        assert_eq!(
+            cert_thumbprint(Some(&hex.to_lowercase())).unwrap().unwrap(),
+            t
+        );
+        assert_eq!(cert_thumbprint(Some("")), Ok(None));
+        assert_eq!(cert_thumbprint(None), Ok(None));
+        assert!(cert_thumbprint(Some("abc")).is_err());
+        assert!(cert_thumbprint(Some(&"zz".repeat(32))).is_err());
+    }
+
+    #[test]
+    fn group_names_with_commas_stay_unambiguous() {
+        let names = vec![
+            "staff".to_string(),
+            "R&D, Europe".to_string(),
+            "a%2Cb".to_string(),
+            "Über \"x\"".to_string(),
+        ];
+        let v = groups_header(&names);
+        assert_eq!(v, "staff,R&D%2C%20Europe,a%252Cb,%C3%9Cber%20%22x%22");
+        let back: Vec<String> = v
+            .split(',')
+            .map(|p| {
+                percent_encoding::percent_decode_str(p)
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(back, names);
+        assert_eq!(groups_header(&[]), "");
+    }
+}
