@@ -1,11 +1,18 @@
 //! The admin console (`/admin`): server-rendered pages per resource.
 
-pub mod admin;
 pub mod applications;
+pub mod chrome;
 pub mod devices;
+pub mod groups;
+pub mod home;
+pub mod logs;
 pub mod oidc_clients;
 pub mod policies;
 pub mod protection;
+pub mod sessions;
+pub mod tokens;
+pub mod user_methods;
+pub mod users;
 
 /// The routes of the admin console.
 pub fn router() -> axum::Router<crate::state::AppState> {
@@ -23,46 +30,55 @@ pub fn router() -> axum::Router<crate::state::AppState> {
             "/admin/oidc/clients/{id}/secret",
             post(oidc_clients::rotate_secret),
         )
-        .route("/admin", get(admin::home))
-        .route("/admin/users", get(admin::users).post(admin::create_user))
-        .route("/admin/users/{id}", get(admin::user))
-        .route("/admin/users/{id}/status", post(admin::user_status))
-        .route("/admin/users/{id}/delete", post(admin::user_delete))
-        .route("/admin/users/{id}/password", post(admin::user_password))
+        .route("/admin", get(home::home))
+        .route("/admin/users", get(users::users).post(users::create_user))
+        .route("/admin/users/{id}", get(users::user))
+        .route("/admin/users/{id}/status", post(users::user_status))
+        .route("/admin/users/{id}/delete", post(users::user_delete))
+        .route(
+            "/admin/users/{id}/password",
+            post(user_methods::user_password),
+        )
         .route(
             "/admin/users/{id}/password/temporary",
-            post(admin::temporary_password),
+            post(user_methods::temporary_password),
         )
-        .route("/admin/users/{id}/roles", post(admin::user_roles))
+        .route("/admin/users/{id}/roles", post(users::user_roles))
         .route(
             "/admin/users/{id}/methods/{method}/remove",
-            post(admin::remove_method),
+            post(user_methods::remove_method),
         )
-        .route("/admin/users/{id}/tap", post(admin::issue_tap))
+        .route("/admin/users/{id}/tap", post(user_methods::issue_tap))
         .route(
             "/admin/users/{id}/reregister",
-            post(admin::require_reregistration),
+            post(user_methods::require_reregistration),
         )
-        .route("/admin/users/{id}/tap/revoke", post(admin::revoke_tap))
+        .route(
+            "/admin/users/{id}/tap/revoke",
+            post(user_methods::revoke_tap),
+        )
         .route(
             "/admin/groups",
-            get(admin::groups).post(admin::create_group),
+            get(groups::groups).post(groups::create_group),
         )
-        .route("/admin/groups/{id}", get(admin::group))
-        .route("/admin/groups/{id}/members", post(admin::add_member))
+        .route("/admin/groups/{id}", get(groups::group))
+        .route("/admin/groups/{id}/members", post(groups::add_member))
         .route(
             "/admin/groups/{id}/members/remove",
-            post(admin::remove_member),
+            post(groups::remove_member),
         )
-        .route("/admin/groups/{id}/delete", post(admin::delete_group))
-        .route("/admin/sessions", get(admin::sessions))
+        .route("/admin/groups/{id}/delete", post(groups::delete_group))
+        .route("/admin/sessions", get(sessions::sessions))
         .route("/admin/devices", get(devices::list))
         .route("/admin/devices/{id}", get(devices::detail))
         .route("/admin/devices/{id}/disable", post(devices::disable))
         .route("/admin/devices/{id}/enable", post(devices::enable))
         .route("/admin/devices/{id}/delete", post(devices::delete))
-        .route("/admin/sessions/{id}/revoke", post(admin::revoke_session))
-        .route("/admin/sign-ins", get(admin::sign_ins))
+        .route(
+            "/admin/sessions/{id}/revoke",
+            post(sessions::revoke_session),
+        )
+        .route("/admin/sign-ins", get(logs::sign_ins))
         .route("/admin/sign-ins/{id}", get(policies::sign_in_detail))
         .route(
             "/admin/conditional-access",
@@ -102,7 +118,7 @@ pub fn router() -> axum::Router<crate::state::AppState> {
             "/admin/risk/{id}/dismiss",
             post(protection::dismiss_detection),
         )
-        .route("/admin/audit", get(admin::audit))
+        .route("/admin/audit", get(logs::audit))
         .route(
             "/admin/applications",
             get(applications::page).post(applications::create),
@@ -132,11 +148,11 @@ pub fn router() -> axum::Router<crate::state::AppState> {
         .route("/admin/keys/rotate", post(applications::rotate_keys))
         .route(
             "/admin/registration-activity",
-            get(admin::registration_activity),
+            get(logs::registration_activity),
         )
         .route(
             "/admin/tokens",
-            get(admin::tokens).post(admin::create_token),
+            get(tokens::tokens).post(tokens::create_token),
         )
-        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/tokens/{id}/revoke", post(tokens::revoke_token))
 }

@@ -1,0 +1,56 @@
+//! What every console page shares: the page chrome, flash messages, the operations handle.
+
+use crate::edge::auth::SessionCtx;
+use crate::edge::error::AppError;
+use crate::edge::pages::Chrome;
+use crate::edge::pages::Flash;
+use crate::ops::Ops;
+use crate::state::AppState;
+use axum::response::{IntoResponse, Redirect};
+use axum_extra::extract::cookie::CookieJar;
+
+pub(super) fn ops(state: &AppState) -> Ops {
+    state.ops()
+}
+
+pub(super) fn chrome(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &SessionCtx,
+    nav: &'static str,
+    flash: &Flash,
+) -> (CookieJar, Chrome) {
+    let (jar, csrf) = state.csrf_issue(jar);
+    let mut c = Chrome::new(ctx, csrf, nav);
+    c.notice = flash.ok.clone().and_then(flash_text);
+    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
+    (jar, c)
+}
+
+pub(super) fn flash_text(code: String) -> Option<String> {
+    let t = match code.as_str() {
+        "created" => "Created.",
+        "saved" => "Saved.",
+        "deleted" => "Deleted.",
+        "revoked" => "Revoked.",
+        "password" => "Password set; the user was signed out everywhere.",
+        "member" => "Membership updated.",
+        "role" => "Roles updated.",
+        "method" => "The sign-in method was removed.",
+        "reregister" => {
+            "Every method was removed and the user was signed out; they will register a method at their next sign-in."
+        }
+        "tap" => "The Temporary Access Pass was revoked.",
+        _ => return None,
+    };
+    Some(t.to_string())
+}
+
+/// Redirect back with an error message shown on the page.
+pub(super) fn back_with_error(
+    state: &AppState,
+    path: &str,
+    e: &AppError,
+) -> axum::response::Response {
+    Redirect::to(&crate::edge::pages::with_error(state, path, &e.message)).into_response()
+}
