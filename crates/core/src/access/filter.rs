@@ -452,10 +452,16 @@ impl Parser {
         self.bump();
         let op_pos = self.pos();
         let op = self.operator()?;
+        let c = Comparison {
+            attr,
+            name: &name,
+            op,
+            op_pos,
+        };
         let cmp = match op {
-            "==" | "!=" => self.equality(attr, &name, op, op_pos)?,
-            "in" | "not in" => self.membership(attr, &name, op, op_pos)?,
-            _ => self.substring(attr, &name, op, op_pos)?,
+            "==" | "!=" => self.equality(&c)?,
+            "in" | "not in" => self.membership(&c)?,
+            _ => self.substring(&c)?,
         };
         Ok(Expr::Cmp(attr, cmp))
     }
@@ -485,60 +491,48 @@ impl Parser {
     }
 
     /// The value of `==` or `!=`: a boolean for a boolean attribute, else an allowed string.
-    fn equality(
-        &mut self,
-        attr: Attr,
-        name: &str,
-        op: &str,
-        op_pos: usize,
-    ) -> Result<Cmp, FilterError> {
+    fn equality(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
         let (v, vpos) = self.value()?;
-        match (v, attr.is_bool()) {
-            (Value::Bool(b), true) => Ok(if op == "==" {
+        match (v, c.attr.is_bool()) {
+            (Value::Bool(b), true) => Ok(if c.op == "==" {
                 Cmp::EqBool(b)
             } else {
                 Cmp::NeBool(b)
             }),
             (Value::Str(s), false) => {
-                check_allowed(attr, &s, vpos)?;
-                Ok(if op == "==" {
+                check_allowed(c.attr, &s, vpos)?;
+                Ok(if c.op == "==" {
                     Cmp::EqStr(s)
                 } else {
                     Cmp::NeStr(s)
                 })
             }
-            (Value::Str(_), true) => Err(type_error(
-                format!("{name} is a boolean and cannot be compared to a string"),
-                op_pos,
-            )),
-            (Value::Bool(_), false) => Err(type_error(
-                format!("{name} is a string and cannot be compared to a boolean"),
-                op_pos,
-            )),
+            (Value::Str(_), true) => Err(c.type_error(format!(
+                "{} is a boolean and cannot be compared to a string",
+                c.name
+            ))),
+            (Value::Bool(_), false) => Err(c.type_error(format!(
+                "{} is a string and cannot be compared to a boolean",
+                c.name
+            ))),
         }
     }
 
     /// The list of `in` or `not in`: `[` allowed strings separated by `,` `]`, for a string
     /// attribute.
-    fn membership(
-        &mut self,
-        attr: Attr,
-        name: &str,
-        op: &str,
-        op_pos: usize,
-    ) -> Result<Cmp, FilterError> {
-        string_only(attr, name, op, op_pos)?;
+    fn membership(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
+        c.string_only()?;
         self.expect(Tok::LBracket, "\"[\"")?;
         let mut list = Vec::new();
         loop {
             let (v, vpos) = self.value()?;
             let Value::Str(s) = v else {
-                return Err(type_error(
-                    format!("{name} is a string; list values must be strings"),
-                    vpos,
-                ));
+                return Err(FilterError::Type {
+                    message: format!("{} is a string; list values must be strings", c.name),
+                    position: vpos,
+                });
             };
-            check_allowed(attr, &s, vpos)?;
+            check_allowed(c.attr, &s, vpos)?;
             list.push(s);
             match self.bump() {
                 Tok::Comma => {}
@@ -549,7 +543,7 @@ impl Parser {
                 }
             }
         }
-        Ok(if op == "in" {
+        Ok(if c.op == "in" {
             Cmp::In(list)
         } else {
             Cmp::NotIn(list)
@@ -557,19 +551,13 @@ impl Parser {
     }
 
     /// The string of `startsWith` or `contains`, for a string attribute.
-    fn substring(
-        &mut self,
-        attr: Attr,
-        name: &str,
-        op: &str,
-        op_pos: usize,
-    ) -> Result<Cmp, FilterError> {
-        string_only(attr, name, op, op_pos)?;
+    fn substring(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
+        c.string_only()?;
         let Tok::Str(s) = self.peek().clone() else {
             return Err(self.expected("a string"));
         };
         self.bump();
-        Ok(if op == "startsWith" {
+        Ok(if c.op == "startsWith" {
             Cmp::StartsWith(s)
         } else {
             Cmp::Contains(s)
@@ -592,21 +580,34 @@ impl Parser {
     }
 }
 
-/// A type error at `position`.
-fn type_error(message: String, position: usize) -> FilterError {
-    FilterError::Type { message, position }
+/// A comparison being parsed, up to its operator: the attribute (and its name as written),
+/// the operator and the operator's position (where type errors point).
+struct Comparison<'a> {
+    attr: Attr,
+    name: &'a str,
+    op: &'static str,
+    op_pos: usize,
 }
 
-/// An operator only defined for string attributes (`in`, `not in`, `startsWith`,
-/// `contains`) refuses a boolean one.
-fn string_only(attr: Attr, name: &str, op: &str, op_pos: usize) -> Result<(), FilterError> {
-    if attr.is_bool() {
-        return Err(type_error(
-            format!("\"{op}\" is not defined for the boolean {name}; use == or !="),
-            op_pos,
-        ));
+impl Comparison<'_> {
+    fn type_error(&self, message: String) -> FilterError {
+        FilterError::Type {
+            message,
+            position: self.op_pos,
+        }
     }
-    Ok(())
+
+    /// An operator only defined for string attributes (`in`, `not in`, `startsWith`,
+    /// `contains`) refuses a boolean one.
+    fn string_only(&self) -> Result<(), FilterError> {
+        if self.attr.is_bool() {
+            return Err(self.type_error(format!(
+                "\"{}\" is not defined for the boolean {}; use == or !=",
+                self.op, self.name
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn check_allowed(attr: Attr, value: &str, position: usize) -> Result<(), FilterError> {
