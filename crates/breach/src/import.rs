@@ -3,7 +3,8 @@
 use super::format::{self, DESCRIPTOR_LEN, HEADER_LEN, SHARDS};
 use super::{BreachError, Shard, key};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use xorf::{BinaryFuse8, DmaSerializable};
 
@@ -159,103 +160,21 @@ pub fn import(
 /// the finished import's statistics; an `Err(message)` discards the new filter (the previous
 /// file stays as it was) and the import fails with [`BreachError::Refused`].
 pub fn import_guarded(
-    mut input: impl BufRead,
+    input: impl BufRead,
     out: &Path,
     threshold: u64,
     mut progress: impl FnMut(&ImportStats),
     accept: impl FnOnce(&ImportStats) -> Result<(), String>,
 ) -> Result<ImportStats, BreachError> {
     let tmp = temp_path(out);
-    let io = |source| BreachError::Io {
-        path: tmp.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::create(&tmp).map_err(io)?;
-    let result = (|| {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        w.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
-        let mut sum = Sha256::new();
-        let mut body = 0u64;
-        let mut stats = ImportStats::default();
-        let mut next_shard = 0usize;
-        let mut keys: Vec<u64> = Vec::new();
-        let mut last: Option<[u8; 20]> = None;
-        let mut line: Vec<u8> = Vec::with_capacity(64);
-        loop {
-            line.clear();
-            let n = input
-                .read_until(b'\n', &mut line)
-                .map_err(|source| BreachError::Read {
-                    line: stats.lines + 1,
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            stats.lines += 1;
-            stats.bytes += n as u64;
-            if stats.lines % PROGRESS_EVERY_LINES == 0 {
-                progress(&stats);
-            }
-            let text = line.trim_ascii();
-            if text.is_empty() {
-                continue;
-            }
-            let (hash, count) = parse_line(text, stats.lines)?;
-            if last.is_some_and(|prev| hash < prev) {
-                return Err(BreachError::Unsorted { line: stats.lines });
-            }
-            if last == Some(hash) {
-                continue;
-            }
-            last = Some(hash);
-            if count.is_some_and(|c| c < threshold) {
-                stats.below_threshold += 1;
-                continue;
-            }
-            let shard = usize::from(hash[0]);
-            // Sorted input: every shard before this one is complete.
-            while next_shard < shard {
-                let s = build_shard(&mut keys)?;
-                keys.clear();
-                body += format::write_shard(&mut w, &mut sum, s.as_ref()).map_err(io)?;
-                next_shard += 1;
-            }
-            keys.push(key(&hash));
-            stats.hashes += 1;
-        }
-        while next_shard < SHARDS {
-            let s = build_shard(&mut keys)?;
-            keys.clear();
-            body += format::write_shard(&mut w, &mut sum, s.as_ref()).map_err(io)?;
-            next_shard += 1;
-        }
-        let fields = format::header_fields(threshold, stats.hashes);
-        sum.update(fields);
-        let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(&fields).map_err(io)?;
-        file.write_all(&sum.finalize()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        stats.filter_bytes = HEADER_LEN as u64 + body;
-        Ok(stats)
-    })();
-    let result = result.and_then(|stats| {
+    let file = File::create(&tmp).map_err(io_error(&tmp))?;
+    let result = write_filter(input, file, &tmp, threshold, &mut progress).and_then(|stats| {
         accept(&stats).map_err(BreachError::Refused)?;
         Ok(stats)
     });
     match result {
         Ok(stats) => {
-            std::fs::rename(&tmp, out).map_err(|source| BreachError::Io {
-                path: out.display().to_string(),
-                source,
-            })?;
-            // Make the rename durable (best effort: not every platform can sync a directory).
-            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
-                && let Ok(d) = std::fs::File::open(dir)
-            {
-                let _ = d.sync_all();
-            }
+            replace(&tmp, out)?;
             progress(&stats);
             Ok(stats)
         }
@@ -264,6 +183,153 @@ pub fn import_guarded(
             Err(e)
         }
     }
+}
+
+/// An I/O error on the file at `path`.
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> BreachError + '_ {
+    |source| BreachError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes the filter of `input` into `file` (the temporary file at `tmp`): a blank header,
+/// the shards as the sorted input completes them, then the header with the checksum, synced
+/// to disk.
+fn write_filter(
+    input: impl BufRead,
+    file: File,
+    tmp: &Path,
+    threshold: u64,
+    progress: impl FnMut(&ImportStats),
+) -> Result<ImportStats, BreachError> {
+    let io = io_error(tmp);
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    w.write_all(&[0u8; HEADER_LEN]).map_err(&io)?;
+    let mut shards = ShardWriter {
+        w,
+        sum: Sha256::new(),
+        body: 0,
+        next: 0,
+        keys: Vec::new(),
+    };
+    let mut stats = read_hashes(input, threshold, progress, |hash| shards.add(hash, &io))?;
+    shards.complete_before(SHARDS, &io)?;
+    let ShardWriter {
+        w, mut sum, body, ..
+    } = shards;
+    let fields = format::header_fields(threshold, stats.hashes);
+    sum.update(fields);
+    let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).map_err(&io)?;
+    file.write_all(&fields).map_err(&io)?;
+    file.write_all(&sum.finalize()).map_err(&io)?;
+    file.sync_all().map_err(&io)?;
+    stats.filter_bytes = HEADER_LEN as u64 + body;
+    Ok(stats)
+}
+
+/// Reads the input line by line: counts lines and bytes, calls `progress` every
+/// [`PROGRESS_EVERY_LINES`] lines, checks that the hashes are sorted, skips repeated hashes
+/// and those counted below `threshold`, and hands every hash kept to `keep`, in order.
+fn read_hashes(
+    mut input: impl BufRead,
+    threshold: u64,
+    mut progress: impl FnMut(&ImportStats),
+    mut keep: impl FnMut(&[u8; 20]) -> Result<(), BreachError>,
+) -> Result<ImportStats, BreachError> {
+    let mut stats = ImportStats::default();
+    let mut last: Option<[u8; 20]> = None;
+    let mut line: Vec<u8> = Vec::with_capacity(64);
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|source| BreachError::Read {
+                line: stats.lines + 1,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        stats.lines += 1;
+        stats.bytes += n as u64;
+        if stats.lines % PROGRESS_EVERY_LINES == 0 {
+            progress(&stats);
+        }
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let (hash, count) = parse_line(text, stats.lines)?;
+        if last.is_some_and(|prev| hash < prev) {
+            return Err(BreachError::Unsorted { line: stats.lines });
+        }
+        if last == Some(hash) {
+            continue;
+        }
+        last = Some(hash);
+        if count.is_some_and(|c| c < threshold) {
+            stats.below_threshold += 1;
+            continue;
+        }
+        keep(&hash)?;
+        stats.hashes += 1;
+    }
+    Ok(stats)
+}
+
+/// The shards of a filter file being written, in order, with the running checksum.
+struct ShardWriter {
+    w: BufWriter<File>,
+    sum: Sha256,
+    /// Bytes written after the header.
+    body: u64,
+    /// The next shard to write.
+    next: usize,
+    /// The keys of shard `next` so far.
+    keys: Vec<u64>,
+}
+
+impl ShardWriter {
+    /// Adds a kept hash to its shard, after writing every shard before it (the input is
+    /// sorted: they are complete).
+    fn add(
+        &mut self,
+        hash: &[u8; 20],
+        io: &impl Fn(std::io::Error) -> BreachError,
+    ) -> Result<(), BreachError> {
+        self.complete_before(usize::from(hash[0]), io)?;
+        self.keys.push(key(hash));
+        Ok(())
+    }
+
+    /// Builds and writes every shard before `shard` not written yet.
+    fn complete_before(
+        &mut self,
+        shard: usize,
+        io: &impl Fn(std::io::Error) -> BreachError,
+    ) -> Result<(), BreachError> {
+        while self.next < shard {
+            let s = build_shard(&mut self.keys)?;
+            self.keys.clear();
+            self.body += format::write_shard(&mut self.w, &mut self.sum, s.as_ref()).map_err(io)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces `out` with the finished filter at `tmp`.
+fn replace(tmp: &Path, out: &Path) -> Result<(), BreachError> {
+    std::fs::rename(tmp, out).map_err(io_error(out))?;
+    // Make the rename durable (best effort: not every platform can sync a directory).
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,12 +57,37 @@ fn world(n: usize) -> World {
 /// A realistic mix: mostly group-scoped policies on a few applications; a few for all users,
 /// for admin roles, on all applications, on authentication contexts and user actions; grants
 /// of MFA, strengths, devices, terms, blocks and session-only policies; some conditions.
+/// The parts are drawn from `r` in a fixed order (state, users, target, conditions, grant
+/// and session), so a seed always gives the same policies.
 fn policy(i: usize, w: &World, r: &mut Rng) -> Policy {
     let state = match r.below(100) {
         0..=79 => PolicyState::Enabled,
         80..=94 => PolicyState::ReportOnly,
         _ => PolicyState::Disabled,
     };
+    let users = users(w, r);
+    let (applications, user_actions, authentication_contexts) = target(w, r);
+    let conditions = conditions(r, user_actions.is_some());
+    let (grant, session) = grant_and_session(r);
+    Policy {
+        id: format!("policy-{i:05}"),
+        name: format!("Policy {i}"),
+        state,
+        assignments: Assignments {
+            users,
+            applications,
+            user_actions,
+            authentication_contexts,
+        },
+        conditions,
+        grant,
+        session,
+    }
+}
+
+/// Mostly one to three groups (sometimes a user too), a few for all users or admin roles;
+/// half exclude the break-glass group.
+fn users(w: &World, r: &mut Rng) -> UserAssignment {
     let mut include = UserInclude::default();
     match r.below(100) {
         0..=1 => include.all = true,
@@ -80,7 +105,19 @@ fn policy(i: usize, w: &World, r: &mut Rng) -> Policy {
     if r.pct(50) {
         exclude.groups.push(w.groups[0]); // break-glass group
     }
-    let (applications, user_actions, authentication_contexts) = match r.below(100) {
+    UserAssignment { include, exclude }
+}
+
+type Target = (
+    Option<ApplicationAssignment>,
+    Option<Vec<UserAction>>,
+    Option<Vec<String>>,
+);
+
+/// Mostly one to three applications, some all applications, a few authentication contexts
+/// or a user action.
+fn target(w: &World, r: &mut Rng) -> Target {
+    match r.below(100) {
         0..=9 => (
             Some(ApplicationAssignment {
                 include: AllOr::All,
@@ -107,7 +144,12 @@ fn policy(i: usize, w: &World, r: &mut Rng) -> Policy {
         ),
         95..=97 => (None, None, Some(vec![format!("c{}", r.below(5))])),
         _ => (None, Some(vec![UserAction::RegisterSecurityInfo]), None),
-    };
+    }
+}
+
+/// Some locations, platforms, client apps, sign-in risk, device filter and (not for a user
+/// action) sensitivity label conditions.
+fn conditions(r: &mut Rng, user_action: bool) -> Conditions {
     let mut conditions = Conditions::default();
     if r.pct(30) {
         conditions.locations = Some(LocationCondition {
@@ -133,9 +175,15 @@ fn policy(i: usize, w: &World, r: &mut Rng) -> Policy {
             rule: r#"device.trust_type == "managed" && device.extension_attribute3 in ["kiosk", "lab"]"#.into(),
         });
     }
-    if r.pct(5) && user_actions.is_none() {
+    if r.pct(5) && !user_action {
         conditions.sensitivity_labels = Some(vec!["confidential".into()]);
     }
+    conditions
+}
+
+/// Blocks, MFA, strengths, devices and terms; the rest session-only (a sign-in frequency);
+/// some never keep a persistent browser session.
+fn grant_and_session(r: &mut Rng) -> (Option<Grant>, SessionControls) {
     let controls = |v: Vec<GrantControl>| {
         Some(Grant::Require(RequireControls {
             operator: Operator::All,
@@ -167,20 +215,7 @@ fn policy(i: usize, w: &World, r: &mut Rng) -> Policy {
     if r.pct(10) {
         session.persistent_browser = Some(PersistentBrowser::Never);
     }
-    Policy {
-        id: format!("policy-{i:05}"),
-        name: format!("Policy {i}"),
-        state,
-        assignments: Assignments {
-            users: UserAssignment { include, exclude },
-            applications,
-            user_actions,
-            authentication_contexts,
-        },
-        conditions,
-        grant,
-        session,
-    }
+    (grant, session)
 }
 
 fn policy_set(n: usize) -> (PolicySet, World) {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use time::Duration;
 
 use super::compiled::{
-    CompiledGrant, CompiledPolicy, Control, LocExclude, LocInclude, PolicySet, TargetScope,
-    risk_bit,
+    CompiledConditions, CompiledGrant, CompiledPolicy, Control, LocExclude, LocInclude, PolicySet,
+    TargetScope, UserScope, risk_bit,
 };
 use super::context::{AccessContext, TargetRequest};
 use super::decision::{
@@ -15,8 +15,11 @@ use super::decision::{
     Requirement, SessionDecision,
 };
 use super::index::{GroupSet, Who, roles_mask};
-use super::model::{FilterMode, Operator, PersistentBrowser, PolicyState, SignInFrequency};
+use super::model::{
+    FilterMode, GrantControl, Operator, PersistentBrowser, PolicyState, SignInFrequency,
+};
 use super::strength::AuthFacts;
+use crate::risk::RiskLevel;
 
 /// Tolerance of `every_time` sign-in frequency (redirects, clock skew).
 pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
@@ -99,95 +102,14 @@ fn run<'p>(
     let mut session = SessionDecision::default();
     let mut records = Vec::with_capacity(policies.size_hint().0);
     for p in policies {
-        let mut record = PolicyRecord {
-            policy_id: p.id.clone(),
-            state: p.state,
-            applied: false,
-            enforced: false,
-            excluded_by: None,
-            result: PolicyResult::Disabled,
-            controls: Vec::new(),
-            reauthentication_required: false,
-        };
-        if p.state == PolicyState::Disabled {
-            records.push(record);
-            continue;
-        }
-        if let Some(reason) = scope(set, p, prep) {
-            record.excluded_by = Some(reason);
-            record.result = PolicyResult::NotApplied;
-            records.push(record);
-            continue;
-        }
-        record.applied = true;
-        let enforced = p.state == PolicyState::Enabled;
-        record.enforced = enforced;
-        let mut own = Needs::default();
-        match &p.grant {
-            CompiledGrant::Block => {
-                record.result = PolicyResult::Block;
-                if enforced && block.is_none() {
-                    block = Some(p.id.clone());
-                }
+        let (record, mut own) = assess(set, prep, p);
+        if record.enforced {
+            if matches!(p.grant, CompiledGrant::Block) && block.is_none() {
+                block = Some(p.id.clone());
             }
-            CompiledGrant::None => {}
-            CompiledGrant::Require { operator, controls } => {
-                for (gc, c) in controls {
-                    record.controls.push(ControlResult {
-                        control: gc.clone(),
-                        met: met(set, prep, *c),
-                    });
-                }
-                let unmet = controls
-                    .iter()
-                    .zip(&record.controls)
-                    .filter(|(_, r)| !r.met)
-                    .map(|((_, c), _)| Need::Control(*c));
-                match operator {
-                    Operator::All => own.all.extend(unmet),
-                    Operator::One => {
-                        if record.controls.iter().all(|r| !r.met) {
-                            let mut alts: Vec<Need> = unmet.collect();
-                            if alts.len() == 1 {
-                                own.all.append(&mut alts);
-                            } else if !alts.is_empty() {
-                                own.any.push(alts);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(f) = p.frequency
-            && stale(prep.ctx, f)
-        {
-            record.reauthentication_required = true;
-            own.all.push(Need::Reauth);
-        }
-        if record.result != PolicyResult::Block {
-            record.result = if own.all.is_empty() && own.any.is_empty() {
-                PolicyResult::Satisfied
-            } else {
-                PolicyResult::Unsatisfied {
-                    requirements: normalize(set, &own),
-                }
-            };
-        }
-        if enforced {
             needs.all.append(&mut own.all);
             needs.any.append(&mut own.any);
-            if let Some(f) = p.frequency {
-                session.sign_in_frequency = Some(session.sign_in_frequency.map_or(f, |s| s.min(f)));
-            }
-            match (p.persistent_browser, session.persistent_browser) {
-                (Some(PersistentBrowser::Never), _) => {
-                    session.persistent_browser = Some(PersistentBrowser::Never);
-                }
-                (Some(PersistentBrowser::Always), None) => {
-                    session.persistent_browser = Some(PersistentBrowser::Always);
-                }
-                _ => {}
-            }
+            merge_session(&mut session, p);
         }
         records.push(record);
     }
@@ -202,6 +124,108 @@ fn run<'p>(
         records,
         complete,
         policies_total: set.policies.len(),
+    }
+}
+
+/// One policy's record, and what it demands of this request (nothing unless it applies).
+fn assess(set: &PolicySet, prep: &Prepared, p: &CompiledPolicy) -> (PolicyRecord, Needs) {
+    let mut record = PolicyRecord {
+        policy_id: p.id.clone(),
+        state: p.state,
+        applied: false,
+        enforced: false,
+        excluded_by: None,
+        result: PolicyResult::Disabled,
+        controls: Vec::new(),
+        reauthentication_required: false,
+    };
+    let mut own = Needs::default();
+    if p.state == PolicyState::Disabled {
+        return (record, own);
+    }
+    if let Some(reason) = scope(set, p, prep) {
+        record.excluded_by = Some(reason);
+        record.result = PolicyResult::NotApplied;
+        return (record, own);
+    }
+    record.applied = true;
+    record.enforced = p.state == PolicyState::Enabled;
+    match &p.grant {
+        CompiledGrant::Block => record.result = PolicyResult::Block,
+        CompiledGrant::None => {}
+        CompiledGrant::Require { operator, controls } => {
+            require(set, prep, *operator, controls, &mut record, &mut own);
+        }
+    }
+    if let Some(f) = p.frequency
+        && stale(prep.ctx, f)
+    {
+        record.reauthentication_required = true;
+        own.all.push(Need::Reauth);
+    }
+    if record.result != PolicyResult::Block {
+        record.result = if own.all.is_empty() && own.any.is_empty() {
+            PolicyResult::Satisfied
+        } else {
+            PolicyResult::Unsatisfied {
+                requirements: normalize(set, &own),
+            }
+        };
+    }
+    (record, own)
+}
+
+/// Checks a policy's grant controls into its record, and adds the unmet ones to what it
+/// demands: every unmet one for operator "all"; for "one of", nothing if any is met, else the
+/// alternatives (a single one is a plain requirement).
+fn require(
+    set: &PolicySet,
+    prep: &Prepared,
+    operator: Operator,
+    controls: &[(GrantControl, Control)],
+    record: &mut PolicyRecord,
+    own: &mut Needs,
+) {
+    for (gc, c) in controls {
+        record.controls.push(ControlResult {
+            control: gc.clone(),
+            met: met(set, prep, *c),
+        });
+    }
+    let unmet = controls
+        .iter()
+        .zip(&record.controls)
+        .filter(|(_, r)| !r.met)
+        .map(|((_, c), _)| Need::Control(*c));
+    match operator {
+        Operator::All => own.all.extend(unmet),
+        Operator::One => {
+            if record.controls.iter().all(|r| !r.met) {
+                let mut alts: Vec<Need> = unmet.collect();
+                if alts.len() == 1 {
+                    own.all.append(&mut alts);
+                } else if !alts.is_empty() {
+                    own.any.push(alts);
+                }
+            }
+        }
+    }
+}
+
+/// Adds an enforced policy's session controls: the shortest sign-in frequency wins, and a
+/// persistent browser session set to "never" wins over "always".
+fn merge_session(session: &mut SessionDecision, p: &CompiledPolicy) {
+    if let Some(f) = p.frequency {
+        session.sign_in_frequency = Some(session.sign_in_frequency.map_or(f, |s| s.min(f)));
+    }
+    match (p.persistent_browser, session.persistent_browser) {
+        (Some(PersistentBrowser::Never), _) => {
+            session.persistent_browser = Some(PersistentBrowser::Never);
+        }
+        (Some(PersistentBrowser::Always), None) => {
+            session.persistent_browser = Some(PersistentBrowser::Always);
+        }
+        _ => {}
     }
 }
 
@@ -240,9 +264,24 @@ fn met(set: &PolicySet, prep: &Prepared, c: Control) -> bool {
 }
 
 /// The first assignment or condition that keeps `p` from applying, or `None` if it applies.
+/// The assignments are checked first (users, then the target), then the conditions, in the
+/// order below; the first that fails is the one reported.
 fn scope(set: &PolicySet, p: &CompiledPolicy, prep: &Prepared) -> Option<R> {
     let ctx = prep.ctx;
-    let u = &p.users;
+    let c = &p.conditions;
+    user_assignment(&p.users, prep)
+        .or_else(|| target_assignment(&p.target, &ctx.target))
+        .or_else(|| risk_condition(c, ctx))
+        .or_else(|| platform_condition(c, ctx))
+        .or_else(|| location_condition(set, c, ctx))
+        .or_else(|| client_app_condition(c, ctx))
+        .or_else(|| device_filter_condition(c, ctx))
+        .or_else(|| label_condition(c, ctx))
+}
+
+/// Users: included as a user, through a group or a role (or all users), and not excluded in
+/// any of these ways.
+fn user_assignment(u: &UserScope, prep: &Prepared) -> Option<R> {
     let included = u.all
         || u.users.binary_search(&prep.user).is_ok()
         || prep.groups.intersects(&u.groups)
@@ -256,7 +295,14 @@ fn scope(set: &PolicySet, p: &CompiledPolicy, prep: &Prepared) -> Option<R> {
     {
         return Some(R::UserExcluded);
     }
-    match (&p.target, &ctx.target) {
+    None
+}
+
+/// The target: an application (included and not excluded), a user action, or an
+/// authentication context the application requests. A policy never applies to a request of
+/// another kind than its target.
+fn target_assignment(target: &TargetScope, request: &TargetRequest) -> Option<R> {
+    match (target, request) {
         (
             TargetScope::Applications {
                 all,
@@ -267,22 +313,21 @@ fn scope(set: &PolicySet, p: &CompiledPolicy, prep: &Prepared) -> Option<R> {
         ) => {
             let find = |l: &[String]| l.binary_search_by(|s| s.as_str().cmp(id)).is_ok();
             if !*all && !find(include) {
-                return Some(R::ApplicationNotTargeted);
-            }
-            if find(exclude) {
-                return Some(R::ApplicationExcluded);
+                Some(R::ApplicationNotTargeted)
+            } else if find(exclude) {
+                Some(R::ApplicationExcluded)
+            } else {
+                None
             }
         }
         (TargetScope::Applications { .. }, TargetRequest::UserAction(_)) => {
-            return Some(R::ApplicationNotTargeted);
+            Some(R::ApplicationNotTargeted)
         }
         (TargetScope::UserActions(actions), TargetRequest::UserAction(a)) => {
-            if !actions.contains(a) {
-                return Some(R::UserActionNotTargeted);
-            }
+            (!actions.contains(a)).then_some(R::UserActionNotTargeted)
         }
         (TargetScope::UserActions(_), TargetRequest::Application { .. }) => {
-            return Some(R::UserActionNotTargeted);
+            Some(R::UserActionNotTargeted)
         }
         (
             TargetScope::AuthContexts(wanted),
@@ -291,98 +336,111 @@ fn scope(set: &PolicySet, p: &CompiledPolicy, prep: &Prepared) -> Option<R> {
                 ..
             },
         ) => {
-            if !authentication_contexts
+            let requested = authentication_contexts
                 .iter()
-                .any(|c| wanted.binary_search(c).is_ok())
-            {
-                return Some(R::AuthenticationContextNotRequested);
-            }
+                .any(|c| wanted.binary_search(c).is_ok());
+            (!requested).then_some(R::AuthenticationContextNotRequested)
         }
         (TargetScope::AuthContexts(_), TargetRequest::UserAction(_)) => {
-            return Some(R::AuthenticationContextNotRequested);
+            Some(R::AuthenticationContextNotRequested)
         }
     }
-    let c = &p.conditions;
-    // No risk (`None`) is in no risk level list.
-    if let Some(mask) = c.user_risk
-        && ctx.user_risk.is_none_or(|r| mask & risk_bit(r) == 0)
-    {
-        return Some(R::UserRisk);
+}
+
+/// User risk, then sign-in risk: the level must be in the condition's list. No risk (`None`)
+/// is in no risk level list.
+fn risk_condition(c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let outside = |mask: Option<u8>, level: Option<RiskLevel>| {
+        mask.is_some_and(|mask| level.is_none_or(|r| mask & risk_bit(r) == 0))
+    };
+    if outside(c.user_risk, ctx.user_risk) {
+        Some(R::UserRisk)
+    } else if outside(c.sign_in_risk, ctx.sign_in_risk) {
+        Some(R::SignInRisk)
+    } else {
+        None
     }
-    if let Some(mask) = c.sign_in_risk
-        && ctx.sign_in_risk.is_none_or(|r| mask & risk_bit(r) == 0)
-    {
-        return Some(R::SignInRisk);
+}
+
+/// Device platforms: "all" includes an unknown platform, a list never does; an unknown
+/// platform is never excluded.
+fn platform_condition(c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let (include, exclude) = c.platforms?;
+    let bit = ctx.platform.map(|p| 1u8 << (p as u8));
+    let included = match include {
+        None => true,
+        Some(m) => bit.is_some_and(|b| m & b != 0),
+    };
+    if !included {
+        return Some(R::DevicePlatformNotIncluded);
     }
-    if let Some((include, exclude)) = c.platforms {
-        let bit = ctx.platform.map(|p| 1u8 << (p as u8));
-        // "all" includes an unknown platform; a list never does.
-        let included = match include {
-            None => true,
-            Some(m) => bit.is_some_and(|b| m & b != 0),
-        };
-        if !included {
-            return Some(R::DevicePlatformNotIncluded);
-        }
-        // An unknown platform is never excluded.
-        if bit.is_some_and(|b| exclude & b != 0) {
-            return Some(R::DevicePlatformExcluded);
-        }
-    }
-    if let Some((include, exclude)) = &c.locations {
-        let net = &ctx.network;
-        let any_trusted = || set.locations.iter().any(|l| l.trusted && l.contains(net));
-        let any_of = |l: &[u16]| {
-            l.iter().any(|i| {
-                set.locations
-                    .get(usize::from(*i))
-                    .is_some_and(|l| l.contains(net))
-            })
-        };
-        let included = match include {
-            LocInclude::All => true,
-            LocInclude::AllTrusted => any_trusted(),
-            LocInclude::List(l) => any_of(l),
-        };
-        if !included {
-            return Some(R::LocationNotIncluded);
-        }
-        let excluded = match exclude {
-            LocExclude::AllTrusted => any_trusted(),
-            LocExclude::List(l) => any_of(l),
-        };
-        if excluded {
-            return Some(R::LocationExcluded);
-        }
-    }
-    if let Some(mask) = c.client_apps
-        && mask & (1 << (ctx.client_app as u8)) == 0
-    {
-        return Some(R::ClientAppType);
-    }
-    if let Some((mode, rule)) = &c.device_filter {
-        // Only a definite match counts (three-valued evaluation, see `filter`).
-        let matched = rule.eval(ctx.device.as_ref()) == Some(true);
-        let applies = match mode {
-            FilterMode::Include => matched,
-            FilterMode::Exclude => !matched,
-        };
-        if !applies {
-            return Some(R::DeviceFilter);
-        }
-    }
-    if let Some(labels) = &c.labels {
-        let label = match &ctx.target {
-            TargetRequest::Application {
-                sensitivity_label, ..
-            } => sensitivity_label.as_deref(),
-            TargetRequest::UserAction(_) => None,
-        };
-        if label.is_none_or(|l| labels.binary_search_by(|s| s.as_str().cmp(l)).is_err()) {
-            return Some(R::SensitivityLabel);
-        }
+    if bit.is_some_and(|b| exclude & b != 0) {
+        return Some(R::DevicePlatformExcluded);
     }
     None
+}
+
+/// Locations: the request's network must be in an included location (all, any trusted one, or
+/// one listed) and in no excluded one.
+fn location_condition(set: &PolicySet, c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let (include, exclude) = c.locations.as_ref()?;
+    let net = &ctx.network;
+    let any_trusted = || set.locations.iter().any(|l| l.trusted && l.contains(net));
+    let any_of = |l: &[u16]| {
+        l.iter().any(|i| {
+            set.locations
+                .get(usize::from(*i))
+                .is_some_and(|l| l.contains(net))
+        })
+    };
+    let included = match include {
+        LocInclude::All => true,
+        LocInclude::AllTrusted => any_trusted(),
+        LocInclude::List(l) => any_of(l),
+    };
+    if !included {
+        return Some(R::LocationNotIncluded);
+    }
+    let excluded = match exclude {
+        LocExclude::AllTrusted => any_trusted(),
+        LocExclude::List(l) => any_of(l),
+    };
+    if excluded {
+        return Some(R::LocationExcluded);
+    }
+    None
+}
+
+/// Client app types: the request's must be listed.
+fn client_app_condition(c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let mask = c.client_apps?;
+    (mask & (1 << (ctx.client_app as u8)) == 0).then_some(R::ClientAppType)
+}
+
+/// The device filter: only a definite match counts (three-valued evaluation, see `filter`), to
+/// include or to exclude.
+fn device_filter_condition(c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let (mode, rule) = c.device_filter.as_ref()?;
+    let matched = rule.eval(ctx.device.as_ref()) == Some(true);
+    let applies = match mode {
+        FilterMode::Include => matched,
+        FilterMode::Exclude => !matched,
+    };
+    (!applies).then_some(R::DeviceFilter)
+}
+
+/// Sensitivity labels: the application's label must be listed (a user action has none).
+fn label_condition(c: &CompiledConditions, ctx: &AccessContext) -> Option<R> {
+    let labels = c.labels.as_ref()?;
+    let label = match &ctx.target {
+        TargetRequest::Application {
+            sensitivity_label, ..
+        } => sensitivity_label.as_deref(),
+        TargetRequest::UserAction(_) => None,
+    };
+    label
+        .is_none_or(|l| labels.binary_search_by(|s| s.as_str().cmp(l)).is_err())
+        .then_some(R::SensitivityLabel)
 }
 
 /// `a` is satisfied whenever `b` is.

@@ -439,6 +439,7 @@ impl Parser {
         }
     }
 
+    /// `cmp`: an attribute, an operator and the operand that operator takes.
     fn cmp(&mut self) -> Result<Expr, FilterError> {
         let pos = self.pos();
         let Tok::Word(name) = self.peek().clone() else {
@@ -450,7 +451,24 @@ impl Parser {
         })?;
         self.bump();
         let op_pos = self.pos();
-        let op = match self.bump() {
+        let op = self.operator()?;
+        let c = Comparison {
+            attr,
+            name: &name,
+            op,
+            op_pos,
+        };
+        let cmp = match op {
+            "==" | "!=" => self.equality(&c)?,
+            "in" | "not in" => self.membership(&c)?,
+            _ => self.substring(&c)?,
+        };
+        Ok(Expr::Cmp(attr, cmp))
+    }
+
+    /// The comparison operator after an attribute.
+    fn operator(&mut self) -> Result<&'static str, FilterError> {
+        Ok(match self.bump() {
             Tok::EqEq => "==",
             Tok::NotEq => "!=",
             Tok::Word(w) if w == "in" => "in",
@@ -469,93 +487,81 @@ impl Parser {
                     "an operator (\"==\", \"!=\", \"in\", \"not in\", \"startsWith\", \"contains\")",
                 ));
             }
-        };
-        let type_err = |message: String| FilterError::Type {
-            message,
-            position: op_pos,
-        };
-        let cmp = match op {
-            "==" | "!=" => {
-                let (v, vpos) = self.value()?;
-                match (v, attr.is_bool()) {
-                    (Value::Bool(b), true) => {
-                        if op == "==" {
-                            Cmp::EqBool(b)
-                        } else {
-                            Cmp::NeBool(b)
-                        }
-                    }
-                    (Value::Str(s), false) => {
-                        check_allowed(attr, &s, vpos)?;
-                        if op == "==" {
-                            Cmp::EqStr(s)
-                        } else {
-                            Cmp::NeStr(s)
-                        }
-                    }
-                    (Value::Str(_), true) => {
-                        return Err(type_err(format!(
-                            "{name} is a boolean and cannot be compared to a string"
-                        )));
-                    }
-                    (Value::Bool(_), false) => {
-                        return Err(type_err(format!(
-                            "{name} is a string and cannot be compared to a boolean"
-                        )));
-                    }
-                }
-            }
-            "in" | "not in" => {
-                if attr.is_bool() {
-                    return Err(type_err(format!(
-                        "\"{op}\" is not defined for the boolean {name}; use == or !="
-                    )));
-                }
-                self.expect(Tok::LBracket, "\"[\"")?;
-                let mut list = Vec::new();
-                loop {
-                    let (v, vpos) = self.value()?;
-                    let Value::Str(s) = v else {
-                        return Err(FilterError::Type {
-                            message: format!("{name} is a string; list values must be strings"),
-                            position: vpos,
-                        });
-                    };
-                    check_allowed(attr, &s, vpos)?;
-                    list.push(s);
-                    match self.bump() {
-                        Tok::Comma => {}
-                        Tok::RBracket => break,
-                        _ => {
-                            self.at -= 1;
-                            return Err(self.expected("\",\" or \"]\""));
-                        }
-                    }
-                }
-                if op == "in" {
-                    Cmp::In(list)
+        })
+    }
+
+    /// The value of `==` or `!=`: a boolean for a boolean attribute, else an allowed string.
+    fn equality(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
+        let (v, vpos) = self.value()?;
+        match (v, c.attr.is_bool()) {
+            (Value::Bool(b), true) => Ok(if c.op == "==" {
+                Cmp::EqBool(b)
+            } else {
+                Cmp::NeBool(b)
+            }),
+            (Value::Str(s), false) => {
+                check_allowed(c.attr, &s, vpos)?;
+                Ok(if c.op == "==" {
+                    Cmp::EqStr(s)
                 } else {
-                    Cmp::NotIn(list)
+                    Cmp::NeStr(s)
+                })
+            }
+            (Value::Str(_), true) => Err(c.type_error(format!(
+                "{} is a boolean and cannot be compared to a string",
+                c.name
+            ))),
+            (Value::Bool(_), false) => Err(c.type_error(format!(
+                "{} is a string and cannot be compared to a boolean",
+                c.name
+            ))),
+        }
+    }
+
+    /// The list of `in` or `not in`: `[` allowed strings separated by `,` `]`, for a string
+    /// attribute.
+    fn membership(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
+        c.string_only()?;
+        self.expect(Tok::LBracket, "\"[\"")?;
+        let mut list = Vec::new();
+        loop {
+            let (v, vpos) = self.value()?;
+            let Value::Str(s) = v else {
+                return Err(FilterError::Type {
+                    message: format!("{} is a string; list values must be strings", c.name),
+                    position: vpos,
+                });
+            };
+            check_allowed(c.attr, &s, vpos)?;
+            list.push(s);
+            match self.bump() {
+                Tok::Comma => {}
+                Tok::RBracket => break,
+                _ => {
+                    self.at -= 1;
+                    return Err(self.expected("\",\" or \"]\""));
                 }
             }
-            _ => {
-                if attr.is_bool() {
-                    return Err(type_err(format!(
-                        "\"{op}\" is not defined for the boolean {name}; use == or !="
-                    )));
-                }
-                let Tok::Str(s) = self.peek().clone() else {
-                    return Err(self.expected("a string"));
-                };
-                self.bump();
-                if op == "startsWith" {
-                    Cmp::StartsWith(s)
-                } else {
-                    Cmp::Contains(s)
-                }
-            }
+        }
+        Ok(if c.op == "in" {
+            Cmp::In(list)
+        } else {
+            Cmp::NotIn(list)
+        })
+    }
+
+    /// The string of `startsWith` or `contains`, for a string attribute.
+    fn substring(&mut self, c: &Comparison) -> Result<Cmp, FilterError> {
+        c.string_only()?;
+        let Tok::Str(s) = self.peek().clone() else {
+            return Err(self.expected("a string"));
         };
-        Ok(Expr::Cmp(attr, cmp))
+        self.bump();
+        Ok(if c.op == "startsWith" {
+            Cmp::StartsWith(s)
+        } else {
+            Cmp::Contains(s)
+        })
     }
 
     fn value(&mut self) -> Result<(Value, usize), FilterError> {
@@ -571,6 +577,36 @@ impl Parser {
             }
             _ => Err(self.expected("a value (a string in double quotes, true or false)")),
         }
+    }
+}
+
+/// A comparison being parsed, up to its operator: the attribute (and its name as written),
+/// the operator and the operator's position (where type errors point).
+struct Comparison<'a> {
+    attr: Attr,
+    name: &'a str,
+    op: &'static str,
+    op_pos: usize,
+}
+
+impl Comparison<'_> {
+    fn type_error(&self, message: String) -> FilterError {
+        FilterError::Type {
+            message,
+            position: self.op_pos,
+        }
+    }
+
+    /// An operator only defined for string attributes (`in`, `not in`, `startsWith`,
+    /// `contains`) refuses a boolean one.
+    fn string_only(&self) -> Result<(), FilterError> {
+        if self.attr.is_bool() {
+            return Err(self.type_error(format!(
+                "\"{}\" is not defined for the boolean {}; use == or !=",
+                self.op, self.name
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -18,8 +18,9 @@ use super::filter;
 use super::index::Index;
 use super::location::Location;
 use super::model::{
-    AllOr, Grant, GrantControl, LocationExclude, LocationInclude, Operator, Policy,
-    PolicySetDocument, SignInFrequency,
+    AllOr, ApplicationAssignment, Assignments, Grant, GrantControl, LocationExclude,
+    LocationInclude, Operator, Policy, PolicySetDocument, RequireControls, SignInFrequency,
+    UserAssignment,
 };
 use super::strength::{Strength, implication_matrix};
 
@@ -185,9 +186,43 @@ fn policy(
     locations: &[Location],
     terms: &[Arc<str>],
 ) -> Option<CompiledPolicy> {
-    let a = &p.assignments;
+    let users = user_scope(v, path, &p.assignments.users);
+    let target = target_scope(v, path, &p.assignments)?;
+    let conditions = conditions(v, path, p, &target, locations);
+    let grant = grant(v, path, p, strengths, terms);
+    if let Some(SignInFrequency::EveryHours(h)) = p.session.sign_in_frequency
+        && !(1..=8760).contains(&h)
+    {
+        v.err(
+            format!("{path}.session.sign_in_frequency.every_hours"),
+            ValidationErrorKind::FrequencyOutOfRange(h),
+        );
+    }
+    if matches!(grant, CompiledGrant::None) && p.session.is_empty() {
+        v.err(
+            path,
+            ValidationErrorKind::Impossible(
+                "a policy needs grant controls, session controls or both",
+            ),
+        );
+    }
+    Some(CompiledPolicy {
+        id: Arc::from(p.id.as_str()),
+        state: p.state,
+        users,
+        target,
+        conditions,
+        grant,
+        frequency: p.session.sign_in_frequency,
+        persistent_browser: p.session.persistent_browser,
+    })
+}
+
+/// The users assignment: "all" alone or specific users, groups and roles, all known to the
+/// directory.
+fn user_scope(v: &mut V, path: &str, u: &UserAssignment) -> UserScope {
     let up = format!("{path}.assignments.users");
-    let inc = &a.users.include;
+    let inc = &u.include;
     if inc.all && !(inc.users.is_empty() && inc.groups.is_empty() && inc.roles.is_empty()) {
         v.err(
             format!("{up}.include"),
@@ -196,8 +231,8 @@ fn policy(
             ),
         );
     }
-    let ex = &a.users.exclude;
-    let users = UserScope {
+    let ex = &u.exclude;
+    UserScope {
         all: inc.all,
         users: ids(v, &format!("{up}.include.users"), &inc.users, false),
         groups: ids(v, &format!("{up}.include.groups"), &inc.groups, true),
@@ -205,41 +240,16 @@ fn policy(
         ex_users: ids(v, &format!("{up}.exclude.users"), &ex.users, false),
         ex_groups: ids(v, &format!("{up}.exclude.groups"), &ex.groups, true),
         ex_roles: ex.roles.iter().fold(0, |m, r| m | role_bit(*r)),
-    };
+    }
+}
+
+/// The target: exactly one of applications, user actions or authentication contexts, not
+/// empty, every one known to the directory. `None` (with an error) when not exactly one is
+/// given: the policy cannot be compiled further.
+fn target_scope(v: &mut V, path: &str, a: &Assignments) -> Option<TargetScope> {
     let ap = format!("{path}.assignments");
     let target = match (&a.applications, &a.user_actions, &a.authentication_contexts) {
-        (Some(apps), None, None) => {
-            let (all, include) = match &apps.include {
-                AllOr::All => (true, Vec::new()),
-                AllOr::List(l) => {
-                    v.non_empty(
-                        format!("{ap}.applications.include"),
-                        l,
-                        "must list at least one application, or be \"all\"",
-                    );
-                    let l = strings(
-                        v,
-                        &format!("{ap}.applications.include"),
-                        l,
-                        |c, s| c.has_application(s),
-                        ValidationErrorKind::UnknownApplication,
-                    );
-                    (false, l)
-                }
-            };
-            let exclude = strings(
-                v,
-                &format!("{ap}.applications.exclude"),
-                &apps.exclude,
-                |c, s| c.has_application(s),
-                ValidationErrorKind::UnknownApplication,
-            );
-            TargetScope::Applications {
-                all,
-                include,
-                exclude,
-            }
-        }
+        (Some(apps), None, None) => application_scope(v, &ap, apps),
         (None, Some(actions), None) => {
             v.non_empty(
                 format!("{ap}.user_actions"),
@@ -275,34 +285,41 @@ fn policy(
             return None;
         }
     };
-    let conditions = conditions(v, path, p, &target, locations);
-    let grant = grant(v, path, p, strengths, terms);
-    if let Some(SignInFrequency::EveryHours(h)) = p.session.sign_in_frequency
-        && !(1..=8760).contains(&h)
-    {
-        v.err(
-            format!("{path}.session.sign_in_frequency.every_hours"),
-            ValidationErrorKind::FrequencyOutOfRange(h),
-        );
+    Some(target)
+}
+
+/// Targeted applications: "all" or a non-empty list, and the excluded ones, all known.
+fn application_scope(v: &mut V, ap: &str, apps: &ApplicationAssignment) -> TargetScope {
+    let (all, include) = match &apps.include {
+        AllOr::All => (true, Vec::new()),
+        AllOr::List(l) => {
+            v.non_empty(
+                format!("{ap}.applications.include"),
+                l,
+                "must list at least one application, or be \"all\"",
+            );
+            let l = strings(
+                v,
+                &format!("{ap}.applications.include"),
+                l,
+                |c, s| c.has_application(s),
+                ValidationErrorKind::UnknownApplication,
+            );
+            (false, l)
+        }
+    };
+    let exclude = strings(
+        v,
+        &format!("{ap}.applications.exclude"),
+        &apps.exclude,
+        |c, s| c.has_application(s),
+        ValidationErrorKind::UnknownApplication,
+    );
+    TargetScope::Applications {
+        all,
+        include,
+        exclude,
     }
-    if matches!(grant, CompiledGrant::None) && p.session.is_empty() {
-        v.err(
-            path,
-            ValidationErrorKind::Impossible(
-                "a policy needs grant controls, session controls or both",
-            ),
-        );
-    }
-    Some(CompiledPolicy {
-        id: Arc::from(p.id.as_str()),
-        state: p.state,
-        users,
-        target,
-        conditions,
-        grant,
-        frequency: p.session.sign_in_frequency,
-        persistent_browser: p.session.persistent_browser,
-    })
 }
 
 fn location_refs(v: &mut V, path: &str, ids: &[String], locations: &[Location]) -> Vec<u16> {
@@ -450,75 +467,101 @@ fn grant(
             v.err(cpath.clone(), ValidationErrorKind::MfaWithStrength);
         }
         has_mfa_or_strength |= is_strength;
-        let control = match c {
-            GrantControl::Mfa => Control::Strength(0),
-            GrantControl::AuthenticationStrength(id) => {
-                match strengths.iter().position(|s| s.id == *id) {
-                    Some(i) => Control::Strength(u16::try_from(i).unwrap_or(u16::MAX)),
-                    None => {
-                        v.err(
-                            format!("{cpath}.authentication_strength"),
-                            ValidationErrorKind::UnknownStrength(id.to_string()),
-                        );
-                        continue;
-                    }
-                }
-            }
-            GrantControl::CompliantDevice => Control::CompliantDevice,
-            GrantControl::RegisteredDevice => Control::RegisteredDevice,
-            GrantControl::PasswordChange => {
-                password_change_at = Some(j);
-                Control::PasswordChange
-            }
-            GrantControl::RegisterSecurityInfo => Control::RegisterSecurityInfo,
-            GrantControl::TermsOfUse(id) => {
-                if !v.catalog.has_terms_of_use(id) {
-                    v.err(
-                        format!("{cpath}.terms_of_use"),
-                        ValidationErrorKind::UnknownTermsOfUse(id.to_string()),
-                    );
-                }
-                let i = terms.binary_search_by(|t| (**t).cmp(&**id)).unwrap_or(0);
-                Control::Terms(u32::try_from(i).unwrap_or(u32::MAX))
-            }
-        };
-        controls.push((c.clone(), control));
+        if matches!(c, GrantControl::PasswordChange) {
+            password_change_at = Some(j);
+        }
+        if let Some(control) = resolve_control(v, &cpath, c, strengths, terms) {
+            controls.push((c.clone(), control));
+        }
     }
     if let Some(at) = password_change_at {
-        if r.operator != Operator::All {
-            v.err(
-                format!("{gp}.operator"),
-                ValidationErrorKind::PasswordChange(
-                    "password_change requires operator \"all\" (it cannot be one alternative among others)",
-                ),
-            );
-        }
-        for (j, c) in r.controls.iter().enumerate() {
-            if !matches!(
-                c,
-                GrantControl::Mfa
-                    | GrantControl::AuthenticationStrength(_)
-                    | GrantControl::PasswordChange
-            ) {
-                v.err(
-                    format!("{gp}.controls[{j}]"),
-                    ValidationErrorKind::PasswordChange(
-                        "password_change can only be combined with mfa or an authentication strength",
-                    ),
-                );
-            }
-        }
-        if !has_mfa_or_strength {
-            v.err(
-                format!("{gp}.controls[{at}]"),
-                ValidationErrorKind::PasswordChange(
-                    "password_change requires mfa or an authentication strength as well (a stolen password alone must not let anyone set a new one)",
-                ),
-            );
-        }
+        check_password_change(v, &gp, r, at, has_mfa_or_strength);
     }
     CompiledGrant::Require {
         operator: r.operator,
         controls,
+    }
+}
+
+/// One grant control with its references resolved: an authentication strength by its index
+/// (`None`, with an error, when unknown), terms of use by their index in `terms` (an error
+/// when the directory does not know them).
+fn resolve_control(
+    v: &mut V,
+    cpath: &str,
+    c: &GrantControl,
+    strengths: &[Strength],
+    terms: &[Arc<str>],
+) -> Option<Control> {
+    Some(match c {
+        GrantControl::Mfa => Control::Strength(0),
+        GrantControl::AuthenticationStrength(id) => {
+            match strengths.iter().position(|s| s.id == *id) {
+                Some(i) => Control::Strength(u16::try_from(i).unwrap_or(u16::MAX)),
+                None => {
+                    v.err(
+                        format!("{cpath}.authentication_strength"),
+                        ValidationErrorKind::UnknownStrength(id.to_string()),
+                    );
+                    return None;
+                }
+            }
+        }
+        GrantControl::CompliantDevice => Control::CompliantDevice,
+        GrantControl::RegisteredDevice => Control::RegisteredDevice,
+        GrantControl::PasswordChange => Control::PasswordChange,
+        GrantControl::RegisterSecurityInfo => Control::RegisterSecurityInfo,
+        GrantControl::TermsOfUse(id) => {
+            if !v.catalog.has_terms_of_use(id) {
+                v.err(
+                    format!("{cpath}.terms_of_use"),
+                    ValidationErrorKind::UnknownTermsOfUse(id.to_string()),
+                );
+            }
+            let i = terms.binary_search_by(|t| (**t).cmp(&**id)).unwrap_or(0);
+            Control::Terms(u32::try_from(i).unwrap_or(u32::MAX))
+        }
+    })
+}
+
+/// The rules of a password change control (the one at `at`): operator "all", combined only
+/// with mfa or an authentication strength, and never without one.
+fn check_password_change(
+    v: &mut V,
+    gp: &str,
+    r: &RequireControls,
+    at: usize,
+    has_mfa_or_strength: bool,
+) {
+    if r.operator != Operator::All {
+        v.err(
+            format!("{gp}.operator"),
+            ValidationErrorKind::PasswordChange(
+                "password_change requires operator \"all\" (it cannot be one alternative among others)",
+            ),
+        );
+    }
+    for (j, c) in r.controls.iter().enumerate() {
+        if !matches!(
+            c,
+            GrantControl::Mfa
+                | GrantControl::AuthenticationStrength(_)
+                | GrantControl::PasswordChange
+        ) {
+            v.err(
+                format!("{gp}.controls[{j}]"),
+                ValidationErrorKind::PasswordChange(
+                    "password_change can only be combined with mfa or an authentication strength",
+                ),
+            );
+        }
+    }
+    if !has_mfa_or_strength {
+        v.err(
+            format!("{gp}.controls[{at}]"),
+            ValidationErrorKind::PasswordChange(
+                "password_change requires mfa or an authentication strength as well (a stolen password alone must not let anyone set a new one)",
+            ),
+        );
     }
 }

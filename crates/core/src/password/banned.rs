@@ -16,7 +16,7 @@
 //! So a search costs one automaton pass over the password plus one short pass (at most twice
 //! the longest term) per character, independent of the number of terms.
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous::NFA;
 use aho_corasick::{Anchored, MatchKind};
 use std::collections::{BTreeMap, HashMap};
@@ -248,48 +248,96 @@ impl BannedList {
         let Some(nfa) = &self.automaton else {
             return;
         };
-        let n = p.len();
-        if n < MIN_WINDOW_LEN {
+        if p.len() < MIN_WINDOW_LEN {
             return;
         }
         let Ok(start) = nfa.start_state(Anchored::No) else {
             return;
         };
         let first = out.len();
+        let scan = Scan::new(self, nfa, p);
+        let states = scan.whole_password(start, fuzzy, out);
+        if fuzzy {
+            scan.without_each_character(&states, out);
+        }
+        out[first..].sort_unstable();
+        let mut tail = out.split_off(first);
+        tail.dedup();
+        out.append(&mut tail);
+    }
+}
+
+/// One search of a password: the password, its UTF-8 encoding for the automaton and the maps
+/// between the encoding's bytes and the password's characters.
+struct Scan<'a> {
+    list: &'a BannedList,
+    nfa: &'a NFA,
+    p: &'a [char],
+    buf: String,
+    /// The character index of each byte offset that starts a character (plus the end).
+    at: Vec<u32>,
+    /// Byte offset of each character (and of the end).
+    offsets: Vec<usize>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(list: &'a BannedList, nfa: &'a NFA, p: &'a [char]) -> Self {
+        let n = p.len();
         let mut buf = String::with_capacity(n + 8);
         let mut at: Vec<u32> = Vec::with_capacity(n + 8);
         encode(p, &mut buf, &mut at);
-        let bytes = buf.as_bytes();
-        // Byte offset of each character (and of the end).
         let mut offsets: Vec<usize> = Vec::with_capacity(n + 1);
         offsets.extend(buf.char_indices().map(|(i, _)| i));
-        offsets.push(bytes.len());
-        let char_at = |byte: usize| at.get(byte).map(|c| *c as usize);
-        let verify = |s: usize, e: usize, pattern: usize, out: &mut Vec<TermMatch>| {
-            if e - s < MIN_WINDOW_LEN || e > n {
-                return;
+        offsets.push(buf.len());
+        Scan {
+            list,
+            nfa,
+            p,
+            buf,
+            at,
+            offsets,
+        }
+    }
+
+    fn char_at(&self, byte: usize) -> Option<usize> {
+        self.at.get(byte).map(|c| *c as usize)
+    }
+
+    /// Appends the terms of automaton pattern `pattern` within edit distance one of the
+    /// window `[s, e)` (windows shorter than [`MIN_WINDOW_LEN`] or past the end: none).
+    fn verify(&self, s: usize, e: usize, pattern: usize, out: &mut Vec<TermMatch>) {
+        if e - s < MIN_WINDOW_LEN || e > self.p.len() {
+            return;
+        }
+        let window = &self.p[s..e];
+        for &term in self.list.terms_of(pattern) {
+            if let Some(t) = self.list.terms.get(term as usize)
+                && within_one(window, t)
+            {
+                out.push(TermMatch {
+                    start: s,
+                    end: e,
+                    term,
+                });
             }
-            let window = &p[s..e];
-            for &term in self.terms_of(pattern) {
-                if let Some(t) = self.terms.get(term as usize)
-                    && within_one(window, t)
-                {
-                    out.push(TermMatch {
-                        start: s,
-                        end: e,
-                        term,
-                    });
-                }
-            }
-        };
-        // 1. One pass over the password: windows equal to a term or to one of its deletion
-        //    variants (distance 0 or 1), and those windows with the next or previous
-        //    character added (an insertion or a replacement at the window's edge).
-        //    Remember the automaton's state at each character boundary for step 2.
-        let mut states = Vec::with_capacity(n + 1);
+        }
+    }
+
+    /// 1. One pass over the password: windows equal to a term or to one of its deletion
+    ///    variants (distance 0 or 1), and those windows with the next or previous
+    ///    character added (an insertion or a replacement at the window's edge).
+    ///    Returns the automaton's state at each character boundary for step 2.
+    fn whole_password(
+        &self,
+        start: StateID,
+        fuzzy: bool,
+        out: &mut Vec<TermMatch>,
+    ) -> Vec<StateID> {
+        let nfa = self.nfa;
+        let mut states = Vec::with_capacity(self.p.len() + 1);
         let mut sid = start;
-        for (b, &byte) in bytes.iter().enumerate() {
-            if buf.is_char_boundary(b) {
+        for (b, &byte) in self.buf.as_bytes().iter().enumerate() {
+            if self.buf.is_char_boundary(b) {
                 states.push(sid);
             }
             sid = nfa.next_state(Anchored::No, sid, byte);
@@ -297,46 +345,67 @@ impl BannedList {
                 for i in 0..nfa.match_len(sid) {
                     let pid = nfa.match_pattern(sid, i);
                     let end = b + 1;
-                    let (Some(s), Some(e)) = (char_at(end - nfa.pattern_len(pid)), char_at(end))
+                    let (Some(s), Some(e)) =
+                        (self.char_at(end - nfa.pattern_len(pid)), self.char_at(end))
                     else {
                         continue;
                     };
-                    let pattern = pid.as_usize();
-                    if e - s >= MIN_WINDOW_LEN {
-                        for &term in self.terms_of(pattern) {
-                            if !fuzzy && *self.term_chars(term) != p[s..e] {
-                                continue;
-                            }
-                            out.push(TermMatch {
-                                start: s,
-                                end: e,
-                                term,
-                            });
-                        }
-                    }
-                    if !fuzzy {
-                        continue;
-                    }
-                    if s > 0 {
-                        verify(s - 1, e, pattern, out);
-                    }
-                    verify(s, e + 1, pattern, out);
+                    self.matched_window(s, e, pid.as_usize(), fuzzy, out);
                 }
             }
         }
-        // 2. Windows with an inserted or replaced character k inside: continue the scan from
-        //    the state before k as if k were not there, and keep the matches that began
-        //    before k (they straddle it); put k back into the window and verify.
-        let reach = self.max_len;
-        let inner = if fuzzy { n.saturating_sub(1) } else { 0 };
-        for k in 1..inner {
+        states
+    }
+
+    /// Automaton pattern `pattern` matched the window `[s, e)`: appends its terms (only those
+    /// equal to the window unless `fuzzy`) and, when `fuzzy`, verifies the window grown by the
+    /// previous or the next character.
+    fn matched_window(
+        &self,
+        s: usize,
+        e: usize,
+        pattern: usize,
+        fuzzy: bool,
+        out: &mut Vec<TermMatch>,
+    ) {
+        if e - s >= MIN_WINDOW_LEN {
+            for &term in self.list.terms_of(pattern) {
+                if !fuzzy && *self.list.term_chars(term) != self.p[s..e] {
+                    continue;
+                }
+                out.push(TermMatch {
+                    start: s,
+                    end: e,
+                    term,
+                });
+            }
+        }
+        if !fuzzy {
+            return;
+        }
+        if s > 0 {
+            self.verify(s - 1, e, pattern, out);
+        }
+        self.verify(s, e + 1, pattern, out);
+    }
+
+    /// 2. Windows with an inserted or replaced character k inside: continue the scan from
+    ///    the state before k as if k were not there, and keep the matches that began
+    ///    before k (they straddle it); put k back into the window and verify.
+    fn without_each_character(&self, states: &[StateID], out: &mut Vec<TermMatch>) {
+        let nfa = self.nfa;
+        let bytes = self.buf.as_bytes();
+        let n = self.p.len();
+        let reach = self.list.max_len;
+        for k in 1..n.saturating_sub(1) {
             let (Some(&sid_k), Some(&bk), Some(&after)) =
-                (states.get(k), offsets.get(k), offsets.get(k + 1))
+                (states.get(k), self.offsets.get(k), self.offsets.get(k + 1))
             else {
                 continue;
             };
             let width = after - bk;
-            let stop = offsets
+            let stop = self
+                .offsets
                 .get((k + reach).min(n))
                 .copied()
                 .unwrap_or(bytes.len());
@@ -356,16 +425,12 @@ impl BannedList {
                     if q_start >= bk {
                         continue; // entirely after k: found in step 1
                     }
-                    if let (Some(s), Some(e)) = (char_at(q_start), char_at(end)) {
-                        verify(s, e, pid.as_usize(), out);
+                    if let (Some(s), Some(e)) = (self.char_at(q_start), self.char_at(end)) {
+                        self.verify(s, e, pid.as_usize(), out);
                     }
                 }
             }
         }
-        out[first..].sort_unstable();
-        let mut tail = out.split_off(first);
-        tail.dedup();
-        out.append(&mut tail);
     }
 }
 

@@ -62,6 +62,17 @@ fn decoration_cost(len: usize) -> u32 {
 /// The minimum score of `n` given the pieces `found`, and the sources of the pieces used.
 pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
     let len = n.chars.len();
+    let edges = edges(n, found);
+    let covers = Covers::cheapest(len, &edges);
+    let points = u32::try_from(covers.best[len][0] >> TIE_BITS).unwrap_or(u32::MAX);
+    (points, covers.sources(len))
+}
+
+/// The pieces that can cover the password, sorted by where they start: every piece found,
+/// each term with the leading decoration before it, and the trailing decorations after
+/// where a term ends.
+fn edges(n: &Normalized, found: &[Found]) -> Vec<Edge> {
+    let len = n.chars.len();
     let decoration = |i: usize| n.was_letter.get(i).is_some_and(|l| !*l);
     let mut edges: Vec<Edge> = Vec::with_capacity(found.len() * 2);
     let mut term_ends: Vec<usize> = Vec::new();
@@ -110,71 +121,92 @@ pub(super) fn score(n: &Normalized, found: &[Found]) -> (u32, Vec<Source>) {
         }
     }
     edges.sort_by_key(|e| e.from);
+    edges
+}
 
-    // Costs are compared as (points, tie-break): among covers with the same points, prefer
-    // the one that names the user's own information, then the organisation's terms, then any
-    // match over plain characters, so that the reasons say what was found.
-    const INF: u64 = u64::MAX / 4;
-    const TIE_BITS: u32 = 20;
-    let tie = |source: Option<Source>, chars: bool| -> u64 {
-        match source {
-            Some(Source::Personal) => 0,
-            Some(Source::Organisation) => 1,
-            Some(_) => 2,
-            None if chars => 3,
-            None => 0,
-        }
-    };
-    let weigh = |points: u32, tie: u64| (u64::from(points) << TIE_BITS) + tie;
-    // best[i][0]: cheapest cover of [0, i); best[i][1]: the same, ending with a term.
-    let mut best = vec![[INF; 2]; len + 1];
-    let mut back: Vec<[Step; 2]> = vec![[None; 2]; len + 1];
-    best[0][0] = 0;
-    let relax = |best: &mut Vec<[u64; 2]>,
-                 back: &mut Vec<[Step; 2]>,
-                 to: usize,
-                 state: usize,
-                 cost: u64,
-                 how: (usize, usize, Option<Source>)| {
-        if cost < best[to][state] {
-            best[to][state] = cost;
-            back[to][state] = Some(how);
-        }
-    };
-    let mut next = 0;
-    for i in 0..=len {
-        if i < len && best[i][0] < INF {
-            let cost = best[i][0] + weigh(1, tie(None, true));
-            relax(&mut best, &mut back, i + 1, 0, cost, (i, 0, None));
-        }
-        while let Some(e) = edges.get(next).filter(|e| e.from == i).copied() {
-            next += 1;
-            let state = usize::from(e.after_term);
-            let base = best[i][state];
-            if base >= INF || e.to > len {
-                continue;
+// Costs are compared as (points, tie-break): among covers with the same points, prefer
+// the one that names the user's own information, then the organisation's terms, then any
+// match over plain characters, so that the reasons say what was found.
+const INF: u64 = u64::MAX / 4;
+const TIE_BITS: u32 = 20;
+
+fn tie(source: Option<Source>, chars: bool) -> u64 {
+    match source {
+        Some(Source::Personal) => 0,
+        Some(Source::Organisation) => 1,
+        Some(_) => 2,
+        None if chars => 3,
+        None => 0,
+    }
+}
+
+fn weigh(points: u32, tie: u64) -> u64 {
+    (u64::from(points) << TIE_BITS) + tie
+}
+
+/// The cheapest covers of every prefix of the password (dynamic programming over positions).
+struct Covers {
+    /// best[i][0]: cheapest cover of [0, i); best[i][1]: the same, ending with a term.
+    best: Vec<[u64; 2]>,
+    back: Vec<[Step; 2]>,
+}
+
+impl Covers {
+    /// The cheapest covers of a password of `len` characters by plain characters and `edges`
+    /// (sorted by where they start).
+    fn cheapest(len: usize, edges: &[Edge]) -> Covers {
+        let mut c = Covers {
+            best: vec![[INF; 2]; len + 1],
+            back: vec![[None; 2]; len + 1],
+        };
+        c.best[0][0] = 0;
+        let mut next = 0;
+        for i in 0..=len {
+            if i < len && c.best[i][0] < INF {
+                let cost = c.best[i][0] + weigh(1, tie(None, true));
+                c.relax(i + 1, 0, cost, (i, 0, None));
             }
-            let cost = base + weigh(e.cost, tie(e.source, false));
-            relax(&mut best, &mut back, e.to, 0, cost, (i, state, e.source));
-            if e.ends_term {
-                relax(&mut best, &mut back, e.to, 1, cost, (i, state, e.source));
+            while let Some(e) = edges.get(next).filter(|e| e.from == i).copied() {
+                next += 1;
+                let state = usize::from(e.after_term);
+                let base = c.best[i][state];
+                if base >= INF || e.to > len {
+                    continue;
+                }
+                let cost = base + weigh(e.cost, tie(e.source, false));
+                c.relax(e.to, 0, cost, (i, state, e.source));
+                if e.ends_term {
+                    c.relax(e.to, 1, cost, (i, state, e.source));
+                }
             }
+        }
+        c
+    }
+
+    fn relax(&mut self, to: usize, state: usize, cost: u64, how: (usize, usize, Option<Source>)) {
+        if cost < self.best[to][state] {
+            self.best[to][state] = cost;
+            self.back[to][state] = Some(how);
         }
     }
-    let mut sources = Vec::new();
-    let (mut pos, mut state) = (len, 0);
-    while let Some((from, from_state, source)) = back[pos][state] {
-        if let Some(s) = source
-            && !sources.contains(&s)
-        {
-            sources.push(s);
+
+    /// The sources of the pieces of the cheapest cover of the whole password (of `len`
+    /// characters), sorted, each once.
+    fn sources(&self, len: usize) -> Vec<Source> {
+        let mut sources = Vec::new();
+        let (mut pos, mut state) = (len, 0);
+        while let Some((from, from_state, source)) = self.back[pos][state] {
+            if let Some(s) = source
+                && !sources.contains(&s)
+            {
+                sources.push(s);
+            }
+            pos = from;
+            state = from_state;
         }
-        pos = from;
-        state = from_state;
+        sources.sort();
+        sources
     }
-    sources.sort();
-    let points = u32::try_from(best[len][0] >> TIE_BITS).unwrap_or(u32::MAX);
-    (points, sources)
 }
 
 #[cfg(test)]
