@@ -1,5 +1,5 @@
-//! Login flows in progress and risk detections (the trait methods delegate here, to keep
-//! `sql.rs` to the foundation tables).
+//! Login flows in progress and risk detections (their trait implementations live here, to
+//! keep `sql/` to the foundation tables).
 
 use crate::rows::{from_ms, ms, uuid};
 use crate::sql::{SqlStore, append_in, db};

@@ -4,7 +4,7 @@ use crate::support::*;
 use time::Duration;
 use trustplane_store::prelude::*;
 use trustplane_store::{
-    Application, AuthenticationContext, Route, SensitivityLabel, SigningKey, StoreError,
+    Application, AuthenticationContext, Route, SensitivityLabel, SigningKey, SqlStore, StoreError,
 };
 use uuid::Uuid;
 
@@ -30,9 +30,62 @@ fn route(app_id: &str, host: &str, prefix: &str) -> Route {
     }
 }
 
+/// The application of the route `wiki.example.com` + `path` leads to.
+async fn wiki_route_app(s: &SqlStore, path: &str) -> Option<String> {
+    s.find_route("wiki.example.com", path)
+        .await
+        .unwrap()
+        .map(|r| r.app_id)
+}
+
 pub async fn applications_and_routes_round_trip_with_audit(db: &TestDb) {
     let s = &db.store;
     let mut watch = AuditWatch::start(s).await;
+    applications_round_trip(s, &mut watch).await;
+    let admin_route = routes_round_trip(s, &mut watch).await;
+
+    // Longest prefix wins, at a segment boundary; other hosts find nothing.
+    let found = |p: &'static str| wiki_route_app(s, p);
+    assert_eq!(found("/admin/users").await.as_deref(), Some("crm"));
+    assert_eq!(found("/admin").await.as_deref(), Some("crm"));
+    assert_eq!(found("/administrator").await.as_deref(), Some("wiki"));
+    assert_eq!(found("/").await.as_deref(), Some("wiki"));
+    assert_eq!(s.find_route("other.example.com", "/").await.unwrap(), None);
+
+    // Removing a route names its application.
+    assert!(
+        !s.remove_route("wiki", admin_route.id, draft("application.route.remove"))
+            .await
+            .unwrap()
+    );
+    watch.none(s, "route of another application").await;
+    assert!(
+        s.remove_route("crm", admin_route.id, draft("application.route.remove"))
+            .await
+            .unwrap()
+    );
+    watch.one(s, "application.route.remove", &admin()).await;
+    assert_eq!(found("/admin").await.as_deref(), Some("wiki"));
+
+    // Deleting an application deletes its routes.
+    assert!(
+        s.delete_application("wiki", draft("application.delete"))
+            .await
+            .unwrap()
+    );
+    watch.one(s, "application.delete", &admin()).await;
+    assert!(
+        !s.delete_application("wiki", draft("application.delete"))
+            .await
+            .unwrap()
+    );
+    watch.none(s, "missing application").await;
+    assert_eq!(found("/").await, None);
+    assert!(s.list_routes(None).await.unwrap().is_empty());
+}
+
+/// Creates the wiki and crm applications (a duplicate id is refused).
+async fn applications_round_trip(s: &SqlStore, watch: &mut AuditWatch) {
     let wiki = app("wiki", &["wiki.example.com", "docs.example.com"]);
     s.create_application(&wiki, draft("application.create"))
         .await
@@ -58,7 +111,11 @@ pub async fn applications_and_routes_round_trip_with_audit(db: &TestDb) {
         .map(|a| a.id)
         .collect();
     assert_eq!(ids, vec!["crm", "wiki"]);
+}
 
+/// Adds wiki's `/` and crm's `/admin` on wiki.example.com (a taken host and prefix, and an
+/// unknown application, are refused); returns crm's route.
+async fn routes_round_trip(s: &SqlStore, watch: &mut AuditWatch) -> Route {
     let root = route("wiki", "wiki.example.com", "/");
     s.add_route(&root, draft("application.route.add"))
         .await
@@ -99,50 +156,7 @@ pub async fn applications_and_routes_round_trip_with_audit(db: &TestDb) {
         s.list_routes(Some("crm")).await.unwrap(),
         vec![admin_route.clone()]
     );
-
-    // Longest prefix wins, at a segment boundary; other hosts find nothing.
-    let found = |p: &'static str| async move {
-        s.find_route("wiki.example.com", p)
-            .await
-            .unwrap()
-            .map(|r| r.app_id)
-    };
-    assert_eq!(found("/admin/users").await.as_deref(), Some("crm"));
-    assert_eq!(found("/admin").await.as_deref(), Some("crm"));
-    assert_eq!(found("/administrator").await.as_deref(), Some("wiki"));
-    assert_eq!(found("/").await.as_deref(), Some("wiki"));
-    assert_eq!(s.find_route("other.example.com", "/").await.unwrap(), None);
-
-    // Removing a route names its application.
-    assert!(
-        !s.remove_route("wiki", admin_route.id, draft("application.route.remove"))
-            .await
-            .unwrap()
-    );
-    watch.none(s, "route of another application").await;
-    assert!(
-        s.remove_route("crm", admin_route.id, draft("application.route.remove"))
-            .await
-            .unwrap()
-    );
-    watch.one(s, "application.route.remove", &admin()).await;
-    assert_eq!(found("/admin").await.as_deref(), Some("wiki"));
-
-    // Deleting an application deletes its routes.
-    assert!(
-        s.delete_application("wiki", draft("application.delete"))
-            .await
-            .unwrap()
-    );
-    watch.one(s, "application.delete", &admin()).await;
-    assert!(
-        !s.delete_application("wiki", draft("application.delete"))
-            .await
-            .unwrap()
-    );
-    watch.none(s, "missing application").await;
-    assert_eq!(found("/").await, None);
-    assert!(s.list_routes(None).await.unwrap().is_empty());
+    admin_route
 }
 
 pub async fn signing_keys_round_trip(db: &TestDb) {
@@ -217,6 +231,44 @@ fn label(id: &str, rank: i32, context: Option<&str>) -> SensitivityLabel {
 
 pub async fn sensitivity_labels_contexts_and_assignments(db: &TestDb) {
     let s = &db.store;
+    labels_and_contexts_round_trip(s).await;
+    let r = labels_are_assigned(s).await;
+
+    // In use: neither the label nor its context can go.
+    let e = s
+        .delete_sensitivity_label("confidential", draft("label.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
+    let e = s
+        .delete_authentication_context("c1", draft("authentication_context.delete"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
+    s.set_sensitivity_label("hr", Some(r.id), None, draft("label.assign"))
+        .await
+        .unwrap();
+    assert!(
+        s.delete_sensitivity_label("confidential", draft("label.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.delete_authentication_context("c1", draft("authentication_context.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_authentication_context("c1", draft("authentication_context.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(s.list_authentication_contexts().await.unwrap().is_empty());
+}
+
+/// Creates the context c1 and the labels public (10), general (20, then 25) and
+/// confidential (30, mapped to c1).
+async fn labels_and_contexts_round_trip(s: &SqlStore) {
     let mut watch = AuditWatch::start(s).await;
     // A label cannot map to a context that does not exist.
     let e = s
@@ -269,8 +321,11 @@ pub async fn sensitivity_labels_contexts_and_assignments(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(s.list_sensitivity_labels().await.unwrap().len(), 3);
+}
 
-    // Assign to an application and a route.
+/// Labels the application hr general and its route `/salaries` confidential (unknown labels,
+/// applications and routes are refused); returns the route.
+async fn labels_are_assigned(s: &SqlStore) -> Route {
     s.create_application(&app("hr", &[]), draft("application.create"))
         .await
         .unwrap();
@@ -314,35 +369,5 @@ pub async fn sensitivity_labels_contexts_and_assignments(db: &TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(found.sensitivity_label.as_deref(), Some("confidential"));
-
-    // In use: neither the label nor its context can go.
-    let e = s
-        .delete_sensitivity_label("confidential", draft("label.delete"))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
-    let e = s
-        .delete_authentication_context("c1", draft("authentication_context.delete"))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, StoreError::InUse(_)), "{e:?}");
-    s.set_sensitivity_label("hr", Some(r.id), None, draft("label.assign"))
-        .await
-        .unwrap();
-    assert!(
-        s.delete_sensitivity_label("confidential", draft("label.delete"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.delete_authentication_context("c1", draft("authentication_context.delete"))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !s.delete_authentication_context("c1", draft("authentication_context.delete"))
-            .await
-            .unwrap()
-    );
-    assert!(s.list_authentication_contexts().await.unwrap().is_empty());
+    r
 }

@@ -2,10 +2,11 @@
 //! it remains (no row, no audit entry, no advanced chain head).
 
 use crate::support::*;
-use time::Duration;
-use trustplane_core::identity::{Role, UserStatus};
-use trustplane_store::StoreError;
+use time::{Duration, OffsetDateTime};
+use trustplane_core::identity::{Group, Role, User, UserStatus};
+use trustplane_core::session::{ApiToken, Session};
 use trustplane_store::prelude::*;
+use trustplane_store::{SqlStore, StoreError};
 
 pub async fn failed_create_user_leaves_nothing(db: &TestDb) {
     let s = &db.store;
@@ -76,26 +77,57 @@ pub async fn failed_create_user_leaves_nothing(db: &TestDb) {
     assert_eq!(audit_log(s).await.last().unwrap().seq, head + 1);
 }
 
+/// What [`failed_audit_append_rolls_back_the_change`] tries to change: a user in a group
+/// with a session, an API token, a banned term and a bootstrap token.
+struct Existing {
+    t: OffsetDateTime,
+    alice: User,
+    g: Group,
+    session: Session,
+    tok: ApiToken,
+}
+
+impl Existing {
+    async fn create(s: &SqlStore) -> Existing {
+        let t = now();
+        let alice = add_user(s, "alice").await;
+        let g = add_group(s, "staff").await;
+        let x = session(alice.id, t);
+        s.create_session(&x, "x").await.unwrap();
+        let tok = token("ci", Role::SecurityReader, t);
+        s.create_api_token(&tok, "tok", draft("api_token.create"))
+            .await
+            .unwrap();
+        s.add_banned_terms(&[("kept".into(), "Kept".into())], "t", draft("t"))
+            .await
+            .unwrap();
+        s.set_bootstrap_token("boot", t + Duration::hours(1))
+            .await
+            .unwrap();
+        Existing {
+            t,
+            alice,
+            g,
+            session: x,
+            tok,
+        }
+    }
+}
+
+/// Asserts the change `what` failed.
+fn fails(what: &str, r: Result<(), StoreError>) {
+    assert!(
+        r.is_err(),
+        "{what} must fail when its audit entry cannot be written"
+    );
+}
+
 /// The audit append is the last step of every change; making it fail (by occupying the next
 /// sequence number with a forged row, which the append-only triggers do not prevent) must roll
 /// back the change it belongs to.
 pub async fn failed_audit_append_rolls_back_the_change(db: &TestDb) {
     let s = &db.store;
-    let t = now();
-    let alice = add_user(s, "alice").await;
-    let g = add_group(s, "staff").await;
-    let x = session(alice.id, t);
-    s.create_session(&x, "x").await.unwrap();
-    let tok = token("ci", Role::SecurityReader, t);
-    s.create_api_token(&tok, "tok", draft("api_token.create"))
-        .await
-        .unwrap();
-    s.add_banned_terms(&[("kept".into(), "Kept".into())], "t", draft("t"))
-        .await
-        .unwrap();
-    s.set_bootstrap_token("boot", t + Duration::hours(1))
-        .await
-        .unwrap();
+    let ex = Existing::create(s).await;
     let head = db.raw_i64("SELECT seq FROM audit_head WHERE id = 1").await;
     let entries = audit_log(s).await;
     db.raw(&format!(
@@ -107,12 +139,23 @@ pub async fn failed_audit_append_rolls_back_the_change(db: &TestDb) {
     .await
     .unwrap();
 
-    let fails = |what: &str, r: Result<(), StoreError>| {
-        assert!(
-            r.is_err(),
-            "{what} must fail when its audit entry cannot be written"
-        );
-    };
+    every_audited_change_fails(s, &ex).await;
+
+    // Nothing of any of it remains.
+    nothing_of_it_remains(s, &ex).await;
+    assert_eq!(
+        db.raw_i64("SELECT seq FROM audit_head WHERE id = 1").await,
+        head
+    );
+    let now_entries = audit_log(s).await;
+    assert_eq!(now_entries.len(), entries.len() + 1, "only the forged row");
+    assert_eq!(&now_entries[..entries.len()], &entries[..]);
+    // The chain names the forged row.
+    assert_eq!(s.verify_audit().await.unwrap().unwrap_err().seq(), head + 1);
+}
+
+async fn every_audited_change_fails(s: &SqlStore, ex: &Existing) {
+    let (t, alice, g, x, tok) = (ex.t, &ex.alice, &ex.g, &ex.session, &ex.tok);
     fails(
         "create_user",
         s.create_user(&user("bob"), None, &[Role::SecurityReader], draft("a"))
@@ -180,8 +223,10 @@ pub async fn failed_audit_append_rolls_back_the_change(db: &TestDb) {
             .await,
     );
     fails("append_audit", s.append_audit(draft("a")).await.map(|_| ()));
+}
 
-    // Nothing of any of it remains.
+async fn nothing_of_it_remains(s: &SqlStore, ex: &Existing) {
+    let (t, alice, g, x, tok) = (ex.t, &ex.alice, &ex.g, &ex.session, &ex.tok);
     assert_eq!(s.get_user(alice.id).await.unwrap(), Some(alice.clone()));
     let rec = s.login_record("alice").await.unwrap().unwrap();
     assert_eq!(rec.password_hash.as_deref(), Some("$argon2id$fake"));
@@ -190,8 +235,8 @@ pub async fn failed_audit_append_rolls_back_the_change(db: &TestDb) {
     assert!(s.roles_of(alice.id).await.unwrap().is_empty());
     assert_eq!(s.list_groups().await.unwrap(), [g.clone()]);
     assert!(s.group_members(g.id).await.unwrap().is_empty());
-    assert_eq!(s.get_session(x.id).await.unwrap(), Some(x));
-    assert_eq!(s.list_api_tokens().await.unwrap(), [tok]);
+    assert_eq!(s.get_session(x.id).await.unwrap(), Some(x.clone()));
+    assert_eq!(s.list_api_tokens().await.unwrap(), [tok.clone()]);
     assert_eq!(
         s.list_banned_terms()
             .await
@@ -205,15 +250,6 @@ pub async fn failed_audit_append_rolls_back_the_change(db: &TestDb) {
         s.bootstrap_token_valid("boot", t).await.unwrap(),
         "token not consumed"
     );
-    assert_eq!(
-        db.raw_i64("SELECT seq FROM audit_head WHERE id = 1").await,
-        head
-    );
-    let now_entries = audit_log(s).await;
-    assert_eq!(now_entries.len(), entries.len() + 1, "only the forged row");
-    assert_eq!(&now_entries[..entries.len()], &entries[..]);
-    // The chain names the forged row.
-    assert_eq!(s.verify_audit().await.unwrap().unwrap_err().seq(), head + 1);
 }
 
 pub async fn failed_bootstrap_keeps_the_token(db: &TestDb) {

@@ -5,10 +5,10 @@ use crate::support::*;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use trustplane_core::audit::{Actor, AuditDraft, AuditEntry, ChainError, GENESIS_HASH, entry_hash};
-use trustplane_core::identity::{Role, UserStatus};
+use trustplane_core::identity::{Group, Role, User, UserStatus};
 use trustplane_core::signin::{SignInEvent, SignInResult};
 use trustplane_store::prelude::*;
-use trustplane_store::{AuditQuery, SqlStore};
+use trustplane_store::{AuditQuery, SqlStore, StoreError};
 use uuid::Uuid;
 
 fn unix_ms(t: OffsetDateTime) -> i64 {
@@ -38,6 +38,71 @@ fn assert_matches(e: &AuditEntry, d: &AuditDraft, from: i64) {
     assert_eq!(e.hash, entry_hash(e), "{}", d.action);
 }
 
+/// Runs audited operations one after another, each as the next of a few actors in turn, and
+/// checks that each appended exactly one entry carrying its draft.
+struct Audited<'a> {
+    s: &'a SqlStore,
+    audit: AuditWatch,
+    actors: [Actor; 4],
+    n: usize,
+    t: OffsetDateTime,
+    from: i64,
+}
+
+impl<'a> Audited<'a> {
+    async fn start(s: &'a SqlStore) -> Audited<'a> {
+        let actors = [
+            Actor::user(Uuid::now_v7(), "root", Some("192.0.2.10".into())),
+            Actor::token(Uuid::now_v7(), "automation", Some("2001:db8::10".into())),
+            Actor::cli("operator"),
+            Actor::system(),
+        ];
+        let audit = AuditWatch::start(s).await;
+        let t = now();
+        Audited {
+            s,
+            audit,
+            actors,
+            n: 0,
+            t,
+            from: unix_ms(t),
+        }
+    }
+
+    fn next_actor(&mut self) -> Actor {
+        self.n += 1;
+        self.actors[self.n % self.actors.len()].clone()
+    }
+
+    /// Runs `call` with the draft `d` and checks it appended one entry, by `actor`, that
+    /// carries the draft's fields.
+    async fn check<T, F, Fut>(&mut self, actor: Actor, d: AuditDraft, call: F)
+    where
+        F: FnOnce(AuditDraft) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let _ = call(d.clone()).await.unwrap();
+        let e = self.audit.one(self.s, &d.action, &actor).await;
+        assert_matches(&e, &d, self.from);
+    }
+
+    /// [`Audited::check`] as the next actor, with a [`full`] draft.
+    async fn check_next<T, F, Fut>(
+        &mut self,
+        action: &str,
+        target_type: &str,
+        target: impl ToString,
+        call: F,
+    ) where
+        F: FnOnce(AuditDraft) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let a = self.next_actor();
+        let d = full(&a, action, target_type, target);
+        self.check(a, d, call).await;
+    }
+}
+
 pub async fn every_audited_operation_appends_one_entry(db: &TestDb) {
     let s = &db.store;
     assert_eq!(
@@ -45,162 +110,161 @@ pub async fn every_audited_operation_appends_one_entry(db: &TestDb) {
         Ok(0),
         "an empty log verifies"
     );
-    let actors = [
-        Actor::user(Uuid::now_v7(), "root", Some("192.0.2.10".into())),
-        Actor::token(Uuid::now_v7(), "automation", Some("2001:db8::10".into())),
-        Actor::cli("operator"),
-        Actor::system(),
-    ];
-    let mut n = 0usize;
-    let mut next_actor = || {
-        n += 1;
-        actors[n % actors.len()].clone()
-    };
-    let mut audit = AuditWatch::start(s).await;
-    let t = now();
-    let from = unix_ms(t);
+    let mut c = Audited::start(s).await;
+    let (u, g) = audited_identity_changes(&mut c).await;
+    audited_session_and_token_changes(&mut c, &u).await;
+    audited_banned_terms_and_appends(&mut c).await;
+    let (root, boot) = audited_deletions_and_bootstrap(&mut c, &u, &g).await;
+    unaudited_changes_append_nothing(&mut c, &root, &boot).await;
 
-    macro_rules! check {
-        ($actor:expr, $draft:expr, $call:expr) => {{
-            let actor: Actor = $actor;
-            let d: AuditDraft = $draft;
-            let _ = $call(d.clone()).await.unwrap();
-            let e = audit.one(s, &d.action, &actor).await;
-            assert_matches(&e, &d, from);
-        }};
+    // The whole log, in order, links up from the genesis hash.
+    let log = audit_log(s).await;
+    assert_eq!(log.len(), 20);
+    assert_eq!(log[0].prev_hash, GENESIS_HASH);
+    for w in log.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq + 1);
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert!(w[1].at_ms >= w[0].at_ms, "time never runs backwards");
     }
+    assert_eq!(s.verify_audit().await.unwrap(), Ok(20));
+}
 
+/// Users, groups, membership and roles; returns the user and the group.
+async fn audited_identity_changes(c: &mut Audited<'_>) -> (User, Group) {
+    let (s, t) = (c.s, c.t);
     let u = user("alice");
-    let a = next_actor();
-    check!(a.clone(), full(&a, "user.create", "user", u.id), |d| s
-        .create_user(&u, Some("h"), &[Role::SecurityReader], d));
+    c.check_next("user.create", "user", u.id, |d| {
+        s.create_user(&u, Some("h"), &[Role::SecurityReader], d)
+    })
+    .await;
     let mut changed = u.clone();
     changed.status = UserStatus::Disabled;
-    let a = next_actor();
-    check!(a.clone(), full(&a, "user.update", "user", u.id), |d| s
-        .update_user(&changed, d));
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "user.password.reset", "user", u.id),
-        |d| s.set_password_hash(u.id, "h2", true, Some(t), Some(d))
-    );
+    c.check_next("user.update", "user", u.id, |d| s.update_user(&changed, d))
+        .await;
+    c.check_next("user.password.reset", "user", u.id, |d| {
+        s.set_password_hash(u.id, "h2", true, Some(t), Some(d))
+    })
+    .await;
 
     let g = group("staff");
-    let a = next_actor();
-    check!(a.clone(), full(&a, "group.create", "group", g.id), |d| s
-        .create_group(&g, d));
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "group.member.add", "group", g.id),
-        |d| s.add_member(g.id, u.id, d)
-    );
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "group.member.remove", "group", g.id),
-        |d| s.remove_member(g.id, u.id, d)
-    );
+    c.check_next("group.create", "group", g.id, |d| s.create_group(&g, d))
+        .await;
+    c.check_next("group.member.add", "group", g.id, |d| {
+        s.add_member(g.id, u.id, d)
+    })
+    .await;
+    c.check_next("group.member.remove", "group", g.id, |d| {
+        s.remove_member(g.id, u.id, d)
+    })
+    .await;
 
-    let a = next_actor();
-    check!(a.clone(), full(&a, "role.assign", "user", u.id), |d| s
-        .assign_role(u.id, Role::HelpdeskAdministrator, d));
-    let a = next_actor();
-    check!(a.clone(), full(&a, "role.unassign", "user", u.id), |d| s
-        .unassign_role(u.id, Role::HelpdeskAdministrator, d));
+    c.check_next("role.assign", "user", u.id, |d| {
+        s.assign_role(u.id, Role::HelpdeskAdministrator, d)
+    })
+    .await;
+    c.check_next("role.unassign", "user", u.id, |d| {
+        s.unassign_role(u.id, Role::HelpdeskAdministrator, d)
+    })
+    .await;
+    (u, g)
+}
 
+/// Revoking sessions, creating and revoking an API token.
+async fn audited_session_and_token_changes(c: &mut Audited<'_>, u: &User) {
+    let (s, t) = (c.s, c.t);
     let x = session(u.id, t);
     let y = session(u.id, t);
     s.create_session(&x, "x").await.unwrap();
     s.create_session(&y, "y").await.unwrap();
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "session.revoke", "session", x.id),
-        |d| s.revoke_session(x.id, t, Some(d))
-    );
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "session.revoke_all", "user", u.id),
-        |d| s.revoke_user_sessions(u.id, t, Some(d))
-    );
+    c.check_next("session.revoke", "session", x.id, |d| {
+        s.revoke_session(x.id, t, Some(d))
+    })
+    .await;
+    c.check_next("session.revoke_all", "user", u.id, |d| {
+        s.revoke_user_sessions(u.id, t, Some(d))
+    })
+    .await;
 
     let tok = token("ci", Role::SecurityReader, t);
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "api_token.create", "api_token", tok.id),
-        |d| s.create_api_token(&tok, "tok", d)
-    );
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "api_token.revoke", "api_token", tok.id),
-        |d| s.revoke_api_token(tok.id, t, d)
-    );
+    c.check_next("api_token.create", "api_token", tok.id, |d| {
+        s.create_api_token(&tok, "tok", d)
+    })
+    .await;
+    c.check_next("api_token.revoke", "api_token", tok.id, |d| {
+        s.revoke_api_token(tok.id, t, d)
+    })
+    .await;
+}
 
+/// Banned terms, and entries appended directly.
+async fn audited_banned_terms_and_appends(c: &mut Audited<'_>) {
+    let s = c.s;
     let terms = vec![
         ("contoso".to_string(), "Contoso".to_string()),
         ("fabrikam".to_string(), "Fabrikam".to_string()),
     ];
-    let a = next_actor();
-    check!(
+    let a = c.next_actor();
+    c.check(
         a.clone(),
         full(&a, "password.banned_terms.add", "banned_terms", 2),
-        |d| s.add_banned_terms(&terms, &a.id, d)
-    );
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(
-            &a,
-            "password.banned_terms.remove",
-            "banned_terms",
-            "contoso"
-        ),
-        |d| s.remove_banned_term("contoso", d)
-    );
+        |d| s.add_banned_terms(&terms, &a.id, d),
+    )
+    .await;
+    c.check_next(
+        "password.banned_terms.remove",
+        "banned_terms",
+        "contoso",
+        |d| s.remove_banned_term("contoso", d),
+    )
+    .await;
 
-    let a = next_actor();
-    check!(
-        a.clone(),
-        full(&a, "settings.change", "settings", "x"),
-        |d| s.append_audit(d)
-    );
+    c.check_next("settings.change", "settings", "x", |d| s.append_audit(d))
+        .await;
     // A draft without target or before/after is stored with those fields empty.
-    let a = next_actor();
-    check!(
+    let a = c.next_actor();
+    c.check(
         a.clone(),
         AuditDraft::new(&a, "system.start", "system", None),
-        |d| s.append_audit(d)
-    );
+        |d| s.append_audit(d),
+    )
+    .await;
+}
 
-    let a = next_actor();
-    check!(a.clone(), full(&a, "group.delete", "group", g.id), |d| s
-        .delete_group(g.id, d));
-    let a = next_actor();
-    check!(a.clone(), full(&a, "user.delete", "user", u.id), |d| s
-        .delete_user(u.id, d));
+/// Deleting the group and the user, then the first administrator by the bootstrap token;
+/// returns that administrator and the bootstrap actor.
+async fn audited_deletions_and_bootstrap(
+    c: &mut Audited<'_>,
+    u: &User,
+    g: &Group,
+) -> (User, Actor) {
+    let (s, t) = (c.s, c.t);
+    c.check_next("group.delete", "group", g.id, |d| s.delete_group(g.id, d))
+        .await;
+    c.check_next("user.delete", "user", u.id, |d| s.delete_user(u.id, d))
+        .await;
 
     s.set_bootstrap_token("boot", t + Duration::hours(1))
         .await
         .unwrap();
-    audit.none(s, "setting the bootstrap token").await;
+    c.audit.none(s, "setting the bootstrap token").await;
     let root = user("root");
     let boot = Actor {
         id: "bootstrap".into(),
         name: "bootstrap token".into(),
         ip: Some("127.0.0.1".into()),
     };
-    check!(
+    c.check(
         boot.clone(),
         full(&boot, "user.bootstrap", "user", root.id),
-        |d| s.bootstrap_admin("boot", t, &root, "h", d)
-    );
+        |d| s.bootstrap_admin("boot", t, &root, "h", d),
+    )
+    .await;
+    (root, boot)
+}
 
-    // What is not an administrative change appends nothing.
+/// What is not an administrative change appends nothing.
+async fn unaudited_changes_append_nothing(c: &mut Audited<'_>, root: &User, boot: &Actor) {
+    let (s, t) = (c.s, c.t);
     let z = session(root.id, t);
     s.create_session(&z, "z").await.unwrap();
     s.touch_session(z.id, t + Duration::minutes(2), t + Duration::hours(8))
@@ -215,11 +279,11 @@ pub async fn every_audited_operation_appends_one_entry(db: &TestDb) {
     s.create_api_token(
         &tok2,
         "tok2",
-        full(&boot, "api_token.create", "api_token", tok2.id),
+        full(boot, "api_token.create", "api_token", tok2.id),
     )
     .await
     .unwrap();
-    audit.one(s, "api_token.create", &boot).await;
+    c.audit.one(s, "api_token.create", boot).await;
     s.touch_api_token(tok2.id, t).await.unwrap();
     s.record_sign_in(&SignInEvent {
         id: Uuid::now_v7(),
@@ -236,18 +300,20 @@ pub async fn every_audited_operation_appends_one_entry(db: &TestDb) {
     })
     .await
     .unwrap();
-    audit.none(s, "sessions, touches, re-hash, sign-ins").await;
+    c.audit
+        .none(s, "sessions, touches, re-hash, sign-ins")
+        .await;
+}
 
-    // The whole log, in order, links up from the genesis hash.
-    let log = audit_log(s).await;
-    assert_eq!(log.len(), 20);
-    assert_eq!(log[0].prev_hash, GENESIS_HASH);
-    for w in log.windows(2) {
-        assert_eq!(w[1].seq, w[0].seq + 1);
-        assert_eq!(w[1].prev_hash, w[0].hash);
-        assert!(w[1].at_ms >= w[0].at_ms, "time never runs backwards");
-    }
-    assert_eq!(s.verify_audit().await.unwrap(), Ok(20));
+/// The sequence numbers of the entries a query finds (`f` adjusts it), newest first.
+async fn listed(s: &SqlStore, f: fn(&mut AuditQuery)) -> Vec<i64> {
+    let mut q = AuditQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    f(&mut q);
+    let entries = s.list_audit(&q).await.unwrap();
+    entries.into_iter().map(|e| e.seq).collect()
 }
 
 pub async fn entries_page_and_filter(db: &TestDb) {
@@ -268,86 +334,51 @@ pub async fn entries_page_and_filter(db: &TestDb) {
         .await
         .unwrap();
     }
-    let q = |f: fn(&mut AuditQuery)| {
-        let mut q = AuditQuery {
-            limit: 1000,
-            ..Default::default()
-        };
-        f(&mut q);
-        q
-    };
-    let seqs = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.seq).collect::<Vec<_>>();
 
     assert_eq!(
-        seqs(s.list_audit(&q(|_| {})).await.unwrap()),
+        listed(s, |_| {}).await,
         (1..=30).rev().collect::<Vec<_>>(),
         "newest first"
     );
-    assert_eq!(
-        seqs(s.list_audit(&q(|q| q.limit = 3)).await.unwrap()),
-        [30, 29, 28]
-    );
+    assert_eq!(listed(s, |q| q.limit = 3).await, [30, 29, 28]);
     // Paging backwards.
     assert_eq!(
-        seqs(
-            s.list_audit(&q(|q| {
-                q.before_seq = Some(28);
-                q.limit = 3;
-            }))
-            .await
-            .unwrap()
-        ),
+        listed(s, |q| {
+            q.before_seq = Some(28);
+            q.limit = 3;
+        })
+        .await,
         [27, 26, 25]
     );
     assert_eq!(
-        seqs(
-            s.list_audit(&q(|q| {
-                q.before_seq = Some(3);
-                q.limit = 5;
-            }))
-            .await
-            .unwrap()
-        ),
+        listed(s, |q| {
+            q.before_seq = Some(3);
+            q.limit = 5;
+        })
+        .await,
         [2, 1]
     );
-    assert!(
-        s.list_audit(&q(|q| q.before_seq = Some(1)))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(listed(s, |q| q.before_seq = Some(1)).await.is_empty());
     assert_eq!(
-        seqs(
-            s.list_audit(&q(|q| q.action = Some("user.delete".into())))
-                .await
-                .unwrap()
-        ),
+        listed(s, |q| q.action = Some("user.delete".into())).await,
         [30, 27, 24, 21, 18, 15, 12, 9, 6, 3]
     );
     assert_eq!(
-        seqs(
-            s.list_audit(&q(|q| q.target_id = Some("u2".into())))
-                .await
-                .unwrap()
-        ),
+        listed(s, |q| q.target_id = Some("u2".into())).await,
         [27, 22, 17, 12, 7, 2]
     );
     assert_eq!(
-        seqs(
-            s.list_audit(&q(|q| {
-                q.action = Some("user.delete".into());
-                q.target_id = Some("u2".into());
-                q.before_seq = Some(27);
-            }))
-            .await
-            .unwrap()
-        ),
+        listed(s, |q| {
+            q.action = Some("user.delete".into());
+            q.target_id = Some("u2".into());
+            q.before_seq = Some(27);
+        })
+        .await,
         [12]
     );
     assert!(
-        s.list_audit(&q(|q| q.action = Some("user.%".into())))
+        listed(s, |q| q.action = Some("user.%".into()))
             .await
-            .unwrap()
             .is_empty(),
         "the action filter is exact"
     );

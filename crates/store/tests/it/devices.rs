@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use time::Duration;
 use trustplane_core::access::{DevicePlatform, TrustType};
 use trustplane_core::device::{ComplianceState, Device, DeviceState, MachineRisk};
+use trustplane_core::identity::User;
 use trustplane_store::prelude::*;
-use trustplane_store::{Change, ChangeListener, DeviceQuery, StoreError};
+use trustplane_store::{Change, ChangeListener, DeviceQuery, SqlStore, StoreError};
 use uuid::Uuid;
 
 fn device(owner: Uuid, name: &str, fingerprint: &str) -> Device {
@@ -46,12 +47,37 @@ impl ChangeListener for Recorder {
     fn feed_live(&self, _live: bool) {}
 }
 
+/// A certificate fingerprint (64 lowercase hex digits): byte `n`, repeated.
+fn fp(n: u8) -> String {
+    format!("{:02x}", n).repeat(32)
+}
+
+/// The devices a query finds.
+async fn listed(s: &SqlStore, q: DeviceQuery) -> Vec<Device> {
+    s.list_devices(&q).await.unwrap()
+}
+
+/// A query for every device (up to 100).
+fn all() -> DeviceQuery {
+    DeviceQuery {
+        limit: 100,
+        ..Default::default()
+    }
+}
+
 pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
     let s = &db.store;
     let ada = add_user(s, "ada").await;
     let bob = add_user(s, "bob").await;
+    let laptop = registrations_are_audited_and_unique(s, &ada, &bob).await;
+    devices_list_in_pages_and_filter(s, &laptop, &bob).await;
+    disable_touch_and_delete(s, &laptop, &bob).await;
+}
+
+/// Registers ada's laptop (audited, found by id and fingerprint); the same certificate again
+/// and an unknown owner are refused without an audit entry.
+async fn registrations_are_audited_and_unique(s: &SqlStore, ada: &User, bob: &User) -> Device {
     let mut watch = AuditWatch::start(s).await;
-    let fp = |n: u8| format!("{:02x}", n).repeat(32);
     let laptop = device(ada.id, "laptop", &fp(1));
     s.create_device(&laptop, draft("device.register"))
         .await
@@ -79,61 +105,70 @@ pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(e, StoreError::NotFound("user")), "{e:?}");
     watch.none(s, "refused registrations").await;
+    laptop
+}
 
+/// With five desks of bob's: two pages list every device once; owner and search filters.
+async fn devices_list_in_pages_and_filter(s: &SqlStore, laptop: &Device, bob: &User) {
     let mut ids = vec![laptop.id];
     for i in 3..8u8 {
         let d = device(bob.id, &format!("desk{i}"), &fp(i));
         s.create_device(&d, draft("device.register")).await.unwrap();
         ids.push(d.id);
     }
-    let page1 = s
-        .list_devices(&DeviceQuery {
+    let page1 = listed(
+        s,
+        DeviceQuery {
             limit: 4,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(page1.len(), 4);
-    let page2 = s
-        .list_devices(&DeviceQuery {
+    let page2 = listed(
+        s,
+        DeviceQuery {
             limit: 4,
             before: page1.last().map(|d| d.id),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let mut seen: Vec<Uuid> = page1.iter().chain(&page2).map(|d| d.id).collect();
     seen.sort();
     ids.sort();
     assert_eq!(seen, ids, "two pages list every device once");
-    let bobs = s
-        .list_devices(&DeviceQuery {
+    let bobs = listed(
+        s,
+        DeviceQuery {
             owner_id: Some(bob.id),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            ..all()
+        },
+    )
+    .await;
     assert_eq!(bobs.len(), 5);
-    let found = s
-        .list_devices(&DeviceQuery {
+    let found = listed(
+        s,
+        DeviceQuery {
             search: Some("LAPTOP".into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            ..all()
+        },
+    )
+    .await;
     assert_eq!(found.iter().map(|d| d.id).collect::<Vec<_>>(), [laptop.id]);
-    let wild = s
-        .list_devices(&DeviceQuery {
+    let wild = listed(
+        s,
+        DeviceQuery {
             search: Some("%".into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            ..all()
+        },
+    )
+    .await;
     assert!(wild.is_empty(), "LIKE metacharacters are literal");
+}
 
+/// Disabling (audited once), last seen (never backwards), deleting (also with the owner).
+async fn disable_touch_and_delete(s: &SqlStore, laptop: &Device, bob: &User) {
     // Disable: audited once; disabling again changes nothing.
     let mut watch = AuditWatch::start(s).await;
     assert!(
@@ -148,14 +183,14 @@ pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
             .unwrap()
     );
     watch.none(s, "no-op disable").await;
-    let disabled = s
-        .list_devices(&DeviceQuery {
+    let disabled = listed(
+        s,
+        DeviceQuery {
             state: Some(DeviceState::Disabled),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            ..all()
+        },
+    )
+    .await;
     assert_eq!(disabled.len(), 1);
 
     // last_seen never moves backwards.
@@ -168,14 +203,14 @@ pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
         s.get_device(laptop.id).await.unwrap().unwrap().last_seen,
         later
     );
-    let stale = s
-        .list_devices(&DeviceQuery {
+    let stale = listed(
+        s,
+        DeviceQuery {
             last_seen_before: Some(later),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+            ..all()
+        },
+    )
+    .await;
     assert_eq!(stale.len(), 5, "every device but the one seen later");
 
     // Delete; deleting a user removes their devices.
@@ -192,15 +227,7 @@ pub async fn devices_round_trip_with_audit_and_paging(db: &TestDb) {
     );
     assert_eq!(s.device_by_fingerprint(&fp(1)).await.unwrap(), None);
     s.delete_user(bob.id, draft("user.delete")).await.unwrap();
-    assert!(
-        s.list_devices(&DeviceQuery {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .is_empty()
-    );
+    assert!(listed(s, all()).await.is_empty());
 }
 
 pub async fn compliance_changes_reach_the_change_feed_after_commit(db: &TestDb) {

@@ -2,8 +2,8 @@
 
 use crate::support::*;
 use trustplane_core::identity::Role;
-use trustplane_store::StoreError;
 use trustplane_store::prelude::*;
+use trustplane_store::{SqlStore, StoreError};
 use uuid::Uuid;
 
 pub async fn create_and_find_groups(db: &TestDb) {
@@ -228,7 +228,11 @@ pub async fn roles(db: &TestDb) {
         ["Bea"]
     );
 
-    // Roles given at creation are stored with the user.
+    roles_given_at_creation_are_stored(s).await;
+}
+
+/// Roles given at creation are stored with the user (beside Bea, a helpdesk administrator).
+async fn roles_given_at_creation_are_stored(s: &SqlStore) {
     let dee = user("dee");
     s.create_user(
         &dee,

@@ -117,7 +117,10 @@ store_tests! {
     ],
     sign_ins: [
         record_and_round_trip,
-        filters,
+        filters_by_user_and_name,
+        filters_by_result_and_reason,
+        filters_by_time_window,
+        filters_combine,
         newest_first_and_limit,
         conditional_access_filters,
     ],

@@ -2,10 +2,11 @@
 //! log never.
 
 use crate::support::*;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
+use trustplane_core::identity::User;
 use trustplane_core::signin::{SignInEvent, SignInResult};
 use trustplane_store::prelude::*;
-use trustplane_store::{Application, Expired, OidcClient, OidcToken};
+use trustplane_store::{Application, Expired, OidcClient, OidcToken, SqlStore};
 use uuid::Uuid;
 
 fn sign_in(at: time::OffsetDateTime) -> SignInEvent {
@@ -84,29 +85,7 @@ pub async fn expired_rows_go_in_batches_and_live_rows_stay(db: &TestDb) {
     oidc_client(s).await;
     let mut watch = AuditWatch::start(s).await;
 
-    // Sessions: one live, one past its idle expiry, one past its absolute expiry, one
-    // revoked (and otherwise live).
-    let live = session(u.id, t);
-    let mut idle = session(u.id, t - Duration::hours(10));
-    idle.absolute_expires_at = t + Duration::hours(10);
-    let absolute = session(u.id, t - Duration::days(3));
-    let revoked = session(u.id, t);
-    for (x, h) in [
-        (&live, "a"),
-        (&idle, "b"),
-        (&absolute, "c"),
-        (&revoked, "d"),
-    ] {
-        s.create_session(x, h).await.unwrap();
-    }
-    s.revoke_session(revoked.id, t - Duration::minutes(1), None)
-        .await
-        .unwrap();
-    assert_eq!(s.purge_expired(Expired::Sessions, t, 100).await.unwrap(), 3);
-    assert!(s.get_session(live.id).await.unwrap().is_some());
-    for gone in [&idle, &absolute, &revoked] {
-        assert!(s.get_session(gone.id).await.unwrap().is_none());
-    }
+    sessions_go_when_expired_or_revoked(s, &u, t).await;
 
     // Tokens: 5 expired, 1 live; batches of 2.
     for i in 0..5 {
@@ -154,7 +133,43 @@ pub async fn expired_rows_go_in_batches_and_live_rows_stay(db: &TestDb) {
         Some("{}")
     );
 
-    // The sign-in log: rows written before the cutoff.
+    sign_ins_go_by_when_they_were_written(s, t).await;
+
+    // Every other kind runs on this schema (nothing to delete) and nothing was audited.
+    for k in Expired::EXPIRING {
+        s.purge_expired(k, t, 10).await.unwrap();
+    }
+    watch.none(s, "retention").await;
+}
+
+/// Sessions: one live, one past its idle expiry, one past its absolute expiry, one revoked
+/// (and otherwise live).
+async fn sessions_go_when_expired_or_revoked(s: &SqlStore, u: &User, t: OffsetDateTime) {
+    let live = session(u.id, t);
+    let mut idle = session(u.id, t - Duration::hours(10));
+    idle.absolute_expires_at = t + Duration::hours(10);
+    let absolute = session(u.id, t - Duration::days(3));
+    let revoked = session(u.id, t);
+    for (x, h) in [
+        (&live, "a"),
+        (&idle, "b"),
+        (&absolute, "c"),
+        (&revoked, "d"),
+    ] {
+        s.create_session(x, h).await.unwrap();
+    }
+    s.revoke_session(revoked.id, t - Duration::minutes(1), None)
+        .await
+        .unwrap();
+    assert_eq!(s.purge_expired(Expired::Sessions, t, 100).await.unwrap(), 3);
+    assert!(s.get_session(live.id).await.unwrap().is_some());
+    for gone in [&idle, &absolute, &revoked] {
+        assert!(s.get_session(gone.id).await.unwrap().is_none());
+    }
+}
+
+/// The sign-in log: rows written before the cutoff.
+async fn sign_ins_go_by_when_they_were_written(s: &SqlStore, t: OffsetDateTime) {
     let old = sign_in(t - Duration::days(91));
     let recent = sign_in(t - Duration::days(89));
     s.record_sign_in(&old).await.unwrap();
@@ -177,10 +192,4 @@ pub async fn expired_rows_go_in_batches_and_live_rows_stay(db: &TestDb) {
         left.iter().map(|e| e.id).collect::<Vec<_>>(),
         vec![recent.id]
     );
-
-    // Every other kind runs on this schema (nothing to delete) and nothing was audited.
-    for k in Expired::EXPIRING {
-        s.purge_expired(k, t, 10).await.unwrap();
-    }
-    watch.none(s, "retention").await;
 }

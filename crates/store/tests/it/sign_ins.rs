@@ -3,8 +3,8 @@
 use crate::support::*;
 use time::{Duration, OffsetDateTime};
 use trustplane_core::signin::{SignInEvent, SignInResult};
-use trustplane_store::SignInQuery;
 use trustplane_store::prelude::*;
+use trustplane_store::{SignInQuery, SqlStore};
 use uuid::Uuid;
 
 fn event(
@@ -107,206 +107,183 @@ pub async fn record_and_round_trip(db: &TestDb) {
     assert_eq!(after[0].user_id, Some(u.id));
 }
 
-pub async fn filters(db: &TestDb) {
-    let s = &db.store;
-    let fred = add_user(s, "fred").await;
-    let gina = add_user(s, "gina").await;
-    let t = now();
-    let at = |i: i64| t + Duration::seconds(i);
-    use SignInResult::*;
-    let evs = [
-        event(at(0), Some(fred.id), "fred", Success, None),
-        event(
-            at(1),
-            Some(fred.id),
-            "FRED",
-            Failure,
-            Some("wrong_password"),
-        ),
-        event(at(2), None, "ghost", Failure, Some("unknown_user")),
-        event(at(3), Some(gina.id), "gina", Interrupted, None),
-        event(
-            at(4),
-            Some(gina.id),
-            "Gina",
-            Failure,
-            Some("wrong_password"),
-        ),
-        event(at(5), None, "fred2", Failure, Some("unknown_user")),
-        event(at(6), Some(fred.id), "Fred", Failure, Some("locked_out")),
-        event(at(7), None, "ÖZIL", Failure, Some("unknown_user")),
-    ];
-    for e in &evs {
-        s.record_sign_in(e).await.unwrap();
-    }
-    let e = |i: usize| evs[i].id;
-    let got = |v: Vec<SignInEvent>| ids(&v);
+/// The ids of the sign-ins a query finds (`f` adjusts it), newest first.
+async fn found(s: &SqlStore, f: impl FnOnce(&mut SignInQuery)) -> Vec<Uuid> {
+    ids(&s.list_sign_ins(&query(f)).await.unwrap())
+}
 
+/// What the filter tests search: eight sign-ins of fred, gina and unknown names, one second
+/// apart.
+struct Recorded {
+    fred: Uuid,
+    gina: Uuid,
+    t: OffsetDateTime,
+    ids: Vec<Uuid>,
+}
+
+impl Recorded {
+    async fn new(s: &SqlStore) -> Recorded {
+        let fred = add_user(s, "fred").await.id;
+        let gina = add_user(s, "gina").await.id;
+        let t = now();
+        let at = |i: i64| t + Duration::seconds(i);
+        use SignInResult::*;
+        let evs = [
+            event(at(0), Some(fred), "fred", Success, None),
+            event(at(1), Some(fred), "FRED", Failure, Some("wrong_password")),
+            event(at(2), None, "ghost", Failure, Some("unknown_user")),
+            event(at(3), Some(gina), "gina", Interrupted, None),
+            event(at(4), Some(gina), "Gina", Failure, Some("wrong_password")),
+            event(at(5), None, "fred2", Failure, Some("unknown_user")),
+            event(at(6), Some(fred), "Fred", Failure, Some("locked_out")),
+            event(at(7), None, "ÖZIL", Failure, Some("unknown_user")),
+        ];
+        for e in &evs {
+            s.record_sign_in(e).await.unwrap();
+        }
+        Recorded {
+            fred,
+            gina,
+            t,
+            ids: ids(&evs),
+        }
+    }
+
+    /// The id of the `i`th sign-in.
+    fn e(&self, i: usize) -> Uuid {
+        self.ids[i]
+    }
+
+    /// The time of the `i`th sign-in.
+    fn at(&self, i: i64) -> OffsetDateTime {
+        self.t + Duration::seconds(i)
+    }
+}
+
+pub async fn filters_by_user_and_name(db: &TestDb) {
+    let s = &db.store;
+    let r = Recorded::new(s).await;
+    let e = |i| r.e(i);
+    // No filter: every sign-in, newest first.
     assert_eq!(
-        got(s.list_sign_ins(&query(|_| {})).await.unwrap()),
+        found(s, |_| {}).await,
         [e(7), e(6), e(5), e(4), e(3), e(2), e(1), e(0)]
     );
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.user_id = Some(fred.id)))
-            .await
-            .unwrap()),
+        found(s, |q| q.user_id = Some(r.fred)).await,
         [e(6), e(1), e(0)]
     );
     assert!(
-        s.list_sign_ins(&query(|q| q.user_id = Some(Uuid::now_v7())))
+        found(s, |q| q.user_id = Some(Uuid::now_v7()))
             .await
-            .unwrap()
             .is_empty()
     );
     // Username: exact, case-insensitive; not a substring match ("fred2" is someone else).
     for typed in ["fred", "FRED", "Fred", " fred "] {
         assert_eq!(
-            got(s
-                .list_sign_ins(&query(|q| q.username = Some(typed.into())))
-                .await
-                .unwrap()),
+            found(s, |q| q.username = Some(typed.into())).await,
             [e(6), e(1), e(0)],
             "{typed:?}"
         );
     }
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.username = Some("GHOST".into())))
-            .await
-            .unwrap()),
+        found(s, |q| q.username = Some("GHOST".into())).await,
         [e(2)]
     );
     // Non-ASCII names are found as typed on both backends.
-    assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.username = Some("ÖZIL".into())))
-            .await
-            .unwrap()),
-        [e(7)]
-    );
+    assert_eq!(found(s, |q| q.username = Some("ÖZIL".into())).await, [e(7)]);
     assert!(
-        s.list_sign_ins(&query(|q| q.username = Some("fre".into())))
+        found(s, |q| q.username = Some("fre".into()))
             .await
-            .unwrap()
             .is_empty()
     );
     assert!(
-        s.list_sign_ins(&query(|q| q.username = Some("fre%".into())))
+        found(s, |q| q.username = Some("fre%".into()))
             .await
-            .unwrap()
             .is_empty()
     );
-    // Result.
+}
+
+pub async fn filters_by_result_and_reason(db: &TestDb) {
+    let s = &db.store;
+    let r = Recorded::new(s).await;
+    let e = |i| r.e(i);
+    use SignInResult::*;
+    assert_eq!(found(s, |q| q.result = Some(Success)).await, [e(0)]);
+    assert_eq!(found(s, |q| q.result = Some(Interrupted)).await, [e(3)]);
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.result = Some(Success)))
-            .await
-            .unwrap()),
-        [e(0)]
-    );
-    assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.result = Some(Interrupted)))
-            .await
-            .unwrap()),
-        [e(3)]
-    );
-    assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.result = Some(Failure)))
-            .await
-            .unwrap()),
+        found(s, |q| q.result = Some(Failure)).await,
         [e(7), e(6), e(5), e(4), e(2), e(1)]
     );
     // Failure reason: exact.
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.failure_reason = Some("wrong_password".into())))
-            .await
-            .unwrap()),
+        found(s, |q| q.failure_reason = Some("wrong_password".into())).await,
         [e(4), e(1)]
     );
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.failure_reason = Some("unknown_user".into())))
-            .await
-            .unwrap()),
+        found(s, |q| q.failure_reason = Some("unknown_user".into())).await,
         [e(7), e(5), e(2)]
     );
     assert!(
-        s.list_sign_ins(&query(|q| q.failure_reason = Some("wrong".into())))
+        found(s, |q| q.failure_reason = Some("wrong".into()))
             .await
-            .unwrap()
             .is_empty()
     );
-    // Time window: since is inclusive, until exclusive.
+}
+
+pub async fn filters_by_time_window(db: &TestDb) {
+    let s = &db.store;
+    let r = Recorded::new(s).await;
+    let (e, at) = (|i| r.e(i), |i| r.at(i));
+    // Since is inclusive, until exclusive.
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.since = Some(at(4))))
-            .await
-            .unwrap()),
+        found(s, |q| q.since = Some(at(4))).await,
         [e(7), e(6), e(5), e(4)]
     );
+    assert_eq!(found(s, |q| q.until = Some(at(2))).await, [e(1), e(0)]);
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.until = Some(at(2))))
-            .await
-            .unwrap()),
-        [e(1), e(0)]
-    );
-    assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| {
-                q.since = Some(at(1));
-                q.until = Some(at(4));
-            }))
-            .await
-            .unwrap()),
+        found(s, |q| {
+            q.since = Some(at(1));
+            q.until = Some(at(4));
+        })
+        .await,
         [e(3), e(2), e(1)]
     );
-    assert!(
-        s.list_sign_ins(&query(|q| q.since = Some(at(8))))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(found(s, |q| q.since = Some(at(8))).await.is_empty());
     // Millisecond resolution at the edges.
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| q.until = Some(at(0) + Duration::milliseconds(1))))
-            .await
-            .unwrap()),
+        found(s, |q| q.until = Some(at(0) + Duration::milliseconds(1))).await,
         [e(0)]
     );
     assert!(
-        s.list_sign_ins(&query(|q| q.since = Some(at(7) + Duration::milliseconds(1))))
+        found(s, |q| q.since = Some(at(7) + Duration::milliseconds(1)))
             .await
-            .unwrap()
             .is_empty()
     );
+}
+
+pub async fn filters_combine(db: &TestDb) {
+    let s = &db.store;
+    let r = Recorded::new(s).await;
     // Every filter at once.
     assert_eq!(
-        got(s
-            .list_sign_ins(&query(|q| {
-                q.user_id = Some(fred.id);
-                q.username = Some("fred".into());
-                q.result = Some(Failure);
-                q.failure_reason = Some("wrong_password".into());
-                q.since = Some(at(1));
-                q.until = Some(at(2));
-            }))
-            .await
-            .unwrap()),
-        [e(1)]
+        found(s, |q| {
+            q.user_id = Some(r.fred);
+            q.username = Some("fred".into());
+            q.result = Some(SignInResult::Failure);
+            q.failure_reason = Some("wrong_password".into());
+            q.since = Some(r.at(1));
+            q.until = Some(r.at(2));
+        })
+        .await,
+        [r.e(1)]
     );
     assert!(
-        s.list_sign_ins(&query(|q| {
-            q.user_id = Some(gina.id);
+        found(s, |q| {
+            q.user_id = Some(r.gina);
             q.username = Some("fred".into());
-        }))
+        })
         .await
-        .unwrap()
         .is_empty()
     );
 }

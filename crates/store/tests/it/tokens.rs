@@ -1,11 +1,12 @@
 //! API tokens for the admin API.
 
 use crate::support::*;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::identity::Role;
-use trustplane_store::StoreError;
+use trustplane_core::session::ApiToken;
 use trustplane_store::prelude::*;
+use trustplane_store::{SqlStore, StoreError};
 use uuid::Uuid;
 
 pub async fn api_token_lifecycle(db: &TestDb) {
@@ -57,33 +58,8 @@ pub async fn api_token_lifecycle(db: &TestDb) {
     audit.none(s, "duplicate token").await;
     assert_eq!(s.list_api_tokens().await.unwrap().len(), 2);
 
-    // Touch records the last use, of that token only, and a later touch moves it on.
     let used = t + Duration::minutes(1);
-    s.touch_api_token(ci.id, used).await.unwrap();
-    assert_eq!(
-        s.api_token_by_secret("tok-hash-ci")
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
-        Some(used)
-    );
-    s.touch_api_token(ci.id, used + Duration::minutes(1))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.api_token_by_secret("tok-hash-ci")
-            .await
-            .unwrap()
-            .unwrap()
-            .last_used_at,
-        Some(used + Duration::minutes(1))
-    );
-    assert_eq!(
-        s.api_token_by_secret("tok-hash-ops").await.unwrap(),
-        Some(ops.clone())
-    );
-    s.touch_api_token(Uuid::now_v7(), used).await.unwrap();
+    touch_records_the_last_use(s, &ci, &ops, used).await;
     audit.none(s, "touching tokens").await;
 
     // Revoke: once, audited once; it stays listed but is no longer usable.
@@ -113,4 +89,39 @@ pub async fn api_token_lifecycle(db: &TestDb) {
     assert_eq!(listed[1].revoked_at, Some(at));
     assert!(listed[0].is_usable(at), "the other token is unaffected");
     assert_eq!(listed[0], ops);
+}
+
+/// Touch records the last use, of that token only, and a later touch moves it on; touching
+/// an unknown token is no error.
+async fn touch_records_the_last_use(
+    s: &SqlStore,
+    ci: &ApiToken,
+    ops: &ApiToken,
+    used: OffsetDateTime,
+) {
+    s.touch_api_token(ci.id, used).await.unwrap();
+    assert_eq!(
+        s.api_token_by_secret("tok-hash-ci")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(used)
+    );
+    s.touch_api_token(ci.id, used + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.api_token_by_secret("tok-hash-ci")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
+        Some(used + Duration::minutes(1))
+    );
+    assert_eq!(
+        s.api_token_by_secret("tok-hash-ops").await.unwrap(),
+        Some(ops.clone())
+    );
+    s.touch_api_token(Uuid::now_v7(), used).await.unwrap();
 }

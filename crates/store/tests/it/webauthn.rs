@@ -1,11 +1,11 @@
 //! WebAuthn credentials and ceremonies.
 
 use crate::support::*;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use trustplane_core::mfa::MfaKind;
 use trustplane_core::mfa::webauthn::WebauthnCredential;
-use trustplane_store::StoreError;
 use trustplane_store::prelude::*;
+use trustplane_store::{SqlStore, StoreError};
 use uuid::Uuid;
 
 fn cred(user: Uuid, cred_id: &str, synced: bool, at: time::OffsetDateTime) -> WebauthnCredential {
@@ -73,24 +73,7 @@ pub async fn credentials_lifecycle(db: &TestDb) {
     assert_eq!(s.webauthn_by_credential_id("A\0").await.unwrap(), None);
     assert_eq!(s.webauthn_keys(u.id).await.unwrap().len(), 2);
 
-    // Uses: compare-and-set on the counter.
-    let used = t + Duration::seconds(5);
-    assert!(
-        s.record_webauthn_use(a.id, 3, 4, true, "{\"k\":3}", used)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !s.record_webauthn_use(a.id, 3, 5, true, "{\"k\":4}", used)
-            .await
-            .unwrap(),
-        "stale expected counter"
-    );
-    let (got, key) = s.webauthn_by_credential_id("AAAA").await.unwrap().unwrap();
-    assert_eq!(got.sign_count, 4);
-    assert!(got.backup_state);
-    assert_eq!(got.last_used_at, Some(ms(used)));
-    assert_eq!(key, "{\"k\":3}");
+    uses_compare_and_set_the_counter(s, &a, t).await;
 
     // Rename: only the owner's credential, audited.
     assert!(
@@ -130,6 +113,27 @@ pub async fn credentials_lifecycle(db: &TestDb) {
     // Deleting the user deletes the rest.
     s.delete_user(u.id, draft("user.delete")).await.unwrap();
     assert_eq!(s.webauthn_by_credential_id("BBBB").await.unwrap(), None);
+}
+
+/// Uses: compare-and-set on the counter.
+async fn uses_compare_and_set_the_counter(s: &SqlStore, a: &WebauthnCredential, t: OffsetDateTime) {
+    let used = t + Duration::seconds(5);
+    assert!(
+        s.record_webauthn_use(a.id, 3, 4, true, "{\"k\":3}", used)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.record_webauthn_use(a.id, 3, 5, true, "{\"k\":4}", used)
+            .await
+            .unwrap(),
+        "stale expected counter"
+    );
+    let (got, key) = s.webauthn_by_credential_id("AAAA").await.unwrap().unwrap();
+    assert_eq!(got.sign_count, 4);
+    assert!(got.backup_state);
+    assert_eq!(got.last_used_at, Some(ms(used)));
+    assert_eq!(key, "{\"k\":3}");
 }
 
 pub async fn ceremonies_are_single_use_bound_and_expire(db: &TestDb) {
