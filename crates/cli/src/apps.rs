@@ -2,7 +2,7 @@
 //! and their routes, information protection (sensitivity labels, authentication contexts) and
 //! signing keys, on the configured database, audited like the API.
 
-use crate::CliError;
+use crate::{CliError, pretty};
 use clap::Subcommand;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -100,10 +100,6 @@ pub enum KeysCmd {
         #[arg(long, default_value = "ES256")]
         alg: String,
     },
-}
-
-fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn in_use(e: StoreError) -> CliError {

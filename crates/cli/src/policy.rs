@@ -1,7 +1,7 @@
 //! `trustplane policy …`: conditional access from the command line, on the configured
 //! database (the same validation, versioning and audit as the API).
 
-use crate::CliError;
+use crate::{CliError, pretty};
 use clap::Subcommand;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -81,15 +81,7 @@ pub enum PolicyCmd {
 }
 
 fn read(file: &str) -> Result<(String, bool), CliError> {
-    let text = if file == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| CliError::Other(format!("reading standard input: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| CliError::Other(format!("reading {file}: {e}")))?
-    };
+    let text = crate::read_input(file)?;
     let yaml = file.ends_with(".yaml") || file.ends_with(".yml");
     Ok((text, yaml))
 }
@@ -103,10 +95,6 @@ fn parse<T: serde::de::DeserializeOwned>(
             .map_err(|_| CliError::Other(format!("--{flag}: {s:?} is not a valid value")))
     })
     .transpose()
-}
-
-fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn print_warnings(w: &[trustplane_core::access::Warning]) {
