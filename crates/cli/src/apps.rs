@@ -2,7 +2,7 @@
 //! and their routes, information protection (sensitivity labels, authentication contexts) and
 //! signing keys, on the configured database, audited like the API.
 
-use crate::CliError;
+use crate::{CliError, pretty};
 use clap::Subcommand;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,10 +102,6 @@ pub enum KeysCmd {
     },
 }
 
-fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))
-}
-
 fn in_use(e: StoreError) -> CliError {
     match e {
         StoreError::InUse(m) => CliError::Other(m.to_string()),
@@ -123,15 +119,7 @@ pub async fn apps(
     let store = store.as_ref();
     let now = OffsetDateTime::now_utc();
     match cmd {
-        AppsCmd::List => {
-            let routes = store.list_routes(None).await?;
-            let mut out = Vec::new();
-            for a in store.list_applications().await? {
-                let mine: Vec<&Route> = routes.iter().filter(|r| r.app_id == a.id).collect();
-                out.push(serde_json::json!({ "application": a, "routes": mine }));
-            }
-            println!("{}", pretty(&out)?);
-        }
+        AppsCmd::List => list_apps(store).await?,
         AppsCmd::Create {
             id,
             name,
@@ -145,32 +133,15 @@ pub async fn apps(
                 hosts.push(check_host(h)?);
             }
             let app = Application {
-                id: id.clone(),
+                id,
                 name,
                 allowed_hosts: hosts,
                 sensitivity_label: label,
                 created_at: now,
             };
-            let audit =
-                AuditDraft::new(actor, "application.create", "application", Some(id.clone()))
-                    .after(
-                        &serde_json::json!({ "name": app.name, "allowed_hosts": app.allowed_hosts,
-                    "sensitivity_label": app.sensitivity_label }),
-                    );
-            store
-                .create_application(&app, audit)
-                .await
-                .map_err(in_use)?;
-            println!("Created application {id}.");
+            create_app(store, actor, &app).await?;
         }
-        AppsCmd::Delete { id } => {
-            let audit =
-                AuditDraft::new(actor, "application.delete", "application", Some(id.clone()));
-            if !store.delete_application(&id, audit).await? {
-                return Err(CliError::Other(format!("no application {id}")));
-            }
-            println!("Deleted application {id} and its routes.");
-        }
+        AppsCmd::Delete { id } => delete_app(store, actor, &id).await?,
         AppsCmd::AddRoute {
             app,
             host,
@@ -182,39 +153,17 @@ pub async fn apps(
             check_prefix(&path_prefix)?;
             let route = Route {
                 id: Uuid::now_v7(),
-                app_id: app.clone(),
+                app_id: app,
                 host,
                 path_prefix,
                 sensitivity_label: label,
                 case_insensitive,
                 created_at: now,
             };
-            let audit = AuditDraft::new(actor, "application.route.add", "application", Some(app))
-                .after(
-                    &serde_json::json!({ "route_id": route.id, "host": route.host,
-                    "path_prefix": route.path_prefix, "sensitivity_label": route.sensitivity_label,
-                    "case_insensitive": route.case_insensitive }),
-                );
-            store.add_route(&route, audit).await.map_err(in_use)?;
-            println!(
-                "Added route {} ({}{}).",
-                route.id, route.host, route.path_prefix
-            );
+            add_route(store, actor, &route).await?;
         }
         AppsCmd::RemoveRoute { app, route_id } => {
-            let audit = AuditDraft::new(
-                actor,
-                "application.route.remove",
-                "application",
-                Some(app.clone()),
-            )
-            .before(&serde_json::json!({ "route_id": route_id }));
-            if !store.remove_route(&app, route_id, audit).await? {
-                return Err(CliError::Other(format!(
-                    "application {app} has no route {route_id}"
-                )));
-            }
-            println!("Removed route {route_id}.");
+            remove_route(store, actor, &app, route_id).await?;
         }
         AppsCmd::Label {
             app,
@@ -225,26 +174,112 @@ pub async fn apps(
             if clear == label.is_some() {
                 return Err(CliError::Other("give a LABEL, or --clear".into()));
             }
-            let audit = AuditDraft::new(
-                actor,
-                "application.sensitivity_label.set",
-                "application",
-                Some(app.clone()),
-            )
-            .after(&serde_json::json!({ "route_id": route, "label": label }));
-            if !store
-                .set_sensitivity_label(&app, route, label.as_deref(), audit)
-                .await
-                .map_err(in_use)?
-            {
-                return Err(CliError::Other(format!(
-                    "no such application or route: {app}"
-                )));
-            }
-            println!("Label of {app} set.");
+            set_label(store, actor, &app, route, label).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn list_apps(store: &dyn Store) -> Result<(), CliError> {
+    let routes = store.list_routes(None).await?;
+    let mut out = Vec::new();
+    for a in store.list_applications().await? {
+        let mine: Vec<&Route> = routes.iter().filter(|r| r.app_id == a.id).collect();
+        out.push(serde_json::json!({ "application": a, "routes": mine }));
+    }
+    println!("{}", pretty(&out)?);
+    Ok(())
+}
+
+async fn create_app(store: &dyn Store, actor: &Actor, app: &Application) -> Result<(), CliError> {
+    let id = &app.id;
+    let audit = AuditDraft::new(actor, "application.create", "application", Some(id.clone()))
+        .after(
+            &serde_json::json!({ "name": app.name, "allowed_hosts": app.allowed_hosts,
+            "sensitivity_label": app.sensitivity_label }),
+        );
+    store.create_application(app, audit).await.map_err(in_use)?;
+    println!("Created application {id}.");
+    Ok(())
+}
+
+async fn delete_app(store: &dyn Store, actor: &Actor, id: &str) -> Result<(), CliError> {
+    let audit = AuditDraft::new(
+        actor,
+        "application.delete",
+        "application",
+        Some(id.to_string()),
+    );
+    if !store.delete_application(id, audit).await? {
+        return Err(CliError::Other(format!("no application {id}")));
+    }
+    println!("Deleted application {id} and its routes.");
+    Ok(())
+}
+
+async fn add_route(store: &dyn Store, actor: &Actor, route: &Route) -> Result<(), CliError> {
+    let app = Some(route.app_id.clone());
+    let audit = AuditDraft::new(actor, "application.route.add", "application", app).after(
+        &serde_json::json!({ "route_id": route.id, "host": route.host,
+            "path_prefix": route.path_prefix, "sensitivity_label": route.sensitivity_label,
+            "case_insensitive": route.case_insensitive }),
+    );
+    store.add_route(route, audit).await.map_err(in_use)?;
+    println!(
+        "Added route {} ({}{}).",
+        route.id, route.host, route.path_prefix
+    );
+    Ok(())
+}
+
+async fn remove_route(
+    store: &dyn Store,
+    actor: &Actor,
+    app: &str,
+    route_id: Uuid,
+) -> Result<(), CliError> {
+    let audit = AuditDraft::new(
+        actor,
+        "application.route.remove",
+        "application",
+        Some(app.to_string()),
+    )
+    .before(&serde_json::json!({ "route_id": route_id }));
+    if !store.remove_route(app, route_id, audit).await? {
+        return Err(CliError::Other(format!(
+            "application {app} has no route {route_id}"
+        )));
+    }
+    println!("Removed route {route_id}.");
+    Ok(())
+}
+
+/// Sets (or with `None` removes) the label of an application or one of its routes.
+async fn set_label(
+    store: &dyn Store,
+    actor: &Actor,
+    app: &str,
+    route: Option<Uuid>,
+    label: Option<String>,
+) -> Result<(), CliError> {
+    let audit = AuditDraft::new(
+        actor,
+        "application.sensitivity_label.set",
+        "application",
+        Some(app.to_string()),
+    )
+    .after(&serde_json::json!({ "route_id": route, "label": label }));
+    if !store
+        .set_sensitivity_label(app, route, label.as_deref(), audit)
+        .await
+        .map_err(in_use)?
+    {
+        return Err(CliError::Other(format!(
+            "no such application or route: {app}"
+        )));
+    }
+    println!("Label of {app} set.");
+    Ok(())
 }
 
 pub async fn labels(

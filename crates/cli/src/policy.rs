@@ -1,11 +1,11 @@
 //! `trustplane policy …`: conditional access from the command line, on the configured
 //! database (the same validation, versioning and audit as the API).
 
-use crate::CliError;
-use clap::Subcommand;
+use crate::{CliError, pretty};
+use clap::{Args, Subcommand};
 use std::process::ExitCode;
 use std::sync::Arc;
-use trustplane_core::access::{ClientAppType, DevicePlatform};
+use trustplane_core::access::{ClientAppType, DevicePlatform, PolicySet};
 use trustplane_core::audit::Actor;
 use trustplane_core::risk::RiskLevel;
 use trustplane_server::enforce::policy::{self, PolicyCache};
@@ -33,42 +33,7 @@ pub enum PolicyCmd {
     /// Print the shipped templates (all disabled).
     Templates,
     /// The decision, and why, for a hypothetical request.
-    WhatIf {
-        /// Login name or user id.
-        #[arg(long)]
-        user: String,
-        /// Application id (default: trustplane itself).
-        #[arg(long)]
-        app: Option<String>,
-        #[arg(long)]
-        ip: Option<std::net::IpAddr>,
-        /// Two-letter country code.
-        #[arg(long)]
-        country: Option<String>,
-        /// android, ios, windows, macos or linux.
-        #[arg(long)]
-        platform: Option<String>,
-        /// browser, app or other.
-        #[arg(long)]
-        client: Option<String>,
-        /// low, medium or high.
-        #[arg(long)]
-        sign_in_risk: Option<String>,
-        /// low, medium or high (default: the user's real risk).
-        #[arg(long)]
-        user_risk: Option<String>,
-        /// A device with this compliance state.
-        #[arg(long)]
-        device_compliant: Option<bool>,
-        /// A registered device (id): its real state is used.
-        #[arg(long)]
-        device: Option<uuid::Uuid>,
-        /// The user has also passed a second factor.
-        #[arg(long)]
-        mfa: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    WhatIf(WhatIfArgs),
     /// Evaluate a draft policy set against the sign-ins of the last N days.
     Replay {
         #[arg(long)]
@@ -80,16 +45,46 @@ pub enum PolicyCmd {
     },
 }
 
+#[derive(Args)]
+pub struct WhatIfArgs {
+    /// Login name or user id.
+    #[arg(long)]
+    user: String,
+    /// Application id (default: trustplane itself).
+    #[arg(long)]
+    app: Option<String>,
+    #[arg(long)]
+    ip: Option<std::net::IpAddr>,
+    /// Two-letter country code.
+    #[arg(long)]
+    country: Option<String>,
+    /// android, ios, windows, macos or linux.
+    #[arg(long)]
+    platform: Option<String>,
+    /// browser, app or other.
+    #[arg(long)]
+    client: Option<String>,
+    /// low, medium or high.
+    #[arg(long)]
+    sign_in_risk: Option<String>,
+    /// low, medium or high (default: the user's real risk).
+    #[arg(long)]
+    user_risk: Option<String>,
+    /// A device with this compliance state.
+    #[arg(long)]
+    device_compliant: Option<bool>,
+    /// A registered device (id): its real state is used.
+    #[arg(long)]
+    device: Option<uuid::Uuid>,
+    /// The user has also passed a second factor.
+    #[arg(long)]
+    mfa: bool,
+    #[arg(long)]
+    json: bool,
+}
+
 fn read(file: &str) -> Result<(String, bool), CliError> {
-    let text = if file == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-            .map_err(|e| CliError::Other(format!("reading standard input: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| CliError::Other(format!("reading {file}: {e}")))?
-    };
+    let text = crate::read_input(file)?;
     let yaml = file.ends_with(".yaml") || file.ends_with(".yml");
     Ok((text, yaml))
 }
@@ -103,10 +98,6 @@ fn parse<T: serde::de::DeserializeOwned>(
             .map_err(|_| CliError::Other(format!("--{flag}: {s:?} is not a valid value")))
     })
     .transpose()
-}
-
-fn pretty<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))
 }
 
 fn print_warnings(w: &[trustplane_core::access::Warning]) {
@@ -123,22 +114,12 @@ pub async fn run(
     let store = store.as_ref();
     let cache = PolicyCache::default();
     match cmd {
-        PolicyCmd::Show => {
-            let loaded = cache.get(store).await?;
-            eprintln!("version {}", loaded.version);
-            print_warnings(&trustplane_core::access::lint(
-                &loaded.set,
-                &policy::lint_directory(store).await?,
-            ));
-            println!("{}", pretty(loaded.set.document())?);
-        }
+        PolicyCmd::Show => show(store, &cache).await?,
         PolicyCmd::Set { file, comment } => {
             let (text, yaml) = read(&file)?;
             let set = policy::validate(store, &text, yaml).await?;
-            let based_on = cache.get(store).await?.version;
-            let (saved, warnings) = policy::save(store, actor, &set, based_on, &comment).await?;
-            print_warnings(&warnings);
-            println!("Saved the policy set as version {}.", saved.version);
+            let version = save(store, &cache, actor, &set, &comment).await?;
+            println!("Saved the policy set as version {version}.");
         }
         PolicyCmd::Validate { file } => {
             let (text, yaml) = read(&file)?;
@@ -162,111 +143,132 @@ pub async fn run(
                 .await?
                 .ok_or_else(|| CliError::Other(format!("no version {version}")))?;
             let set = policy::validate(store, &v.document, false).await?;
-            let based_on = cache.get(store).await?.version;
-            let (saved, warnings) = policy::save(
-                store,
-                actor,
-                &set,
-                based_on,
-                &format!("restored version {version}"),
-            )
-            .await?;
-            print_warnings(&warnings);
-            println!("Restored version {version} as version {}.", saved.version);
+            let comment = format!("restored version {version}");
+            let saved = save(store, &cache, actor, &set, &comment).await?;
+            println!("Restored version {version} as version {saved}.");
         }
         PolicyCmd::Templates => println!("{}", pretty(&trustplane_core::access::templates())?),
-        PolicyCmd::WhatIf {
-            user,
-            app,
-            ip,
-            country,
-            platform,
-            client,
-            sign_in_risk,
-            user_risk,
-            device_compliant,
-            device,
-            mfa,
-            json,
-        } => {
-            let client = match client.as_deref() {
-                Some("app") => Some("mobile_desktop".to_string()),
-                _ => client,
-            };
-            let w = WhatIf {
-                user,
-                app,
-                ip,
-                country,
-                platform: parse::<DevicePlatform>("platform", platform)?,
-                client: parse::<ClientAppType>("client", client)?,
-                sign_in_risk: parse::<RiskLevel>("sign-in-risk", sign_in_risk)?,
-                user_risk: parse::<RiskLevel>("user-risk", user_risk)?,
-                device_compliant,
-                device,
-                mfa_done: mfa,
-            };
-            let r = what_if::what_if(store, &cache, &w, time::OffsetDateTime::now_utc()).await?;
-            if json {
-                println!("{}", pretty(&r)?);
-            } else {
-                println!(
-                    "decision: {} (policy set version {})",
-                    r["outcome"].as_str().unwrap_or_default(),
-                    r["version"]
-                );
-                if r["outcome"] != "allow" {
-                    println!("  {}", r["decision"]);
-                }
-                for rec in r["records"].as_array().into_iter().flatten() {
-                    let id = rec["policy_id"].as_str().unwrap_or_default();
-                    let state = rec["state"].as_str().unwrap_or_default();
-                    let line = if rec["applied"] == true {
-                        format!(
-                            "applied: {}",
-                            rec["result"]["result"].as_str().unwrap_or_default()
-                        )
-                    } else if let Some(why) = rec["excluded_by"].as_str() {
-                        format!("not applied: {why}")
-                    } else {
-                        rec["result"]["result"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    println!("  {id:<32} {state:<12} {line}");
-                }
-            }
-        }
-        PolicyCmd::Replay { draft, days, json } => {
-            let (text, yaml) = read(&draft)?;
-            let set = policy::validate(store, &text, yaml).await?;
-            let r = what_if::replay(store, &set, days).await?;
-            if json {
-                println!("{}", pretty(&r)?);
-            } else {
-                println!(
-                    "{} sign-ins replayed over {} days ({} without recorded signals skipped): {} decided differently",
-                    r.evaluated, r.days, r.skipped, r.changed
-                );
-                println!(
-                    "  newly blocked {}, no longer blocked {}, newly challenged {}, no longer challenged {}",
-                    r.newly_blocked,
-                    r.no_longer_blocked,
-                    r.newly_challenged,
-                    r.no_longer_challenged
-                );
-                if !r.users_affected.is_empty() {
-                    println!("  users affected: {}", r.users_affected.join(", "));
-                }
-                for c in &r.changes {
-                    println!(
-                        "  {} {:<24} {} -> {}",
-                        c.at, c.username, c.before["outcome"], c.after["outcome"]
-                    );
-                }
-            }
-        }
+        PolicyCmd::WhatIf(args) => what_if(store, &cache, args).await?,
+        PolicyCmd::Replay { draft, days, json } => replay(store, &draft, days, json).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn show(store: &dyn Store, cache: &PolicyCache) -> Result<(), CliError> {
+    let loaded = cache.get(store).await?;
+    eprintln!("version {}", loaded.version);
+    print_warnings(&trustplane_core::access::lint(
+        &loaded.set,
+        &policy::lint_directory(store).await?,
+    ));
+    println!("{}", pretty(loaded.set.document())?);
+    Ok(())
+}
+
+/// Saves `set` as the newest version, printing its lint warnings; returns the version.
+async fn save(
+    store: &dyn Store,
+    cache: &PolicyCache,
+    actor: &Actor,
+    set: &PolicySet,
+    comment: &str,
+) -> Result<i64, CliError> {
+    let based_on = cache.get(store).await?.version;
+    let (saved, warnings) = policy::save(store, actor, set, based_on, comment).await?;
+    print_warnings(&warnings);
+    Ok(saved.version)
+}
+
+async fn what_if(store: &dyn Store, cache: &PolicyCache, args: WhatIfArgs) -> Result<(), CliError> {
+    let WhatIfArgs {
+        user,
+        app,
+        ip,
+        country,
+        platform,
+        client,
+        sign_in_risk,
+        user_risk,
+        device_compliant,
+        device,
+        mfa,
+        json,
+    } = args;
+    let client = match client.as_deref() {
+        Some("app") => Some("mobile_desktop".to_string()),
+        _ => client,
+    };
+    let w = WhatIf {
+        user,
+        app,
+        ip,
+        country,
+        platform: parse::<DevicePlatform>("platform", platform)?,
+        client: parse::<ClientAppType>("client", client)?,
+        sign_in_risk: parse::<RiskLevel>("sign-in-risk", sign_in_risk)?,
+        user_risk: parse::<RiskLevel>("user-risk", user_risk)?,
+        device_compliant,
+        device,
+        mfa_done: mfa,
+    };
+    let r = what_if::what_if(store, cache, &w, time::OffsetDateTime::now_utc()).await?;
+    if json {
+        println!("{}", pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "decision: {} (policy set version {})",
+        r["outcome"].as_str().unwrap_or_default(),
+        r["version"]
+    );
+    if r["outcome"] != "allow" {
+        println!("  {}", r["decision"]);
+    }
+    for rec in r["records"].as_array().into_iter().flatten() {
+        let id = rec["policy_id"].as_str().unwrap_or_default();
+        let state = rec["state"].as_str().unwrap_or_default();
+        let line = if rec["applied"] == true {
+            format!(
+                "applied: {}",
+                rec["result"]["result"].as_str().unwrap_or_default()
+            )
+        } else if let Some(why) = rec["excluded_by"].as_str() {
+            format!("not applied: {why}")
+        } else {
+            rec["result"]["result"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        println!("  {id:<32} {state:<12} {line}");
+    }
+    Ok(())
+}
+
+async fn replay(store: &dyn Store, draft: &str, days: u32, json: bool) -> Result<(), CliError> {
+    let (text, yaml) = read(draft)?;
+    let set = policy::validate(store, &text, yaml).await?;
+    let r = what_if::replay(store, &set, days).await?;
+    if json {
+        println!("{}", pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "{} sign-ins replayed over {} days ({} without recorded signals skipped): {} decided differently",
+        r.evaluated, r.days, r.skipped, r.changed
+    );
+    println!(
+        "  newly blocked {}, no longer blocked {}, newly challenged {}, no longer challenged {}",
+        r.newly_blocked, r.no_longer_blocked, r.newly_challenged, r.no_longer_challenged
+    );
+    if !r.users_affected.is_empty() {
+        println!("  users affected: {}", r.users_affected.join(", "));
+    }
+    for c in &r.changes {
+        println!(
+            "  {} {:<24} {} -> {}",
+            c.at, c.username, c.before["outcome"], c.after["outcome"]
+        );
+    }
+    Ok(())
 }

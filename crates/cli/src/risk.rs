@@ -6,10 +6,10 @@
 use crate::CliError;
 use clap::Subcommand;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
-use trustplane_core::signin_risk::{Attempt, SigninRiskModel};
+use trustplane_core::signin_risk::{Attempt, Scored, SigninRiskModel};
 
 #[derive(Subcommand)]
 pub enum RiskCmd {
@@ -180,7 +180,28 @@ pub fn run(cmd: RiskCmd) -> Result<ExitCode, CliError> {
         .flexible(false)
         .from_path(&file)
         .map_err(|e| CliError::Other(format!("{}: {e}", file.display())))?;
-    let headers = rd.headers().map_err(|e| bad(1, e))?.clone();
+    let idx = column_indexes(rd.headers().map_err(|e| bad(1, e))?)?;
+    let mut out = scores_out.as_deref().map(ScoresOut::create).transpose()?;
+    let mut model = SigninRiskModel::new();
+    let started = std::time::Instant::now();
+    let tally = replay(&mut rd, &idx, &mut model, out.as_mut(), warmup_days)?;
+    if let Some(out) = out {
+        out.finish()?;
+    }
+    let result = tally.report(model.users(), started.elapsed().as_secs_f64());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
+    } else {
+        print_report(&result);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where each of [`COLUMNS`] is in the header.
+fn column_indexes(headers: &csv::StringRecord) -> Result<[usize; 16], CliError> {
     let mut idx = [0usize; 16];
     for (i, name) in COLUMNS.iter().enumerate() {
         idx[i] = headers
@@ -188,118 +209,151 @@ pub fn run(cmd: RiskCmd) -> Result<ExitCode, CliError> {
             .position(|h| h.trim() == *name)
             .ok_or_else(|| bad(1, format!("the header has no column {name:?}")))?;
     }
-    let mut out = match &scores_out {
-        Some(p) => {
-            let tmp = p.with_extension("partial");
-            let mut w = std::io::BufWriter::new(
-                std::fs::File::create(&tmp)
-                    .map_err(|e| CliError::Other(format!("{}: {e}", tmp.display())))?,
-            );
-            writeln!(w, "index,score,level,detections")
-                .map_err(|e| CliError::Other(e.to_string()))?;
-            Some((w, tmp, p.clone()))
-        }
-        None => None,
-    };
-    let mut model = SigninRiskModel::new();
-    let (mut legit, mut takeover, mut attack) = (Vec::new(), Vec::new(), Vec::new());
+    Ok(idx)
+}
+
+/// The `--scores-out` file, written under a temporary name and renamed when complete.
+struct ScoresOut {
+    w: std::io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl ScoresOut {
+    fn create(dest: &Path) -> Result<Self, CliError> {
+        let tmp = dest.with_extension("partial");
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .map_err(|e| CliError::Other(format!("{}: {e}", tmp.display())))?,
+        );
+        writeln!(w, "index,score,level,detections").map_err(|e| CliError::Other(e.to_string()))?;
+        Ok(ScoresOut {
+            w,
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    fn row(&mut self, index: &str, s: &Scored) -> Result<(), CliError> {
+        writeln!(
+            self.w,
+            "{},{:.4},{},{}",
+            index,
+            s.score,
+            level(s.score),
+            s.unfamiliar.join(";")
+        )
+        .map_err(|e| CliError::Other(e.to_string()))
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        self.w.flush().map_err(|e| CliError::Other(e.to_string()))?;
+        drop(self.w);
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| CliError::Other(format!("{}: {e}", self.dest.display())))
+    }
+}
+
+/// The scores of the rows after the warm-up, by label.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    legit: Vec<f64>,
+    takeover: Vec<f64>,
+    attack: Vec<f64>,
+}
+
+/// Scores every row in time order (each one before the model learns from it).
+fn replay(
+    rd: &mut csv::Reader<std::fs::File>,
+    idx: &[usize; 16],
+    model: &mut SigninRiskModel,
+    mut out: Option<&mut ScoresOut>,
+    warmup_days: u32,
+) -> Result<Tally, CliError> {
+    let mut tally = Tally::default();
     let mut first: Option<OffsetDateTime> = None;
-    let mut rows = 0u64;
-    let started = std::time::Instant::now();
     for (n, rec) in rd.records().enumerate() {
         let line = n as u64 + 2;
         let rec = rec.map_err(|e| bad(line, e))?;
-        let r = row(line, &rec, &idx)?;
+        let r = row(line, &rec, idx)?;
         let at = r.attempt.at.unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let start = *first.get_or_insert(at);
         let s = model.score(&r.attempt);
         model.observe(&r.attempt);
-        rows += 1;
-        if let Some((w, _, _)) = out.as_mut() {
-            writeln!(
-                w,
-                "{},{:.4},{},{}",
-                r.index,
-                s.score,
-                level(s.score),
-                s.unfamiliar.join(";")
-            )
-            .map_err(|e| CliError::Other(e.to_string()))?;
+        tally.rows += 1;
+        if let Some(out) = out.as_deref_mut() {
+            out.row(&r.index, &s)?;
         }
         if at - start < Duration::days(i64::from(warmup_days)) {
             continue;
         }
         if r.takeover {
-            takeover.push(s.score);
+            tally.takeover.push(s.score);
         } else if r.attack_ip {
-            attack.push(s.score);
+            tally.attack.push(s.score);
         } else {
-            legit.push(s.score);
+            tally.legit.push(s.score);
         }
     }
-    if let Some((mut w, tmp, dest)) = out {
-        w.flush().map_err(|e| CliError::Other(e.to_string()))?;
-        drop(w);
-        std::fs::rename(&tmp, &dest)
-            .map_err(|e| CliError::Other(format!("{}: {e}", dest.display())))?;
+    Ok(tally)
+}
+
+impl Tally {
+    fn report(&self, users: usize, seconds: f64) -> serde_json::Value {
+        let (legit, takeover, attack) = (&self.legit, &self.takeover, &self.attack);
+        let mut sorted = legit.clone();
+        sorted.sort_by(f64::total_cmp);
+        serde_json::json!({
+            "rows": self.rows,
+            "seconds": seconds,
+            "users": users,
+            "legitimate": legit.len(),
+            "account_takeovers": takeover.len(),
+            "attack_ip_attempts": attack.len(),
+            "roc_auc_takeover": auc(takeover, legit),
+            "takeovers_challenged": {
+                "at_1_percent": caught_at(takeover, &sorted, 0.01),
+                "at_5_percent": caught_at(takeover, &sorted, 0.05),
+                "at_10_percent": caught_at(takeover, &sorted, 0.10),
+            },
+            "attack_ip_challenged_at_5_percent": caught_at(attack, &sorted, 0.05),
+        })
     }
-    let mut sorted = legit.clone();
-    sorted.sort_by(f64::total_cmp);
-    let result = serde_json::json!({
-        "rows": rows,
-        "seconds": started.elapsed().as_secs_f64(),
-        "users": model.users(),
-        "legitimate": legit.len(),
-        "account_takeovers": takeover.len(),
-        "attack_ip_attempts": attack.len(),
-        "roc_auc_takeover": auc(&takeover, &legit),
-        "takeovers_challenged": {
-            "at_1_percent": caught_at(&takeover, &sorted, 0.01),
-            "at_5_percent": caught_at(&takeover, &sorted, 0.05),
-            "at_10_percent": caught_at(&takeover, &sorted, 0.10),
-        },
-        "attack_ip_challenged_at_5_percent": caught_at(&attack, &sorted, 0.05),
-    });
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&result).unwrap_or_default()
-        );
-    } else {
-        let pct = |v: &serde_json::Value| {
-            v.as_f64()
-                .map_or("n/a".into(), |x| format!("{:.1} %", x * 100.0))
-        };
-        println!(
-            "{rows} rows, {} users, in {:.1} s",
-            model.users(),
-            started.elapsed().as_secs_f64()
-        );
-        println!(
-            "legitimate {}, account takeovers {}, other attack-IP attempts {}",
-            legit.len(),
-            takeover.len(),
-            attack.len()
-        );
-        println!(
-            "ROC AUC (takeovers vs legitimate): {}",
-            result["roc_auc_takeover"]
-                .as_f64()
-                .map_or("n/a".into(), |x| format!("{x:.4}"))
-        );
-        let t = &result["takeovers_challenged"];
-        println!(
-            "takeovers challenged at 1 % / 5 % / 10 % of legitimate sign-ins challenged: {} / {} / {}",
-            pct(&t["at_1_percent"]),
-            pct(&t["at_5_percent"]),
-            pct(&t["at_10_percent"])
-        );
-        println!(
-            "attack-IP attempts challenged at 5 %: {}",
-            pct(&result["attack_ip_challenged_at_5_percent"])
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(result: &serde_json::Value) {
+    let pct = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or("n/a".into(), |x| format!("{:.1} %", x * 100.0))
+    };
+    println!(
+        "{} rows, {} users, in {:.1} s",
+        result["rows"],
+        result["users"],
+        result["seconds"].as_f64().unwrap_or_default()
+    );
+    println!(
+        "legitimate {}, account takeovers {}, other attack-IP attempts {}",
+        result["legitimate"], result["account_takeovers"], result["attack_ip_attempts"]
+    );
+    println!(
+        "ROC AUC (takeovers vs legitimate): {}",
+        result["roc_auc_takeover"]
+            .as_f64()
+            .map_or("n/a".into(), |x| format!("{x:.4}"))
+    );
+    let t = &result["takeovers_challenged"];
+    println!(
+        "takeovers challenged at 1 % / 5 % / 10 % of legitimate sign-ins challenged: {} / {} / {}",
+        pct(&t["at_1_percent"]),
+        pct(&t["at_5_percent"]),
+        pct(&t["at_10_percent"])
+    );
+    println!(
+        "attack-IP attempts challenged at 5 %: {}",
+        pct(&result["attack_ip_challenged_at_5_percent"])
+    );
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
 use time::Duration;
 use trustplane_core::identity::Permission;
 use trustplane_core::signin::SignInResult;

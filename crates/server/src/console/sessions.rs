@@ -13,7 +13,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
 use trustplane_core::identity::Permission;
 use uuid::Uuid;
 
