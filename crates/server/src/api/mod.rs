@@ -1,13 +1,20 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
 
-pub mod admin;
 pub mod apps;
+pub mod banned_terms;
 pub mod conditional_access;
+pub mod groups;
 pub mod keys;
 pub mod labels;
+pub mod logs;
 pub mod oidc_clients;
 pub mod security;
+pub mod sessions;
+pub mod shared;
+pub mod tokens;
 pub mod types;
+pub mod user_methods;
+pub mod users;
 
 pub use crate::edge::api_input::JsonBody;
 use crate::edge::api_input::Path;
@@ -28,17 +35,17 @@ use uuid::Uuid;
     info(title = "trustplane API", version = "1", description = "Admin and self-service API of trustplane. Authenticate with a session cookie (plus the X-CSRF-Token header on changes) or `Authorization: Bearer <API token>`."),
     paths(
         me, my_sessions, revoke_my_session,
-        admin::list_users, admin::create_user, admin::get_user, admin::update_user, admin::delete_user,
-        admin::set_password, admin::user_sessions, admin::revoke_user_sessions, admin::assign_role, admin::unassign_role,
-        admin::list_groups, admin::create_group, admin::get_group, admin::delete_group, admin::group_members,
-        admin::add_member, admin::remove_member,
-        admin::list_sessions, admin::revoke_session,
-        admin::list_sign_ins, admin::export_sign_ins, admin::list_audit, admin::verify_audit,
-        admin::list_tokens, admin::create_token, admin::revoke_token,
-        admin::list_banned_terms, admin::add_banned_terms, admin::remove_banned_term,
+        users::list_users, users::create_user, users::get_user, users::update_user, users::delete_user,
+        users::set_password, users::user_sessions, users::revoke_user_sessions, users::assign_role, users::unassign_role,
+        groups::list_groups, groups::create_group, groups::get_group, groups::delete_group, groups::group_members,
+        groups::add_member, groups::remove_member,
+        sessions::list_sessions, sessions::revoke_session,
+        logs::list_sign_ins, logs::export_sign_ins, logs::list_audit, logs::verify_audit,
+        tokens::list_tokens, tokens::create_token, tokens::revoke_token,
+        banned_terms::list_banned_terms, banned_terms::add_banned_terms, banned_terms::remove_banned_term,
         security::breach_status, security::reload_breach,
-        admin::list_methods, admin::remove_method, admin::require_reregistration, admin::temporary_password,
-        admin::issue_tap, admin::get_tap, admin::revoke_tap,
+        user_methods::list_methods, user_methods::remove_method, user_methods::require_reregistration, user_methods::temporary_password,
+        user_methods::issue_tap, user_methods::get_tap, user_methods::revoke_tap,
         security::get_methods_policy, security::put_methods_policy,
         security::list_risk_detections, security::dismiss_risk_detection,
         conditional_access::get_policy_set, conditional_access::put_policy_set, conditional_access::validate_policy_set,
@@ -86,36 +93,39 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/sessions", get(my_sessions))
         .route("/me/sessions/{id}", delete(revoke_my_session))
-        .route("/users", get(admin::list_users).post(admin::create_user))
+        .route("/users", get(users::list_users).post(users::create_user))
         .route(
             "/users/{id}",
-            get(admin::get_user)
-                .patch(admin::update_user)
-                .delete(admin::delete_user),
+            get(users::get_user)
+                .patch(users::update_user)
+                .delete(users::delete_user),
         )
-        .route("/users/{id}/password", post(admin::set_password))
+        .route("/users/{id}/password", post(users::set_password))
         .route(
             "/users/{id}/sessions",
-            get(admin::user_sessions).delete(admin::revoke_user_sessions),
+            get(users::user_sessions).delete(users::revoke_user_sessions),
         )
         .route(
             "/users/{id}/roles/{role}",
-            put(admin::assign_role).delete(admin::unassign_role),
+            put(users::assign_role).delete(users::unassign_role),
         )
-        .route("/groups", get(admin::list_groups).post(admin::create_group))
+        .route(
+            "/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
         .route(
             "/groups/{id}",
-            get(admin::get_group).delete(admin::delete_group),
+            get(groups::get_group).delete(groups::delete_group),
         )
-        .route("/groups/{id}/members", get(admin::group_members))
+        .route("/groups/{id}/members", get(groups::group_members))
         .route(
             "/groups/{id}/members/{user_id}",
-            put(admin::add_member).delete(admin::remove_member),
+            put(groups::add_member).delete(groups::remove_member),
         )
-        .route("/sessions", get(admin::list_sessions))
-        .route("/sessions/{id}", delete(admin::revoke_session))
-        .route("/sign-ins", get(admin::list_sign_ins))
-        .route("/sign-ins/export", get(admin::export_sign_ins))
+        .route("/sessions", get(sessions::list_sessions))
+        .route("/sessions/{id}", delete(sessions::revoke_session))
+        .route("/sign-ins", get(logs::list_sign_ins))
+        .route("/sign-ins/export", get(logs::export_sign_ins))
         .route(
             "/conditional-access",
             get(conditional_access::get_policy_set).put(conditional_access::put_policy_set),
@@ -209,17 +219,20 @@ pub fn router() -> Router<AppState> {
             "/sensitivity-labels/{id}",
             put(labels::put_label).delete(labels::delete_label),
         )
-        .route("/audit", get(admin::list_audit))
-        .route("/audit/verify", get(admin::verify_audit))
-        .route("/tokens", get(admin::list_tokens).post(admin::create_token))
-        .route("/tokens/{id}", delete(admin::revoke_token))
+        .route("/audit", get(logs::list_audit))
+        .route("/audit/verify", get(logs::verify_audit))
+        .route(
+            "/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/tokens/{id}", delete(tokens::revoke_token))
         .route(
             "/password/banned-terms",
-            get(admin::list_banned_terms).post(admin::add_banned_terms),
+            get(banned_terms::list_banned_terms).post(banned_terms::add_banned_terms),
         )
         .route(
             "/password/banned-terms/{term}",
-            delete(admin::remove_banned_term),
+            delete(banned_terms::remove_banned_term),
         )
         .route(
             "/policies/authentication-methods",
@@ -227,19 +240,22 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/users/{id}/temporary-access-pass",
-            get(admin::get_tap)
-                .post(admin::issue_tap)
-                .delete(admin::revoke_tap),
+            get(user_methods::get_tap)
+                .post(user_methods::issue_tap)
+                .delete(user_methods::revoke_tap),
         )
-        .route("/users/{id}/methods", get(admin::list_methods))
-        .route("/users/{id}/methods/{method}", delete(admin::remove_method))
+        .route("/users/{id}/methods", get(user_methods::list_methods))
+        .route(
+            "/users/{id}/methods/{method}",
+            delete(user_methods::remove_method),
+        )
         .route(
             "/users/{id}/password/temporary",
-            post(admin::temporary_password),
+            post(user_methods::temporary_password),
         )
         .route(
             "/users/{id}/methods/require-reregistration",
-            post(admin::require_reregistration),
+            post(user_methods::require_reregistration),
         )
         .route("/password/breach-filter", get(security::breach_status))
         .route(
