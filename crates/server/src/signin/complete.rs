@@ -6,7 +6,7 @@
 //!   log row, the log line, and the session or the saved flow.
 //! - [`step_failed`]: a refused step (a wrong code or security-key answer): the account's
 //!   second-factor counter, metrics, the sign-in log row, and the flow's attempts.
-//! - Successful steps end in [`crate::signin::flow::finish_step`] (conditional access again, the
+//! - Successful steps end in [`crate::signin::steps::finish_step`] (conditional access again, the
 //!   session or step-up, the row).
 //!
 //! The risk engine hooks in here.
@@ -14,9 +14,8 @@
 use crate::edge::auth::RequestCtx;
 use crate::edge::error::AppError;
 use crate::platform::secrets::random_token;
-use crate::signin::flow::{
-    LoginOutcome, MAX_STEP_ATTEMPTS, PendingLogin, StepResult, issue_session,
-};
+use crate::signin::flow::{LoginOutcome, MAX_STEP_ATTEMPTS, PendingLogin, issue_session};
+use crate::signin::steps::StepResult;
 use crate::state::AppState;
 use time::OffsetDateTime;
 use trustplane_core::authn::{AuthMethod, DenyReason, LoginFlow, LoginState};

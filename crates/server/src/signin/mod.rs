@@ -7,6 +7,7 @@
 pub mod complete;
 pub mod conditions;
 pub mod email_codes;
+pub mod factors;
 pub mod flow;
 pub mod limits;
 pub mod login_pages;
@@ -14,6 +15,7 @@ pub mod passkey_pages;
 pub mod refusals;
 pub mod reset;
 pub mod step_pages;
+pub mod steps;
 pub mod webauthn;
 
 /// The routes of sign-in, its steps, passkeys and self-service password reset.

@@ -326,7 +326,7 @@ pub async fn send_email(
             .methods_policy()
             .await?
             .email_allowed(&group_ids(&state, user_id).await?)
-        && let Some(address) = crate::signin::flow::email_address_of(&state, user_id).await?
+        && let Some(address) = crate::signin::factors::email_address_of(&state, user_id).await?
     {
         // A refusal (too many codes, delivery failure) is logged and otherwise silent here:
         // telling it apart would reveal that the account exists.
@@ -406,7 +406,7 @@ async fn verify_code(
     }
     // (No authenticator app: `check_totp` answers `Invalid`.)
     if policy.totp_allowed(&groups) {
-        let (outcome, _) = crate::signin::flow::check_totp(state, user_id, code, now).await?;
+        let (outcome, _) = crate::signin::factors::check_totp(state, user_id, code, now).await?;
         return Ok(match outcome {
             TotpCheck::Valid { .. } => Ok("totp"),
             TotpCheck::Replayed => Err("totp_replayed"),
@@ -801,7 +801,7 @@ pub async fn password_submit(
         "Your password was reset and every session of yours was signed out",
         ctx.ip,
     );
-    let registered = crate::signin::flow::email_address_of(&state, user_id).await?;
+    let registered = crate::signin::factors::email_address_of(&state, user_id).await?;
     state.notify(user.email.as_deref(), &subject, &body).await;
     if registered.is_some() && registered != user.email {
         state.notify(registered.as_deref(), &subject, &body).await;

@@ -5,7 +5,8 @@ use crate::edge::auth::{PageUser, RequestCtx};
 use crate::edge::cookies::FLOW;
 use crate::edge::error::AppError;
 use crate::edge::pages::{CsrfForm, PageResult, render_status};
-use crate::signin::flow::{CONTINUE_PATH, PendingLogin, StepResult, complete_password_change};
+use crate::signin::flow::{CONTINUE_PATH, PendingLogin};
+use crate::signin::steps::{StepResult, complete_password_change};
 use crate::state::{AppState, CSRF_HEADER};
 use askama::Template;
 use axum::Json;
@@ -144,7 +145,7 @@ pub async fn accept_terms_submit(
         return Ok(restart(&state, jar));
     };
     let result =
-        crate::signin::flow::complete_terms(&state, &ctx, &secret, f.accept == "yes").await?;
+        crate::signin::steps::complete_terms(&state, &ctx, &secret, f.accept == "yes").await?;
     Ok(step_response(&state, jar, result).await)
 }
 
@@ -173,7 +174,7 @@ fn render_register(
     let Some(flow_secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
         return restart(state, jar);
     };
-    let context = crate::signin::flow::flow_enrol_context(&flow_secret);
+    let context = crate::signin::steps::flow_enrol_context(&flow_secret);
     let secret = match keep.map(|k| crate::platform::secrets::open(&state.mfa_key, &context, k)) {
         Some(Ok(s)) => s,
         _ => {
@@ -232,7 +233,7 @@ pub async fn register_submit(
     };
     let code: String = form.code.chars().take(32).collect();
     let result =
-        crate::signin::flow::complete_registration(&state, &ctx, &secret, &form.pending, &code)
+        crate::signin::steps::complete_registration(&state, &ctx, &secret, &form.pending, &code)
             .await?;
     Ok(match result {
         StepResult::Retry { pending, message } if !message.is_empty() => {
@@ -263,7 +264,7 @@ pub async fn skip_registration(
     let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
         return Ok(restart(&state, jar));
     };
-    let result = crate::signin::flow::postpone_registration(&state, &ctx, &secret).await?;
+    let result = crate::signin::steps::postpone_registration(&state, &ctx, &secret).await?;
     Ok(step_response(&state, jar, result).await)
 }
 
@@ -298,7 +299,7 @@ pub async fn mfa_submit(
         return Ok(restart(&state, jar));
     };
     let code: String = form.code.chars().take(32).collect();
-    let result = crate::signin::flow::complete_second_factor(&state, &ctx, &secret, &code).await?;
+    let result = crate::signin::steps::complete_second_factor(&state, &ctx, &secret, &code).await?;
     Ok(step_response(&state, jar, result).await)
 }
 
@@ -311,7 +312,7 @@ pub async fn mfa_send_email(
     let Some(secret) = state.cookie_value(&jar, FLOW).map(str::to_string) else {
         return Ok(restart(&state, jar));
     };
-    let result = crate::signin::flow::send_sign_in_code(&state, &secret).await?;
+    let result = crate::signin::factors::send_sign_in_code(&state, &secret).await?;
     Ok(step_response(&state, jar, result).await)
 }
 

@@ -9,7 +9,8 @@ use crate::edge::auth::{RequestCtx, SessionCtx};
 use crate::edge::error::AppError;
 use crate::platform::config::Config;
 use crate::platform::secrets::random_token;
-use crate::signin::flow::{LoginOutcome, PendingLogin, StepResult};
+use crate::signin::flow::{LoginOutcome, PendingLogin};
+use crate::signin::steps::StepResult;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use base64::Engine;
@@ -529,7 +530,7 @@ pub async fn complete_second_factor(
         StepOutcome::SecondFactor(record.auth_method(user_verified)),
         now,
     );
-    crate::signin::flow::finish_step(
+    crate::signin::steps::finish_step(
         state,
         ctx,
         flow_secret,

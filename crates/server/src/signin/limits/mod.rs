@@ -351,9 +351,9 @@ pub async fn refused_step(
     flow_secret: &str,
     pending: crate::signin::flow::PendingLogin,
     refusal: Refusal,
-) -> Result<crate::signin::flow::StepResult, AppError> {
+) -> Result<crate::signin::steps::StepResult, AppError> {
     match refusal {
-        Refusal::Locked => Ok(crate::signin::flow::StepResult::Retry {
+        Refusal::Locked => Ok(crate::signin::steps::StepResult::Retry {
             pending: Box::new(pending),
             message: LOCKED_MESSAGE.to_string(),
         }),
@@ -362,7 +362,7 @@ pub async fn refused_step(
                 .store
                 .delete_login_flow(&trustplane_core::credential::secret_digest(flow_secret))
                 .await?;
-            Ok(crate::signin::flow::StepResult::Restart)
+            Ok(crate::signin::steps::StepResult::Restart)
         }
     }
 }

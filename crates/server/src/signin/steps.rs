@@ -1,0 +1,608 @@
+//! The steps after the first factor: a second factor, registering a method, a password
+//! change, terms of use; each passed step goes through [`finish_step`], which issues the
+//! session when the flow is done.
+
+use crate::edge::auth::RequestCtx;
+use crate::edge::error::AppError;
+use crate::signin::factors::check_totp;
+use crate::signin::flow::PendingLogin;
+use crate::signin::flow::issue_session;
+use crate::state::AppState;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use trustplane_core::audit::{Actor, AuditDraft};
+use trustplane_core::authn::AuthMethod;
+use trustplane_core::authn::{DenyReason, LoginState, Step, StepOutcome};
+use trustplane_core::credential::secret_digest;
+use trustplane_core::mfa::email::{CodePurpose, normalize_email_code};
+use trustplane_core::mfa::{MfaKind, MfaMethod, TotpCheck, normalize_recovery_code, verify_totp};
+use trustplane_core::signin::{SignInEvent, SignInResult};
+use uuid::Uuid;
+
+/// What happened to a submitted password-change step.
+pub enum StepResult {
+    /// Signed in (`persist_until`: see [`LoginOutcome::Success`]). `secret` is the new
+    /// session's cookie value; `None` after a step-up, which keeps the session (and cookie).
+    Success {
+        secret: Option<String>,
+        next: String,
+        persist_until: Option<OffsetDateTime>,
+    },
+    /// Refused; the step stays current. `message` is for the page.
+    Retry {
+        pending: Box<PendingLogin>,
+        message: String,
+    },
+    /// No such flow, expired, or too many refused attempts: start again.
+    Restart,
+    /// Conditional access refused the sign-in once every step was done.
+    Denied {
+        reason: DenyReason,
+        correlation_id: String,
+    },
+}
+
+/// Completes the "choose a new password" step of a sign-in in progress.
+pub async fn complete_password_change(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    new_password: &str,
+    confirm: &str,
+) -> Result<StepResult, AppError> {
+    let now = state.now();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::ChangePassword { reason }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    if let Some(r) = crate::signin::limits::step_locked(state, &pending, now).await? {
+        return crate::signin::limits::refused_step(state, flow_secret, pending, r).await;
+    }
+    let Some(record) = state.store.login_record(&pending.username).await? else {
+        return Ok(StepResult::Restart);
+    };
+    if record.user.id != user_id || !record.user.is_enabled() {
+        state
+            .store
+            .delete_login_flow(&secret_digest(flow_secret))
+            .await?;
+        return Ok(StepResult::Restart);
+    }
+    let refusal = if new_password != confirm {
+        Some("The two passwords do not match.".to_string())
+    } else {
+        let verdict = state
+            .ops()
+            .evaluate_password(
+                &record.user.username,
+                &record.user.display_name,
+                record.user.email.as_deref(),
+                new_password,
+            )
+            .await?;
+        if !verdict.accepted {
+            Some(verdict.messages().join(" "))
+        } else if same_as_current(state, &record, new_password).await? {
+            Some("Choose a password different from your current one.".to_string())
+        } else {
+            None
+        }
+    };
+    if let Some(message) = refusal {
+        return crate::signin::complete::retry_or_restart(state, flow_secret, pending, message)
+            .await;
+    }
+    // Only one request can finish the flow.
+    if !state
+        .store
+        .delete_login_flow(&secret_digest(flow_secret))
+        .await?
+    {
+        return Ok(StepResult::Restart);
+    }
+    let hash = crate::ops::hash(new_password, state.hash_params).await?;
+    let audit = AuditDraft::new(
+        &Actor::user(
+            user_id,
+            &record.user.username,
+            ctx.ip.map(|i| i.to_string()),
+        ),
+        "user.password.change",
+        "user",
+        Some(user_id.to_string()),
+    )
+    .after(&serde_json::json!({ "reason": reason, "during": "sign_in" }));
+    // Every earlier session is revoked: with leaked credentials, someone else may hold one.
+    state
+        .store
+        .set_password_hash(user_id, &hash, false, Some(now), Some(audit))
+        .await?;
+    let (subject, body) = crate::platform::mail::security_notice(
+        &state.cfg.organisation,
+        &record.user.display_name,
+        "Your password was changed",
+        ctx.ip,
+    );
+    state
+        .notify(record.user.email.as_deref(), &subject, &body)
+        .await;
+    let flow = pending
+        .flow
+        .complete_step(StepOutcome::PasswordChanged, now);
+    pending.flow = flow;
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "change_password", "reason": reason }),
+        now,
+    )
+    .await
+}
+
+/// Completes the "accept the terms of use" step. Declining ends the sign-in (it cannot
+/// complete without them).
+pub async fn complete_terms(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    accepted: bool,
+) -> Result<StepResult, AppError> {
+    let now = state.now();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::AcceptTerms { id }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    if let Some(r) = crate::signin::limits::step_locked(state, &pending, now).await? {
+        return crate::signin::limits::refused_step(state, flow_secret, pending, r).await;
+    }
+    if !accepted {
+        state
+            .store
+            .delete_login_flow(&secret_digest(flow_secret))
+            .await?;
+        return Ok(StepResult::Restart);
+    }
+    match state.store.accept_terms(user_id, &id, now).await {
+        Ok(()) => {}
+        Err(trustplane_store::StoreError::NotFound(_)) => return Ok(StepResult::Restart),
+        Err(e) => return Err(e.into()),
+    }
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::TermsAccepted(id.clone()), now);
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "accept_terms", "terms": id }),
+        now,
+    )
+    .await
+}
+
+/// After a step succeeded: issues the session when no step remains (and logs the sign-in),
+/// or saves the flow for the next step.
+pub(crate) async fn finish_step(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    mut pending: PendingLogin,
+    completed: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<StepResult, AppError> {
+    // Conditional access again after every step, with every method performed so far: with
+    // steps left it may add some (or block); with none left, anything still required refuses.
+    let mut ca = None;
+    let stage = if matches!(pending.flow.state, LoginState::Success { .. }) {
+        crate::signin::conditions::Stage::Final
+    } else {
+        crate::signin::conditions::Stage::FirstFactor
+    };
+    if matches!(
+        pending.flow.state,
+        LoginState::Success { .. } | LoginState::InProgress { .. }
+    ) {
+        let (flow, entry) =
+            crate::signin::conditions::apply(state, ctx, pending.flow.clone(), stage, now).await?;
+        ca = entry;
+        if let LoginState::Denied { reason } = flow.state {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            state
+                .store
+                .record_sign_in(&SignInEvent {
+                    id: Uuid::now_v7(),
+                    at: now,
+                    user_id: pending.flow.user_id(),
+                    username: pending.username.clone(),
+                    result: SignInResult::Failure,
+                    failure_reason: Some(reason.code().to_string()),
+                    ip: ctx.ip.map(|i| i.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                    correlation_id: ctx.correlation_id.clone(),
+                    methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
+                    details: serde_json::json!({ "flow": "password", "completed": completed,
+                        "app": crate::signin::conditions::app_of(&pending.flow), "conditional_access": ca,
+                        "step_up": pending.step_up_session.is_some() }),
+                })
+                .await?;
+            return Ok(StepResult::Denied {
+                reason,
+                correlation_id: ctx.correlation_id.clone(),
+            });
+        }
+        if stage == crate::signin::conditions::Stage::FirstFactor {
+            pending.flow = flow;
+        }
+    }
+    match &pending.flow.state {
+        LoginState::Success { user_id } => {
+            let user_id = *user_id;
+            // (The password-change path has already deleted it, atomically; a TOTP code is
+            // accepted once by the store, so the second-factor path cannot finish twice.)
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
+            let (secret, persist_until) = match pending.step_up_session {
+                Some(sid) => {
+                    // The session keeps its id, cookie and lifetime; it now carries the
+                    // methods performed in the step-up too.
+                    let audit = AuditDraft::new(
+                        &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
+                        "session.step_up",
+                        "session",
+                        Some(sid.to_string()),
+                    )
+                    .after(&serde_json::json!({
+                        "amr": methods, "app": crate::signin::conditions::app_of(&pending.flow),
+                    }));
+                    if !state
+                        .store
+                        .step_up_session(sid, &pending.flow.methods, audit)
+                        .await?
+                    {
+                        // Revoked meanwhile: the step-up cannot revive it.
+                        return Ok(StepResult::Restart);
+                    }
+                    (None, None)
+                }
+                None => {
+                    let (secret, session, _) =
+                        issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
+                    let persist_until = pending
+                        .flow
+                        .persistent_browser
+                        .then_some(session.absolute_expires_at);
+                    (Some(secret), persist_until)
+                }
+            };
+            state
+                .store
+                .record_sign_in(&SignInEvent {
+                    id: Uuid::now_v7(),
+                    at: now,
+                    user_id: Some(user_id),
+                    username: pending.username.clone(),
+                    result: SignInResult::Success,
+                    failure_reason: None,
+                    ip: ctx.ip.map(|i| i.to_string()),
+                    user_agent: ctx.user_agent.clone(),
+                    correlation_id: ctx.correlation_id.clone(),
+                    methods,
+                    details: serde_json::json!({ "flow": "password", "completed": completed,
+                        "app": crate::signin::conditions::app_of(&pending.flow), "conditional_access": ca,
+                        "step_up": pending.step_up_session.is_some() }),
+                })
+                .await?;
+            Ok(StepResult::Success {
+                secret,
+                next: pending.next,
+                persist_until,
+            })
+        }
+        LoginState::InProgress { .. } => {
+            pending.attempts = 0;
+            pending.save(state, flow_secret).await?;
+            Ok(StepResult::Retry {
+                pending: Box::new(pending),
+                message: String::new(),
+            })
+        }
+        _ => {
+            state
+                .store
+                .delete_login_flow(&secret_digest(flow_secret))
+                .await?;
+            Ok(StepResult::Restart)
+        }
+    }
+}
+
+/// Completes the second-factor step with a TOTP code.
+pub async fn complete_second_factor(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    code: &str,
+) -> Result<StepResult, AppError> {
+    let now = state.now();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::SecondFactor { .. }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    // The account lock, the account's second-factor limit and the flow's budget, before any
+    // code is looked at (emailed, recovery or authenticator).
+    let ticket = match crate::signin::limits::step_gate(state, flow_secret, &pending, now).await? {
+        Ok(t) => t,
+        Err(r) => return crate::signin::limits::refused_step(state, flow_secret, pending, r).await,
+    };
+    let mut outcome = TotpCheck::Invalid;
+    let mut used = None;
+    let mut method = AuthMethod::Totp;
+    // A recovery code instead of a TOTP code (they cannot be confused: 10 letters and digits
+    // 2-7 against 6 digits).
+    let policy = state.ops().methods_policy().await?;
+    let groups: Vec<Uuid> = state
+        .store
+        .groups_of(user_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let mut email_message = None;
+    if normalize_email_code(code).is_some() && policy.email_allowed(&groups) {
+        match crate::signin::email_codes::check(
+            state,
+            &secret_digest(flow_secret),
+            CodePurpose::SignIn,
+            code,
+        )
+        .await?
+        {
+            crate::signin::email_codes::Check::Valid { user_id: u, .. } if u == user_id => {
+                used = Some(user_id);
+                method = AuthMethod::EmailCode;
+            }
+            crate::signin::email_codes::Check::NoCode => {
+                email_message = Some(
+                    "No emailed code is waiting for this sign-in (they expire after 10 minutes). Send a new one.",
+                )
+            }
+            _ => {
+                email_message =
+                    Some("That emailed code is not correct. Check the latest message we sent.")
+            }
+        }
+    }
+    if used.is_none()
+        && let Some(rc) = normalize_recovery_code(code)
+        && policy.recovery_codes_allowed(&groups)
+        && state
+            .store
+            .use_recovery_code(user_id, &secret_digest(&rc), now)
+            .await?
+    {
+        used = Some(user_id);
+        method = AuthMethod::RecoveryCode;
+    }
+    if used.is_none() {
+        let (checked, method_id) = check_totp(state, user_id, code, now).await?;
+        outcome = checked;
+        used = method_id;
+    }
+    if used.is_none() {
+        let message = match outcome {
+            _ if email_message.is_some() => email_message.unwrap_or_default(),
+            TotpCheck::Replayed => "That code was already used. Wait for the next one.",
+            _ => {
+                "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
+            }
+        };
+        let reason = if outcome == TotpCheck::Replayed {
+            "totp_replayed"
+        } else {
+            "totp_invalid"
+        };
+        return crate::signin::complete::step_failed(
+            state,
+            ctx,
+            flow_secret,
+            pending,
+            ticket,
+            "totp",
+            reason,
+            message.to_string(),
+            now,
+        )
+        .await;
+    }
+    crate::signin::limits::passed(state, ticket).await?;
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::SecondFactor(method), now);
+    let method_name = match method {
+        AuthMethod::RecoveryCode => "recovery_code",
+        AuthMethod::EmailCode => "email_code",
+        _ => "totp",
+    };
+    if method == AuthMethod::RecoveryCode {
+        let left = state.store.unused_recovery_codes(user_id).await?;
+        tracing::info!(user_id = %user_id, left, "recovery code used");
+    }
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "second_factor", "method": method_name }),
+        now,
+    )
+    .await
+}
+
+/// The sealing context of a second-factor enrolment inside a sign-in flow.
+pub fn flow_enrol_context(flow_secret: &str) -> Vec<u8> {
+    format!("totp-enrol-flow:{}", secret_digest(flow_secret)).into_bytes()
+}
+
+/// Completes the registration step: registers an authenticator app whose first code is valid
+/// (which also proves possession for this sign-in). `pending` is the secret sealed to this flow.
+pub async fn complete_registration(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    pending_sealed: &str,
+    code: &str,
+) -> Result<StepResult, AppError> {
+    let now = state.now();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    let (Some(Step::RegisterSecondFactor { .. }), Some(user_id)) =
+        (pending.flow.current_step().cloned(), pending.flow.user_id())
+    else {
+        return Ok(StepResult::Restart);
+    };
+    let Ok(secret) = crate::platform::secrets::open(
+        &state.mfa_key,
+        &flow_enrol_context(flow_secret),
+        pending_sealed,
+    ) else {
+        return Ok(StepResult::Restart);
+    };
+    let ticket = match crate::signin::limits::step_gate(state, flow_secret, &pending, now).await? {
+        Ok(t) => t,
+        Err(r) => return crate::signin::limits::refused_step(state, flow_secret, pending, r).await,
+    };
+    let unix = now.unix_timestamp().max(0) as u64;
+    let step = match verify_totp(&secret, code, unix, None).map_err(|_| AppError::internal())? {
+        TotpCheck::Valid { step } => {
+            crate::signin::limits::passed(state, ticket).await?;
+            step
+        }
+        _ => {
+            crate::signin::limits::failed(state, ticket, now).await?;
+            return crate::signin::complete::retry_or_restart(
+                state,
+                flow_secret,
+                pending,
+                "That code is not correct. Check that the app shows a code for this account and that the phone's clock is right.".into(),
+            )
+            .await;
+        }
+    };
+    let method = MfaMethod {
+        id: Uuid::now_v7(),
+        user_id,
+        kind: MfaKind::Totp,
+        label: "Authenticator app".into(),
+        last_step: Some(step),
+        created_at: now,
+        last_used_at: Some(now),
+    };
+    let sealed = crate::platform::secrets::seal(&state.mfa_key, method.id.as_bytes(), &secret)
+        .map_err(|_| AppError::internal())?;
+    let audit = AuditDraft::new(
+        &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
+        "mfa.method.add",
+        "user",
+        Some(user_id.to_string()),
+    )
+    .after(&serde_json::json!({ "method": method.id, "kind": "totp", "during": "sign_in" }));
+    state.store.add_mfa_method(&method, &sealed, audit).await?;
+    if let Some(u) = state.store.get_user(user_id).await? {
+        let (subject, body) = crate::platform::mail::security_notice(
+            &state.cfg.organisation,
+            &u.display_name,
+            "An authenticator app was added to your account",
+            ctx.ip,
+        );
+        state.notify(u.email.as_deref(), &subject, &body).await;
+    }
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::Registered(AuthMethod::Totp), now);
+    // Registration interrupt: with the second factor in place, the combined registration
+    // wizard offers the remaining methods (email for reset, recovery codes) right away, unless
+    // the sign-in was on its way somewhere specific.
+    if pending.next == "/my" || pending.next.is_empty() {
+        pending.next = "/my/security-info/setup".into();
+    }
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "register_second_factor", "method": "totp" }),
+        now,
+    )
+    .await
+}
+
+/// Postpones the registration step, when the policy still allows it.
+pub async fn postpone_registration(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+) -> Result<StepResult, AppError> {
+    let now = state.now();
+    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
+        return Ok(StepResult::Restart);
+    };
+    if let Some(r) = crate::signin::limits::step_locked(state, &pending, now).await? {
+        return crate::signin::limits::refused_step(state, flow_secret, pending, r).await;
+    }
+    let before = pending.flow.current_step().cloned();
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::RegistrationPostponed, now);
+    if pending.flow.current_step() == before.as_ref()
+        && matches!(pending.flow.state, LoginState::InProgress { .. })
+    {
+        // Not allowed (no postponement left): the step stays.
+        return Ok(StepResult::Retry {
+            pending: Box::new(pending),
+            message: "Registration can no longer be postponed.".into(),
+        });
+    }
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "register_second_factor", "postponed": true }),
+        now,
+    )
+    .await
+}
+
+/// Whether `candidate` is the user's current password (one Argon2 verification).
+pub(super) async fn same_as_current(
+    state: &AppState,
+    record: &trustplane_store::LoginRecord,
+    candidate: &str,
+) -> Result<bool, AppError> {
+    let Some(stored) = record.password_hash.clone() else {
+        return Ok(false);
+    };
+    Ok(state.verify_password(candidate, stored).await?.is_match())
+}
