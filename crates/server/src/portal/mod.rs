@@ -2,7 +2,9 @@
 //! (registering and removing sign-in methods).
 
 pub mod account;
+pub mod enrolment;
 pub mod security_info;
+pub mod setup_wizard;
 
 /// The routes of the user's own pages.
 pub fn router() -> axum::Router<crate::state::AppState> {
@@ -12,16 +14,16 @@ pub fn router() -> axum::Router<crate::state::AppState> {
         .route("/my", get(account::my))
         .route("/my/password", post(account::my_password))
         .route("/my/security-info", get(security_info::page))
-        .route("/my/security-info/totp", post(security_info::start_totp))
-        .route("/my/security-info/setup", get(security_info::setup))
-        .route("/my/security-info/email", post(security_info::start_email))
+        .route("/my/security-info/totp", post(enrolment::start_totp))
+        .route("/my/security-info/setup", get(setup_wizard::setup))
+        .route("/my/security-info/email", post(enrolment::start_email))
         .route(
             "/my/security-info/email/confirm",
-            post(security_info::confirm_email),
+            post(enrolment::confirm_email),
         )
         .route(
             "/my/security-info/totp/confirm",
-            post(security_info::confirm_totp),
+            post(enrolment::confirm_totp),
         )
         .route("/my/security-info/{id}/remove", post(security_info::remove))
         .route("/my/security-info/{id}/rename", post(security_info::rename))

@@ -14,9 +14,12 @@ pub mod login_pages;
 pub mod passkey_pages;
 pub mod refusals;
 pub mod reset;
+pub mod reset_checks;
+pub mod reset_password;
 pub mod step_pages;
 pub mod steps;
 pub mod webauthn;
+pub mod webauthn_sign_in;
 
 /// The routes of sign-in, its steps, passkeys and self-service password reset.
 pub fn router() -> axum::Router<crate::state::AppState> {
@@ -38,13 +41,19 @@ pub fn router() -> axum::Router<crate::state::AppState> {
         .route("/reset", get(reset::start_page).post(reset::start_submit))
         .route(
             "/reset/verify",
-            get(reset::verify_page).post(reset::verify_submit),
+            get(reset::verify_page).post(reset_checks::verify_submit),
         )
         .route("/reset/email", post(reset::send_email))
-        .route("/reset/passkey/options", post(reset::passkey_options))
-        .route("/reset/passkey", post(reset::passkey_submit))
-        .route("/reset/password", post(reset::password_submit))
-        .route("/reset/check-password", post(reset::check_password))
+        .route(
+            "/reset/passkey/options",
+            post(reset_checks::passkey_options),
+        )
+        .route("/reset/passkey", post(reset_checks::passkey_submit))
+        .route("/reset/password", post(reset_password::password_submit))
+        .route(
+            "/reset/check-password",
+            post(reset_password::check_password),
+        )
         .route(
             "/login/tap",
             get(step_pages::tap_form).post(step_pages::tap_submit),

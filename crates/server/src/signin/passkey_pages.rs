@@ -233,7 +233,7 @@ pub async fn second_factor_options(
     let _: Empty = json_body(&state, &jar, &headers, &body)?;
     let secret = flow_secret(&state, &jar)?;
     Ok(
-        Json(crate::signin::webauthn::second_factor_options(&state, &secret).await?)
+        Json(crate::signin::webauthn_sign_in::second_factor_options(&state, &secret).await?)
             .into_response(),
     )
 }
@@ -248,7 +248,7 @@ pub async fn second_factor_submit(
 ) -> Result<Response, AppError> {
     let a: Answer = json_body(&state, &jar, &headers, &body)?;
     let secret = flow_secret(&state, &jar)?;
-    let result = crate::signin::webauthn::complete_second_factor(
+    let result = crate::signin::webauthn_sign_in::complete_second_factor(
         &state,
         &ctx,
         &secret,
@@ -313,7 +313,7 @@ pub async fn passwordless_options(
         ctx.now,
     )
     .await?;
-    Ok(Json(crate::signin::webauthn::passwordless_options(&state).await?).into_response())
+    Ok(Json(crate::signin::webauthn_sign_in::passwordless_options(&state).await?).into_response())
 }
 
 /// `POST /login/passkey`: signs in with the passkey.
@@ -328,7 +328,7 @@ pub async fn passwordless_submit(
     let next = crate::enforce::app_routes::safe_return(state.store.as_ref(), &a.next).await;
     let req = crate::enforce::stepup::SignInRequest::from_form(&a.app, &a.acr);
     let target = crate::enforce::stepup::flow_target(&state, &req, &next).await?;
-    match crate::signin::webauthn::passwordless_login(
+    match crate::signin::webauthn_sign_in::passwordless_login(
         &state,
         &ctx,
         &a.ceremony,

@@ -8,7 +8,6 @@ use crate::signin::factors::check_totp;
 use crate::signin::flow::PendingLogin;
 use crate::signin::flow::issue_session;
 use crate::state::AppState;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::authn::AuthMethod;

@@ -5,22 +5,17 @@
 //! checks); its state is kept server side in the store (single use, 5 minutes), named by a
 //! random id the browser holds, and bound to the session or sign-in flow that started it.
 
-use crate::edge::auth::{RequestCtx, SessionCtx};
+use crate::edge::auth::SessionCtx;
 use crate::edge::error::AppError;
 use crate::platform::config::Config;
 use crate::platform::secrets::random_token;
-use crate::signin::flow::{LoginOutcome, PendingLogin};
-use crate::signin::steps::StepResult;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use std::net::SocketAddr;
-use trustplane_core::audit::{Actor, AuditDraft};
-use trustplane_core::authn::{
-    AuthMethod, DenyReason, FirstFactorOutcome, LoginFlow, PasswordChangeReason, Step, StepOutcome,
-};
+use trustplane_core::audit::AuditDraft;
 use trustplane_core::credential::secret_digest;
 use trustplane_core::mfa::webauthn::{WebauthnCredential, clean_label};
 use url::Url;
@@ -31,10 +26,13 @@ use webauthn_rs_core::proto::{AttestationConveyancePreference, ResidentKeyRequir
 /// How long a ceremony may take between its options and its answer.
 pub const CEREMONY_LIFETIME: time::Duration = time::Duration::minutes(5);
 
-const REGISTER: &str = "register";
-const SECOND_FACTOR: &str = "second_factor";
-const PASSWORDLESS: &str = "passwordless";
-const RESET: &str = "reset";
+pub(super) const REGISTER: &str = "register";
+
+pub(super) const SECOND_FACTOR: &str = "second_factor";
+
+pub(super) const PASSWORDLESS: &str = "passwordless";
+
+pub(super) const RESET: &str = "reset";
 
 /// The relying party from the configuration: id = host of `public_url`, origin =
 /// `public_url`; without one, `http://localhost:PORT` (the port actually bound) with id
@@ -60,7 +58,7 @@ pub fn relying_party(cfg: &Config, bound: SocketAddr) -> Result<Webauthn, String
         })
 }
 
-fn rp(state: &AppState) -> Result<&Webauthn, AppError> {
+pub(super) fn rp(state: &AppState) -> Result<&Webauthn, AppError> {
     state.webauthn.as_deref().ok_or_else(|| {
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -79,7 +77,7 @@ pub struct Options<T: Serialize> {
     pub public_key: T,
 }
 
-async fn save_ceremony<S: Serialize>(
+pub(super) async fn save_ceremony<S: Serialize>(
     state: &AppState,
     purpose: &str,
     binding: &str,
@@ -104,7 +102,7 @@ async fn save_ceremony<S: Serialize>(
     Ok(id)
 }
 
-async fn take_ceremony<S: serde::de::DeserializeOwned>(
+pub(super) async fn take_ceremony<S: serde::de::DeserializeOwned>(
     state: &AppState,
     id: &str,
     purpose: &str,
@@ -123,21 +121,21 @@ async fn take_ceremony<S: serde::de::DeserializeOwned>(
     Ok(serde_json::from_str(&data).ok().map(|s| (user, s)))
 }
 
-fn expired() -> AppError {
+pub(super) fn expired() -> AppError {
     AppError::bad_request(
         "ceremony_expired",
         "This request expired or was already used. Try again.",
     )
 }
 
-fn parse_passkey(json: &str) -> Result<Passkey, AppError> {
+pub(super) fn parse_passkey(json: &str) -> Result<Passkey, AppError> {
     serde_json::from_str(json).map_err(|e| {
         tracing::error!(error = %e, "a stored WebAuthn credential cannot be read");
         AppError::internal()
     })
 }
 
-async fn group_ids(state: &AppState, user_id: Uuid) -> Result<Vec<Uuid>, AppError> {
+pub(super) async fn group_ids(state: &AppState, user_id: Uuid) -> Result<Vec<Uuid>, AppError> {
     Ok(state
         .store
         .groups_of(user_id)
@@ -204,7 +202,7 @@ pub async fn registration_options(
 /// The AAGUID in the attested credential data of a registration answer (already verified
 /// by `webauthn-rs`): the attestation object is decoded by a CBOR library and its
 /// authenticator data by webauthn-rs-core's parser.
-fn aaguid_of(reg: &RegisterPublicKeyCredential) -> Option<Uuid> {
+pub(super) fn aaguid_of(reg: &RegisterPublicKeyCredential) -> Option<Uuid> {
     use webauthn_rs_core::internals::AuthenticatorData;
     use webauthn_rs_core::proto::Registration;
     let value: serde_cbor_2::Value =
@@ -326,459 +324,4 @@ pub async fn finish_registration(
             other => other.into(),
         })?;
     Ok(record)
-}
-
-// --- authentication -------------------------------------------------------------------------
-
-/// The outcome of checking one assertion against a stored credential.
-enum Checked {
-    Ok {
-        record: WebauthnCredential,
-        user_verified: bool,
-    },
-    /// The signature counter did not move forward: a possible cloned authenticator.
-    CounterRegression(WebauthnCredential),
-    Failed,
-}
-
-/// Records a successful use (new counter, flags, last used), atomically against the counter
-/// read; a lost race is treated as a failure.
-async fn record_use(
-    state: &AppState,
-    record: &WebauthnCredential,
-    mut passkey: Passkey,
-    res: &AuthenticationResult,
-) -> Result<bool, AppError> {
-    passkey.update_credential(res);
-    let key = serde_json::to_string(&passkey).map_err(|_| AppError::internal())?;
-    Ok(state
-        .store
-        .record_webauthn_use(
-            record.id,
-            record.sign_count,
-            res.counter().max(record.sign_count),
-            res.backup_state(),
-            &key,
-            state.now(),
-        )
-        .await?)
-}
-
-async fn audit_counter_regression(
-    state: &AppState,
-    record: &WebauthnCredential,
-    ip: Option<std::net::IpAddr>,
-) -> Result<(), AppError> {
-    tracing::warn!(user_id = %record.user_id, method = %record.id,
-        "WebAuthn signature counter went backwards: possible cloned authenticator; refused");
-    metrics::counter!("trustplane_mfa_failures_total", "method" => "webauthn_counter").increment(1);
-    let mut actor = Actor::system();
-    actor.ip = ip.map(|i| i.to_string());
-    let audit = AuditDraft::new(
-        &actor,
-        "mfa.webauthn.counter_regression",
-        "user",
-        Some(record.user_id.to_string()),
-    )
-    .after(&serde_json::json!({
-        "method": record.id, "label": record.label, "stored_counter": record.sign_count,
-    }));
-    state.store.append_audit(audit).await?;
-    Ok(())
-}
-
-/// Starts the second-factor step of the sign-in in `flow_secret` with the user's keys.
-pub async fn second_factor_options(
-    state: &AppState,
-    flow_secret: &str,
-) -> Result<Options<serde_json::Value>, AppError> {
-    let wa = rp(state)?;
-    let Some(pending) = PendingLogin::load(state, flow_secret).await? else {
-        return Err(expired());
-    };
-    let (Some(Step::SecondFactor { .. }), Some(user_id)) =
-        (pending.flow.current_step(), pending.flow.user_id())
-    else {
-        return Err(expired());
-    };
-    let policy = state.ops().methods_policy().await?;
-    if !policy.webauthn_allowed(&group_ids(state, user_id).await?) {
-        return Err(AppError::forbidden(
-            "Your organisation does not allow security keys or passkeys for your account.",
-        ));
-    }
-    let keys: Vec<Passkey> = state
-        .store
-        .webauthn_keys(user_id)
-        .await?
-        .iter()
-        .map(|(_, k)| parse_passkey(k))
-        .collect::<Result<_, _>>()?;
-    if keys.is_empty() {
-        return Err(AppError::bad_request(
-            "no_security_key",
-            "You have no security key or passkey registered.",
-        ));
-    }
-    let (rcr, auth) = wa.start_passkey_authentication(&keys).map_err(|e| {
-        tracing::error!(error = %e, "cannot start a WebAuthn authentication");
-        AppError::internal()
-    })?;
-    let ceremony = save_ceremony(
-        state,
-        SECOND_FACTOR,
-        &secret_digest(flow_secret),
-        Some(user_id),
-        &auth,
-    )
-    .await?;
-    Ok(Options {
-        ceremony,
-        public_key: serde_json::to_value(&rcr.public_key).map_err(|_| AppError::internal())?,
-    })
-}
-
-/// Completes the second-factor step with a security key or passkey.
-pub async fn complete_second_factor(
-    state: &AppState,
-    ctx: &RequestCtx,
-    flow_secret: &str,
-    ceremony: &str,
-    answer: &serde_json::Value,
-) -> Result<StepResult, AppError> {
-    let wa = rp(state)?;
-    let now = state.now();
-    let Some(mut pending) = PendingLogin::load(state, flow_secret).await? else {
-        return Ok(StepResult::Restart);
-    };
-    let (Some(Step::SecondFactor { .. }), Some(user_id)) =
-        (pending.flow.current_step().cloned(), pending.flow.user_id())
-    else {
-        return Ok(StepResult::Restart);
-    };
-    let ticket = match crate::signin::limits::step_gate(state, flow_secret, &pending, now).await? {
-        Ok(t) => t,
-        Err(r) => return crate::signin::limits::refused_step(state, flow_secret, pending, r).await,
-    };
-    let taken = take_ceremony::<PasskeyAuthentication>(
-        state,
-        ceremony,
-        SECOND_FACTOR,
-        &secret_digest(flow_secret),
-    )
-    .await?;
-    let checked = match (
-        taken,
-        serde_json::from_value::<PublicKeyCredential>(answer.clone()),
-    ) {
-        (Some((Some(u), auth)), Ok(cred)) if u == user_id => {
-            let id = URL_SAFE_NO_PAD.encode(cred.get_credential_id());
-            match state.store.webauthn_by_credential_id(&id).await? {
-                Some((record, key)) if record.user_id == user_id => {
-                    let passkey = parse_passkey(&key)?;
-                    match wa.finish_passkey_authentication(&cred, &auth) {
-                        Ok(res) if record_use(state, &record, passkey, &res).await? => {
-                            Checked::Ok {
-                                user_verified: res.user_verified(),
-                                record,
-                            }
-                        }
-                        Err(WebauthnError::CredentialPossibleCompromise) => {
-                            Checked::CounterRegression(record)
-                        }
-                        _ => Checked::Failed,
-                    }
-                }
-                _ => Checked::Failed,
-            }
-        }
-        _ => Checked::Failed,
-    };
-    let (record, user_verified) = match checked {
-        Checked::Ok {
-            record,
-            user_verified,
-        } => (record, user_verified),
-        other => {
-            let reason = if let Checked::CounterRegression(record) = &other {
-                audit_counter_regression(state, record, ctx.ip).await?;
-                "webauthn_counter_regression"
-            } else {
-                "webauthn_failed"
-            };
-            let message = if reason == "webauthn_counter_regression" {
-                "This security key was refused: it may have been copied. Contact your administrator."
-            } else {
-                "Your security key or passkey was not accepted. Try again, or enter a code."
-            };
-            return crate::signin::complete::step_failed(
-                state,
-                ctx,
-                flow_secret,
-                pending,
-                ticket,
-                "webauthn",
-                reason,
-                message.into(),
-                now,
-            )
-            .await;
-        }
-    };
-    crate::signin::limits::passed(state, ticket).await?;
-    pending.flow = pending.flow.complete_step(
-        StepOutcome::SecondFactor(record.auth_method(user_verified)),
-        now,
-    );
-    crate::signin::steps::finish_step(
-        state,
-        ctx,
-        flow_secret,
-        pending,
-        serde_json::json!({ "step": "second_factor", "method": record.kind().as_str(),
-            "credential": record.id }),
-        now,
-    )
-    .await
-}
-
-/// Starts a passwordless sign-in: a challenge for any discoverable credential of this site,
-/// user verification required.
-pub async fn passwordless_options(
-    state: &AppState,
-) -> Result<Options<serde_json::Value>, AppError> {
-    let wa = rp(state)?;
-    let (rcr, auth) = wa.start_discoverable_authentication().map_err(|e| {
-        tracing::error!(error = %e, "cannot start a WebAuthn authentication");
-        AppError::internal()
-    })?;
-    let ceremony = save_ceremony(state, PASSWORDLESS, "", None, &auth).await?;
-    Ok(Options {
-        ceremony,
-        public_key: serde_json::to_value(&rcr.public_key).map_err(|_| AppError::internal())?,
-    })
-}
-
-/// Signs in with a passkey alone (it is MFA by itself: possession plus user verification).
-/// Goes through the same login flow as a password sign-in, so a required password change
-/// still applies. Unknown credentials, disabled users and failed checks look the same.
-pub async fn passwordless_login(
-    state: &AppState,
-    ctx: &RequestCtx,
-    ceremony: &str,
-    answer: &serde_json::Value,
-    next: &str,
-    target: Option<trustplane_core::authn::FlowTarget>,
-) -> Result<LoginOutcome, AppError> {
-    let wa = rp(state)?;
-    let now = state.now();
-    let limited = ctx
-        .ip
-        .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
-    let mut username = String::new();
-    let mut user_for_log = None;
-    let mut method = AuthMethod::Webauthn {
-        synced: false,
-        user_verified: true,
-    };
-    let mut must_change = false;
-    let mut regression = None;
-    let outcome = if limited {
-        FirstFactorOutcome::RateLimited { user_id: None }
-    } else {
-        let taken =
-            take_ceremony::<DiscoverableAuthentication>(state, ceremony, PASSWORDLESS, "").await?;
-        let cred = serde_json::from_value::<PublicKeyCredential>(answer.clone()).ok();
-        let found = match (&cred, taken.is_some()) {
-            (Some(c), true) => match wa.identify_discoverable_authentication(c) {
-                Ok((handle, cred_id)) => state
-                    .store
-                    .webauthn_by_credential_id(&URL_SAFE_NO_PAD.encode(cred_id))
-                    .await?
-                    .filter(|(r, _)| r.user_id == handle),
-                Err(_) => None,
-            },
-            _ => None,
-        };
-        match (found, cred, taken) {
-            (Some((record, key)), Some(c), Some((_, auth))) => {
-                let user = state.store.get_user(record.user_id).await?;
-                username = user
-                    .as_ref()
-                    .map(|u| u.username.clone())
-                    .unwrap_or_default();
-                user_for_log = Some(record.user_id);
-                // A passkey sign-in is phishing-resistant and cannot be guessed: the password
-                // lock (which anyone who knows the login name can trigger) does not refuse it.
-                let allowed = state
-                    .ops()
-                    .methods_policy()
-                    .await?
-                    .webauthn_allowed(&group_ids(state, record.user_id).await?);
-                let passkey = parse_passkey(&key)?;
-                let verified = if !allowed {
-                    false
-                } else {
-                    let key = Credential::from(passkey.clone());
-                    match wa.finish_discoverable_authentication_v2(&c, auth, &key) {
-                        Ok(res) if res.user_verified() => {
-                            method = record.auth_method(true);
-                            record_use(state, &record, passkey, &res).await?
-                        }
-                        Err(WebauthnError::CredentialPossibleCompromise) => {
-                            regression = Some(record.clone());
-                            false
-                        }
-                        _ => false,
-                    }
-                };
-                match (verified, user) {
-                    (false, _) | (_, None) => FirstFactorOutcome::WrongPassword {
-                        user_id: record.user_id,
-                    },
-                    (true, Some(u)) if !u.is_enabled() => {
-                        FirstFactorOutcome::Disabled { user_id: u.id }
-                    }
-                    (true, Some(u)) => {
-                        must_change = state
-                            .store
-                            .login_record(&u.username)
-                            .await?
-                            .is_some_and(|r| r.password_must_change);
-                        FirstFactorOutcome::Verified { user_id: u.id }
-                    }
-                }
-            }
-            _ => FirstFactorOutcome::UnknownUser,
-        }
-    };
-    if let Some(record) = &regression {
-        audit_counter_regression(state, record, ctx.ip).await?;
-    }
-    let steps = if must_change {
-        vec![Step::ChangePassword {
-            reason: PasswordChangeReason::AdminRequired,
-        }]
-    } else {
-        Vec::new()
-    };
-    let flow =
-        LoginFlow::new(now)
-            .with_target(target)
-            .first_factor_with(method, outcome, now, |_| steps);
-    let (flow, ca) = crate::signin::conditions::apply(
-        state,
-        ctx,
-        flow,
-        crate::signin::conditions::Stage::FirstFactor,
-        now,
-    )
-    .await?;
-    // (A refused passkey answer is not counted against the password lock: it guesses no
-    // secret; see `DenyReason::counts_against_lock`.)
-    let failure_code = match crate::signin::complete::result_of(&flow).1 {
-        Some(_) if regression.is_some() => Some("webauthn_counter_regression".to_string()),
-        Some(DenyReason::WrongPassword | DenyReason::UnknownUser) => {
-            Some("webauthn_failed".to_string())
-        }
-        _ => None,
-    };
-    crate::signin::complete::first_factor(
-        state,
-        ctx,
-        crate::signin::complete::FirstFactor {
-            method,
-            username,
-            keys: None,
-            flow,
-            conditional_access: ca,
-            record_user: user_for_log,
-            details: serde_json::json!({ "flow": "passkey", "next": next }),
-            failure_code,
-            next: next.to_string(),
-        },
-        now,
-    )
-    .await
-}
-
-/// Starts a passkey check for a self-service password reset bound to `binding` (the reset
-/// flow). The challenge is username-less and the same for every account name: listing the
-/// account's credentials would tell a stranger that the account exists.
-pub async fn reset_options(
-    state: &AppState,
-    binding: &str,
-) -> Result<Options<serde_json::Value>, AppError> {
-    let wa = rp(state)?;
-    let (rcr, auth) = wa.start_discoverable_authentication().map_err(|e| {
-        tracing::error!(error = %e, "cannot start a WebAuthn authentication");
-        AppError::internal()
-    })?;
-    let ceremony = save_ceremony(state, RESET, binding, None, &auth).await?;
-    Ok(Options {
-        ceremony,
-        public_key: serde_json::to_value(&rcr.public_key).map_err(|_| AppError::internal())?,
-    })
-}
-
-/// Checks a passkey answer for the reset flow `binding` of `user_id` (`None`: the account does
-/// not exist or may not reset, and nothing can pass). `Ok(None)` means verified; `Ok(Some(why))`
-/// names the refusal for the audit log. User verification is required: the passkey replaces
-/// a code the user would otherwise type.
-pub async fn verify_for_reset(
-    state: &AppState,
-    ip: Option<std::net::IpAddr>,
-    binding: &str,
-    ceremony: &str,
-    answer: &serde_json::Value,
-    user_id: Option<Uuid>,
-) -> Result<Option<&'static str>, AppError> {
-    let wa = rp(state)?;
-    let taken =
-        take_ceremony::<DiscoverableAuthentication>(state, ceremony, RESET, binding).await?;
-    let Some((_, auth)) = taken else {
-        return Ok(Some("passkey_ceremony_expired"));
-    };
-    let Ok(cred) = serde_json::from_value::<PublicKeyCredential>(answer.clone()) else {
-        return Ok(Some("passkey_malformed"));
-    };
-    let Ok((handle, cred_id)) = wa.identify_discoverable_authentication(&cred) else {
-        return Ok(Some("passkey_malformed"));
-    };
-    let Some(user_id) = user_id else {
-        return Ok(Some("passkey_not_of_account"));
-    };
-    let Some((record, key)) = state
-        .store
-        .webauthn_by_credential_id(&URL_SAFE_NO_PAD.encode(cred_id))
-        .await?
-        .filter(|(r, _)| r.user_id == handle && r.user_id == user_id)
-    else {
-        return Ok(Some("passkey_not_of_account"));
-    };
-    if !state
-        .ops()
-        .methods_policy()
-        .await?
-        .webauthn_allowed(&group_ids(state, user_id).await?)
-    {
-        return Ok(Some("passkey_not_allowed"));
-    }
-    let passkey = parse_passkey(&key)?;
-    let credential = Credential::from(passkey.clone());
-    match wa.finish_discoverable_authentication_v2(&cred, auth, &credential) {
-        Ok(res) if res.user_verified() => {
-            if record_use(state, &record, passkey, &res).await? {
-                Ok(None)
-            } else {
-                Ok(Some("passkey_failed"))
-            }
-        }
-        Ok(_) => Ok(Some("passkey_no_user_verification")),
-        Err(WebauthnError::CredentialPossibleCompromise) => {
-            audit_counter_regression(state, &record, ip).await?;
-            Ok(Some("webauthn_counter_regression"))
-        }
-        Err(_) => Ok(Some("passkey_failed")),
-    }
 }
