@@ -37,29 +37,6 @@ pub fn parse_lifetime(s: &str) -> Result<time::Duration, AppError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_parse() {
-        assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
-        assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
-        for bad in [
-            "",
-            "d",
-            "0d",
-            "-1d",
-            "5y",
-            "abc",
-            "9999999999999999d",
-            "9223372036854775807m",
-        ] {
-            assert!(parse_lifetime(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 impl Ops {
     /// Creates an API token; returns it with the secret, which is shown once and never stored.
     pub async fn create_token(
@@ -116,5 +93,28 @@ impl Ops {
             .store
             .revoke_session(session_id, self.now(), Some(audit))
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_parse() {
+        assert_eq!(parse_lifetime("90d").unwrap(), time::Duration::days(90));
+        assert_eq!(parse_lifetime("12h").unwrap(), time::Duration::hours(12));
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "5y",
+            "abc",
+            "9999999999999999d",
+            "9223372036854775807m",
+        ] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
     }
 }
