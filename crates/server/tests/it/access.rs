@@ -4,7 +4,7 @@
 //! block page, the sign-in log's per-policy record, what-if and impact replay.
 
 use crate::harness::*;
-use crate::mfa::{admin_token, enrol};
+use crate::mfa::enrol;
 use serde_json::{Value, json};
 use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;

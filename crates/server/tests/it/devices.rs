@@ -6,7 +6,6 @@
 //! out at once.
 
 use crate::harness::*;
-use crate::mfa::admin_token;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;

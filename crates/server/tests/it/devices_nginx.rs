@@ -6,7 +6,6 @@
 
 use crate::devices::{FP_HEADER_NGINX, register_device, wiki_requiring};
 use crate::harness::*;
-use crate::mfa::admin_token;
 use crate::proxies::{SITE_HOST, docs_file, echo_upstream, free_port, run_nginx};
 use trustplane_core::identity::Role;
 

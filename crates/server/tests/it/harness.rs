@@ -386,6 +386,11 @@ pub async fn login_next(c: &Client, s: &TestServer, user: &str, next: &str) -> r
         .unwrap()
 }
 
+/// Who the browser `c` is signed in as (`/api/v1/me`).
+pub async fn me(c: &Client, s: &TestServer) -> serde_json::Value {
+    json(get(c, s, "/api/v1/me").await).await
+}
+
 /// Waits (up to 5 s) until the server's decision cache follows change events, so that
 /// forward-auth decisions are cached from then on.
 pub async fn wait_until_cae_is_live(s: &TestServer) {
@@ -504,5 +509,22 @@ pub async fn audit_actions(s: &TestServer) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|e| e.action)
+        .collect()
+}
+
+/// The failure reasons of the newest failed sign-ins of `user`.
+pub async fn failure_reasons(s: &TestServer, user: uuid::Uuid) -> Vec<String> {
+    s.state
+        .store
+        .list_sign_ins(&trustplane_store::SignInQuery {
+            user_id: Some(user),
+            result: Some(trustplane_core::signin::SignInResult::Failure),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.failure_reason)
         .collect()
 }

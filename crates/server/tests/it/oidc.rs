@@ -737,7 +737,7 @@ async fn refresh_is_refused_after_session_revocation_user_disable_and_policy_cha
     // A policy now requiring MFA for the application: refresh refused.
     let c = signed_in(&s, "bob").await;
     let t = exchange(&s, &rp, &code_for(&s, &c, &rp, &[]).await).await;
-    let admin = crate::mfa::admin_token(&s, Role::SecurityAdministrator).await;
+    let admin = admin_token(&s, Role::SecurityAdministrator).await;
     let doc = json!({ "policies": [ {
         "id": "crm-mfa", "name": "MFA for the CRM", "state": "enabled",
         "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["crm"] } },
@@ -860,7 +860,7 @@ async fn blocked_by_policy_is_access_denied_and_prompt_none_needs_a_session() {
     let loc = location(&r);
     assert!(loc.contains("acr=phishing_resistant_mfa"), "{loc}");
     // Block policy: access_denied.
-    let admin = crate::mfa::admin_token(&s, Role::SecurityAdministrator).await;
+    let admin = admin_token(&s, Role::SecurityAdministrator).await;
     let doc = json!({ "policies": [ {
         "id": "block-crm", "name": "Block the CRM", "state": "enabled",
         "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["crm"] } },
@@ -1224,7 +1224,7 @@ async fn revocation_introspection_and_logout() {
 async fn clients_api_is_audited_and_secrets_are_shown_once() {
     let s = TestServer::start().await;
     app(&s, "crm").await;
-    let admin = crate::mfa::admin_token(&s, Role::SecurityAdministrator).await;
+    let admin = admin_token(&s, Role::SecurityAdministrator).await;
     let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&admin);
     let r = api(reqwest::Method::POST, "/api/v1/oidc/clients")
         .json(&json!({ "name": "CRM", "app_id": "crm", "redirect_uris": ["https://crm.example.com/cb"] }))

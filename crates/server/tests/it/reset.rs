@@ -3,7 +3,7 @@
 //! read from the outbox the server writes, as a user would read their mail.
 
 use crate::harness::*;
-use crate::mfa::{admin_token, enrol, oathtool, put_policy, submit_code};
+use crate::mfa::{enrol, oathtool, put_policy, submit_code};
 use serde_json::json;
 use trustplane_core::identity::Role;
 
