@@ -512,6 +512,22 @@ pub async fn audit_actions(s: &TestServer) -> Vec<String> {
         .collect()
 }
 
+/// The newest sign-ins of `user`, newest first.
+pub async fn sign_ins_of(
+    s: &TestServer,
+    user: uuid::Uuid,
+) -> Vec<trustplane_core::signin::SignInEvent> {
+    s.state
+        .store
+        .list_sign_ins(&trustplane_store::SignInQuery {
+            user_id: Some(user),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
 /// The failure reasons of the newest failed sign-ins of `user`.
 pub async fn failure_reasons(s: &TestServer, user: uuid::Uuid) -> Vec<String> {
     s.state
