@@ -41,15 +41,23 @@ async fn agent_async(state: &std::path::Path, args: &[&'static str]) -> std::pro
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_agent_registers_reports_enrolls_and_unregisters() {
-    let s = TestServer::start().await;
-    s.user("ada", &[]).await;
-    let state = tempfile::tempdir().unwrap();
-    let st = state.path().join("agent");
+/// Runs the agent (as `agent_async`), which must succeed.
+async fn agent_ok(state: &std::path::Path, args: &[&'static str]) -> std::process::Output {
+    let out = agent_async(state, args).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `agent register` against the server, with `user` approving the code it shows in a
+/// browser; the agent must succeed.
+async fn register_as(s: &TestServer, user: &str, state: &std::path::Path) {
     let mut child = Command::new(agent_bin())
         .arg("--state-dir")
-        .arg(&st)
+        .arg(state)
         .args([
             "register",
             "--server",
@@ -71,8 +79,8 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     .await
     .unwrap();
     let (user_code, rest) = code;
-    // Ada approves in her browser.
-    crate::devices::approve_registration(&s, "ada", &user_code).await;
+    // The user approves in their browser.
+    crate::devices::approve_registration(s, user, &user_code).await;
     let out = tokio::task::spawn_blocking(move || {
         let status = child.wait().unwrap();
         let rest: Vec<String> = rest.map_while(Result::ok).collect();
@@ -86,6 +94,15 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
         "{:?}",
         out.1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_agent_registers_reports_enrolls_and_unregisters() {
+    let s = TestServer::start().await;
+    s.user("ada", &[]).await;
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().join("agent");
+    register_as(&s, "ada", &st).await;
 
     // The key is private; the certificate verifies against the published CA.
     use std::os::unix::fs::PermissionsExt;
@@ -115,21 +132,11 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     let id = devices[0].id;
 
     // A report of the real system, judged by the server.
-    let out = agent_async(&st, &["report"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = agent_ok(&st, &["report"]).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("compliance: non_compliant"));
     assert!(s.state.store.device_posture(id).await.unwrap().is_some());
     // Status: registered, and the profiles assigned to it fetched (none here).
-    let out = agent_async(&st, &["status"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = agent_ok(&st, &["status"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("configuration profiles assigned: 0"),
@@ -137,35 +144,21 @@ async fn the_agent_registers_reports_enrolls_and_unregisters() {
     );
     assert!(st.join("profiles.json").exists());
     // Enrolled: managed.
-    let out = agent_async(&st, &["enroll"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    agent_ok(&st, &["enroll"]).await;
     let d = s.state.store.get_device(id).await.unwrap().unwrap();
     assert_eq!(d.trust_type.as_str(), "managed");
     // A key file others can read is refused.
-    std::fs::set_permissions(
-        st.join("device.key"),
-        std::fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
+    let key_mode = |mode| {
+        std::fs::set_permissions(st.join("device.key"), std::fs::Permissions::from_mode(mode))
+            .unwrap()
+    };
+    key_mode(0o644);
     let out = agent_async(&st, &["report"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("accessible to others"));
-    std::fs::set_permissions(
-        st.join("device.key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    key_mode(0o600);
     // Unregistered: gone on the server and on the device.
-    let out = agent_async(&st, &["unregister"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    agent_ok(&st, &["unregister"]).await;
     assert!(s.state.store.get_device(id).await.unwrap().is_none());
     assert!(!st.join("device.key").exists());
     s.stop().await;

@@ -5,7 +5,6 @@
 //! second (LISTEN/NOTIFY).
 
 use crate::harness::*;
-use crate::mfa::admin_token;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;

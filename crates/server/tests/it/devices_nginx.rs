@@ -6,7 +6,6 @@
 
 use crate::devices::{FP_HEADER_NGINX, register_device, wiki_requiring};
 use crate::harness::*;
-use crate::mfa::admin_token;
 use crate::proxies::{SITE_HOST, docs_file, echo_upstream, free_port, run_nginx};
 use trustplane_core::identity::Role;
 
@@ -39,21 +38,13 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
         ..Default::default()
     })
     .await;
-    let t = admin_token(&s, Role::SecurityAdministrator).await;
-    let api = |m: reqwest::Method, p: &str| client().request(m, s.url(p)).bearer_auth(&t);
-    wiki_requiring(&s, &t, SITE_HOST, "registered_device").await;
+    let api = admin_api(&s, Role::SecurityAdministrator).await;
+    wiki_requiring(&api, SITE_HOST, "registered_device").await;
     s.user("ada", &[]).await;
     let device = register_device(&s, "ada").await;
     let r = login(&client(), &s, "ada", PASSWORD).await;
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tp_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string();
+    let cookie = set_cookie(&r, "tp_session").unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
 
     // nginx's TLS certificate, the device CA as published, the device's key and certificate.
     let server_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -61,14 +52,7 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
         .unwrap()
         .self_signed(&server_key)
         .unwrap();
-    let ca = client()
-        .get(s.url("/devices/ca.pem"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ca = page(&client(), &s, "/devices/ca.pem").await;
     let files = tempfile::tempdir().unwrap();
     let f = files.path();
     std::fs::write(f.join("server.pem"), server_cert.pem()).unwrap();
@@ -127,13 +111,8 @@ async fn nginx_passes_the_device_certificate_and_trustplane_knows_the_device() {
     assert_eq!(seen["x-trustplane-device"], device.id.as_str());
     assert_eq!(seen["path"], "/page");
     // Disabled by an administrator: the same certificate no longer counts.
-    let r = api(
-        reqwest::Method::POST,
-        &format!("/api/v1/devices/{}/disable", device.id),
-    )
-    .send()
-    .await
-    .unwrap();
+    let disable = format!("/api/v1/devices/{}/disable", device.id);
+    let r = api.send(reqwest::Method::POST, &disable).await;
     assert_eq!(r.status(), 200);
     let (code, _) = curl(port, f, &cookie, &with_cert(f, "device"));
     assert_ne!(code, 200);

@@ -4,11 +4,9 @@
 //! and is refused when a conditional access policy blocks the user on that application.
 
 use crate::harness::*;
-use crate::mfa::admin_token;
 use crate::proxies::*;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
 
 async fn verify(s: &TestServer, jwt: &str) -> Value {
@@ -43,83 +41,97 @@ async fn verify(s: &TestServer, jwt: &str) -> Value {
     jsonwebtoken::decode::<Value>(jwt, &key, &v).unwrap().claims
 }
 
+/// The application `wiki` on `127.0.0.1:port` (`/`).
+async fn wiki_on_port(api: &Api, port: u16) {
+    let wiki = json!({ "id": "wiki", "name": "Wiki" });
+    assert_eq!(api.post("/api/v1/applications", &wiki).await.status(), 201);
+    let route = json!({ "host": format!("127.0.0.1:{port}"), "path_prefix": "/" });
+    let r = api.post("/api/v1/applications/wiki/routes", &route).await;
+    assert_eq!(r.status(), 201);
+}
+
+/// An anonymous browser `c` that asks the proxy for `page` is sent to sign in at trustplane,
+/// with the way back.
+async fn sent_to_sign_in(c: &reqwest::Client, s: &TestServer, page: &str, proxy: &Proxy) {
+    let r = c.get(page).send().await.unwrap();
+    assert_eq!(r.status(), 302, "{}", proxy.log());
+    let login = location(&r);
+    let next = percent_encoding::utf8_percent_encode(page, percent_encoding::NON_ALPHANUMERIC);
+    assert_eq!(login, format!("{}/login?next={next}&app=wiki", s.base));
+}
+
+/// Checks what the upstream saw of a request the proxy let through for `user` (the identity
+/// headers and the assertion); returns the assertion's claims.
+async fn seen_by_upstream(
+    r: reqwest::Response,
+    s: &TestServer,
+    user: &trustplane_core::identity::User,
+    groups: &str,
+) -> Value {
+    let seen = json(r).await;
+    assert_eq!(seen["x-trustplane-user"], user.username.as_str());
+    let email = format!("{}@example.com", user.username);
+    assert_eq!(seen["x-trustplane-email"], email.as_str());
+    assert_eq!(seen["x-trustplane-groups"], groups);
+    let claims = verify(s, seen["x-trustplane-assertion"].as_str().unwrap()).await;
+    assert_eq!(claims["sub"], user.id.to_string());
+    claims
+}
+
+/// Revokes the session of the assertion `claims`.
+async fn revoke_session_of(s: &TestServer, claims: &Value) {
+    let sid: uuid::Uuid = claims["sid"].as_str().unwrap().parse().unwrap();
+    assert!(
+        s.state
+            .store
+            .revoke_session(sid, OffsetDateTime::now_utc(), None)
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn nginx_auth_request_enforces_sessions_and_policies() {
     let s = TestServer::start().await;
-    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = admin_api(&s, Role::SecurityAdministrator).await;
     let upstream = echo_upstream().await;
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");
-    let api = |m: reqwest::Method, path: &str| client().request(m, s.url(path)).bearer_auth(&token);
-    let r = api(reqwest::Method::POST, "/api/v1/applications")
-        .json(&json!({ "id": "wiki", "name": "Wiki" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = api(reqwest::Method::POST, "/api/v1/applications/wiki/routes")
-        .json(&json!({ "host": format!("127.0.0.1:{port}"), "path_prefix": "/" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    wiki_on_port(&api, port).await;
     let Some(nginx) = start_nginx(port, &s.base, &upstream, &format!("127.0.0.1:{port}")).await
     else {
         return;
     };
 
     let alice = s.user("alice", &[]).await;
-    let g = s
-        .ops()
-        .create_group(&Actor::system(), "contractors", "")
-        .await
-        .unwrap();
-    s.ops()
-        .add_member(&Actor::system(), g.id, alice.id)
-        .await
-        .unwrap();
+    let g = s.group("contractors", &[alice.id]).await;
 
     // Anonymous: sent to sign in, with the way back.
     let c = client();
     let page = format!("{site}/docs/page?x=1");
-    let r = c.get(&page).send().await.unwrap();
-    assert_eq!(r.status(), 302, "{}", nginx.log());
-    let login = r.headers()["location"].to_str().unwrap().to_string();
-    let next = percent_encoding::utf8_percent_encode(&page, percent_encoding::NON_ALPHANUMERIC);
-    assert_eq!(login, format!("{}/login?next={next}&app=wiki", s.base));
+    sent_to_sign_in(&c, &s, &page, &nginx).await;
 
     // Signing in with that return URL goes back to the application (its route's host).
-    let csrf_token = csrf(&c, &s, &format!("/login?next={}", urlencode(&page))).await;
-    let r = c
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf_token", csrf_token.as_str()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("next", page.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let from = format!("/login?next={}", urlencode(&page));
+    let form = [
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("next", &page),
+    ];
+    let r = post_form(&c, &s, &from, "/login", &form).await;
     assert_eq!(r.status(), 303);
     assert_eq!(return_target(&c, &s, &r).await, page);
 
     // Signed in: the request reaches the upstream with the identity and an assertion.
     let r = c.get(&page).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", nginx.log());
-    let seen = json(r).await;
-    assert_eq!(seen["x-trustplane-user"], "alice");
-    assert_eq!(seen["x-trustplane-email"], "alice@example.com");
-    assert_eq!(seen["x-trustplane-groups"], "contractors");
-    let claims = verify(&s, seen["x-trustplane-assertion"].as_str().unwrap()).await;
-    assert_eq!(claims["sub"], alice.id.to_string());
+    let claims = seen_by_upstream(r, &s, &alice, "contractors").await;
     assert_eq!(claims["aud"], "wiki");
     assert_eq!(claims["preferred_username"], "alice");
     assert_eq!(claims["amr"], json!(["pwd"]));
     let exp = claims["exp"].as_i64().unwrap();
     let iat = claims["iat"].as_i64().unwrap();
     assert_eq!(exp - iat, 60);
-    let sid: uuid::Uuid = claims["sid"].as_str().unwrap().parse().unwrap();
 
     // An address without a route is refused even when signed in (deny by default).
     let r = client()
@@ -131,21 +143,10 @@ async fn nginx_auth_request_enforces_sessions_and_policies() {
     assert_eq!(r.status(), 403);
 
     // The session is revoked: the very next request is sent to sign in.
-    assert!(
-        s.state
-            .store
-            .revoke_session(sid, OffsetDateTime::now_utc(), None)
-            .await
-            .unwrap()
-    );
+    revoke_session_of(&s, &claims).await;
     let r = c.get(&page).send().await.unwrap();
     assert_eq!(r.status(), 302);
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("/login?next=")
-    );
+    assert!(location(&r).contains("/login?next="));
 
     // A policy blocking the user's group on this application: 403, with no policy named.
     let doc = json!({ "policies": [ {
@@ -157,14 +158,9 @@ async fn nginx_auth_request_enforces_sessions_and_policies() {
         },
         "grant": "block"
     } ] });
-    let r = api(
-        reqwest::Method::PUT,
-        "/api/v1/conditional-access?based_on=0&comment=test",
-    )
-    .json(&doc)
-    .send()
-    .await
-    .unwrap();
+    let r = api
+        .put("/api/v1/conditional-access?based_on=0&comment=test", &doc)
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let c = signed_in(&s, "alice").await;
     let r = c.get(&page).send().await.unwrap();
@@ -188,22 +184,10 @@ async fn nginx_auth_request_enforces_sessions_and_policies() {
 #[tokio::test]
 async fn applications_api_validates_and_return_urls_stay_safe() {
     let s = TestServer::start().await;
-    let token = admin_token(&s, Role::SecurityAdministrator).await;
-    let reader = admin_token(&s, Role::SecurityReader).await;
-    let post = |path: &str, body: Value| {
-        client()
-            .post(s.url(path))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
-    let r = post(
-        "/api/v1/applications",
-        json!({ "id": "crm", "name": "CRM", "allowed_hosts": ["crm.example.com"] }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 201);
+    let api = admin_api(&s, Role::SecurityAdministrator).await;
+    let reader = admin_api(&s, Role::SecurityReader).await;
+    let crm = json!({ "id": "crm", "name": "CRM", "allowed_hosts": ["crm.example.com"] });
+    assert_eq!(api.post("/api/v1/applications", &crm).await.status(), 201);
     for (body, code) in [
         (
             json!({ "id": "Bad Slug", "name": "x" }),
@@ -218,73 +202,39 @@ async fn applications_api_validates_and_return_urls_stay_safe() {
             "invalid_host",
         ),
     ] {
-        let r = post("/api/v1/applications", body).await.unwrap();
+        let r = api.post("/api/v1/applications", &body).await;
         assert_eq!(r.status(), 400);
         assert_eq!(json(r).await["error"], code);
     }
-    let r = post(
-        "/api/v1/applications",
-        json!({ "id": "crm", "name": "again" }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 409);
-    let r = post(
-        "/api/v1/applications/crm/routes",
-        json!({ "host": "app.example.com", "path_prefix": "crm" }),
-    )
-    .await
-    .unwrap();
+    let again = json!({ "id": "crm", "name": "again" });
+    assert_eq!(api.post("/api/v1/applications", &again).await.status(), 409);
+    let routes = "/api/v1/applications/crm/routes";
+    let relative = json!({ "host": "app.example.com", "path_prefix": "crm" });
+    let r = api.post(routes, &relative).await;
     assert_eq!(json(r).await["error"], "invalid_path_prefix");
     let route = json!({ "host": "App.Example.com", "path_prefix": "/crm" });
-    let r = post("/api/v1/applications/crm/routes", route.clone())
-        .await
-        .unwrap();
+    let r = api.post(routes, &route).await;
     assert_eq!(r.status(), 201);
     let route_id = json(r).await["id"].as_str().unwrap().to_string();
-    let r = post("/api/v1/applications/crm/routes", route)
-        .await
-        .unwrap();
+    let r = api.post(routes, &route).await;
     assert_eq!(r.status(), 409);
     assert_eq!(json(r).await["error"], "route_exists");
-    let r = post(
-        "/api/v1/applications/nope/routes",
-        json!({ "host": "a.example.com", "path_prefix": "/" }),
-    )
-    .await
-    .unwrap();
+    let elsewhere = json!({ "host": "a.example.com", "path_prefix": "/" });
+    let r = api
+        .post("/api/v1/applications/nope/routes", &elsewhere)
+        .await;
     assert_eq!(r.status(), 404);
     // Readers can read, not write.
-    let got = json(
-        client()
-            .get(s.url("/api/v1/applications/crm"))
-            .bearer_auth(&reader)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = reader.value("/api/v1/applications/crm").await;
     assert_eq!(got["routes"][0]["host"], "app.example.com");
-    let r = client()
-        .post(s.url("/api/v1/applications"))
-        .bearer_auth(&reader)
-        .json(&json!({ "id": "x", "name": "x" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    let x = json!({ "id": "x", "name": "x" });
+    assert_eq!(reader.post("/api/v1/applications", &x).await.status(), 403);
     // Conditional access now knows the application.
     let doc = json!({ "policies": [ {
         "id": "p", "name": "p", "state": "report_only",
         "assignments": { "users": { "include": { "all": true } }, "applications": { "include": ["crm"] } },
         "grant": "block" } ] });
-    let r = client()
-        .post(s.url("/api/v1/conditional-access/validate"))
-        .bearer_auth(&token)
-        .json(&doc)
-        .send()
-        .await
-        .unwrap();
+    let r = api.post("/api/v1/conditional-access/validate", &doc).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     // Return URLs after sign-in: application hosts only.
@@ -305,71 +255,27 @@ async fn applications_api_validates_and_return_urls_stay_safe() {
         ("https://crm.example.com\\@evil.example/", "/my"),
     ] {
         let c = client();
-        let t = csrf(&c, &s, "/login").await;
-        let r = c
-            .post(s.url("/login"))
-            .form(&[
-                ("csrf_token", t.as_str()),
-                ("username", "bob"),
-                ("password", PASSWORD),
-                ("next", next),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let r = login_next(&c, &s, "bob", next).await;
         assert_eq!(r.status(), 303, "{next}");
         assert_eq!(return_target(&c, &s, &r).await, expected, "{next}");
     }
 
     // Deleting the application removes its routes.
-    let r = client()
-        .delete(s.url(&format!("/api/v1/applications/crm/routes/{route_id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = api.delete(&format!("{routes}/{route_id}")).await;
     assert_eq!(r.status(), 204);
-    let r = client()
-        .delete(s.url("/api/v1/applications/crm"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
-    let r = client()
-        .get(s.url("/api/v1/applications/crm"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(api.delete("/api/v1/applications/crm").await.status(), 204);
+    assert_eq!(api.get("/api/v1/applications/crm").await.status(), 404);
     s.stop().await;
-}
-
-fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_string()
 }
 
 #[tokio::test]
 async fn caddy_forward_auth_enforces_sessions() {
     let s = TestServer::start().await;
-    let token = admin_token(&s, Role::SecurityAdministrator).await;
+    let api = admin_api(&s, Role::SecurityAdministrator).await;
     let upstream = echo_upstream().await;
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");
-    let api = |m: reqwest::Method, path: &str| client().request(m, s.url(path)).bearer_auth(&token);
-    let r = api(reqwest::Method::POST, "/api/v1/applications")
-        .json(&json!({ "id": "wiki", "name": "Wiki" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = api(reqwest::Method::POST, "/api/v1/applications/wiki/routes")
-        .json(&json!({ "host": format!("127.0.0.1:{port}"), "path_prefix": "/" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    wiki_on_port(&api, port).await;
     let Some(caddy) = start_caddy(port, &s.base, &upstream, "127.0.0.1").await else {
         return;
     };
@@ -378,25 +284,10 @@ async fn caddy_forward_auth_enforces_sessions() {
     // Anonymous: sent to sign in, with the way back.
     let c = client();
     let page = format!("{site}/docs/page?x=1");
-    let r = c.get(&page).send().await.unwrap();
-    assert_eq!(r.status(), 302, "{}", caddy.log());
-    let login = r.headers()["location"].to_str().unwrap().to_string();
-    let next = percent_encoding::utf8_percent_encode(&page, percent_encoding::NON_ALPHANUMERIC);
-    assert_eq!(login, format!("{}/login?next={next}&app=wiki", s.base));
+    sent_to_sign_in(&c, &s, &page, &caddy).await;
 
     // Signed in: the upstream sees the identity and an assertion; a client cannot forge them.
-    let csrf_token = csrf(&c, &s, "/login").await;
-    let r = c
-        .post(s.url("/login"))
-        .form(&[
-            ("csrf_token", csrf_token.as_str()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
+    assert_eq!(login(&c, &s, "alice", PASSWORD).await.status(), 303);
     let r = c
         .get(&page)
         .header("x-trustplane-user", "mallory")
@@ -405,24 +296,16 @@ async fn caddy_forward_auth_enforces_sessions() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", caddy.log());
-    let seen = json(r).await;
-    assert_eq!(seen["x-trustplane-user"], "alice");
-    assert_eq!(seen["x-trustplane-email"], "alice@example.com");
-    assert_eq!(seen["x-trustplane-groups"], "");
-    let claims = verify(&s, seen["x-trustplane-assertion"].as_str().unwrap()).await;
-    assert_eq!(claims["sub"], alice.id.to_string());
-    let sid: uuid::Uuid = claims["sid"].as_str().unwrap().parse().unwrap();
+    let claims = seen_by_upstream(r, &s, &alice, "").await;
 
     // Revoked: the very next request is sent to sign in.
-    assert!(
-        s.state
-            .store
-            .revoke_session(sid, OffsetDateTime::now_utc(), None)
-            .await
-            .unwrap()
-    );
+    revoke_session_of(&s, &claims).await;
     let r = c.get(&page).send().await.unwrap();
     assert_eq!(r.status(), 302);
     drop(caddy);
     s.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_string()
 }

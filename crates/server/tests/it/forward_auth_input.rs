@@ -3,32 +3,25 @@
 //! foreign host, never a reflected header).
 
 use crate::harness::*;
-use crate::mfa::admin_token;
 use serde_json::json;
 use trustplane_core::identity::Role;
 
 async fn setup() -> (TestServer, reqwest::Client) {
     let s = TestServer::start().await;
-    let t = admin_token(&s, Role::SecurityAdministrator).await;
-    let r = client()
-        .post(s.url("/api/v1/applications"))
-        .bearer_auth(&t)
-        .json(&json!({ "id": "wiki", "name": "Wiki" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = client()
-        .post(s.url("/api/v1/applications/wiki/routes"))
-        .bearer_auth(&t)
-        .json(&json!({ "host": "wiki.test", "path_prefix": "/public" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    wiki_on(&s, "/public").await;
     s.user("wendy", &[]).await;
     let c = signed_in(&s, "wendy").await;
     (s, c)
+}
+
+/// The application `wiki` with one route: `wiki.test` under `prefix`.
+async fn wiki_on(s: &TestServer, prefix: &str) {
+    let api = admin_api(s, Role::SecurityAdministrator).await;
+    let wiki = json!({ "id": "wiki", "name": "Wiki" });
+    assert_eq!(api.post("/api/v1/applications", &wiki).await.status(), 201);
+    let route = json!({ "host": "wiki.test", "path_prefix": prefix });
+    let r = api.post("/api/v1/applications/wiki/routes", &route).await;
+    assert_eq!(r.status(), 201);
 }
 
 async fn check(c: &reqwest::Client, s: &TestServer, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -39,105 +32,54 @@ async fn check(c: &reqwest::Client, s: &TestServer, headers: &[(&str, &str)]) ->
     r.send().await.unwrap()
 }
 
+/// The headers of a proxy that forwards a request for `uri` on `host`, and `more`.
+fn forwarded<'a>(
+    host: &'a str,
+    uri: &'a str,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![("x-forwarded-host", host), ("x-forwarded-uri", uri)];
+    h.extend_from_slice(more);
+    h
+}
+
 #[tokio::test]
 async fn hostile_forwarded_headers_are_refused() {
     let (s, c) = setup().await;
     // The honest request is allowed, so the refusals below are about the input.
-    let ok = check(
-        &c,
-        &s,
-        &[
-            ("x-forwarded-host", "wiki.test"),
-            ("x-forwarded-uri", "/public/page"),
-        ],
-    )
-    .await;
+    let ok = check(&c, &s, &forwarded("wiki.test", "/public/page", &[])).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["x-trustplane-user"], "wendy");
 
-    let refused: &[(&[(&str, &str)], u16)] = &[
+    let refused: &[(Vec<(&str, &str)>, u16)] = &[
         // Path tricks that a backend may resolve into another route.
-        (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/public/../admin"),
-            ],
-            403,
-        ),
-        (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/public/%2e%2e/admin"),
-            ],
-            403,
-        ),
-        (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/public%2F..%2Fadmin"),
-            ],
-            403,
-        ),
-        (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/public\\..\\admin"),
-            ],
-            403,
-        ),
+        (forwarded("wiki.test", "/public/../admin", &[]), 403),
+        (forwarded("wiki.test", "/public/%2e%2e/admin", &[]), 403),
+        (forwarded("wiki.test", "/public%2F..%2Fadmin", &[]), 403),
+        (forwarded("wiki.test", "/public\\..\\admin", &[]), 403),
         // A prefix that only looks like the route.
-        (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/publicity"),
-            ],
-            403,
-        ),
+        (forwarded("wiki.test", "/publicity", &[]), 403),
         // Hosts with user info, ports that differ, or a different case of trick.
-        (
-            &[
-                ("x-forwarded-host", "evil.test@wiki.test"),
-                ("x-forwarded-uri", "/public"),
-            ],
-            400,
-        ),
-        (
-            &[
-                ("x-forwarded-host", "wiki.test.evil.test"),
-                ("x-forwarded-uri", "/public"),
-            ],
-            403,
-        ),
-        (
-            &[
-                ("x-forwarded-host", "wiki.test/x"),
-                ("x-forwarded-uri", "/public"),
-            ],
-            400,
-        ),
+        (forwarded("evil.test@wiki.test", "/public", &[]), 400),
+        (forwarded("wiki.test.evil.test", "/public", &[]), 403),
+        (forwarded("wiki.test/x", "/public", &[]), 400),
         // A URI that is not a path, or a scheme that is not HTTP.
+        (forwarded("wiki.test", "public", &[]), 400),
         (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "public"),
-            ],
+            forwarded(
+                "wiki.test",
+                "/public",
+                &[("x-forwarded-proto", "javascript")],
+            ),
             400,
         ),
+        (vec![("x-original-url", "//evil.test/public")], 400),
         (
-            &[
-                ("x-forwarded-host", "wiki.test"),
-                ("x-forwarded-uri", "/public"),
-                ("x-forwarded-proto", "javascript"),
-            ],
-            400,
-        ),
-        (&[("x-original-url", "//evil.test/public")], 400),
-        (
-            &[("x-original-url", "http://wiki.test@evil.test/public")],
+            vec![("x-original-url", "http://wiki.test@evil.test/public")],
             400,
         ),
         // Nothing to go by.
-        (&[], 400),
+        (vec![], 400),
     ];
     for (headers, status) in refused {
         let r = check(&c, &s, headers).await;
@@ -151,19 +93,16 @@ async fn hostile_forwarded_headers_are_refused() {
             "{headers:?}"
         );
     }
+    s.stop().await;
+}
 
+#[tokio::test]
+async fn the_sign_in_url_of_a_crafted_request_keeps_to_the_application() {
+    let (s, _) = setup().await;
     // The sign-in URL of an anonymous request names the original URL percent-encoded, so a
     // crafted URI cannot add parameters (or headers) to it.
-    let r = client()
-        .get(s.url("/forward-auth"))
-        .header("x-forwarded-host", "wiki.test")
-        .header(
-            "x-forwarded-uri",
-            "/public/x?a=1&next=https://evil.test&app=other",
-        )
-        .send()
-        .await
-        .unwrap();
+    let crafted = "/public/x?a=1&next=https://evil.test&app=other";
+    let r = check(&client(), &s, &forwarded("wiki.test", crafted, &[])).await;
     assert_eq!(r.status(), 401);
     let login = r.headers()["x-trustplane-login"].to_str().unwrap();
     let query = login.split_once('?').unwrap().1;
@@ -187,18 +126,15 @@ async fn hostile_forwarded_headers_are_refused() {
         "{html}"
     );
     // The page that ends a sign-in towards an application only moves on to registered hosts.
-    let r = client()
-        .get(s.url("/login/return?to=https%3A%2F%2Fevil.test%2F"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&client(), &s, "/login/return?to=https%3A%2F%2Fevil.test%2F").await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/my");
-    let r = client()
-        .get(s.url("/login/return?to=http%3A%2F%2Fwiki.test%2Fpublic%2Fa"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(location(&r), "/my");
+    let r = get(
+        &client(),
+        &s,
+        "/login/return?to=http%3A%2F%2Fwiki.test%2Fpublic%2Fa",
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(
         r.text()
@@ -216,35 +152,10 @@ async fn assertions_are_bound_to_the_client_certificate_the_proxy_reports() {
         ..Default::default()
     })
     .await;
-    let t = admin_token(&s, Role::SecurityAdministrator).await;
-    for (path, body) in [
-        (
-            "/api/v1/applications",
-            json!({ "id": "wiki", "name": "Wiki" }),
-        ),
-        (
-            "/api/v1/applications/wiki/routes",
-            json!({ "host": "wiki.test", "path_prefix": "/" }),
-        ),
-    ] {
-        let r = client()
-            .post(s.url(path))
-            .bearer_auth(&t)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-    }
+    wiki_on(&s, "/").await;
     s.user("wendy", &[]).await;
     let c = signed_in(&s, "wendy").await;
-    for _ in 0..100 {
-        if s.state.cae.is_live() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(s.state.cae.is_live(), "the decision cache is in play");
+    wait_until_cae_is_live(&s).await;
     let base = [("x-forwarded-host", "wiki.test"), ("x-forwarded-uri", "/a")];
     let fp = "3A:".repeat(31) + "3A";
     let claims = |r: &reqwest::Response| -> serde_json::Value {

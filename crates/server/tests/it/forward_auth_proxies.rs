@@ -7,7 +7,6 @@
 //! path and identity headers it was given; a trick "works" when it serves a blocked path.
 
 use crate::harness::*;
-use crate::mfa::admin_token;
 use crate::proxies::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

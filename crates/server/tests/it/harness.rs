@@ -152,6 +152,26 @@ impl TestServer {
             .unwrap()
     }
 
+    /// A new group `name` with the users `members`.
+    pub async fn group(
+        &self,
+        name: &str,
+        members: &[uuid::Uuid],
+    ) -> trustplane_core::identity::Group {
+        let g = self
+            .ops()
+            .create_group(&Actor::system(), name, "")
+            .await
+            .unwrap();
+        for m in members {
+            self.ops()
+                .add_member(&Actor::system(), g.id, *m)
+                .await
+                .unwrap();
+        }
+        g
+    }
+
     pub async fn stop(self) {
         self.stop_keeping_data().await;
     }
@@ -200,16 +220,22 @@ pub async fn csrf(c: &Client, s: &TestServer, path: &str) -> String {
 
 /// Signs in through the login form; returns the response (303 on success).
 pub async fn login(c: &Client, s: &TestServer, user: &str, pw: &str) -> reqwest::Response {
+    login_request(c, s, user, pw).await.send().await.unwrap()
+}
+
+/// The login form's POST for `user` and `pw` (with a fresh CSRF token), to be sent.
+pub async fn login_request(
+    c: &Client,
+    s: &TestServer,
+    user: &str,
+    pw: &str,
+) -> reqwest::RequestBuilder {
     let token = csrf(c, s, "/login").await;
-    c.post(s.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", user),
-            ("password", pw),
-        ])
-        .send()
-        .await
-        .unwrap()
+    c.post(s.url("/login")).form(&[
+        ("csrf_token", token.as_str()),
+        ("username", user),
+        ("password", pw),
+    ])
 }
 
 pub async fn signed_in(s: &TestServer, user: &str) -> Client {
@@ -290,4 +316,231 @@ pub async fn return_target(c: &Client, s: &TestServer, r: &reqwest::Response) ->
         .replace("&amp;", "&")
         .replace("&#61;", "=")
         .replace("&#43;", "+")
+}
+
+// ---- Requests as a browser makes them ----
+
+/// The `location` header of a redirect.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// The `Set-Cookie` value of a response for the cookie `name`.
+pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .map(String::from)
+}
+
+/// GETs `path` with the browser `c`.
+pub async fn get(c: &Client, s: &TestServer, path: &str) -> reqwest::Response {
+    c.get(s.url(path)).send().await.unwrap()
+}
+
+/// The HTML of `path` as the browser `c` sees it.
+pub async fn page(c: &Client, s: &TestServer, path: &str) -> String {
+    get(c, s, path).await.text().await.unwrap()
+}
+
+/// Posts a form to `path` with the CSRF token `token` in front of `form`.
+pub async fn post_csrf(
+    c: &Client,
+    s: &TestServer,
+    path: &str,
+    token: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut f: Vec<(&str, &str)> = vec![("csrf_token", token)];
+    f.extend_from_slice(form);
+    c.post(s.url(path)).form(&f).send().await.unwrap()
+}
+
+/// Fetches `page` for its CSRF token, then posts `form` to `path` with it.
+pub async fn post_form(
+    c: &Client,
+    s: &TestServer,
+    page: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let token = csrf(c, s, page).await;
+    post_csrf(c, s, path, &token, form).await
+}
+
+/// Signs in through the login form carrying `next`; returns the response.
+pub async fn login_next(c: &Client, s: &TestServer, user: &str, next: &str) -> reqwest::Response {
+    let token = csrf(c, s, "/login").await;
+    c.post(s.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", user),
+            ("password", PASSWORD),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Who the browser `c` is signed in as (`/api/v1/me`).
+pub async fn me(c: &Client, s: &TestServer) -> serde_json::Value {
+    json(get(c, s, "/api/v1/me").await).await
+}
+
+/// Waits (up to 5 s) until the server's decision cache follows change events, so that
+/// forward-auth decisions are cached from then on.
+pub async fn wait_until_cae_is_live(s: &TestServer) {
+    for _ in 0..100 {
+        if s.state.cae.is_live() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(s.state.cae.is_live(), "the decision cache is in play");
+}
+
+// ---- The admin API with a bearer token ----
+
+/// A fresh admin API token with `role`.
+pub async fn admin_token(s: &TestServer, role: Role) -> String {
+    s.ops()
+        .create_token(&Actor::system(), "t", role, time::Duration::days(1))
+        .await
+        .unwrap()
+        .1
+}
+
+/// Calls to the admin API with a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    pub fn new(s: &TestServer, token: &str) -> Api {
+        Api {
+            base: s.base.clone(),
+            token: token.to_string(),
+        }
+    }
+
+    /// A request to `path` with the token, to be finished and sent.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        client()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request without a body.
+    pub async fn send(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.request(method, path).send().await.unwrap()
+    }
+
+    /// Sends `body` as JSON.
+    pub async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.request(method, path).json(body).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    /// GETs `path` and reads the JSON answer.
+    pub async fn value(&self, path: &str) -> serde_json::Value {
+        json(self.get(path).await).await
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path).await
+    }
+
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.send_json(reqwest::Method::PATCH, path, body).await
+    }
+}
+
+/// The admin API with a fresh token of `role`.
+pub async fn admin_api(s: &TestServer, role: Role) -> Api {
+    Api::new(s, &admin_token(s, role).await)
+}
+
+// ---- What the server recorded ----
+
+/// The newest audit entries with `action`, newest first.
+pub async fn audit(s: &TestServer, action: &str) -> Vec<trustplane_core::audit::AuditEntry> {
+    s.state
+        .store
+        .list_audit(&trustplane_store::AuditQuery {
+            action: Some(action.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// The actions of the newest 200 audit entries, newest first.
+pub async fn audit_actions(s: &TestServer) -> Vec<String> {
+    s.state
+        .store
+        .list_audit(&trustplane_store::AuditQuery {
+            limit: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+/// The newest sign-ins of `user`, newest first.
+pub async fn sign_ins_of(
+    s: &TestServer,
+    user: uuid::Uuid,
+) -> Vec<trustplane_core::signin::SignInEvent> {
+    s.state
+        .store
+        .list_sign_ins(&trustplane_store::SignInQuery {
+            user_id: Some(user),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// The failure reasons of the newest failed sign-ins of `user`.
+pub async fn failure_reasons(s: &TestServer, user: uuid::Uuid) -> Vec<String> {
+    s.state
+        .store
+        .list_sign_ins(&trustplane_store::SignInQuery {
+            user_id: Some(user),
+            result: Some(trustplane_core::signin::SignInResult::Failure),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.failure_reason)
+        .collect()
 }

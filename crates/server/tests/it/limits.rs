@@ -35,30 +35,13 @@ async fn password_from(
     pw: &str,
     ip: &str,
 ) -> reqwest::Response {
-    let token = csrf(c, s, "/login").await;
-    c.post(s.url("/login"))
-        .header("x-forwarded-for", ip)
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", user),
-            ("password", pw),
-        ])
-        .send()
-        .await
-        .unwrap()
+    let req = login_request(c, s, user, pw).await;
+    req.header("x-forwarded-for", ip).send().await.unwrap()
 }
 
 /// The CSRF token of the current step.
 async fn step_token(s: &TestServer, c: &reqwest::Client) -> String {
-    let html = c
-        .get(s.url("/login/continue"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    csrf_of(&html)
+    csrf(c, s, "/login/continue").await
 }
 
 async fn code_from(
@@ -157,10 +140,7 @@ async fn second_factor_guesses_are_limited_per_account_across_flows_and_addresse
     let r = code_from(&s, &c, &token, &oathtool(&secret, "now"), "203.0.113.9").await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("Too many failed attempts"));
-    assert_eq!(
-        c.get(s.url("/api/v1/me")).send().await.unwrap().status(),
-        401
-    );
+    assert_eq!(get(&c, &s, "/api/v1/me").await.status(), 401);
     s.stop().await;
 }
 
@@ -312,15 +292,7 @@ async fn a_flow_opened_before_the_lock_accepts_no_code() {
     .await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("Too many failed attempts"));
-    assert_eq!(
-        early
-            .get(s.url("/api/v1/me"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(get(&early, &s, "/api/v1/me").await.status(), 401);
     s.stop().await;
 }
 
@@ -365,14 +337,8 @@ async fn the_users_known_browser_still_signs_in_while_strangers_are_locked_out()
 #[tokio::test]
 async fn the_device_cookie_is_random_http_only_and_only_its_hash_is_stored() {
     let s = TestServer::start().await;
-    let r = client().get(s.url("/login")).send().await.unwrap();
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("tp_device="))
-        .expect("a device cookie");
+    let r = get(&client(), &s, "/login").await;
+    let cookie = set_cookie(&r, "tp_device").expect("a device cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("Max-Age="), "{cookie}");
     let value = cookie["tp_device=".len()..]
@@ -381,14 +347,8 @@ async fn the_device_cookie_is_random_http_only_and_only_its_hash_is_stored() {
         .unwrap()
         .to_string();
     assert_eq!(value.len(), 43);
-    let r2 = client().get(s.url("/login")).send().await.unwrap();
-    let other = r2
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("tp_device="))
-        .unwrap();
+    let r2 = get(&client(), &s, "/login").await;
+    let other = set_cookie(&r2, "tp_device").unwrap();
     assert!(!other.contains(&value), "random per browser");
     s.stop().await;
 }
@@ -401,25 +361,14 @@ async fn unknown_accounts_go_through_the_same_code_check() {
     s.user("known", &[]).await;
     for name in ["known", "nobody-here"] {
         let c = client();
-        let token = csrf(&c, &s, "/reset").await;
-        let r = c
-            .post(s.url("/reset"))
-            .form(&[("csrf_token", token.as_str()), ("username", name)])
-            .send()
-            .await
-            .unwrap();
+        let r = post_form(&c, &s, "/reset", "/reset", &[("username", name)]).await;
         assert_eq!(r.status(), 303);
         let (real, dummy) = (
             s.state.limits_probe.codes_checked(),
             s.state.limits_probe.dummy_checks(),
         );
-        let token = csrf(&c, &s, "/reset/verify").await;
-        let r = c
-            .post(s.url("/reset/verify"))
-            .form(&[("csrf_token", token.as_str()), ("code", "123456")])
-            .send()
-            .await
-            .unwrap();
+        let code = [("code", "123456")];
+        let r = post_form(&c, &s, "/reset/verify", "/reset/verify", &code).await;
         assert_eq!(r.status(), 401);
         // Every attempt is claimed against the flow and the account...
         assert_eq!(s.state.limits_probe.codes_checked(), real + 1, "{name}");
@@ -434,17 +383,8 @@ async fn unknown_accounts_go_through_the_same_code_check() {
             s.state.limits_probe.dummy_checks(),
         );
         let c = client();
-        let token = csrf(&c, &s, "/login/tap").await;
-        let r = c
-            .post(s.url("/login/tap"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("username", name),
-                ("pass", "ABCD-EFGH-JKLM"),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let form = [("username", name), ("pass", "ABCD-EFGH-JKLM")];
+        let r = post_form(&c, &s, "/login/tap", "/login/tap", &form).await;
         assert_eq!(r.status(), 401, "{name}");
         assert_eq!(s.state.limits_probe.codes_checked(), real + real_delta);
         assert_eq!(s.state.limits_probe.dummy_checks(), dummy + dummy_delta);

@@ -3,7 +3,7 @@
 //! the refresh token usable.
 
 use crate::harness::*;
-use crate::oidc::{CODE_GRANTS, code_for, exchange, register, token};
+use crate::oidc::{alice_and_the_crm, code_for, exchange, register, token};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use trustplane_store::AuditQuery;
@@ -122,10 +122,7 @@ async fn a_client_using_the_wrong_authentication_method_is_told_which_one_is_reg
 
 #[tokio::test]
 async fn a_refused_refresh_does_not_spend_the_refresh_token() {
-    let s = TestServer::start().await;
-    s.user("alice", &[]).await;
-    let rp = register(&s, false, &CODE_GRANTS).await;
-    let c = signed_in(&s, "alice").await;
+    let (s, _, rp, c) = alice_and_the_crm(false).await;
     let t = exchange(&s, &rp, &code_for(&s, &c, &rp, &[]).await).await;
     let rt = t["refresh_token"].as_str().unwrap();
     // Wider than granted: refused, and the token is still the client's to use.

@@ -2,14 +2,14 @@
 //! check, the breached-password filter's hot reload, and the console's security pages.
 
 use crate::harness::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
 use trustplane_core::risk::{DetectionKind, DetectionState};
 use trustplane_core::signin::SignInResult;
 use trustplane_server::signals::breach::Reload;
-use trustplane_store::{AuditQuery, SignInQuery};
+use trustplane_store::SignInQuery;
 
 const NEW_PASSWORD: &str = "lantern quibble orchard vessel";
 
@@ -47,6 +47,19 @@ async fn leak(s: &TestServer, passwords: &[&str]) {
     assert!(matches!(s.state.breach.reload(true), Reload::Loaded { .. }));
 }
 
+/// The risk detections of `user` (in `state`, or all).
+async fn detections(
+    s: &TestServer,
+    user: uuid::Uuid,
+    state: Option<DetectionState>,
+) -> Vec<trustplane_core::risk::RiskDetection> {
+    s.state
+        .store
+        .list_risk_detections(Some(user), state, 10)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn leaked_password_sign_in_requires_a_change_and_raises_a_detection() {
     let s = TestServer::start().await;
@@ -58,34 +71,21 @@ async fn leaked_password_sign_in_requires_a_change_and_raises_a_detection() {
     let c = client();
     let r = login(&c, &s, "alice", PASSWORD).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/login/continue");
+    assert_eq!(location(&r), "/login/continue");
     let names = cookie_names(&r);
     assert!(names.contains(&"tp_flow".to_string()), "{names:?}");
     assert!(
         !names.contains(&"tp_session".to_string()),
         "no session before the step"
     );
-    let flow_cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("tp_flow="))
-        .unwrap()
-        .to_string();
+    let flow_cookie = set_cookie(&r, "tp_flow").unwrap();
     // Path=/ like every trustplane cookie (a `__Host-` cookie on https must have it).
     assert!(flow_cookie.contains("HttpOnly") && flow_cookie.split("; ").any(|a| a == "Path=/"));
     // Not signed in yet.
-    let my = c.get(s.url("/my")).send().await.unwrap();
-    assert_eq!(my.status(), 303);
+    assert_eq!(get(&c, &s, "/my").await.status(), 303);
 
     // The detection and the sign-in log.
-    let active = s
-        .state
-        .store
-        .list_risk_detections(Some(alice.id), Some(DetectionState::AtRisk), 10)
-        .await
-        .unwrap();
+    let active = detections(&s, alice.id, Some(DetectionState::AtRisk)).await;
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].kind, DetectionKind::LeakedCredentials);
     assert_eq!(active[0].source, "sign_in");
@@ -107,71 +107,42 @@ async fn leaked_password_sign_in_requires_a_change_and_raises_a_detection() {
     // A second sign-in with the leaked password does not raise a second detection.
     let other = client();
     assert_eq!(login(&other, &s, "alice", PASSWORD).await.status(), 303);
-    let active = s
-        .state
-        .store
-        .list_risk_detections(Some(alice.id), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(active.len(), 1);
+    assert_eq!(detections(&s, alice.id, None).await.len(), 1);
 
     // The step page explains why.
-    let page = c.get(s.url("/login/continue")).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("data breach"));
+    let r = get(&c, &s, "/login/continue").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("data breach"));
 
     // Refusals keep the step and say why.
-    let r = change_password(&c, &s, PASSWORD, PASSWORD).await;
-    assert_eq!(r.status(), 422);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("appeared in a data breach")
-    );
-    let r = change_password(&c, &s, NEW_PASSWORD, "something else entirely").await;
-    assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("do not match"));
-    let r = change_password(&c, &s, "Password12345!", "Password12345!").await;
-    assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("commonly used password"));
+    for (new, confirm, why) in [
+        (PASSWORD, PASSWORD, "appeared in a data breach"),
+        (NEW_PASSWORD, "something else entirely", "do not match"),
+        ("Password12345!", "Password12345!", "commonly used password"),
+    ] {
+        let r = change_password(&c, &s, new, confirm).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains(why));
+    }
 
     // A good password signs the user in.
     let r = change_password(&c, &s, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/my");
+    assert_eq!(location(&r), "/my");
     assert!(cookie_names(&r).contains(&"tp_session".to_string()));
-    assert_eq!(c.get(s.url("/my")).send().await.unwrap().status(), 200);
+    assert_eq!(get(&c, &s, "/my").await.status(), 200);
 
     // The earlier session was revoked; the detection is remediated; the change is audited.
-    assert_eq!(
-        earlier.get(s.url("/my")).send().await.unwrap().status(),
-        303
-    );
-    let all = s
-        .state
-        .store
-        .list_risk_detections(Some(alice.id), None, 10)
-        .await
-        .unwrap();
+    assert_eq!(get(&earlier, &s, "/my").await.status(), 303);
+    let all = detections(&s, alice.id, None).await;
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, DetectionState::Remediated);
-    let audit = s
-        .state
-        .store
-        .list_audit(&AuditQuery {
-            action: Some("user.password.change".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(audit.len(), 1);
+    assert_eq!(audit(&s, "user.password.change").await.len(), 1);
     assert!(s.state.store.verify_audit().await.unwrap().is_ok());
 
     // The finished flow cannot be replayed.
-    let r = c.get(s.url("/login/continue")).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/login?expired=1");
+    let r = get(&c, &s, "/login/continue").await;
+    assert_eq!(location(&r), "/login?expired=1");
     // The other flow of the same user is still usable only with a password that passes.
     let r = change_password(&other, &s, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(
@@ -183,7 +154,7 @@ async fn leaked_password_sign_in_requires_a_change_and_raises_a_detection() {
     // The old password no longer works; the new one signs in without a step.
     assert_eq!(login(&client(), &s, "alice", PASSWORD).await.status(), 401);
     let r = login(&client(), &s, "alice", NEW_PASSWORD).await;
-    assert_eq!(r.headers()["location"], "/my");
+    assert_eq!(location(&r), "/my");
     s.stop().await;
 }
 
@@ -475,45 +446,36 @@ async fn a_new_filter_is_picked_up_and_a_corrupt_one_keeps_the_previous() {
     s.stop().await;
 }
 
+/// Whether `password` passes the password checks (for a user `x`).
+async fn accepted(s: &TestServer, password: &str) -> bool {
+    s.ops()
+        .evaluate_password("x", "X", None, password)
+        .await
+        .unwrap()
+        .accepted
+}
+
 #[tokio::test]
 async fn console_manages_terms_and_risk_detections() {
     let s = TestServer::start().await;
     s.user("root", &[Role::GlobalAdministrator]).await;
     s.user("reader", &[Role::SecurityReader]).await;
-    let frank = s.user("frank", &[]).await;
     let admin = signed_in(&s, "root").await;
 
-    let page = admin
-        .get(s.url("/admin/password-protection"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let r = get(&admin, &s, "/admin/password-protection").await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
     assert!(html.contains("No organisation terms yet"));
     assert!(html.contains("no filter loaded"));
     let token = csrf_of(&html);
+    let terms = "/admin/password-protection/terms";
 
     let candidate = "Contoso-kayak7";
-    assert!(
-        s.ops()
-            .evaluate_password("x", "X", None, candidate)
-            .await
-            .unwrap()
-            .accepted
-    );
-    let r = admin
-        .post(s.url("/admin/password-protection/terms"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("terms", "Contoso\nFabrikam, Northwind"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    assert!(accepted(&s, candidate).await);
+    let form = [("terms", "Contoso\nFabrikam, Northwind")];
+    let r = post_csrf(&admin, &s, terms, &token, &form).await;
     assert_eq!(r.status(), 303);
-    let terms = s.state.store.list_banned_terms().await.unwrap();
-    assert_eq!(terms.len(), 3);
+    assert_eq!(s.state.store.list_banned_terms().await.unwrap().len(), 3);
     // The cached compiled list follows the change at once.
     let v = s
         .ops()
@@ -522,154 +484,85 @@ async fn console_manages_terms_and_risk_detections() {
         .unwrap();
     assert!(!v.accepted);
     assert!(v.codes().contains(&"organisation_term"));
-    let r = admin
-        .post(s.url("/admin/password-protection/terms/remove"))
-        .form(&[("csrf_token", token.as_str()), ("term", "contoso")])
-        .send()
-        .await
-        .unwrap();
+    let remove = "/admin/password-protection/terms/remove";
+    let r = post_csrf(&admin, &s, remove, &token, &[("term", "contoso")]).await;
     assert_eq!(r.status(), 303);
-    assert!(
-        s.ops()
-            .evaluate_password("x", "X", None, candidate)
-            .await
-            .unwrap()
-            .accepted
-    );
+    assert!(accepted(&s, candidate).await);
     // Too short a term: a clear error, nothing added.
-    let r = admin
-        .post(s.url("/admin/password-protection/terms"))
-        .form(&[("csrf_token", token.as_str()), ("terms", "abc")])
-        .send()
-        .await
-        .unwrap();
-    let back = r.headers()["location"].to_str().unwrap().to_string();
+    let r = post_csrf(&admin, &s, terms, &token, &[("terms", "abc")]).await;
+    let back = location(&r);
     assert!(back.contains("err="), "{back}");
     assert_eq!(s.state.store.list_banned_terms().await.unwrap().len(), 2);
 
     // A security reader sees the page but cannot change it.
     let reader = signed_in(&s, "reader").await;
-    let html = reader
-        .get(s.url("/admin/password-protection"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page(&reader, &s, "/admin/password-protection").await;
     assert!(html.contains("Fabrikam") && !html.contains("Add terms"));
-    let r = reader
-        .post(s.url("/admin/password-protection/terms"))
-        .form(&[
-            ("csrf_token", csrf_of(&html).as_str()),
-            ("terms", "Tailspin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-
-    // Risk detections: listed, dismissed once, audited.
-    leak(&s, &[PASSWORD]).await;
-    assert_eq!(login(&client(), &s, "frank", PASSWORD).await.status(), 303);
-    let html = admin
-        .get(s.url("/admin/risk"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(html.contains("leaked_credentials") && html.contains("frank"));
-    let d = &s
-        .state
-        .store
-        .list_risk_detections(Some(frank.id), None, 10)
-        .await
-        .unwrap()[0];
-    let user_page = admin
-        .get(s.url(&format!("/admin/users/{}", frank.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(user_page.contains("at risk"));
-    let r = admin
-        .post(s.url(&format!("/admin/risk/{}/dismiss", d.id)))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin/risk?ok=dismissed");
-    let d2 = s
-        .state
-        .store
-        .get_risk_detection(d.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(d2.state, DetectionState::Dismissed);
-    let again = admin
-        .post(s.url(&format!("/admin/risk/{}/dismiss", d.id)))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        again.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("err=")
-    );
-    let audit = s
-        .state
-        .store
-        .list_audit(&AuditQuery {
-            action: Some("risk.detection.dismiss".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(audit.len(), 1);
-
-    // The same through the API.
-    let (_, t) = s
-        .ops()
-        .create_token(
-            &Actor::system(),
-            "t",
-            Role::SecurityReader,
-            time::Duration::days(1),
-        )
-        .await
-        .unwrap();
-    let list: Value = json(
-        client()
-            .get(s.url(&format!("/api/v1/risk-detections?user_id={}", frank.id)))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap(),
+    let r = post_csrf(
+        &reader,
+        &s,
+        terms,
+        &csrf_of(&html),
+        &[("terms", "Tailspin")],
     )
     .await;
+    assert_eq!(r.status(), 403);
+    s.stop().await;
+}
+
+/// frank's leaked-credentials detection, raised by a sign-in with a leaked password.
+async fn franks_detection(s: &TestServer) -> (trustplane_core::identity::User, uuid::Uuid) {
+    let frank = s.user("frank", &[]).await;
+    leak(s, &[PASSWORD]).await;
+    assert_eq!(login(&client(), s, "frank", PASSWORD).await.status(), 303);
+    let d = &detections(s, frank.id, None).await[0];
+    (frank, d.id)
+}
+
+#[tokio::test]
+async fn risk_detections_are_listed_and_dismissed_once_in_the_console() {
+    let s = TestServer::start().await;
+    s.user("root", &[Role::GlobalAdministrator]).await;
+    let admin = signed_in(&s, "root").await;
+    // Risk detections: listed, dismissed once, audited.
+    let (frank, id) = franks_detection(&s).await;
+    let html = page(&admin, &s, "/admin/risk").await;
+    assert!(html.contains("leaked_credentials") && html.contains("frank"));
+    let user_page = page(&admin, &s, &format!("/admin/users/{}", frank.id)).await;
+    assert!(user_page.contains("at risk"));
+    let dismiss = format!("/admin/risk/{id}/dismiss");
+    let r = post_csrf(&admin, &s, &dismiss, &csrf_of(&html), &[]).await;
+    assert_eq!(location(&r), "/admin/risk?ok=dismissed");
+    let d = s.state.store.get_risk_detection(id).await.unwrap().unwrap();
+    assert_eq!(d.state, DetectionState::Dismissed);
+    let again = post_csrf(&admin, &s, &dismiss, &csrf_of(&html), &[]).await;
+    assert!(location(&again).contains("err="));
+    assert_eq!(audit(&s, "risk.detection.dismiss").await.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn risk_detections_are_listed_over_the_api_and_readers_cannot_dismiss() {
+    let s = TestServer::start().await;
+    let (frank, id) = franks_detection(&s).await;
+    let dismiss = format!("/api/v1/risk-detections/{id}/dismiss");
+    let security = admin_api(&s, Role::SecurityAdministrator).await;
+    assert_eq!(
+        security
+            .send(reqwest::Method::POST, &dismiss)
+            .await
+            .status(),
+        204
+    );
+    let api = admin_api(&s, Role::SecurityReader).await;
+    let list = api
+        .value(&format!("/api/v1/risk-detections?user_id={}", frank.id))
+        .await;
     assert_eq!(list[0]["kind"], "leaked_credentials");
     assert_eq!(list[0]["state"], "dismissed");
-    let r = client()
-        .get(s.url("/api/v1/risk-detections?state=bogus"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
+    let r = api.get("/api/v1/risk-detections?state=bogus").await;
     assert_eq!(r.status(), 400);
-    let r = client()
-        .post(s.url(&format!("/api/v1/risk-detections/{}/dismiss", d.id)))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
+    let r = api.send(reqwest::Method::POST, &dismiss).await;
     assert_eq!(r.status(), 403, "a reader cannot dismiss");
     s.stop().await;
 }

@@ -41,18 +41,13 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
     let c = client();
     let html = c.get(&url).send().await.unwrap().text().await.unwrap();
     let token = url.split("token=").nth(1).unwrap();
-    let r = c
-        .post(s.url("/bootstrap"))
-        .form(&[
-            ("csrf_token", csrf_of(&html).as_str()),
-            ("token", token),
-            ("username", "cdanvers"),
-            ("display_name", "Carol Danvers"),
-            ("password", CAROLS),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [
+        ("token", token),
+        ("username", "cdanvers"),
+        ("display_name", "Carol Danvers"),
+        ("password", CAROLS),
+    ];
+    let r = post_csrf(&c, &s, "/bootstrap", &csrf_of(&html), &form).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains(NAME_MESSAGE));
     assert_eq!(s.state.store.count_users().await.unwrap(), 0);
@@ -64,29 +59,14 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
         .await
         .unwrap_err();
     assert!(e.message.contains(NAME_MESSAGE), "{e:?}");
-    let (_, bearer) = s
-        .ops()
-        .create_token(
-            &Actor::system(),
-            "test",
-            Role::GlobalAdministrator,
-            time::Duration::days(1),
-        )
-        .await
-        .unwrap();
-    let api = client();
-    let r = api
-        .post(s.url("/api/v1/users"))
-        .bearer_auth(&bearer)
-        .json(&json!({
-            "username": "cdanvers",
-            "display_name": "Carol Danvers",
-            "email": "carol.danvers@example.com",
-            "password": CAROLS,
-        }))
-        .send()
-        .await
-        .unwrap();
+    let api = admin_api(&s, Role::GlobalAdministrator).await;
+    let body = json!({
+        "username": "cdanvers",
+        "display_name": "Carol Danvers",
+        "email": "carol.danvers@example.com",
+        "password": CAROLS,
+    });
+    let r = api.post("/api/v1/users", &body).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains(NAME_MESSAGE));
     let carol = s
@@ -102,15 +82,32 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
         .await
         .unwrap_err();
     assert!(e.message.contains(NAME_MESSAGE), "{e:?}");
-    let r = api
-        .post(s.url(&format!("/api/v1/users/{}/password", carol.id)))
-        .bearer_auth(&bearer)
-        .json(&json!({ "password": CAROLS }))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/api/v1/users/{}/password", carol.id);
+    let r = api.post(&path, &json!({ "password": CAROLS })).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains(NAME_MESSAGE));
+
+    still_the_good_password(&s).await;
+    s.stop().await;
+}
+
+/// Nothing was changed by any refusal: her password is still the good one.
+async fn still_the_good_password(s: &TestServer) {
+    let r = login(&client(), s, "cdanvers", CAROLS).await;
+    assert_ne!(
+        r.headers().get("location").map(|l| l.to_str().unwrap()),
+        Some("/my")
+    );
+}
+
+#[tokio::test]
+async fn the_users_names_are_banned_where_she_changes_her_own_password() {
+    let s = TestServer::start().await;
+    let carol = s
+        .ops()
+        .create_user(&Actor::system(), carol(GOOD))
+        .await
+        .unwrap();
 
     // 4. Her own change at /my, and the live meter there.
     let me = signed_in_as(&s, "cdanvers", GOOD).await;
@@ -132,27 +129,12 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
             .any(|r| r["code"] == "contains_personal_info"),
         "{body}"
     );
-    let r = me
-        .post(s.url("/my/password"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("current_password", GOOD),
-            ("new_password", CAROLS),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = [("current_password", GOOD), ("new_password", CAROLS)];
+    let r = post_csrf(&me, &s, "/my/password", &token, &form).await;
     assert_eq!(r.status(), 303);
-    let to = r.headers()["location"].to_str().unwrap().to_string();
-    let page = me
-        .get(s.url(&to))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains(NAME_MESSAGE), "{to}: {page}");
+    let to = location(&r);
+    let html = page(&me, &s, &to).await;
+    assert!(html.contains(NAME_MESSAGE), "{to}: {html}");
 
     // 5. The change-password step at sign-in (an administrator requires a new password).
     s.ops()
@@ -161,33 +143,12 @@ async fn the_users_names_are_banned_wherever_a_password_is_set() {
         .unwrap();
     let c = client();
     let r = login(&c, &s, "cdanvers", GOOD).await;
-    assert_eq!(r.headers()["location"], "/login/continue");
-    let html = c
-        .get(s.url("/login/continue"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(s.url("/login/change-password"))
-        .form(&[
-            ("csrf_token", csrf_of(&html).as_str()),
-            ("new_password", CAROLS),
-            ("confirm_password", CAROLS),
-        ])
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(location(&r), "/login/continue");
+    let form = [("new_password", CAROLS), ("confirm_password", CAROLS)];
+    let r = post_form(&c, &s, "/login/continue", "/login/change-password", &form).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains(NAME_MESSAGE));
 
-    // Nothing was changed by any refusal: her password is still the good one.
-    let r = login(&client(), &s, "cdanvers", CAROLS).await;
-    assert_ne!(
-        r.headers().get("location").map(|l| l.to_str().unwrap()),
-        Some("/my")
-    );
+    still_the_good_password(&s).await;
     s.stop().await;
 }

@@ -7,7 +7,6 @@ use crate::harness::*;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::time::{Duration, Instant};
-use trustplane_core::audit::Actor;
 use trustplane_core::identity::Role;
 use trustplane_store::prelude::*;
 
@@ -81,30 +80,15 @@ async fn a_full_disk_never_loses_a_confirmed_write_and_readiness_tells() {
         ..Options::default()
     })
     .await;
-    let (_, token) = s
-        .ops()
-        .create_token(
-            &Actor::system(),
-            "t",
-            Role::GlobalAdministrator,
-            time::Duration::days(1),
-        )
-        .await
-        .unwrap();
-    let c = client();
+    let api = admin_api(&s, Role::GlobalAdministrator).await;
     readyz_becomes(&s, 200).await;
     let fillers = fs.fill();
 
     let (mut created, mut refused) = (Vec::new(), 0);
     for i in 0..60 {
         let name = format!("full-{i:03}");
-        let r = c
-            .post(s.url("/api/v1/groups"))
-            .bearer_auth(&token)
-            .json(&json!({"name": name, "description": "d".repeat(900)}))
-            .send()
-            .await
-            .unwrap();
+        let group = json!({"name": name, "description": "d".repeat(900)});
+        let r = api.post("/api/v1/groups", &group).await;
         match r.status().as_u16() {
             201 => created.push(name),
             503 => {
@@ -125,13 +109,8 @@ async fn a_full_disk_never_loses_a_confirmed_write_and_readiness_tells() {
     readyz_becomes(&s, 200).await;
     for i in 0..10 {
         let name = format!("after-{i:03}");
-        let r = c
-            .post(s.url("/api/v1/groups"))
-            .bearer_auth(&token)
-            .json(&json!({"name": name, "description": ""}))
-            .send()
-            .await
-            .unwrap();
+        let group = json!({"name": name, "description": ""});
+        let r = api.post("/api/v1/groups", &group).await;
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         created.push(name);
     }
@@ -147,15 +126,7 @@ async fn a_full_disk_never_loses_a_confirmed_write_and_readiness_tells() {
     };
     created.sort();
     for _ in 0..5 {
-        let v: Value = c
-            .get(s.url("/api/v1/groups"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = api.value("/api/v1/groups").await;
         assert_eq!(
             listed(v),
             created,
