@@ -305,3 +305,19 @@ pub async fn remove_route(
         Err(AppError::not_found("route"))
     }
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get, post};
+    axum::Router::new()
+        .route(
+            "/applications",
+            get(list_applications).post(create_application),
+        )
+        .route(
+            "/applications/{id}",
+            get(get_application).delete(delete_application),
+        )
+        .route("/applications/{id}/routes", post(add_route))
+        .route("/applications/{id}/routes/{route_id}", delete(remove_route))
+}

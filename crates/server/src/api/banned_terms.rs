@@ -86,3 +86,14 @@ pub async fn remove_banned_term(
         .await?;
     Ok(Json(Changed { changed }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get};
+    axum::Router::new()
+        .route(
+            "/password/banned-terms",
+            get(list_banned_terms).post(add_banned_terms),
+        )
+        .route("/password/banned-terms/{term}", delete(remove_banned_term))
+}

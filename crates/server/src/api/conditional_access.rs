@@ -509,3 +509,29 @@ pub async fn delete_terms(
         Err(AppError::not_found("terms of use"))
     }
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get, post};
+    axum::Router::new()
+        .route(
+            "/conditional-access",
+            get(get_policy_set).put(put_policy_set),
+        )
+        .route("/conditional-access/validate", post(validate_policy_set))
+        .route("/conditional-access/versions", get(list_versions))
+        .route("/conditional-access/versions/{version}", get(get_version))
+        .route(
+            "/conditional-access/versions/{version}/restore",
+            post(restore_version),
+        )
+        .route("/conditional-access/templates", get(templates))
+        .route("/conditional-access/what-if", post(what_if))
+        .route("/conditional-access/replay", post(replay))
+        .route("/terms-of-use", get(list_terms).post(create_terms))
+        .route("/terms-of-use/{id}", delete(delete_terms))
+        .route(
+            "/conditional-access/{kind}/{id}",
+            get(get_object).put(put_object).delete(delete_object),
+        )
+}

@@ -98,3 +98,16 @@ pub async fn remove_member(
         .await?;
     Ok(Json(Changed { changed }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, put};
+    axum::Router::new()
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{id}", get(get_group).delete(delete_group))
+        .route("/groups/{id}/members", get(group_members))
+        .route(
+            "/groups/{id}/members/{user_id}",
+            put(add_member).delete(remove_member),
+        )
+}

@@ -107,3 +107,11 @@ pub async fn rotate(
         signs_from: state.now() + crate::platform::keys::PUBLISH_AHEAD,
     }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/signing-keys", get(list_keys))
+        .route("/signing-keys/rotate", post(rotate))
+}

@@ -289,3 +289,27 @@ pub async fn label_route(
 ) -> Result<StatusCode, AppError> {
     assign(&state, &caller, &id, Some(route_id), body.label).await
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, put};
+    axum::Router::new()
+        .route(
+            "/applications/{id}/sensitivity-label",
+            put(label_application),
+        )
+        .route(
+            "/applications/{id}/routes/{route_id}/sensitivity-label",
+            put(label_route),
+        )
+        .route("/authentication-contexts", get(list_contexts))
+        .route(
+            "/authentication-contexts/{id}",
+            put(put_context).delete(delete_context),
+        )
+        .route("/sensitivity-labels", get(list_labels))
+        .route(
+            "/sensitivity-labels/{id}",
+            put(put_label).delete(delete_label),
+        )
+}

@@ -187,3 +187,13 @@ pub async fn verify_audit(
         },
     }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/sign-ins", get(list_sign_ins))
+        .route("/sign-ins/export", get(export_sign_ins))
+        .route("/audit", get(list_audit))
+        .route("/audit/verify", get(verify_audit))
+}

@@ -25,7 +25,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get};
 use types::*;
 use utoipa::OpenApi;
 use uuid::Uuid;
@@ -93,180 +93,19 @@ pub fn router() -> Router<AppState> {
         .route("/me", get(me))
         .route("/me/sessions", get(my_sessions))
         .route("/me/sessions/{id}", delete(revoke_my_session))
-        .route("/users", get(users::list_users).post(users::create_user))
-        .route(
-            "/users/{id}",
-            get(users::get_user)
-                .patch(users::update_user)
-                .delete(users::delete_user),
-        )
-        .route("/users/{id}/password", post(users::set_password))
-        .route(
-            "/users/{id}/sessions",
-            get(users::user_sessions).delete(users::revoke_user_sessions),
-        )
-        .route(
-            "/users/{id}/roles/{role}",
-            put(users::assign_role).delete(users::unassign_role),
-        )
-        .route(
-            "/groups",
-            get(groups::list_groups).post(groups::create_group),
-        )
-        .route(
-            "/groups/{id}",
-            get(groups::get_group).delete(groups::delete_group),
-        )
-        .route("/groups/{id}/members", get(groups::group_members))
-        .route(
-            "/groups/{id}/members/{user_id}",
-            put(groups::add_member).delete(groups::remove_member),
-        )
-        .route("/sessions", get(sessions::list_sessions))
-        .route("/sessions/{id}", delete(sessions::revoke_session))
-        .route("/sign-ins", get(logs::list_sign_ins))
-        .route("/sign-ins/export", get(logs::export_sign_ins))
-        .route(
-            "/conditional-access",
-            get(conditional_access::get_policy_set).put(conditional_access::put_policy_set),
-        )
-        .route(
-            "/conditional-access/validate",
-            post(conditional_access::validate_policy_set),
-        )
-        .route(
-            "/conditional-access/versions",
-            get(conditional_access::list_versions),
-        )
-        .route(
-            "/conditional-access/versions/{version}",
-            get(conditional_access::get_version),
-        )
-        .route(
-            "/conditional-access/versions/{version}/restore",
-            post(conditional_access::restore_version),
-        )
-        .route(
-            "/conditional-access/templates",
-            get(conditional_access::templates),
-        )
-        .route(
-            "/conditional-access/what-if",
-            post(conditional_access::what_if),
-        )
-        .route(
-            "/conditional-access/replay",
-            post(conditional_access::replay),
-        )
-        .route(
-            "/terms-of-use",
-            get(conditional_access::list_terms).post(conditional_access::create_terms),
-        )
-        .route(
-            "/terms-of-use/{id}",
-            delete(conditional_access::delete_terms),
-        )
-        .route(
-            "/conditional-access/{kind}/{id}",
-            get(conditional_access::get_object)
-                .put(conditional_access::put_object)
-                .delete(conditional_access::delete_object),
-        )
-        .route(
-            "/applications",
-            get(apps::list_applications).post(apps::create_application),
-        )
-        .route(
-            "/applications/{id}",
-            get(apps::get_application).delete(apps::delete_application),
-        )
-        .route("/applications/{id}/routes", post(apps::add_route))
-        .route(
-            "/applications/{id}/routes/{route_id}",
-            delete(apps::remove_route),
-        )
-        .route(
-            "/oidc/clients",
-            get(oidc_clients::list_clients).post(oidc_clients::create_client),
-        )
-        .route(
-            "/oidc/clients/{id}",
-            get(oidc_clients::get_client)
-                .patch(oidc_clients::update_client)
-                .delete(oidc_clients::delete_client),
-        )
-        .route(
-            "/oidc/clients/{id}/secret",
-            post(oidc_clients::rotate_secret),
-        )
-        .route(
-            "/applications/{id}/sensitivity-label",
-            put(labels::label_application),
-        )
-        .route(
-            "/applications/{id}/routes/{route_id}/sensitivity-label",
-            put(labels::label_route),
-        )
-        .route("/authentication-contexts", get(labels::list_contexts))
-        .route(
-            "/authentication-contexts/{id}",
-            put(labels::put_context).delete(labels::delete_context),
-        )
-        .route("/signing-keys", get(keys::list_keys))
-        .route("/signing-keys/rotate", post(keys::rotate))
-        .route("/sensitivity-labels", get(labels::list_labels))
-        .route(
-            "/sensitivity-labels/{id}",
-            put(labels::put_label).delete(labels::delete_label),
-        )
-        .route("/audit", get(logs::list_audit))
-        .route("/audit/verify", get(logs::verify_audit))
-        .route(
-            "/tokens",
-            get(tokens::list_tokens).post(tokens::create_token),
-        )
-        .route("/tokens/{id}", delete(tokens::revoke_token))
-        .route(
-            "/password/banned-terms",
-            get(banned_terms::list_banned_terms).post(banned_terms::add_banned_terms),
-        )
-        .route(
-            "/password/banned-terms/{term}",
-            delete(banned_terms::remove_banned_term),
-        )
-        .route(
-            "/policies/authentication-methods",
-            get(security::get_methods_policy).put(security::put_methods_policy),
-        )
-        .route(
-            "/users/{id}/temporary-access-pass",
-            get(user_methods::get_tap)
-                .post(user_methods::issue_tap)
-                .delete(user_methods::revoke_tap),
-        )
-        .route("/users/{id}/methods", get(user_methods::list_methods))
-        .route(
-            "/users/{id}/methods/{method}",
-            delete(user_methods::remove_method),
-        )
-        .route(
-            "/users/{id}/password/temporary",
-            post(user_methods::temporary_password),
-        )
-        .route(
-            "/users/{id}/methods/require-reregistration",
-            post(user_methods::require_reregistration),
-        )
-        .route("/password/breach-filter", get(security::breach_status))
-        .route(
-            "/password/breach-filter/reload",
-            post(security::reload_breach),
-        )
-        .route("/risk-detections", get(security::list_risk_detections))
-        .route(
-            "/risk-detections/{id}/dismiss",
-            post(security::dismiss_risk_detection),
-        )
+        .merge(users::routes())
+        .merge(groups::routes())
+        .merge(sessions::routes())
+        .merge(logs::routes())
+        .merge(conditional_access::routes())
+        .merge(apps::routes())
+        .merge(oidc_clients::routes())
+        .merge(labels::routes())
+        .merge(keys::routes())
+        .merge(tokens::routes())
+        .merge(banned_terms::routes())
+        .merge(security::routes())
+        .merge(user_methods::routes())
         .fallback(|| async { AppError::not_found("API endpoint") })
 }
 

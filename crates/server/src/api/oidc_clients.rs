@@ -143,3 +143,15 @@ pub async fn rotate_secret(
     let (c, secret) = clients::rotate_secret(state.store.as_ref(), &caller.actor(), &id).await?;
     Ok(Json(view(c, Some(secret))))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/oidc/clients", get(list_clients).post(create_client))
+        .route(
+            "/oidc/clients/{id}",
+            get(get_client).patch(update_client).delete(delete_client),
+        )
+        .route("/oidc/clients/{id}/secret", post(rotate_secret))
+}

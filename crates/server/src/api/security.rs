@@ -160,3 +160,20 @@ pub async fn put_methods_policy(
         .await?;
     Ok(Json(policy))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/policies/authentication-methods",
+            get(get_methods_policy).put(put_methods_policy),
+        )
+        .route("/password/breach-filter", get(breach_status))
+        .route("/password/breach-filter/reload", post(reload_breach))
+        .route("/risk-detections", get(list_risk_detections))
+        .route(
+            "/risk-detections/{id}/dismiss",
+            post(dismiss_risk_detection),
+        )
+}

@@ -58,3 +58,11 @@ pub async fn revoke_session(
     let changed = ops(&state).revoke_session(&caller.actor(), id).await?;
     Ok(Json(Changed { changed }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get};
+    axum::Router::new()
+        .route("/sessions", get(list_sessions))
+        .route("/sessions/{id}", delete(revoke_session))
+}

@@ -62,3 +62,11 @@ pub async fn revoke_token(
     let changed = ops(&state).revoke_token(&caller.actor(), id).await?;
     Ok(Json(Changed { changed }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get};
+    axum::Router::new()
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", delete(revoke_token))
+}

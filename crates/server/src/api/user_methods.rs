@@ -242,3 +242,20 @@ pub async fn revoke_tap(
         Err(AppError::not_found("temporary access pass"))
     }
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{delete, get, post};
+    axum::Router::new()
+        .route(
+            "/users/{id}/temporary-access-pass",
+            get(get_tap).post(issue_tap).delete(revoke_tap),
+        )
+        .route("/users/{id}/methods", get(list_methods))
+        .route("/users/{id}/methods/{method}", delete(remove_method))
+        .route("/users/{id}/password/temporary", post(temporary_password))
+        .route(
+            "/users/{id}/methods/require-reregistration",
+            post(require_reregistration),
+        )
+}

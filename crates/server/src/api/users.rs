@@ -225,3 +225,23 @@ pub async fn unassign_role(
         .await?;
     Ok(Json(Changed { changed }))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post, put};
+    axum::Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route(
+            "/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/users/{id}/password", post(set_password))
+        .route(
+            "/users/{id}/sessions",
+            get(user_sessions).delete(revoke_user_sessions),
+        )
+        .route(
+            "/users/{id}/roles/{role}",
+            put(assign_role).delete(unassign_role),
+        )
+}

@@ -367,3 +367,21 @@ pub async fn rotate_keys(
     let r = api_keys::rotate(State(state.clone()), caller(&ctx, &req), JsonBody(body)).await;
     Ok(back(&state, r, "rotated"))
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/applications", get(page).post(create))
+        .route("/admin/applications/{id}/delete", post(delete))
+        .route("/admin/applications/{id}/routes", post(add_route))
+        .route(
+            "/admin/applications/{id}/routes/{route_id}/delete",
+            post(remove_route),
+        )
+        .route("/admin/labels", post(put_label))
+        .route("/admin/labels/{id}/delete", post(delete_label))
+        .route("/admin/contexts", post(put_context))
+        .route("/admin/contexts/{id}/delete", post(delete_context))
+        .route("/admin/keys/rotate", post(rotate_keys))
+}

@@ -353,3 +353,14 @@ pub async fn delete(
     act(&state, &req, &ctx, id, "device.delete").await?;
     Ok(Redirect::to("/admin/devices?ok=deleted").into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/devices", get(list))
+        .route("/admin/devices/{id}", get(detail))
+        .route("/admin/devices/{id}/disable", post(disable))
+        .route("/admin/devices/{id}/enable", post(enable))
+        .route("/admin/devices/{id}/delete", post(delete))
+}

@@ -171,3 +171,14 @@ pub async fn delete_group(
     ops(&state).delete_group(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/admin/groups?ok=deleted").into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/groups", get(groups).post(create_group))
+        .route("/admin/groups/{id}", get(group))
+        .route("/admin/groups/{id}/members", post(add_member))
+        .route("/admin/groups/{id}/members/remove", post(remove_member))
+        .route("/admin/groups/{id}/delete", post(delete_group))
+}

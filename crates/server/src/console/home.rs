@@ -74,3 +74,9 @@ pub async fn home(
     };
     Ok((jar, render(&page)).into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new().route("/admin", get(home))
+}

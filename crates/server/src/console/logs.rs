@@ -261,3 +261,12 @@ pub async fn audit(
     };
     Ok((jar, render(&page)).into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/admin/sign-ins", get(sign_ins))
+        .route("/admin/audit", get(audit))
+        .route("/admin/registration-activity", get(registration_activity))
+}

@@ -179,3 +179,12 @@ pub async fn delete(
     clients::delete(state.store.as_ref(), &ctx.actor(req.ip), &id).await?;
     Ok(Redirect::to("/admin/oidc/clients?ok=deleted").into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/oidc/clients", get(clients).post(create))
+        .route("/admin/oidc/clients/{id}/delete", post(delete))
+        .route("/admin/oidc/clients/{id}/secret", post(rotate_secret))
+}

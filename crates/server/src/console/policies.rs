@@ -564,3 +564,20 @@ pub async fn sign_in_detail(
     };
     Ok((jar, render(&page)).into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/sign-ins/{id}", get(sign_in_detail))
+        .route("/admin/conditional-access", get(policies).post(save))
+        .route(
+            "/admin/conditional-access/versions/{version}/restore",
+            post(restore),
+        )
+        .route("/admin/conditional-access/what-if", get(what_if))
+        .route(
+            "/admin/conditional-access/replay",
+            get(replay_form).post(replay),
+        )
+}

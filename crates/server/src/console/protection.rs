@@ -599,3 +599,22 @@ pub async fn save_auth_methods(
         Err(e) => Ok(back_with_error(&state, PAGE, &e.message)),
     }
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/password-protection", get(password_protection))
+        .route("/admin/password-protection/terms", post(add_terms))
+        .route("/admin/password-protection/terms/remove", post(remove_term))
+        .route(
+            "/admin/password-protection/reload",
+            post(reload_breach_page),
+        )
+        .route("/admin/risk", get(risk_detections))
+        .route(
+            "/admin/authentication-methods",
+            get(auth_methods).post(save_auth_methods),
+        )
+        .route("/admin/risk/{id}/dismiss", post(dismiss_detection))
+}

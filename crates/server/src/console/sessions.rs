@@ -58,3 +58,11 @@ pub async fn revoke_session(
     ops(&state).revoke_session(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/admin/sessions?ok=revoked").into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/sessions", get(sessions))
+        .route("/admin/sessions/{id}/revoke", post(revoke_session))
+}

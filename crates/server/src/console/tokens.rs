@@ -121,3 +121,11 @@ pub async fn revoke_token(
     ops(&state).revoke_token(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to("/admin/tokens?ok=revoked").into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/tokens", get(tokens).post(create_token))
+        .route("/admin/tokens/{id}/revoke", post(revoke_token))
+}

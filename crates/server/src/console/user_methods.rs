@@ -242,3 +242,21 @@ pub async fn revoke_tap(
     ops(&state).revoke_tap(&ctx.actor(req.ip), id).await?;
     Ok(Redirect::to(&format!("/admin/users/{id}?ok=tap")).into_response())
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::post;
+    axum::Router::new()
+        .route("/admin/users/{id}/password", post(user_password))
+        .route(
+            "/admin/users/{id}/password/temporary",
+            post(temporary_password),
+        )
+        .route(
+            "/admin/users/{id}/methods/{method}/remove",
+            post(remove_method),
+        )
+        .route("/admin/users/{id}/tap", post(issue_tap))
+        .route("/admin/users/{id}/reregister", post(require_reregistration))
+        .route("/admin/users/{id}/tap/revoke", post(revoke_tap))
+}

@@ -346,3 +346,14 @@ pub async fn user_roles(
         Err(e) => Ok(back_with_error(&state, &here, &e)),
     }
 }
+
+/// This resource's routes.
+pub(super) fn routes() -> axum::Router<crate::state::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/users", get(users).post(create_user))
+        .route("/admin/users/{id}", get(user))
+        .route("/admin/users/{id}/status", post(user_status))
+        .route("/admin/users/{id}/delete", post(user_delete))
+        .route("/admin/users/{id}/roles", post(user_roles))
+}

@@ -4,6 +4,7 @@
 use crate::edge::auth::RequestCtx;
 use crate::edge::error::AppError;
 use crate::platform::secrets::random_token;
+use crate::signin::conditions::{self, Stage};
 use crate::state::AppState;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -159,38 +160,7 @@ pub async fn password_login(
         // The second factor comes before anything else (a leaked password alone must not be
         // enough to choose a new one). The authentication methods policy decides whether to
         // ask for one, to have one registered now, or to refuse.
-        let policy = state.ops().methods_policy().await?;
-        let groups: Vec<Uuid> = state
-            .store
-            .groups_of(*user_id)
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
-        let mut kinds: Vec<MfaKind> = Vec::new();
-        for m in state.store.list_mfa_methods(*user_id).await? {
-            let allowed = match m.kind {
-                MfaKind::Totp => policy.totp_allowed(&groups),
-                MfaKind::Email => policy.email_allowed(&groups),
-                MfaKind::SecurityKey | MfaKind::Passkey => policy.webauthn_allowed(&groups),
-            };
-            if allowed && !kinds.contains(&m.kind) {
-                kinds.push(m.kind);
-            }
-        }
-        let mut req = policy.sign_in_requirement(&groups, kinds.len(), None, now);
-        if matches!(req, Requirement::Register { .. }) {
-            let first = state.store.registration_prompted(*user_id, now).await?;
-            req = policy.sign_in_requirement(&groups, kinds.len(), Some(first), now);
-        }
-        // An administrator required this user to register again: no postponing.
-        if kinds.is_empty() && state.store.reregistration_required(*user_id).await? {
-            req = if policy.totp_allowed(&groups) {
-                Requirement::Register { can_skip: false }
-            } else {
-                Requirement::Blocked
-            };
-        }
+        let (req, kinds) = second_factor_requirement(state, *user_id, now).await?;
         match req {
             Requirement::None => {}
             Requirement::SecondFactor => steps.push(Step::SecondFactor { methods: kinds }),
@@ -199,20 +169,16 @@ pub async fn password_login(
             }
             Requirement::Blocked => blocked = true,
         }
-        if state
-            .breach
-            .get()
-            .is_some_and(|f| f.contains_password(password))
+        if let Some(step) =
+            password_change_step(state, ctx, *user_id, password, checked.must_change, now).await?
         {
-            leaked = true;
-            record_leaked_credentials(state, *user_id, ctx, now).await?;
-            steps.push(Step::ChangePassword {
-                reason: PasswordChangeReason::LeakedCredentials,
-            });
-        } else if checked.must_change {
-            steps.push(Step::ChangePassword {
-                reason: PasswordChangeReason::AdminRequired,
-            });
+            leaked = matches!(
+                step,
+                Step::ChangePassword {
+                    reason: PasswordChangeReason::LeakedCredentials
+                }
+            );
+            steps.push(step);
         }
     }
     let record_user = checked.record_user;
@@ -222,14 +188,7 @@ pub async fn password_login(
     } else {
         flow
     };
-    let (flow, ca) = crate::signin::conditions::apply(
-        state,
-        ctx,
-        flow,
-        crate::signin::conditions::Stage::FirstFactor,
-        now,
-    )
-    .await?;
+    let (flow, ca) = conditions::apply(state, ctx, flow, Stage::FirstFactor, now).await?;
 
     let mut details = serde_json::json!({ "flow": "password" });
     if leaked {
@@ -252,6 +211,75 @@ pub async fn password_login(
         now,
     )
     .await
+}
+
+/// A password change the first factor calls for: the valid password is in the breach corpus
+/// (leaked credentials: whoever holds the corpus can sign in as this user; the detection is
+/// recorded), or an administrator requires one.
+async fn password_change_step(
+    state: &AppState,
+    ctx: &RequestCtx,
+    user_id: Uuid,
+    password: &str,
+    must_change: bool,
+    now: OffsetDateTime,
+) -> Result<Option<Step>, AppError> {
+    if state
+        .breach
+        .get()
+        .is_some_and(|f| f.contains_password(password))
+    {
+        record_leaked_credentials(state, user_id, ctx, now).await?;
+        return Ok(Some(Step::ChangePassword {
+            reason: PasswordChangeReason::LeakedCredentials,
+        }));
+    }
+    Ok(must_change.then_some(Step::ChangePassword {
+        reason: PasswordChangeReason::AdminRequired,
+    }))
+}
+
+/// What the authentication methods policy asks of this user after a verified password: a
+/// second factor (with the kinds the user has and may use), registration now (postponable
+/// or not), nothing, or a refusal.
+async fn second_factor_requirement(
+    state: &AppState,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(Requirement, Vec<MfaKind>), AppError> {
+    let policy = state.ops().methods_policy().await?;
+    let groups: Vec<Uuid> = state
+        .store
+        .groups_of(user_id)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let mut kinds: Vec<MfaKind> = Vec::new();
+    for m in state.store.list_mfa_methods(user_id).await? {
+        let allowed = match m.kind {
+            MfaKind::Totp => policy.totp_allowed(&groups),
+            MfaKind::Email => policy.email_allowed(&groups),
+            MfaKind::SecurityKey | MfaKind::Passkey => policy.webauthn_allowed(&groups),
+        };
+        if allowed && !kinds.contains(&m.kind) {
+            kinds.push(m.kind);
+        }
+    }
+    let mut req = policy.sign_in_requirement(&groups, kinds.len(), None, now);
+    if matches!(req, Requirement::Register { .. }) {
+        let first = state.store.registration_prompted(user_id, now).await?;
+        req = policy.sign_in_requirement(&groups, kinds.len(), Some(first), now);
+    }
+    // An administrator required this user to register again: no postponing.
+    if kinds.is_empty() && state.store.reregistration_required(user_id).await? {
+        req = if policy.totp_allowed(&groups) {
+            Requirement::Register { can_skip: false }
+        } else {
+            Requirement::Blocked
+        };
+    }
+    Ok((req, kinds))
 }
 
 /// Sign-in with a Temporary Access Pass instead of a password. The same rate limits and the

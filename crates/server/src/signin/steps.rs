@@ -71,26 +71,7 @@ pub async fn complete_password_change(
             .await?;
         return Ok(StepResult::Restart);
     }
-    let refusal = if new_password != confirm {
-        Some("The two passwords do not match.".to_string())
-    } else {
-        let verdict = state
-            .ops()
-            .evaluate_password(
-                &record.user.username,
-                &record.user.display_name,
-                record.user.email.as_deref(),
-                new_password,
-            )
-            .await?;
-        if !verdict.accepted {
-            Some(verdict.messages().join(" "))
-        } else if same_as_current(state, &record, new_password).await? {
-            Some("Choose a password different from your current one.".to_string())
-        } else {
-            None
-        }
-    };
+    let refusal = refuse_new_password(state, &record, new_password, confirm).await?;
     if let Some(message) = refusal {
         return crate::signin::complete::retry_or_restart(state, flow_secret, pending, message)
             .await;
@@ -142,6 +123,34 @@ pub async fn complete_password_change(
         now,
     )
     .await
+}
+
+/// Why a new password typed during sign-in is refused (`None`: accepted).
+async fn refuse_new_password(
+    state: &AppState,
+    record: &trustplane_store::LoginRecord,
+    new_password: &str,
+    confirm: &str,
+) -> Result<Option<String>, AppError> {
+    if new_password != confirm {
+        return Ok(Some("The two passwords do not match.".to_string()));
+    }
+    let verdict = state
+        .ops()
+        .evaluate_password(
+            &record.user.username,
+            &record.user.display_name,
+            record.user.email.as_deref(),
+            new_password,
+        )
+        .await?;
+    Ok(if !verdict.accepted {
+        Some(verdict.messages().join(" "))
+    } else if same_as_current(state, record, new_password).await? {
+        Some("Choose a password different from your current one.".to_string())
+    } else {
+        None
+    })
 }
 
 /// Completes the "accept the terms of use" step. Declining ends the sign-in (it cannot
@@ -200,119 +209,25 @@ pub(crate) async fn finish_step(
     completed: serde_json::Value,
     now: OffsetDateTime,
 ) -> Result<StepResult, AppError> {
-    // Conditional access again after every step, with every method performed so far: with
-    // steps left it may add some (or block); with none left, anything still required refuses.
-    let mut ca = None;
-    let stage = if matches!(pending.flow.state, LoginState::Success { .. }) {
-        crate::signin::conditions::Stage::Final
-    } else {
-        crate::signin::conditions::Stage::FirstFactor
-    };
-    if matches!(
-        pending.flow.state,
-        LoginState::Success { .. } | LoginState::InProgress { .. }
-    ) {
-        let (flow, entry) =
-            crate::signin::conditions::apply(state, ctx, pending.flow.clone(), stage, now).await?;
-        ca = entry;
-        if let LoginState::Denied { reason } = flow.state {
-            state
-                .store
-                .delete_login_flow(&secret_digest(flow_secret))
-                .await?;
-            state
-                .store
-                .record_sign_in(&SignInEvent {
-                    id: Uuid::now_v7(),
-                    at: now,
-                    user_id: pending.flow.user_id(),
-                    username: pending.username.clone(),
-                    result: SignInResult::Failure,
-                    failure_reason: Some(reason.code().to_string()),
-                    ip: ctx.ip.map(|i| i.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                    correlation_id: ctx.correlation_id.clone(),
-                    methods: pending.flow.amr().iter().map(|s| s.to_string()).collect(),
-                    details: serde_json::json!({ "flow": "password", "completed": completed,
-                        "app": crate::signin::conditions::app_of(&pending.flow), "conditional_access": ca,
-                        "step_up": pending.step_up_session.is_some() }),
-                })
-                .await?;
-            return Ok(StepResult::Denied {
-                reason,
-                correlation_id: ctx.correlation_id.clone(),
-            });
-        }
-        if stage == crate::signin::conditions::Stage::FirstFactor {
-            pending.flow = flow;
-        }
-    }
+    let ca =
+        match recheck_conditions(state, ctx, flow_secret, &mut pending, &completed, now).await? {
+            Ok(ca) => ca,
+            Err(denied) => return Ok(denied),
+        };
     match &pending.flow.state {
         LoginState::Success { user_id } => {
             let user_id = *user_id;
-            // (The password-change path has already deleted it, atomically; a TOTP code is
-            // accepted once by the store, so the second-factor path cannot finish twice.)
-            state
-                .store
-                .delete_login_flow(&secret_digest(flow_secret))
-                .await?;
-            let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
-            let (secret, persist_until) = match pending.step_up_session {
-                Some(sid) => {
-                    // The session keeps its id, cookie and lifetime; it now carries the
-                    // methods performed in the step-up too.
-                    let audit = AuditDraft::new(
-                        &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
-                        "session.step_up",
-                        "session",
-                        Some(sid.to_string()),
-                    )
-                    .after(&serde_json::json!({
-                        "amr": methods, "app": crate::signin::conditions::app_of(&pending.flow),
-                    }));
-                    if !state
-                        .store
-                        .step_up_session(sid, &pending.flow.methods, audit)
-                        .await?
-                    {
-                        // Revoked meanwhile: the step-up cannot revive it.
-                        return Ok(StepResult::Restart);
-                    }
-                    (None, None)
-                }
-                None => {
-                    let (secret, session, _) =
-                        issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
-                    let persist_until = pending
-                        .flow
-                        .persistent_browser
-                        .then_some(session.absolute_expires_at);
-                    (Some(secret), persist_until)
-                }
-            };
-            state
-                .store
-                .record_sign_in(&SignInEvent {
-                    id: Uuid::now_v7(),
-                    at: now,
-                    user_id: Some(user_id),
-                    username: pending.username.clone(),
-                    result: SignInResult::Success,
-                    failure_reason: None,
-                    ip: ctx.ip.map(|i| i.to_string()),
-                    user_agent: ctx.user_agent.clone(),
-                    correlation_id: ctx.correlation_id.clone(),
-                    methods,
-                    details: serde_json::json!({ "flow": "password", "completed": completed,
-                        "app": crate::signin::conditions::app_of(&pending.flow), "conditional_access": ca,
-                        "step_up": pending.step_up_session.is_some() }),
-                })
-                .await?;
-            Ok(StepResult::Success {
-                secret,
-                next: pending.next,
-                persist_until,
-            })
+            finish_success(
+                state,
+                ctx,
+                flow_secret,
+                pending,
+                user_id,
+                completed,
+                ca,
+                now,
+            )
+            .await
         }
         LoginState::InProgress { .. } => {
             pending.attempts = 0;
@@ -330,6 +245,145 @@ pub(crate) async fn finish_step(
             Ok(StepResult::Restart)
         }
     }
+}
+
+/// Conditional access again after every step, with every method performed so far: with steps
+/// left it may add some (or block); with none left, anything still required refuses. Returns
+/// the conditional-access entry for the sign-in log, or the denial (flow deleted, logged).
+async fn recheck_conditions(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    pending: &mut PendingLogin,
+    completed: &serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<Result<Option<serde_json::Value>, StepResult>, AppError> {
+    use crate::signin::conditions::{Stage, app_of};
+    let stage = if matches!(pending.flow.state, LoginState::Success { .. }) {
+        Stage::Final
+    } else {
+        Stage::FirstFactor
+    };
+    if !matches!(
+        pending.flow.state,
+        LoginState::Success { .. } | LoginState::InProgress { .. }
+    ) {
+        return Ok(Ok(None));
+    }
+    let (flow, ca) =
+        crate::signin::conditions::apply(state, ctx, pending.flow.clone(), stage, now).await?;
+    if let LoginState::Denied { reason } = flow.state {
+        state
+            .store
+            .delete_login_flow(&secret_digest(flow_secret))
+            .await?;
+        let details = serde_json::json!({ "flow": "password", "completed": completed,
+            "app": app_of(&pending.flow), "conditional_access": ca,
+            "step_up": pending.step_up_session.is_some() });
+        let methods = pending.flow.amr().iter().map(|s| s.to_string()).collect();
+        let mut event = step_event(ctx, pending, now, methods, details);
+        event.user_id = pending.flow.user_id();
+        event.result = SignInResult::Failure;
+        event.failure_reason = Some(reason.code().to_string());
+        state.store.record_sign_in(&event).await?;
+        return Ok(Err(StepResult::Denied {
+            reason,
+            correlation_id: ctx.correlation_id.clone(),
+        }));
+    }
+    if stage == Stage::FirstFactor {
+        pending.flow = flow;
+    }
+    Ok(Ok(ca))
+}
+
+/// The sign-in log row of a flow that ended after a step (a success unless the caller says
+/// otherwise).
+fn step_event(
+    ctx: &RequestCtx,
+    pending: &PendingLogin,
+    now: OffsetDateTime,
+    methods: Vec<String>,
+    details: serde_json::Value,
+) -> SignInEvent {
+    SignInEvent {
+        id: Uuid::now_v7(),
+        at: now,
+        user_id: None,
+        username: pending.username.clone(),
+        result: SignInResult::Success,
+        failure_reason: None,
+        ip: ctx.ip.map(|i| i.to_string()),
+        user_agent: ctx.user_agent.clone(),
+        correlation_id: ctx.correlation_id.clone(),
+        methods,
+        details,
+    }
+}
+
+/// No step remains: the flow ends, the session is issued (or the stepped-up session carries
+/// the new methods), and the sign-in is logged.
+#[allow(clippy::too_many_arguments)]
+async fn finish_success(
+    state: &AppState,
+    ctx: &RequestCtx,
+    flow_secret: &str,
+    pending: PendingLogin,
+    user_id: Uuid,
+    completed: serde_json::Value,
+    ca: Option<serde_json::Value>,
+    now: OffsetDateTime,
+) -> Result<StepResult, AppError> {
+    // (The password-change path has already deleted it, atomically; a TOTP code is accepted
+    // once by the store, so the second-factor path cannot finish twice.)
+    state
+        .store
+        .delete_login_flow(&secret_digest(flow_secret))
+        .await?;
+    let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
+    let app = crate::signin::conditions::app_of(&pending.flow);
+    let (secret, persist_until) = match pending.step_up_session {
+        Some(sid) => {
+            // The session keeps its id, cookie and lifetime; it now carries the methods
+            // performed in the step-up too.
+            let audit = AuditDraft::new(
+                &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
+                "session.step_up",
+                "session",
+                Some(sid.to_string()),
+            )
+            .after(&serde_json::json!({ "amr": methods, "app": app }));
+            if !state
+                .store
+                .step_up_session(sid, &pending.flow.methods, audit)
+                .await?
+            {
+                // Revoked meanwhile: the step-up cannot revive it.
+                return Ok(StepResult::Restart);
+            }
+            (None, None)
+        }
+        None => {
+            let (secret, session, _) =
+                issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
+            let persist_until = pending
+                .flow
+                .persistent_browser
+                .then_some(session.absolute_expires_at);
+            (Some(secret), persist_until)
+        }
+    };
+    let details = serde_json::json!({ "flow": "password", "completed": completed,
+        "app": app, "conditional_access": ca,
+        "step_up": pending.step_up_session.is_some() });
+    let mut event = step_event(ctx, &pending, now, methods, details);
+    event.user_id = Some(user_id);
+    state.store.record_sign_in(&event).await?;
+    Ok(StepResult::Success {
+        secret,
+        next: pending.next,
+        persist_until,
+    })
 }
 
 /// Completes the second-factor step with a TOTP code.
@@ -354,11 +408,69 @@ pub async fn complete_second_factor(
         Ok(t) => t,
         Err(r) => return crate::signin::limits::refused_step(state, flow_secret, pending, r).await,
     };
+    let method = match check_code(state, flow_secret, user_id, code, now).await? {
+        CodeCheck::Passed(method) => method,
+        CodeCheck::Failed { reason, message } => {
+            return crate::signin::complete::step_failed(
+                state,
+                ctx,
+                flow_secret,
+                pending,
+                ticket,
+                "totp",
+                reason,
+                message.to_string(),
+                now,
+            )
+            .await;
+        }
+    };
+    crate::signin::limits::passed(state, ticket).await?;
+    pending.flow = pending
+        .flow
+        .complete_step(StepOutcome::SecondFactor(method), now);
+    let method_name = match method {
+        AuthMethod::RecoveryCode => "recovery_code",
+        AuthMethod::EmailCode => "email_code",
+        _ => "totp",
+    };
+    if method == AuthMethod::RecoveryCode {
+        let left = state.store.unused_recovery_codes(user_id).await?;
+        tracing::info!(user_id = %user_id, left, "recovery code used");
+    }
+    finish_step(
+        state,
+        ctx,
+        flow_secret,
+        pending,
+        serde_json::json!({ "step": "second_factor", "method": method_name }),
+        now,
+    )
+    .await
+}
+
+/// What a code typed at the second-factor step turned out to be.
+enum CodeCheck {
+    Passed(AuthMethod),
+    Failed {
+        reason: &'static str,
+        message: &'static str,
+    },
+}
+
+/// Checks a code typed at the second-factor step: an emailed code (when the methods policy
+/// allows email for the user), else a recovery code (they cannot be confused: 10 letters and
+/// digits 2-7 against 6 digits), else a TOTP code.
+async fn check_code(
+    state: &AppState,
+    flow_secret: &str,
+    user_id: Uuid,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<CodeCheck, AppError> {
     let mut outcome = TotpCheck::Invalid;
     let mut used = None;
     let mut method = AuthMethod::Totp;
-    // A recovery code instead of a TOTP code (they cannot be confused: 10 letters and digits
-    // 2-7 against 6 digits).
     let policy = state.ops().methods_policy().await?;
     let groups: Vec<Uuid> = state
         .store
@@ -408,54 +520,22 @@ pub async fn complete_second_factor(
         outcome = checked;
         used = method_id;
     }
-    if used.is_none() {
-        let message = match outcome {
-            _ if email_message.is_some() => email_message.unwrap_or_default(),
-            TotpCheck::Replayed => "That code was already used. Wait for the next one.",
-            _ => {
-                "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
-            }
-        };
-        let reason = if outcome == TotpCheck::Replayed {
-            "totp_replayed"
-        } else {
-            "totp_invalid"
-        };
-        return crate::signin::complete::step_failed(
-            state,
-            ctx,
-            flow_secret,
-            pending,
-            ticket,
-            "totp",
-            reason,
-            message.to_string(),
-            now,
-        )
-        .await;
+    if used.is_some() {
+        return Ok(CodeCheck::Passed(method));
     }
-    crate::signin::limits::passed(state, ticket).await?;
-    pending.flow = pending
-        .flow
-        .complete_step(StepOutcome::SecondFactor(method), now);
-    let method_name = match method {
-        AuthMethod::RecoveryCode => "recovery_code",
-        AuthMethod::EmailCode => "email_code",
-        _ => "totp",
+    let message = match outcome {
+        _ if email_message.is_some() => email_message.unwrap_or_default(),
+        TotpCheck::Replayed => "That code was already used. Wait for the next one.",
+        _ => {
+            "That code is not correct. Check the code in your authenticator app, or enter an unused recovery code."
+        }
     };
-    if method == AuthMethod::RecoveryCode {
-        let left = state.store.unused_recovery_codes(user_id).await?;
-        tracing::info!(user_id = %user_id, left, "recovery code used");
-    }
-    finish_step(
-        state,
-        ctx,
-        flow_secret,
-        pending,
-        serde_json::json!({ "step": "second_factor", "method": method_name }),
-        now,
-    )
-    .await
+    let reason = if outcome == TotpCheck::Replayed {
+        "totp_replayed"
+    } else {
+        "totp_invalid"
+    };
+    Ok(CodeCheck::Failed { reason, message })
 }
 
 /// The sealing context of a second-factor enrolment inside a sign-in flow.

@@ -229,29 +229,7 @@ pub async fn finish_registration(
     label: &str,
     answer: &serde_json::Value,
 ) -> Result<WebauthnCredential, AppError> {
-    let wa = rp(state)?;
-    let Some((user, reg_state)) = take_ceremony::<PasskeyRegistration>(
-        state,
-        ceremony,
-        REGISTER,
-        &ctx.session.id.to_string(),
-    )
-    .await?
-    else {
-        return Err(expired());
-    };
-    if user != Some(ctx.user.id) {
-        return Err(expired());
-    }
-    let reg: RegisterPublicKeyCredential = serde_json::from_value(answer.clone())
-        .map_err(|_| AppError::bad_request("invalid_credential", "The answer is malformed."))?;
-    let passkey = wa.finish_passkey_registration(&reg, &reg_state).map_err(|e| {
-        tracing::info!(error = %e, "WebAuthn registration refused");
-        AppError::bad_request(
-            "registration_failed",
-            "The security key or passkey could not be registered (it did not verify). Try again.",
-        )
-    })?;
+    let (reg, passkey) = verify_registration(state, ctx, ceremony, answer).await?;
     let cred = Credential::from(passkey.clone());
     let attested = matches!(
         cred.attestation.data,
@@ -324,4 +302,37 @@ pub async fn finish_registration(
             other => other.into(),
         })?;
     Ok(record)
+}
+
+/// Verifies a registration answer against the ceremony this session started.
+async fn verify_registration(
+    state: &AppState,
+    ctx: &SessionCtx,
+    ceremony: &str,
+    answer: &serde_json::Value,
+) -> Result<(RegisterPublicKeyCredential, Passkey), AppError> {
+    let wa = rp(state)?;
+    let Some((user, reg_state)) = take_ceremony::<PasskeyRegistration>(
+        state,
+        ceremony,
+        REGISTER,
+        &ctx.session.id.to_string(),
+    )
+    .await?
+    else {
+        return Err(expired());
+    };
+    if user != Some(ctx.user.id) {
+        return Err(expired());
+    }
+    let reg: RegisterPublicKeyCredential = serde_json::from_value(answer.clone())
+        .map_err(|_| AppError::bad_request("invalid_credential", "The answer is malformed."))?;
+    let passkey = wa.finish_passkey_registration(&reg, &reg_state).map_err(|e| {
+        tracing::info!(error = %e, "WebAuthn registration refused");
+        AppError::bad_request(
+            "registration_failed",
+            "The security key or passkey could not be registered (it did not verify). Try again.",
+        )
+    })?;
+    Ok((reg, passkey))
 }

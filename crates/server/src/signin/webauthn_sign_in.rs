@@ -160,40 +160,8 @@ pub async fn complete_second_factor(
         Ok(t) => t,
         Err(r) => return crate::signin::limits::refused_step(state, flow_secret, pending, r).await,
     };
-    let taken = take_ceremony::<PasskeyAuthentication>(
-        state,
-        ceremony,
-        SECOND_FACTOR,
-        &secret_digest(flow_secret),
-    )
-    .await?;
-    let checked = match (
-        taken,
-        serde_json::from_value::<PublicKeyCredential>(answer.clone()),
-    ) {
-        (Some((Some(u), auth)), Ok(cred)) if u == user_id => {
-            let id = URL_SAFE_NO_PAD.encode(cred.get_credential_id());
-            match state.store.webauthn_by_credential_id(&id).await? {
-                Some((record, key)) if record.user_id == user_id => {
-                    let passkey = parse_passkey(&key)?;
-                    match wa.finish_passkey_authentication(&cred, &auth) {
-                        Ok(res) if record_use(state, &record, passkey, &res).await? => {
-                            Checked::Ok {
-                                user_verified: res.user_verified(),
-                                record,
-                            }
-                        }
-                        Err(WebauthnError::CredentialPossibleCompromise) => {
-                            Checked::CounterRegression(record)
-                        }
-                        _ => Checked::Failed,
-                    }
-                }
-                _ => Checked::Failed,
-            }
-        }
-        _ => Checked::Failed,
-    };
+    let checked =
+        check_second_factor_answer(state, wa, flow_secret, user_id, ceremony, answer).await?;
     let (record, user_verified) = match checked {
         Checked::Ok {
             record,
@@ -242,6 +210,54 @@ pub async fn complete_second_factor(
     .await
 }
 
+/// Checks a security key or passkey answer at the second-factor step: the ceremony of this
+/// flow, a credential of this user, the signature and its counter.
+async fn check_second_factor_answer(
+    state: &AppState,
+    wa: &Webauthn,
+    flow_secret: &str,
+    user_id: Uuid,
+    ceremony: &str,
+    answer: &serde_json::Value,
+) -> Result<Checked, AppError> {
+    let taken = take_ceremony::<PasskeyAuthentication>(
+        state,
+        ceremony,
+        SECOND_FACTOR,
+        &secret_digest(flow_secret),
+    )
+    .await?;
+    Ok(
+        match (
+            taken,
+            serde_json::from_value::<PublicKeyCredential>(answer.clone()),
+        ) {
+            (Some((Some(u), auth)), Ok(cred)) if u == user_id => {
+                let id = URL_SAFE_NO_PAD.encode(cred.get_credential_id());
+                match state.store.webauthn_by_credential_id(&id).await? {
+                    Some((record, key)) if record.user_id == user_id => {
+                        let passkey = parse_passkey(&key)?;
+                        match wa.finish_passkey_authentication(&cred, &auth) {
+                            Ok(res) if record_use(state, &record, passkey, &res).await? => {
+                                Checked::Ok {
+                                    user_verified: res.user_verified(),
+                                    record,
+                                }
+                            }
+                            Err(WebauthnError::CredentialPossibleCompromise) => {
+                                Checked::CounterRegression(record)
+                            }
+                            _ => Checked::Failed,
+                        }
+                    }
+                    _ => Checked::Failed,
+                }
+            }
+            _ => Checked::Failed,
+        },
+    )
+}
+
 /// Starts a passwordless sign-in: a challenge for any discoverable credential of this site,
 /// user verification required.
 pub async fn passwordless_options(
@@ -275,82 +291,17 @@ pub async fn passwordless_login(
     let limited = ctx
         .ip
         .is_some_and(|ip| state.ip_limiter.check_key(&ip).is_err());
-    let mut username = String::new();
-    let mut user_for_log = None;
-    let mut method = AuthMethod::Webauthn {
-        synced: false,
-        user_verified: true,
-    };
-    let mut must_change = false;
-    let mut regression = None;
-    let outcome = if limited {
-        FirstFactorOutcome::RateLimited { user_id: None }
+    let PasskeyAnswer {
+        outcome,
+        username,
+        user_for_log,
+        method,
+        must_change,
+        regression,
+    } = if limited {
+        PasskeyAnswer::refused(FirstFactorOutcome::RateLimited { user_id: None })
     } else {
-        let taken =
-            take_ceremony::<DiscoverableAuthentication>(state, ceremony, PASSWORDLESS, "").await?;
-        let cred = serde_json::from_value::<PublicKeyCredential>(answer.clone()).ok();
-        let found = match (&cred, taken.is_some()) {
-            (Some(c), true) => match wa.identify_discoverable_authentication(c) {
-                Ok((handle, cred_id)) => state
-                    .store
-                    .webauthn_by_credential_id(&URL_SAFE_NO_PAD.encode(cred_id))
-                    .await?
-                    .filter(|(r, _)| r.user_id == handle),
-                Err(_) => None,
-            },
-            _ => None,
-        };
-        match (found, cred, taken) {
-            (Some((record, key)), Some(c), Some((_, auth))) => {
-                let user = state.store.get_user(record.user_id).await?;
-                username = user
-                    .as_ref()
-                    .map(|u| u.username.clone())
-                    .unwrap_or_default();
-                user_for_log = Some(record.user_id);
-                // A passkey sign-in is phishing-resistant and cannot be guessed: the password
-                // lock (which anyone who knows the login name can trigger) does not refuse it.
-                let allowed = state
-                    .ops()
-                    .methods_policy()
-                    .await?
-                    .webauthn_allowed(&group_ids(state, record.user_id).await?);
-                let passkey = parse_passkey(&key)?;
-                let verified = if !allowed {
-                    false
-                } else {
-                    let key = Credential::from(passkey.clone());
-                    match wa.finish_discoverable_authentication_v2(&c, auth, &key) {
-                        Ok(res) if res.user_verified() => {
-                            method = record.auth_method(true);
-                            record_use(state, &record, passkey, &res).await?
-                        }
-                        Err(WebauthnError::CredentialPossibleCompromise) => {
-                            regression = Some(record.clone());
-                            false
-                        }
-                        _ => false,
-                    }
-                };
-                match (verified, user) {
-                    (false, _) | (_, None) => FirstFactorOutcome::WrongPassword {
-                        user_id: record.user_id,
-                    },
-                    (true, Some(u)) if !u.is_enabled() => {
-                        FirstFactorOutcome::Disabled { user_id: u.id }
-                    }
-                    (true, Some(u)) => {
-                        must_change = state
-                            .store
-                            .login_record(&u.username)
-                            .await?
-                            .is_some_and(|r| r.password_must_change);
-                        FirstFactorOutcome::Verified { user_id: u.id }
-                    }
-                }
-            }
-            _ => FirstFactorOutcome::UnknownUser,
-        }
+        check_passkey_answer(state, wa, ceremony, answer).await?
     };
     if let Some(record) = &regression {
         audit_counter_regression(state, record, ctx.ip).await?;
@@ -400,6 +351,110 @@ pub async fn passwordless_login(
         now,
     )
     .await
+}
+
+/// What a passkey answer to a passwordless sign-in proved.
+struct PasskeyAnswer {
+    outcome: FirstFactorOutcome,
+    username: String,
+    user_for_log: Option<Uuid>,
+    method: AuthMethod,
+    must_change: bool,
+    /// The credential whose signature counter went backwards (a possible clone).
+    regression: Option<WebauthnCredential>,
+}
+
+impl PasskeyAnswer {
+    fn refused(outcome: FirstFactorOutcome) -> Self {
+        PasskeyAnswer {
+            outcome,
+            username: String::new(),
+            user_for_log: None,
+            method: AuthMethod::Webauthn {
+                synced: false,
+                user_verified: true,
+            },
+            must_change: false,
+            regression: None,
+        }
+    }
+}
+
+/// Checks a passwordless answer: the ceremony this browser started, the discoverable
+/// credential it names, the methods policy, the signature and user verification.
+async fn check_passkey_answer(
+    state: &AppState,
+    wa: &Webauthn,
+    ceremony: &str,
+    answer: &serde_json::Value,
+) -> Result<PasskeyAnswer, AppError> {
+    let mut a = PasskeyAnswer::refused(FirstFactorOutcome::UnknownUser);
+    let taken =
+        take_ceremony::<DiscoverableAuthentication>(state, ceremony, PASSWORDLESS, "").await?;
+    let cred = serde_json::from_value::<PublicKeyCredential>(answer.clone()).ok();
+    let found = match (&cred, taken.is_some()) {
+        (Some(c), true) => match wa.identify_discoverable_authentication(c) {
+            Ok((handle, cred_id)) => state
+                .store
+                .webauthn_by_credential_id(&URL_SAFE_NO_PAD.encode(cred_id))
+                .await?
+                .filter(|(r, _)| r.user_id == handle),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    a.outcome = match (found, cred, taken) {
+        (Some((record, key)), Some(c), Some((_, auth))) => {
+            let user = state.store.get_user(record.user_id).await?;
+            a.username = user
+                .as_ref()
+                .map(|u| u.username.clone())
+                .unwrap_or_default();
+            a.user_for_log = Some(record.user_id);
+            // A passkey sign-in is phishing-resistant and cannot be guessed: the password
+            // lock (which anyone who knows the login name can trigger) does not refuse it.
+            let allowed = state
+                .ops()
+                .methods_policy()
+                .await?
+                .webauthn_allowed(&group_ids(state, record.user_id).await?);
+            let passkey = parse_passkey(&key)?;
+            let verified = if !allowed {
+                false
+            } else {
+                let key = Credential::from(passkey.clone());
+                match wa.finish_discoverable_authentication_v2(&c, auth, &key) {
+                    Ok(res) if res.user_verified() => {
+                        a.method = record.auth_method(true);
+                        record_use(state, &record, passkey, &res).await?
+                    }
+                    Err(WebauthnError::CredentialPossibleCompromise) => {
+                        a.regression = Some(record.clone());
+                        false
+                    }
+                    _ => false,
+                }
+            };
+            match (verified, user) {
+                (false, _) | (_, None) => FirstFactorOutcome::WrongPassword {
+                    user_id: record.user_id,
+                },
+                (true, Some(u)) if !u.is_enabled() => {
+                    FirstFactorOutcome::Disabled { user_id: u.id }
+                }
+                (true, Some(u)) => {
+                    a.must_change = state
+                        .store
+                        .login_record(&u.username)
+                        .await?
+                        .is_some_and(|r| r.password_must_change);
+                    FirstFactorOutcome::Verified { user_id: u.id }
+                }
+            }
+        }
+        _ => FirstFactorOutcome::UnknownUser,
+    };
+    Ok(a)
 }
 
 /// Starts a passkey check for a self-service password reset bound to `binding` (the reset
