@@ -253,12 +253,7 @@ pub async fn lint_directory(store: &dyn Store) -> Result<LintDirectory, AppError
             if !seen.insert(u.id) {
                 continue;
             }
-            let groups = store
-                .groups_of(u.id)
-                .await?
-                .into_iter()
-                .map(|g| g.id)
-                .collect();
+            let groups = store.group_ids_of(u.id).await?;
             dir.administrators.push(access::DirectoryUser {
                 id: u.id,
                 groups,
@@ -354,12 +349,7 @@ pub struct Signals<'a> {
 
 /// Builds the [`AccessContext`] from the store and the request.
 pub async fn context(store: &dyn Store, s: Signals<'_>) -> Result<AccessContext, AppError> {
-    let groups = store
-        .groups_of(s.user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let groups = store.group_ids_of(s.user_id).await?;
     let roles = store.roles_of(s.user_id).await?;
     let mfa_registered = !store.list_mfa_methods(s.user_id).await?.is_empty();
     let detections = store

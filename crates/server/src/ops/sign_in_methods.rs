@@ -77,13 +77,7 @@ impl Ops {
         let user = self.user(user_id).await?;
         let lifetime = tap::check_lifetime(lifetime)
             .map_err(|e| AppError::bad_request("invalid_lifetime", e.to_string()))?;
-        let groups: Vec<Uuid> = self
-            .store
-            .groups_of(user_id)
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
+        let groups: Vec<Uuid> = self.store.group_ids_of(user_id).await?;
         if !self.methods_policy().await?.tap_allowed(&groups) {
             return Err(AppError::bad_request(
                 "method_not_allowed",

@@ -10,7 +10,6 @@ use crate::portal::security_info::ENROL_LIFETIME_SECS;
 use crate::portal::security_info::EnrolPage;
 use crate::portal::security_info::back_with_error;
 use crate::portal::security_info::done;
-use crate::portal::security_info::group_ids;
 use crate::portal::security_info::notify;
 use crate::portal::security_info::require_recent;
 use crate::state::AppState;
@@ -41,7 +40,7 @@ pub async fn start_totp(
         return Ok(back_with_error(&state, &m));
     }
     let policy = state.ops().methods_policy().await?;
-    if !policy.totp_allowed(&group_ids(&state, &ctx).await?) {
+    if !policy.totp_allowed(&state.store.group_ids_of(ctx.user.id).await?) {
         return Ok(back_with_error(
             &state,
             "Your organisation does not allow authenticator apps for your account.",
@@ -223,7 +222,7 @@ pub async fn start_email(
         return Ok(back_with_error(&state, &m));
     }
     let policy = state.ops().methods_policy().await?;
-    if !policy.email_allowed(&group_ids(&state, &ctx).await?) {
+    if !policy.email_allowed(&state.store.group_ids_of(ctx.user.id).await?) {
         return Ok(back_with_error(
             &state,
             "Your organisation does not allow email codes for your account.",

@@ -158,7 +158,7 @@ pub async fn page(
         .ops()
         .methods_policy()
         .await?
-        .email_allowed(&group_ids(&state, &ctx).await?);
+        .email_allowed(&state.store.group_ids_of(ctx.user.id).await?);
     let (jar, csrf) = state.csrf_issue(jar);
     let mut c = Chrome::new(&ctx, csrf, "security");
     c.notice = flash.ok.as_deref().and_then(flash_text);
@@ -206,7 +206,7 @@ pub async fn new_recovery_codes(
         ));
     }
     let policy = state.ops().methods_policy().await?;
-    if !policy.recovery_codes_allowed(&group_ids(&state, &ctx).await?) {
+    if !policy.recovery_codes_allowed(&state.store.group_ids_of(ctx.user.id).await?) {
         return Ok(back_with_error(
             &state,
             "Your organisation does not allow recovery codes for your account.",
@@ -275,16 +275,6 @@ pub(super) async fn notify(
         .await;
 }
 
-pub(super) async fn group_ids(state: &AppState, ctx: &SessionCtx) -> Result<Vec<Uuid>, AppError> {
-    Ok(state
-        .store
-        .groups_of(ctx.user.id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect())
-}
-
 /// `POST /my/security-info/{id}/remove`.
 pub async fn remove(
     State(state): State<AppState>,
@@ -300,7 +290,9 @@ pub async fn remove(
     // can still remove it, e.g. for a lost phone; the user then registers a new one).
     let policy = state.ops().methods_policy().await?;
     let methods = state.store.list_mfa_methods(ctx.user.id).await?;
-    if policy.require_mfa.applies(&group_ids(&state, &ctx).await?)
+    if policy
+        .require_mfa
+        .applies(&state.store.group_ids_of(ctx.user.id).await?)
         && methods.len() == 1
         && methods[0].id == id
     {

@@ -5,7 +5,6 @@ use crate::edge::cookies::WIZARD;
 use crate::edge::pages::{Chrome, PageResult, render};
 use crate::portal::enrolment::verify_binding;
 use crate::portal::security_info::HERE;
-use crate::portal::security_info::group_ids;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -60,7 +59,7 @@ pub async fn setup(
     let methods = state.store.list_mfa_methods(ctx.user.id).await?;
     let recovery_left = state.store.unused_recovery_codes(ctx.user.id).await?;
     let policy = state.ops().methods_policy().await?;
-    let groups = group_ids(&state, &ctx).await?;
+    let groups = state.store.group_ids_of(ctx.user.id).await?;
     let has = |k: MfaKind| methods.iter().any(|m| m.kind == k);
     let mut steps = Vec::new();
     if policy.totp_allowed(&groups) {

@@ -95,13 +95,7 @@ fn method_of(kind: MfaKind) -> AuthMethod {
 /// The user's registered second factors that the methods policy allows them.
 async fn usable_kinds(state: &AppState, user_id: Uuid) -> Result<(Vec<MfaKind>, bool), AppError> {
     let policy = state.ops().methods_policy().await?;
-    let groups: Vec<Uuid> = state
-        .store
-        .groups_of(user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let groups: Vec<Uuid> = state.store.group_ids_of(user_id).await?;
     let mut kinds = Vec::new();
     for m in state.store.list_mfa_methods(user_id).await? {
         let allowed = match m.kind {

@@ -248,13 +248,7 @@ async fn second_factor_requirement(
     now: OffsetDateTime,
 ) -> Result<(Requirement, Vec<MfaKind>), AppError> {
     let policy = state.ops().methods_policy().await?;
-    let groups: Vec<Uuid> = state
-        .store
-        .groups_of(user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let groups: Vec<Uuid> = state.store.group_ids_of(user_id).await?;
     let mut kinds: Vec<MfaKind> = Vec::new();
     for m in state.store.list_mfa_methods(user_id).await? {
         let allowed = match m.kind {
@@ -312,13 +306,7 @@ pub async fn tap_login(
         // update of the passes table) against an id no account has, so the answer takes as
         // long as for a known one and reveals nothing.
         let id = record.as_ref().map_or(Uuid::nil(), |r| r.user.id);
-        let groups: Vec<Uuid> = state
-            .store
-            .groups_of(id)
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
+        let groups: Vec<Uuid> = state.store.group_ids_of(id).await?;
         let allowed = state.ops().methods_policy().await?.tap_allowed(&groups);
         // (A pass of an account the policy does not allow it for is never spent: the same
         // update runs against no account.)

@@ -210,13 +210,7 @@ pub async fn start_submit(
     if let Some(u) = state.store.find_user(&username).await?
         && u.is_enabled()
     {
-        let groups: Vec<Uuid> = state
-            .store
-            .groups_of(u.id)
-            .await?
-            .into_iter()
-            .map(|g| g.id)
-            .collect();
+        let groups: Vec<Uuid> = state.store.group_ids_of(u.id).await?;
         if policy.sspr_allowed(&groups) {
             user_id = Some(u.id);
         }
@@ -326,7 +320,7 @@ pub async fn send_email(
             .ops()
             .methods_policy()
             .await?
-            .email_allowed(&group_ids(&state, user_id).await?)
+            .email_allowed(&state.store.group_ids_of(user_id).await?)
         && let Some(address) = crate::signin::factors::email_address_of(&state, user_id).await?
     {
         // A refusal (too many codes, delivery failure) is logged and otherwise silent here:
@@ -343,14 +337,4 @@ pub async fn send_email(
     p.email_sent = true;
     p.save(&state, &secret).await?;
     Ok(Redirect::to("/reset/verify").into_response())
-}
-
-pub(super) async fn group_ids(state: &AppState, user_id: Uuid) -> Result<Vec<Uuid>, AppError> {
-    Ok(state
-        .store
-        .groups_of(user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect())
 }

@@ -10,7 +10,6 @@ use crate::signin::reset::GENERIC_WRONG;
 use crate::signin::reset::MAX_ATTEMPTS;
 use crate::signin::reset::PendingReset;
 use crate::signin::reset::digest;
-use crate::signin::reset::group_ids;
 use crate::signin::reset::render_password;
 use crate::signin::reset::render_verify;
 use crate::signin::reset::restart;
@@ -42,7 +41,7 @@ pub(super) async fn verify_code(
     code: &str,
 ) -> Result<Result<&'static str, &'static str>, AppError> {
     let policy = state.ops().methods_policy().await?;
-    let groups = group_ids(state, user_id).await?;
+    let groups = state.store.group_ids_of(user_id).await?;
     let now = state.now();
     if normalize_email_code(code).is_some() {
         if !policy.email_allowed(&groups) {

@@ -472,13 +472,7 @@ async fn check_code(
     let mut used = None;
     let mut method = AuthMethod::Totp;
     let policy = state.ops().methods_policy().await?;
-    let groups: Vec<Uuid> = state
-        .store
-        .groups_of(user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let groups: Vec<Uuid> = state.store.group_ids_of(user_id).await?;
     let mut email_message = None;
     if normalize_email_code(code).is_some() && policy.email_allowed(&groups) {
         match crate::signin::email_codes::check(

@@ -135,16 +135,6 @@ pub(super) fn parse_passkey(json: &str) -> Result<Passkey, AppError> {
     })
 }
 
-pub(super) async fn group_ids(state: &AppState, user_id: Uuid) -> Result<Vec<Uuid>, AppError> {
-    Ok(state
-        .store
-        .groups_of(user_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect())
-}
-
 // --- registration ---------------------------------------------------------------------------
 
 /// Starts registering a security key or passkey for the signed-in user.
@@ -154,7 +144,7 @@ pub async fn registration_options(
 ) -> Result<Options<serde_json::Value>, AppError> {
     let wa = rp(state)?;
     let policy = state.ops().methods_policy().await?;
-    if !policy.webauthn_allowed(&group_ids(state, ctx.user.id).await?) {
+    if !policy.webauthn_allowed(&state.store.group_ids_of(ctx.user.id).await?) {
         return Err(AppError::forbidden(
             "Your organisation does not allow security keys or passkeys for your account.",
         ));
@@ -243,7 +233,7 @@ pub async fn finish_registration(
         .unwrap_or_else(|| "none".into());
     let aaguid = aaguid_of(&reg);
     let policy = state.ops().methods_policy().await?;
-    let groups = group_ids(state, ctx.user.id).await?;
+    let groups = state.store.group_ids_of(ctx.user.id).await?;
     if let Err(refusal) = policy
         .webauthn
         .check_registration(&groups, attested, aaguid)

@@ -11,7 +11,6 @@ use crate::signin::webauthn::PASSWORDLESS;
 use crate::signin::webauthn::RESET;
 use crate::signin::webauthn::SECOND_FACTOR;
 use crate::signin::webauthn::expired;
-use crate::signin::webauthn::group_ids;
 use crate::signin::webauthn::parse_passkey;
 use crate::signin::webauthn::rp;
 use crate::signin::webauthn::save_ceremony;
@@ -102,7 +101,7 @@ pub async fn second_factor_options(
         return Err(expired());
     };
     let policy = state.ops().methods_policy().await?;
-    if !policy.webauthn_allowed(&group_ids(state, user_id).await?) {
+    if !policy.webauthn_allowed(&state.store.group_ids_of(user_id).await?) {
         return Err(AppError::forbidden(
             "Your organisation does not allow security keys or passkeys for your account.",
         ));
@@ -417,7 +416,7 @@ async fn check_passkey_answer(
                 .ops()
                 .methods_policy()
                 .await?
-                .webauthn_allowed(&group_ids(state, record.user_id).await?);
+                .webauthn_allowed(&state.store.group_ids_of(record.user_id).await?);
             let passkey = parse_passkey(&key)?;
             let verified = if !allowed {
                 false
@@ -515,7 +514,7 @@ pub async fn verify_for_reset(
         .ops()
         .methods_policy()
         .await?
-        .webauthn_allowed(&group_ids(state, user_id).await?)
+        .webauthn_allowed(&state.store.group_ids_of(user_id).await?)
     {
         return Ok(Some("passkey_not_allowed"));
     }

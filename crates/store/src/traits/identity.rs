@@ -65,6 +65,15 @@ pub trait IdentityStore: Send + Sync {
     -> Result<bool>;
     async fn group_members(&self, group_id: Uuid) -> Result<Vec<User>>;
     async fn groups_of(&self, user_id: Uuid) -> Result<Vec<Group>>;
+    /// The ids of the groups a user belongs to (what policies and the methods policy match).
+    async fn group_ids_of(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
+        Ok(self
+            .groups_of(user_id)
+            .await?
+            .into_iter()
+            .map(|g| g.id)
+            .collect())
+    }
     // --- roles -----------------------------------------------------------------------------
     async fn assign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;
     async fn unassign_role(&self, user_id: Uuid, role: Role, audit: AuditDraft) -> Result<bool>;

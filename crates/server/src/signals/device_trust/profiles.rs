@@ -31,13 +31,7 @@ pub async fn assigned(
     state: &AppState,
     device: &Device,
 ) -> Result<Vec<ConfigurationProfile>, AppError> {
-    let groups: Vec<uuid::Uuid> = state
-        .store
-        .groups_of(device.owner_id)
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
+    let groups: Vec<uuid::Uuid> = state.store.group_ids_of(device.owner_id).await?;
     Ok(load(state)
         .await?
         .into_iter()
