@@ -174,7 +174,8 @@ async fn save(
     comment: &str,
 ) -> Result<i64, CliError> {
     let based_on = cache.get(store).await?.version;
-    let (saved, warnings) = policy::save(store, actor, set, based_on, comment).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let (saved, warnings) = policy::save(store, actor, set, based_on, comment, now).await?;
     print_warnings(&warnings);
     Ok(saved.version)
 }
@@ -248,7 +249,7 @@ async fn what_if(store: &dyn Store, cache: &PolicyCache, args: WhatIfArgs) -> Re
 async fn replay(store: &dyn Store, draft: &str, days: u32, json: bool) -> Result<(), CliError> {
     let (text, yaml) = read(draft)?;
     let set = policy::validate(store, &text, yaml).await?;
-    let r = what_if::replay(store, &set, days).await?;
+    let r = what_if::replay(store, &set, days, time::OffsetDateTime::now_utc()).await?;
     if json {
         println!("{}", pretty(&r)?);
         return Ok(());

@@ -88,6 +88,7 @@ pub async fn put_policy_set(
         &set,
         p.based_on,
         p.comment.trim(),
+        state.now(),
     )
     .await?;
     Ok(Json(PolicySetView {
@@ -216,6 +217,7 @@ pub async fn restore_version(
         &set,
         p.based_on,
         &format!("restored version {version}"),
+        state.now(),
     )
     .await?;
     Ok(Json(PolicySetView {
@@ -276,7 +278,7 @@ pub async fn replay(
     caller.require(Permission::SignInLogRead)?;
     let draft = policy::validate(state.store.as_ref(), &r.draft.to_string(), false).await?;
     Ok(Json(
-        crate::ops::what_if::replay(state.store.as_ref(), &draft, r.days).await?,
+        crate::ops::what_if::replay(state.store.as_ref(), &draft, r.days, state.now()).await?,
     ))
 }
 
@@ -355,6 +357,7 @@ async fn change_object(
         &set,
         p.based_on.unwrap_or(loaded.version),
         &comment,
+        state.now(),
     )
     .await?;
     Ok(PolicySetView {

@@ -195,9 +195,16 @@ pub async fn save(
         req.ip.map(|i| i.to_string()),
     );
     let result = match policy::validate(store, &f.document, f.format == "yaml").await {
-        Ok(set) => policy::save(store, &actor, &set, f.based_on, f.comment.trim())
-            .await
-            .map(|_| ()),
+        Ok(set) => policy::save(
+            store,
+            &actor,
+            &set,
+            f.based_on,
+            f.comment.trim(),
+            state.now(),
+        )
+        .await
+        .map(|_| ()),
         Err(e) => Err(e),
     };
     match result {
@@ -255,6 +262,7 @@ pub async fn restore(
                 &set,
                 f.based_on,
                 &format!("restored version {version}"),
+                state.now(),
             )
             .await
         }
@@ -479,7 +487,7 @@ pub async fn replay(
     need(&ctx, Permission::SignInLogRead)?;
     let store = state.store.as_ref();
     let result = match policy::validate(store, &f.draft, f.format == "yaml").await {
-        Ok(set) => crate::ops::what_if::replay(store, &set, f.days).await,
+        Ok(set) => crate::ops::what_if::replay(store, &set, f.days, state.now()).await,
         Err(e) => Err(e),
     };
     let (report, errors, status) = match result {

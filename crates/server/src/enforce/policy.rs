@@ -272,6 +272,7 @@ pub async fn save(
     set: &PolicySet,
     based_on: i64,
     comment: &str,
+    now: time::OffsetDateTime,
 ) -> Result<(trustplane_store::PolicyVersion, Vec<Warning>), AppError> {
     let document =
         serde_json::to_string_pretty(set.document()).map_err(|_| AppError::internal())?;
@@ -294,7 +295,7 @@ pub async fn save(
             &document,
             &actor.name,
             comment,
-            time::OffsetDateTime::now_utc(),
+            now,
             audit,
         )
         .await

@@ -192,6 +192,7 @@ pub async fn replay(
     store: &dyn Store,
     draft: &PolicySet,
     days: u32,
+    now: time::OffsetDateTime,
 ) -> Result<ReplayReport, AppError> {
     if !(1..=90).contains(&days) {
         return Err(AppError::bad_request(
@@ -199,7 +200,6 @@ pub async fn replay(
             "days must be between 1 and 90",
         ));
     }
-    let now = time::OffsetDateTime::now_utc();
     let events = store
         .list_sign_ins(&SignInQuery {
             since: Some(now - Duration::days(i64::from(days))),
