@@ -4,9 +4,9 @@
 
 use crate::edge::auth::RequestCtx;
 use crate::edge::error::AppError;
+use crate::signin::complete::finish_step;
 use crate::signin::factors::check_totp;
 use crate::signin::flow::PendingLogin;
-use crate::signin::flow::issue_session;
 use crate::state::AppState;
 use time::OffsetDateTime;
 use trustplane_core::audit::{Actor, AuditDraft};
@@ -15,7 +15,6 @@ use trustplane_core::authn::{DenyReason, LoginState, Step, StepOutcome};
 use trustplane_core::credential::secret_digest;
 use trustplane_core::mfa::email::{CodePurpose, normalize_email_code};
 use trustplane_core::mfa::{MfaKind, MfaMethod, TotpCheck, normalize_recovery_code, verify_totp};
-use trustplane_core::signin::{SignInEvent, SignInResult};
 use uuid::Uuid;
 
 /// What happened to a submitted password-change step.
@@ -197,193 +196,6 @@ pub async fn complete_terms(
         now,
     )
     .await
-}
-
-/// After a step succeeded: issues the session when no step remains (and logs the sign-in),
-/// or saves the flow for the next step.
-pub(crate) async fn finish_step(
-    state: &AppState,
-    ctx: &RequestCtx,
-    flow_secret: &str,
-    mut pending: PendingLogin,
-    completed: serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<StepResult, AppError> {
-    let ca =
-        match recheck_conditions(state, ctx, flow_secret, &mut pending, &completed, now).await? {
-            Ok(ca) => ca,
-            Err(denied) => return Ok(denied),
-        };
-    match &pending.flow.state {
-        LoginState::Success { user_id } => {
-            let user_id = *user_id;
-            finish_success(
-                state,
-                ctx,
-                flow_secret,
-                pending,
-                user_id,
-                completed,
-                ca,
-                now,
-            )
-            .await
-        }
-        LoginState::InProgress { .. } => {
-            pending.attempts = 0;
-            pending.save(state, flow_secret).await?;
-            Ok(StepResult::Retry {
-                pending: Box::new(pending),
-                message: String::new(),
-            })
-        }
-        _ => {
-            state
-                .store
-                .delete_login_flow(&secret_digest(flow_secret))
-                .await?;
-            Ok(StepResult::Restart)
-        }
-    }
-}
-
-/// Conditional access again after every step, with every method performed so far: with steps
-/// left it may add some (or block); with none left, anything still required refuses. Returns
-/// the conditional-access entry for the sign-in log, or the denial (flow deleted, logged).
-async fn recheck_conditions(
-    state: &AppState,
-    ctx: &RequestCtx,
-    flow_secret: &str,
-    pending: &mut PendingLogin,
-    completed: &serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<Result<Option<serde_json::Value>, StepResult>, AppError> {
-    use crate::signin::conditions::{Stage, app_of};
-    let stage = if matches!(pending.flow.state, LoginState::Success { .. }) {
-        Stage::Final
-    } else {
-        Stage::FirstFactor
-    };
-    if !matches!(
-        pending.flow.state,
-        LoginState::Success { .. } | LoginState::InProgress { .. }
-    ) {
-        return Ok(Ok(None));
-    }
-    let (flow, ca) =
-        crate::signin::conditions::apply(state, ctx, pending.flow.clone(), stage, now).await?;
-    if let LoginState::Denied { reason } = flow.state {
-        state
-            .store
-            .delete_login_flow(&secret_digest(flow_secret))
-            .await?;
-        let details = serde_json::json!({ "flow": "password", "completed": completed,
-            "app": app_of(&pending.flow), "conditional_access": ca,
-            "step_up": pending.step_up_session.is_some() });
-        let methods = pending.flow.amr().iter().map(|s| s.to_string()).collect();
-        let mut event = step_event(ctx, pending, now, methods, details);
-        event.user_id = pending.flow.user_id();
-        event.result = SignInResult::Failure;
-        event.failure_reason = Some(reason.code().to_string());
-        state.store.record_sign_in(&event).await?;
-        return Ok(Err(StepResult::Denied {
-            reason,
-            correlation_id: ctx.correlation_id.clone(),
-        }));
-    }
-    if stage == Stage::FirstFactor {
-        pending.flow = flow;
-    }
-    Ok(Ok(ca))
-}
-
-/// The sign-in log row of a flow that ended after a step (a success unless the caller says
-/// otherwise).
-fn step_event(
-    ctx: &RequestCtx,
-    pending: &PendingLogin,
-    now: OffsetDateTime,
-    methods: Vec<String>,
-    details: serde_json::Value,
-) -> SignInEvent {
-    SignInEvent {
-        id: Uuid::now_v7(),
-        at: now,
-        user_id: None,
-        username: pending.username.clone(),
-        result: SignInResult::Success,
-        failure_reason: None,
-        ip: ctx.ip.map(|i| i.to_string()),
-        user_agent: ctx.user_agent.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        methods,
-        details,
-    }
-}
-
-/// No step remains: the flow ends, the session is issued (or the stepped-up session carries
-/// the new methods), and the sign-in is logged.
-#[allow(clippy::too_many_arguments)]
-async fn finish_success(
-    state: &AppState,
-    ctx: &RequestCtx,
-    flow_secret: &str,
-    pending: PendingLogin,
-    user_id: Uuid,
-    completed: serde_json::Value,
-    ca: Option<serde_json::Value>,
-    now: OffsetDateTime,
-) -> Result<StepResult, AppError> {
-    // (The password-change path has already deleted it, atomically; a TOTP code is accepted
-    // once by the store, so the second-factor path cannot finish twice.)
-    state
-        .store
-        .delete_login_flow(&secret_digest(flow_secret))
-        .await?;
-    let methods: Vec<String> = pending.flow.amr().iter().map(|s| s.to_string()).collect();
-    let app = crate::signin::conditions::app_of(&pending.flow);
-    let (secret, persist_until) = match pending.step_up_session {
-        Some(sid) => {
-            // The session keeps its id, cookie and lifetime; it now carries the methods
-            // performed in the step-up too.
-            let audit = AuditDraft::new(
-                &Actor::user(user_id, &pending.username, ctx.ip.map(|i| i.to_string())),
-                "session.step_up",
-                "session",
-                Some(sid.to_string()),
-            )
-            .after(&serde_json::json!({ "amr": methods, "app": app }));
-            if !state
-                .store
-                .step_up_session(sid, &pending.flow.methods, audit)
-                .await?
-            {
-                // Revoked meanwhile: the step-up cannot revive it.
-                return Ok(StepResult::Restart);
-            }
-            (None, None)
-        }
-        None => {
-            let (secret, session, _) =
-                issue_session(state, ctx, user_id, pending.flow.clone(), now).await?;
-            let persist_until = pending
-                .flow
-                .persistent_browser
-                .then_some(session.absolute_expires_at);
-            (Some(secret), persist_until)
-        }
-    };
-    let details = serde_json::json!({ "flow": "password", "completed": completed,
-        "app": app, "conditional_access": ca,
-        "step_up": pending.step_up_session.is_some() });
-    let mut event = step_event(ctx, &pending, now, methods, details);
-    event.user_id = Some(user_id);
-    state.store.record_sign_in(&event).await?;
-    Ok(StepResult::Success {
-        secret,
-        next: pending.next,
-        persist_until,
-    })
 }
 
 /// Completes the second-factor step with a TOTP code.

@@ -197,7 +197,7 @@ pub async fn complete_second_factor(
         StepOutcome::SecondFactor(record.auth_method(user_verified)),
         now,
     );
-    crate::signin::steps::finish_step(
+    crate::signin::complete::finish_step(
         state,
         ctx,
         flow_secret,
