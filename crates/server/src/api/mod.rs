@@ -1,17 +1,17 @@
 //! The JSON API under `/api/v1`, described by an OpenAPI 3 document generated from the code.
 
+pub mod api_tokens;
 pub mod apps;
 pub mod banned_terms;
 pub mod conditional_access;
 pub mod groups;
-pub mod keys;
 pub mod labels;
 pub mod logs;
 pub mod oidc_clients;
 pub mod security;
 pub mod sessions;
 pub mod shared;
-pub mod tokens;
+pub mod signing_keys;
 pub mod types;
 pub mod user_methods;
 pub mod users;
@@ -41,7 +41,7 @@ use uuid::Uuid;
         groups::add_member, groups::remove_member,
         sessions::list_sessions, sessions::revoke_session,
         logs::list_sign_ins, logs::export_sign_ins, logs::list_audit, logs::verify_audit,
-        tokens::list_tokens, tokens::create_token, tokens::revoke_token,
+        api_tokens::list_tokens, api_tokens::create_token, api_tokens::revoke_token,
         banned_terms::list_banned_terms, banned_terms::add_banned_terms, banned_terms::remove_banned_term,
         security::breach_status, security::reload_breach,
         user_methods::list_methods, user_methods::remove_method, user_methods::require_reregistration, user_methods::temporary_password,
@@ -60,7 +60,7 @@ use uuid::Uuid;
         labels::list_contexts, labels::put_context, labels::delete_context,
         labels::list_labels, labels::put_label, labels::delete_label,
         labels::label_application, labels::label_route,
-        keys::list_keys, keys::rotate,
+        signing_keys::list_keys, signing_keys::rotate,
     ),
     components(schemas(ErrorBody)),
     modifiers(&SecurityAddon),
@@ -101,8 +101,8 @@ pub fn router() -> Router<AppState> {
         .merge(apps::routes())
         .merge(oidc_clients::routes())
         .merge(labels::routes())
-        .merge(keys::routes())
-        .merge(tokens::routes())
+        .merge(signing_keys::routes())
+        .merge(api_tokens::routes())
         .merge(banned_terms::routes())
         .merge(security::routes())
         .merge(user_methods::routes())

@@ -3,7 +3,7 @@
 //! administrator as the caller: the same validation, permission checks and audit.
 
 use crate::api::JsonBody;
-use crate::api::{apps as api_apps, keys as api_keys, labels as api_labels};
+use crate::api::{apps as api_apps, labels as api_labels, signing_keys as api_keys};
 use crate::edge::api_input::Path as ApiPath;
 use crate::edge::auth::{AdminPage, ApiCaller, Principal, RequestCtx, SessionCtx};
 use crate::edge::error::AppError;

@@ -1,5 +1,6 @@
 //! The admin console (`/admin`): server-rendered pages per resource.
 
+pub mod api_tokens;
 pub mod applications;
 pub mod chrome;
 pub mod devices;
@@ -10,7 +11,6 @@ pub mod oidc_clients;
 pub mod policies;
 pub mod protection;
 pub mod sessions;
-pub mod tokens;
 pub mod user_methods;
 pub mod users;
 
@@ -28,5 +28,5 @@ pub fn router() -> axum::Router<crate::state::AppState> {
         .merge(policies::routes())
         .merge(protection::routes())
         .merge(applications::routes())
-        .merge(tokens::routes())
+        .merge(api_tokens::routes())
 }

@@ -23,7 +23,7 @@ pub struct RequestCtx {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     /// The SHA-256 of the browser's `tp_device` cookie, when it sent a well-formed one
-    /// (`crate::signin::limits::device`).
+    /// (`crate::signin::limits::device_cookie`).
     pub device: Option<String>,
 }
 

@@ -26,7 +26,7 @@ pub async fn request_edge(State(state): State<AppState>, mut req: Request, next:
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect()),
-        device: crate::signin::limits::device::hash_from_headers(&state, req.headers()),
+        device: crate::signin::limits::device_cookie::hash_from_headers(&state, req.headers()),
     };
     let route = req
         .extensions()

@@ -31,10 +31,10 @@ pub fn router() -> axum::Router<crate::state::AppState> {
         )
         .route(
             "/oauth2/device_authorization",
-            post(oidc::device::authorization),
+            post(oidc::device_grant::authorization),
         )
         .route(
             "/device",
-            get(oidc::device::page).post(oidc::device::decide),
+            get(oidc::device_grant::page).post(oidc::device_grant::decide),
         )
 }

@@ -17,14 +17,14 @@ pub mod retention;
 pub mod signin_export;
 pub mod what_if;
 
+pub mod api_tokens;
 pub mod groups;
 pub mod passwords;
 pub mod sign_in_methods;
-pub mod tokens;
 pub mod users;
 
+pub use api_tokens::parse_lifetime;
 pub use passwords::{BannedCache, global_banned, hash, password_error};
-pub use tokens::parse_lifetime;
 pub use users::NewUser;
 
 /// Health, readiness and metrics.

@@ -2,7 +2,7 @@
 //! pool's known lane ([`crate::platform::hashpool::Lane::Known`]), so a returning user is not queued
 //! behind a flood of sign-ins for unknown accounts.
 //!
-//! A browser is recognised by its device cookie (`tp_device`, see [`crate::signin::limits::device`])
+//! A browser is recognised by its device cookie (`tp_device`, see [`crate::signin::limits::device_cookie`])
 //! together with the account it signed in to: the store remembers the cookie's SHA-256 for an
 //! account after a successful sign-in (the same record smart lockout uses for the browser's
 //! own counters), so every instance recognises it and a restart forgets nothing. An

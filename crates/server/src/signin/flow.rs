@@ -406,7 +406,8 @@ pub(crate) async fn issue_session(
         .store
         .create_session(&session, &secret_digest(&secret))
         .await?;
-    crate::signin::limits::device::remember(state, ctx.device.as_deref(), user_id, now).await;
+    crate::signin::limits::device_cookie::remember(state, ctx.device.as_deref(), user_id, now)
+        .await;
     Ok((secret, session, user))
 }
 

@@ -99,8 +99,8 @@ pub async fn login_form(
         }
     }
     // The device cookie, so that a successful sign-in from this browser can be remembered
-    // (smart lockout: `crate::signin::limits::device`).
-    let jar = crate::signin::limits::device::ensure(&state, jar);
+    // (smart lockout: `crate::signin::limits::device_cookie`).
+    let jar = crate::signin::limits::device_cookie::ensure(&state, jar);
     let (jar, csrf) = state.csrf_issue(jar);
     let page = LoginPage {
         organisation: &state.cfg.organisation,

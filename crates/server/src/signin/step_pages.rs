@@ -542,7 +542,7 @@ struct TapLoginPage<'a> {
 
 /// `GET /login/tap`.
 pub async fn tap_form(State(state): State<AppState>, jar: CookieJar) -> Response {
-    let jar = crate::signin::limits::device::ensure(&state, jar);
+    let jar = crate::signin::limits::device_cookie::ensure(&state, jar);
     let (jar, csrf) = state.csrf_issue(jar);
     let page = TapLoginPage {
         organisation: &state.cfg.organisation,

@@ -10,7 +10,7 @@
 
 use crate::edge::auth::{RequestCtx, SessionCtx, resolve_session};
 use crate::edge::error::AppError;
-use crate::enforce::oidc::tokens::AuthInfo;
+use crate::enforce::oidc::token_issuer::AuthInfo;
 use crate::enforce::oidc::{CODE_SECONDS, GRANT_CODE, REQUEST_SECONDS, acr_of, acr_rank, issuer};
 use crate::enforce::policy::{self, Signals};
 use crate::platform::secrets::random_token;

@@ -3,7 +3,7 @@
 
 use crate::edge::auth::resolve_session;
 use crate::edge::error::AppError;
-use crate::enforce::oidc::tokens::{
+use crate::enforce::oidc::token_issuer::{
     live_access_token, live_refresh_token, user_claims, verify_jwt,
 };
 use crate::enforce::oidc::{OAuthError, authenticate_client, issuer, json_no_store, params};
@@ -56,7 +56,7 @@ async fn userinfo_inner(
             "This access token does not belong to a user.",
         ));
     };
-    if !crate::enforce::oidc::tokens::has_scope(&t.scope, "openid") {
+    if !crate::enforce::oidc::token_issuer::has_scope(&t.scope, "openid") {
         let mut e = OAuthError::invalid_token("The token lacks the openid scope.");
         e.status = axum::http::StatusCode::FORBIDDEN;
         e.error = "insufficient_scope";

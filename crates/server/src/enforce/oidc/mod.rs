@@ -17,11 +17,11 @@ pub mod authorize;
 pub mod client_auth;
 pub mod client_cache;
 pub mod clients;
-pub mod device;
+pub mod device_grant;
 pub mod endpoints;
 pub mod ledger;
 pub mod token;
-pub mod tokens;
+pub mod token_issuer;
 
 use crate::edge::error::AppError;
 use crate::state::AppState;

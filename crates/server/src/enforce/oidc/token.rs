@@ -1,7 +1,7 @@
 //! `POST /oauth2/token`: authorization_code (with PKCE), refresh_token (rotation with reuse
 //! detection), client_credentials and the device code grant.
 
-use crate::enforce::oidc::tokens::{AuthInfo, Issue, grant_holder_ok, issue};
+use crate::enforce::oidc::token_issuer::{AuthInfo, Issue, grant_holder_ok, issue};
 use crate::enforce::oidc::{
     GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_DEVICE, GRANT_REFRESH, OAuthError,
     authenticate_client, issuer, json_no_store, params,
@@ -129,7 +129,8 @@ async fn code_grant(
         CodeTake::Unknown => return Err(OAuthError::invalid_grant("Unknown authorization code.")),
         CodeTake::Reused(c) => {
             // A replayed code: whoever holds it may be an attacker; revoke what it gave.
-            let n = crate::enforce::oidc::tokens::revoke_grant(state, c.grant_id, now).await?;
+            let n =
+                crate::enforce::oidc::token_issuer::revoke_grant(state, c.grant_id, now).await?;
             tracing::warn!(client = %c.client_id, revoked = n, "authorization code reused; its tokens were revoked");
             audit(
                 state.store.as_ref(),
@@ -239,7 +240,8 @@ async fn refresh_grant(
                 .await?
                 .is_some_and(|x| x.used_at.is_some())
         } {
-            let n = crate::enforce::oidc::tokens::revoke_grant(state, t.grant_id, now).await?;
+            let n =
+                crate::enforce::oidc::token_issuer::revoke_grant(state, t.grant_id, now).await?;
             tracing::warn!(client = %client.id, revoked = n, "refresh token reused; its family was revoked");
             audit(
                 state.store.as_ref(),
@@ -257,7 +259,7 @@ async fn refresh_grant(
     }
     let refuse = |msg: &str| OAuthError::invalid_grant(msg.to_string());
     if !grant_holder_ok(state, &t, now).await? {
-        crate::enforce::oidc::tokens::revoke_grant(state, t.grant_id, now).await?;
+        crate::enforce::oidc::token_issuer::revoke_grant(state, t.grant_id, now).await?;
         return Err(refuse("The session ended or the user is disabled."));
     }
     let user = enabled_user(state, t.user_id).await?;
@@ -293,7 +295,7 @@ async fn refresh_grant(
         trustplane_core::access::evaluate(&loaded.set, &actx).outcome,
         Outcome::Allow
     ) {
-        crate::enforce::oidc::tokens::revoke_grant(state, t.grant_id, now).await?;
+        crate::enforce::oidc::token_issuer::revoke_grant(state, t.grant_id, now).await?;
         audit(
             state.store.as_ref(),
             "oidc.refresh.denied",
@@ -319,7 +321,7 @@ async fn refresh_grant(
             scope: &scope,
             auth: auth.as_ref(),
             nonce: None,
-            id_token: crate::enforce::oidc::tokens::has_scope(&scope, "openid"),
+            id_token: crate::enforce::oidc::token_issuer::has_scope(&scope, "openid"),
             refresh_token: true,
         },
     )
@@ -437,7 +439,7 @@ async fn device_grant(
             scope: &d.scope,
             auth: auth.as_ref(),
             nonce: None,
-            id_token: crate::enforce::oidc::tokens::has_scope(&d.scope, "openid"),
+            id_token: crate::enforce::oidc::token_issuer::has_scope(&d.scope, "openid"),
             refresh_token: client.grant_types.iter().any(|g| g == GRANT_REFRESH),
         },
     )

@@ -88,12 +88,12 @@ pub async fn register(
         unauthorised("Register with an access token of the trustplane-agent client (device authorization grant).")
     })?;
     let iss = crate::enforce::oidc::issuer(&state, &headers);
-    let (t, _) = crate::enforce::oidc::tokens::live_access_token(&state, &iss, token)
+    let (t, _) = crate::enforce::oidc::token_issuer::live_access_token(&state, &iss, token)
         .await
         .map_err(|_| unauthorised("The access token is invalid, expired or revoked."))?
         .ok_or_else(|| unauthorised("The access token is invalid, expired or revoked."))?;
     if t.client_id != AGENT_CLIENT_ID
-        || !crate::enforce::oidc::tokens::has_scope(&t.scope, REGISTER_SCOPE)
+        || !crate::enforce::oidc::token_issuer::has_scope(&t.scope, REGISTER_SCOPE)
     {
         return Err(AppError::new(
             StatusCode::FORBIDDEN,

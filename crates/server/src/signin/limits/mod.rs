@@ -15,7 +15,7 @@
 //!   from elsewhere do not lock the user out of their usual browser. Passkey sign-ins
 //!   (phishing-resistant) are not refused by a password lock at all.
 
-pub mod device;
+pub mod device_cookie;
 pub mod unauthenticated;
 
 use crate::edge::error::AppError;
@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use trustplane_core::identity::fold_name;
 
-pub use device::DEVICE;
+pub use device_cookie::DEVICE;
 
 /// Counters of work done by the limits (for tests and metrics): how many codes were actually
 /// checked (real or dummy), so that a test can assert the budget held and that unknown

@@ -5,7 +5,7 @@
 
 use crate::edge::auth::{PageUser, RequestCtx};
 use crate::edge::pages::{CsrfForm, PageResult, render};
-use crate::enforce::oidc::tokens::AuthInfo;
+use crate::enforce::oidc::token_issuer::AuthInfo;
 use crate::enforce::oidc::{
     DEVICE_INTERVAL, DEVICE_SECONDS, GRANT_DEVICE, OAuthError, acr_of, authenticate_client, issuer,
     json_no_store, params,
