@@ -401,10 +401,16 @@ pub async fn keys(
             }
         }
         KeysCmd::Rotate { alg } => {
-            let kid =
-                trustplane_server::platform::keys::rotate(store, seal_key, &alg, actor, "manual")
-                    .await
-                    .map_err(|e| CliError::Other(e.to_string()))?;
+            let kid = trustplane_server::platform::keys::rotate(
+                store,
+                seal_key,
+                &alg,
+                actor,
+                "manual",
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?;
             println!(
                 "Created {alg} key {kid}; it signs from {} minutes from now.",
                 trustplane_server::platform::keys::PUBLISH_AHEAD.whole_minutes()

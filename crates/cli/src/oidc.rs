@@ -122,7 +122,8 @@ pub async fn run(store: Arc<dyn Store>, actor: &Actor, cmd: OidcCmd) -> Result<E
                 id_token_signed_response_alg: None,
                 groups_claim,
             };
-            let (c, secret) = clients::create(store, actor, n).await?;
+            let (c, secret) =
+                clients::create(store, actor, n, time::OffsetDateTime::now_utc()).await?;
             println!("client_id: {}", c.id);
             if let Some(s) = secret {
                 println!("client_secret: {s}");
@@ -137,7 +138,9 @@ pub async fn run(store: Arc<dyn Store>, actor: &Actor, cmd: OidcCmd) -> Result<E
             println!("deleted {client_id}");
         }
         ClientsCmd::RotateSecret { client_id } => {
-            let (_, secret) = clients::rotate_secret(store, actor, &client_id).await?;
+            let (_, secret) =
+                clients::rotate_secret(store, actor, &client_id, time::OffsetDateTime::now_utc())
+                    .await?;
             println!("client_secret: {secret}");
             eprintln!("Copy the secret now; it is not shown again.");
         }

@@ -159,20 +159,20 @@ pub async fn prepare_with_clock(
     signin::limits::unauthenticated::spawn_pruner(&state);
     ops::retention::start(&state);
     device_trust::compliance::start(&state, std::time::Duration::from_secs(300));
-    keys::ensure_active(store.as_ref(), &state.signing_key)
+    keys::ensure_active(store.as_ref(), &state.signing_key, state.now())
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;
-    device_trust::ensure_agent_client(store.as_ref())
+    device_trust::ensure_agent_client(store.as_ref(), state.now())
         .await
         .map_err(|e| ServeError::Other(e.to_string()))?;
     if state.cfg.signing_key_rotation_days > 0 {
         let every = time::Duration::days(i64::from(state.cfg.signing_key_rotation_days));
-        let (store, seal) = (store.clone(), state.signing_key);
+        let (store, seal, clock) = (store.clone(), state.signing_key, state.clock.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
                 tick.tick().await;
-                match keys::rotate_due(store.as_ref(), &seal, every).await {
+                match keys::rotate_due(store.as_ref(), &seal, every, clock.now()).await {
                     Ok(kids) if !kids.is_empty() => {
                         tracing::info!(?kids, "rotated signing keys on schedule")
                     }
@@ -184,7 +184,7 @@ pub async fn prepare_with_clock(
             }
         });
     }
-    let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public).await?;
+    let bootstrap_url = bootstrap_if_needed(store.as_ref(), &public, state.now()).await?;
     Ok(Server {
         state,
         listener,
@@ -198,6 +198,7 @@ pub async fn prepare_with_clock(
 pub async fn bootstrap_if_needed(
     store: &dyn Store,
     public_url: &str,
+    now: time::OffsetDateTime,
 ) -> Result<Option<String>, ServeError> {
     let admins = store.role_holders(Role::GlobalAdministrator).await?;
     if admins.iter().any(|u| u.is_enabled()) {
@@ -205,10 +206,7 @@ pub async fn bootstrap_if_needed(
     }
     let token = random_token();
     store
-        .set_bootstrap_token(
-            &secret_digest(&token),
-            time::OffsetDateTime::now_utc() + BOOTSTRAP_LIFETIME,
-        )
+        .set_bootstrap_token(&secret_digest(&token), now + BOOTSTRAP_LIFETIME)
         .await?;
     Ok(Some(format!("{public_url}/bootstrap?token={token}")))
 }

@@ -79,7 +79,8 @@ pub async fn create_client(
     JsonBody(body): JsonBody<NewClient>,
 ) -> Result<(StatusCode, Json<ClientView>), AppError> {
     caller.require(Permission::PolicyWrite)?;
-    let (c, secret) = clients::create(state.store.as_ref(), &caller.actor(), body).await?;
+    let (c, secret) =
+        clients::create(state.store.as_ref(), &caller.actor(), body, state.now()).await?;
     Ok((StatusCode::CREATED, Json(view(c, secret))))
 }
 
@@ -111,7 +112,14 @@ pub async fn update_client(
     JsonBody(body): JsonBody<ClientPatch>,
 ) -> Result<Json<ClientView>, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    let c = clients::update(state.store.as_ref(), &caller.actor(), &id, body).await?;
+    let c = clients::update(
+        state.store.as_ref(),
+        &caller.actor(),
+        &id,
+        body,
+        state.now(),
+    )
+    .await?;
     Ok(Json(view(c, None)))
 }
 
@@ -140,7 +148,8 @@ pub async fn rotate_secret(
     Path(id): Path<String>,
 ) -> Result<Json<ClientView>, AppError> {
     caller.require(Permission::PolicyWrite)?;
-    let (c, secret) = clients::rotate_secret(state.store.as_ref(), &caller.actor(), &id).await?;
+    let (c, secret) =
+        clients::rotate_secret(state.store.as_ref(), &caller.actor(), &id, state.now()).await?;
     Ok(Json(view(c, Some(secret))))
 }
 

@@ -100,6 +100,7 @@ pub async fn rotate(
         alg,
         &caller.actor(),
         "manual",
+        state.now(),
     )
     .await?;
     Ok(Json(Rotated {

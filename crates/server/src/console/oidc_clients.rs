@@ -130,7 +130,7 @@ pub async fn create(
         groups_claim: f.groups_claim.is_some(),
         ..NewClient::default()
     };
-    match clients::create(state.store.as_ref(), &ctx.actor(req.ip), n).await {
+    match clients::create(state.store.as_ref(), &ctx.actor(req.ip), n, state.now()).await {
         // The secret is rendered once in the response, never put in a URL.
         Ok((c, Some(secret))) => {
             page(&state, jar, &ctx, &Flash::default(), Some((c.id, secret))).await
@@ -156,7 +156,7 @@ pub async fn rotate_secret(
     CsrfForm(_): CsrfForm<CsrfOnlyForm>,
 ) -> PageResult {
     need(&ctx, Permission::PolicyWrite)?;
-    match clients::rotate_secret(state.store.as_ref(), &ctx.actor(req.ip), &id).await {
+    match clients::rotate_secret(state.store.as_ref(), &ctx.actor(req.ip), &id, state.now()).await {
         Ok((c, secret)) => page(&state, jar, &ctx, &Flash::default(), Some((c.id, secret))).await,
         Err(e) => Ok(Redirect::to(&crate::edge::pages::with_error(
             &state,

@@ -129,6 +129,7 @@ async fn create(
     alg: &str,
     actor: &Actor,
     reason: &str,
+    now: time::OffsetDateTime,
 ) -> Result<String, KeyError> {
     let kid = Uuid::now_v7().simple().to_string();
     let alg_owned = alg.to_string();
@@ -153,7 +154,7 @@ async fn create(
                 alg: alg.into(),
                 sealed_private: sealed,
                 public_jwk: jwk.to_string(),
-                created_at: time::OffsetDateTime::now_utc(),
+                created_at: now,
                 retired_at: None,
             },
             audit,
@@ -165,7 +166,11 @@ async fn create(
 }
 
 /// Creates an ES256 key unless an active one exists (called at start).
-pub async fn ensure_active(store: &dyn Store, seal_key: &[u8; 32]) -> Result<(), KeyError> {
+pub async fn ensure_active(
+    store: &dyn Store,
+    seal_key: &[u8; 32],
+    now: time::OffsetDateTime,
+) -> Result<(), KeyError> {
     if store
         .active_signing_keys()
         .await?
@@ -174,7 +179,7 @@ pub async fn ensure_active(store: &dyn Store, seal_key: &[u8; 32]) -> Result<(),
     {
         return Ok(());
     }
-    create(store, seal_key, ES256, &Actor::system(), "initial").await?;
+    create(store, seal_key, ES256, &Actor::system(), "initial", now).await?;
     Ok(())
 }
 
@@ -187,6 +192,7 @@ pub async fn rotate(
     alg: &str,
     actor: &Actor,
     reason: &str,
+    now: time::OffsetDateTime,
 ) -> Result<String, KeyError> {
     if alg != ES256 && alg != RS256 {
         return Err(KeyError::UnsupportedAlg(alg.to_string()));
@@ -197,8 +203,8 @@ pub async fn rotate(
         .into_iter()
         .filter(|k| k.alg == alg)
         .collect();
-    let kid = create(store, seal_key, alg, actor, reason).await?;
-    let until = time::OffsetDateTime::now_utc() + PUBLISH_AHEAD + MAX_SIGNED_LIFETIME;
+    let kid = create(store, seal_key, alg, actor, reason, now).await?;
+    let until = now + PUBLISH_AHEAD + MAX_SIGNED_LIFETIME;
     for k in older {
         let audit = AuditDraft::new(
             actor,
@@ -221,15 +227,15 @@ pub async fn rotate_due(
     store: &dyn Store,
     seal_key: &[u8; 32],
     every: Duration,
+    now: time::OffsetDateTime,
 ) -> Result<Vec<String>, KeyError> {
-    let now = time::OffsetDateTime::now_utc();
     let keys = store.active_signing_keys().await?;
     let mut rotated = Vec::new();
     for alg in [ES256, RS256] {
         if let Some(newest) = keys.iter().find(|k| k.alg == alg)
             && now - newest.created_at >= every
         {
-            rotated.push(rotate(store, seal_key, alg, &Actor::system(), "scheduled").await?);
+            rotated.push(rotate(store, seal_key, alg, &Actor::system(), "scheduled", now).await?);
         }
     }
     Ok(rotated)
@@ -314,6 +320,7 @@ async fn key_in_use(state: &AppState, alg: &str) -> Result<(SigningKey, Unsealed
             alg,
             &Actor::system(),
             "first use",
+            now,
         )
         .await?;
         key = signing_choice(&state.keyring.published(store, now).await?.keys, alg, now);

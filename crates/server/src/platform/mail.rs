@@ -136,8 +136,9 @@ pub fn security_notice(
     display_name: &str,
     what: &str,
     ip: Option<std::net::IpAddr>,
+    at: time::OffsetDateTime,
 ) -> (String, String) {
-    let when = time::OffsetDateTime::now_utc()
+    let when = at
         .format(time::macros::format_description!(
             "[year]-[month]-[day] [hour]:[minute] UTC"
         ))

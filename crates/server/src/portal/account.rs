@@ -273,6 +273,7 @@ pub async fn my_password(
         &ctx.user.display_name,
         "Your password was changed",
         req.ip,
+        state.now(),
     );
     state
         .notify(ctx.user.email.as_deref(), &subject, &body)

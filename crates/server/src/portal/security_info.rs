@@ -269,6 +269,7 @@ pub(super) async fn notify(
         &ctx.user.display_name,
         what,
         ip,
+        state.now(),
     );
     state
         .notify(ctx.user.email.as_deref(), &subject, &body)

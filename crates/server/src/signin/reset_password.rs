@@ -108,6 +108,7 @@ pub async fn password_submit(
         &user.display_name,
         "Your password was reset and every session of yours was signed out",
         ctx.ip,
+        state.now(),
     );
     let registered = crate::signin::factors::email_address_of(&state, user_id).await?;
     state.notify(user.email.as_deref(), &subject, &body).await;

@@ -105,6 +105,7 @@ pub async fn complete_password_change(
         &record.user.display_name,
         "Your password was changed",
         ctx.ip,
+        state.now(),
     );
     state
         .notify(record.user.email.as_deref(), &subject, &body)
@@ -420,6 +421,7 @@ pub async fn complete_registration(
             &u.display_name,
             "An authenticator app was added to your account",
             ctx.ip,
+            state.now(),
         );
         state.notify(u.email.as_deref(), &subject, &body).await;
     }

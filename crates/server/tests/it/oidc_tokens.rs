@@ -204,9 +204,14 @@ async fn a_rotated_secret_or_deleted_client_is_refused_at_once() {
     let s = TestServer::start().await;
     let rp = register(&s, false, &["client_credentials"]).await;
     client_token(&s, &rp).await; // cached now
-    let (_, fresh) = clients::rotate_secret(s.state.store.as_ref(), &Actor::system(), &rp.id)
-        .await
-        .unwrap();
+    let (_, fresh) = clients::rotate_secret(
+        s.state.store.as_ref(),
+        &Actor::system(),
+        &rp.id,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     let r = token(&s, &rp, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.status(), 401, "the old secret still worked");
     let rotated = Rp {

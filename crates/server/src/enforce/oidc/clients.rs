@@ -247,6 +247,7 @@ pub async fn create(
     store: &dyn Store,
     actor: &Actor,
     n: NewClient,
+    now: time::OffsetDateTime,
 ) -> Result<(OidcClient, Option<String>), AppError> {
     let id = match n.client_id {
         Some(id) => {
@@ -256,7 +257,6 @@ pub async fn create(
         None => Uuid::now_v7().simple().to_string(),
     };
     let secret = (!n.public).then(random_token);
-    let now = time::OffsetDateTime::now_utc();
     let method = match (&n.token_endpoint_auth_method, n.public) {
         (Some(m), _) => m.clone(),
         (None, true) => "none".into(),
@@ -314,6 +314,7 @@ pub async fn update(
     actor: &Actor,
     id: &str,
     p: ClientPatch,
+    now: time::OffsetDateTime,
 ) -> Result<OidcClient, AppError> {
     let before = get(store, id).await?;
     let mut c = before.clone();
@@ -347,7 +348,7 @@ pub async fn update(
     if let Some(v) = p.groups_claim {
         c.groups_claim = v;
     }
-    c.updated_at = time::OffsetDateTime::now_utc();
+    c.updated_at = now;
     validate(&c)?;
     let audit = AuditDraft::new(
         actor,
@@ -366,6 +367,7 @@ pub async fn rotate_secret(
     store: &dyn Store,
     actor: &Actor,
     id: &str,
+    now: time::OffsetDateTime,
 ) -> Result<(OidcClient, String), AppError> {
     let mut c = get(store, id).await?;
     if c.is_public() {
@@ -376,7 +378,7 @@ pub async fn rotate_secret(
     }
     let secret = random_token();
     c.secret_hash = Some(secret_digest(&secret));
-    c.updated_at = time::OffsetDateTime::now_utc();
+    c.updated_at = now;
     let audit = AuditDraft::new(
         actor,
         "oidc_client.secret.rotate",

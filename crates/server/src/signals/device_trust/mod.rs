@@ -64,8 +64,10 @@ pub async fn identify(
 /// Creates the application and the public client the agent registers through, unless they
 /// exist (called at start). Conditional access policies that target the application
 /// `trustplane-devices` decide what registering a device requires (e.g. MFA).
-pub async fn ensure_agent_client(store: &dyn trustplane_store::Store) -> Result<(), StoreError> {
-    let now = OffsetDateTime::now_utc();
+pub async fn ensure_agent_client(
+    store: &dyn trustplane_store::Store,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     if store
         .get_application(agent::DEVICES_APP_ID)
         .await?

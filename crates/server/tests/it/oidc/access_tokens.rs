@@ -153,6 +153,7 @@ async fn client_credentials_are_for_confidential_clients() {
             grant_types: Some(vec!["client_credentials".into()]),
             ..NewClient::default()
         },
+        time::OffsetDateTime::now_utc(),
     )
     .await
     .unwrap_err();

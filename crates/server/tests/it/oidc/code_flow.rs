@@ -306,6 +306,7 @@ async fn openid_client_relying_party_completes_the_flow() {
             redirect_uris: vec![redirect.into()],
             ..NewClient::default()
         },
+        time::OffsetDateTime::now_utc(),
     )
     .await
     .unwrap();

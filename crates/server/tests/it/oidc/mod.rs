@@ -77,6 +77,7 @@ pub(crate) async fn register(s: &TestServer, public: bool, grants: &[&str]) -> R
             groups_claim: true,
             ..NewClient::default()
         },
+        time::OffsetDateTime::now_utc(),
     )
     .await
     .unwrap();
