@@ -98,9 +98,7 @@ pub async fn page(
     let labels = state.store.list_sensitivity_labels().await?;
     let contexts = state.store.list_authentication_contexts().await?;
     let axum::Json(keys) = api_keys::list_keys(State(state.clone()), who).await?;
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(&ctx, csrf, "applications");
-    c.notice = match flash.ok.as_deref() {
+    let notice = match flash.ok.as_deref() {
         Some("saved") => Some("Saved.".to_string()),
         Some("deleted") => Some("Deleted.".to_string()),
         Some("rotated") => Some(
@@ -109,8 +107,7 @@ pub async fn page(
         ),
         _ => None,
     };
-    c.error =
-        crate::edge::pages::verified_error(&state, flash.err.as_deref(), flash.sig.as_deref());
+    let (jar, c) = Chrome::with_flash(&state, jar, &ctx, "applications", &flash, notice);
     let page = ApplicationsPage {
         c,
         can_write: ctx.roles.allows(Permission::PolicyWrite),

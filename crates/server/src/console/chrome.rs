@@ -20,11 +20,8 @@ pub(super) fn chrome(
     nav: &'static str,
     flash: &Flash,
 ) -> (CookieJar, Chrome) {
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(ctx, csrf, nav);
-    c.notice = flash.ok.clone().and_then(flash_text);
-    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
-    (jar, c)
+    let notice = flash.ok.clone().and_then(flash_text);
+    Chrome::with_flash(state, jar, ctx, nav, flash, notice)
 }
 
 pub(super) fn flash_text(code: String) -> Option<String> {

@@ -83,17 +83,14 @@ fn chrome(
     ctx: &crate::edge::auth::SessionCtx,
     flash: &Flash,
 ) -> (CookieJar, Chrome) {
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(ctx, csrf, "devices");
-    c.notice = flash.ok.as_deref().map(|o| match o {
+    let notice = flash.ok.as_deref().map(|o| match o {
         "disabled" => {
             "The device was disabled: it no longer counts for conditional access.".to_string()
         }
         "enabled" => "The device was enabled.".to_string(),
         _ => "The device was deleted.".to_string(),
     });
-    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
-    (jar, c)
+    Chrome::with_flash(state, jar, ctx, "devices", flash, notice)
 }
 
 /// `GET /admin/devices`.

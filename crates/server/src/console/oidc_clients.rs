@@ -40,13 +40,11 @@ async fn page(
     new_secret: Option<(String, String)>,
 ) -> PageResult {
     need(ctx, Permission::PolicyRead)?;
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(ctx, csrf, "oidc");
-    c.notice = flash.ok.as_deref().map(|o| match o {
+    let notice = flash.ok.as_deref().map(|o| match o {
         "deleted" => "The client was deleted.".to_string(),
         _ => "Saved.".to_string(),
     });
-    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
+    let (jar, c) = Chrome::with_flash(state, jar, ctx, "oidc", flash, notice);
     let clients = state
         .store
         .list_oidc_clients()

@@ -23,14 +23,11 @@ fn chrome(
     ctx: &SessionCtx,
     flash: &Flash,
 ) -> (CookieJar, Chrome) {
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(ctx, csrf, "conditional-access");
-    c.notice = flash.ok.as_deref().map(|o| match o {
+    let notice = flash.ok.as_deref().map(|o| match o {
         "restored" => "The version was restored as the newest one.".to_string(),
         _ => "The policy set was saved as a new version.".to_string(),
     });
-    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
-    (jar, c)
+    Chrome::with_flash(state, jar, ctx, "conditional-access", flash, notice)
 }
 
 pub struct PolicyRow {

@@ -28,9 +28,7 @@ fn chrome(
     nav: &'static str,
     flash: &Flash,
 ) -> (CookieJar, Chrome) {
-    let (jar, csrf) = state.csrf_issue(jar);
-    let mut c = Chrome::new(ctx, csrf, nav);
-    c.notice = flash.ok.as_deref().and_then(|code| {
+    let notice = flash.ok.as_deref().and_then(|code| {
         let text = match code {
             "terms" => "Banned terms added.",
             "removed" => "Banned term removed.",
@@ -40,8 +38,7 @@ fn chrome(
         };
         Some(text.to_string())
     });
-    c.error = crate::edge::pages::verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
-    (jar, c)
+    Chrome::with_flash(state, jar, ctx, nav, flash, notice)
 }
 
 fn back_with_error(state: &AppState, path: &str, message: &str) -> Response {

@@ -24,6 +24,23 @@ pub struct Chrome {
 }
 
 impl Chrome {
+    /// The chrome of a page a redirect may have sent back to with a flash message: a fresh
+    /// CSRF token, the notice the page found for `flash.ok`, the signed error of `flash.err`.
+    pub fn with_flash(
+        state: &crate::state::AppState,
+        jar: CookieJar,
+        ctx: &SessionCtx,
+        nav: &'static str,
+        flash: &Flash,
+        notice: Option<String>,
+    ) -> (CookieJar, Chrome) {
+        let (jar, csrf) = state.csrf_issue(jar);
+        let mut c = Chrome::new(ctx, csrf, nav);
+        c.notice = notice;
+        c.error = verified_error(state, flash.err.as_deref(), flash.sig.as_deref());
+        (jar, c)
+    }
+
     pub fn new(ctx: &SessionCtx, csrf: String, nav: &'static str) -> Self {
         Chrome {
             who_name: ctx.user.display_name.clone(),
