@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use trustplane_core::audit::AuditDraft;
-use trustplane_core::device::{ComplianceState, Device, DeviceState};
+use trustplane_core::device::{ComplianceState, Device, DeviceState, SettingResult, SettingStatus};
 use trustplane_core::identity::Permission;
 use uuid::Uuid;
 
@@ -178,6 +178,59 @@ struct DevicePage {
     may_write: bool,
 }
 
+/// The assigned profile settings as judged from the latest report, for the page.
+fn setting_rows(results: Vec<SettingResult>) -> Vec<ProfileSetting> {
+    results
+        .into_iter()
+        .map(|r| ProfileSetting {
+            ok: r.status == SettingStatus::Compliant,
+            status: match r.status {
+                SettingStatus::Compliant => "compliant",
+                SettingStatus::Drift => "drift",
+                SettingStatus::NotApplicable => "not applicable",
+                SettingStatus::Error => "error",
+            },
+            profile: r.profile_id,
+            setting: r.setting,
+            expected: r.expected,
+            observed: r.observed.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The latest report's observations (setting name, described value or the agent's error),
+/// for the page.
+fn observation_rows(
+    observations: &[crate::signals::device_trust::posture::Observation],
+) -> Vec<Observation> {
+    observations
+        .iter()
+        .map(|o| Observation {
+            setting: serde_json::to_string(&o.setting)
+                .unwrap_or_default()
+                .trim_matches('"')
+                .replace('_', " "),
+            value: match &o.error {
+                Some(e) => format!("error: {e}"),
+                None => crate::signals::device_trust::posture::describe(&o.value),
+            },
+        })
+        .collect()
+}
+
+/// The compliance state in a sentence.
+fn compliance_detail(compliance: &ComplianceState) -> String {
+    match compliance {
+        ComplianceState::Compliant => "Meets its compliance policy.".to_string(),
+        ComplianceState::InGrace { until, .. } => {
+            format!("Failing, tolerated until {}.", fmt_time(*until))
+        }
+        ComplianceState::NonCompliant { since, .. } => {
+            format!("Not compliant since {}.", fmt_time(*since))
+        }
+    }
+}
+
 /// `GET /admin/devices/{id}`.
 pub async fn detail(
     State(state): State<AppState>,
@@ -205,52 +258,13 @@ pub async fn detail(
         stored.as_ref().map(|(p, _)| p),
         now,
     );
-    let settings: Vec<ProfileSetting> = stored
-        .map(|(_, results)| {
-            results
-                .into_iter()
-                .map(|r| ProfileSetting {
-                    ok: r.status == trustplane_core::device::SettingStatus::Compliant,
-                    status: match r.status {
-                        trustplane_core::device::SettingStatus::Compliant => "compliant",
-                        trustplane_core::device::SettingStatus::Drift => "drift",
-                        trustplane_core::device::SettingStatus::NotApplicable => "not applicable",
-                        trustplane_core::device::SettingStatus::Error => "error",
-                    },
-                    profile: r.profile_id,
-                    setting: r.setting,
-                    expected: r.expected,
-                    observed: r.observed.unwrap_or_default(),
-                })
-                .collect()
-        })
+    let settings = stored
+        .map(|(_, results)| setting_rows(results))
         .unwrap_or_default();
     let observations = report
-        .map(|r| {
-            r.observations
-                .iter()
-                .map(|o| Observation {
-                    setting: serde_json::to_string(&o.setting)
-                        .unwrap_or_default()
-                        .trim_matches('"')
-                        .replace('_', " "),
-                    value: match &o.error {
-                        Some(e) => format!("error: {e}"),
-                        None => crate::signals::device_trust::posture::describe(&o.value),
-                    },
-                })
-                .collect()
-        })
+        .map(|r| observation_rows(&r.observations))
         .unwrap_or_default();
-    let compliance_detail = match &d.compliance {
-        ComplianceState::Compliant => "Meets its compliance policy.".to_string(),
-        ComplianceState::InGrace { until, .. } => {
-            format!("Failing, tolerated until {}.", fmt_time(*until))
-        }
-        ComplianceState::NonCompliant { since, .. } => {
-            format!("Not compliant since {}.", fmt_time(*since))
-        }
-    };
+    let compliance_detail = compliance_detail(&d.compliance);
     let (jar, c) = chrome(&state, jar, &ctx, &flash);
     let page = DevicePage {
         c,

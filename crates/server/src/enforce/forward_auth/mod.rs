@@ -10,7 +10,7 @@ pub mod path;
 
 pub use original::{MAX_URI, Original};
 
-use crate::edge::auth::{RequestCtx, resolve_session};
+use crate::edge::auth::{RequestCtx, SessionCtx, resolve_session};
 use crate::edge::error::AppError;
 use crate::enforce::cae::{Entry, IdentityHeaders};
 use crate::enforce::policy::{self, Signals};
@@ -20,10 +20,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 use time::OffsetDateTime;
-use trustplane_core::access::{ClientAppType, Outcome};
+use trustplane_core::access::{AccessContext, ClientAppType, Outcome};
 use trustplane_core::credential::secret_digest;
+use trustplane_core::device::Device;
+use trustplane_store::Route;
 use uuid::Uuid;
 
 /// How long an assertion is valid.
@@ -339,6 +342,18 @@ pub fn route_in(
     find(host).or_else(|| host.rsplit_once(':').and_then(|(bare, _)| find(bare)))
 }
 
+/// `GET /forward-auth`. The stages, in order (each before the last may end the check with its
+/// own answer):
+///
+/// 1. the original request (`original_request`): asked by a trusted proxy, read from the
+///    configured headers, its path canonicalised and the client certificate header read;
+/// 2. the application route it maps to (`application_route`; none: `403`);
+/// 3. the session cookie (none: sign in), then the continuous-access cache (`cached`): an
+///    entry the request still matches answers it;
+/// 4. the session (none: sign in), then the access context with the device, and the policy
+///    decision on it (`decide`);
+/// 5. step-up (sign in again) or block (`403`) (`step_up_or_block`);
+/// 6. the answer (`answer`): identity headers and a signed assertion, the decision cached.
 pub async fn check(
     State(state): State<AppState>,
     ctx: RequestCtx,
@@ -348,93 +363,250 @@ pub async fn check(
     // Taken before anything is read from the store: an event applied after this point
     // invalidates what this request caches.
     let seq = state.cae.snapshot();
-    let peer = peer.map(|p| p.ip());
+    let asked = match original_request(&state, &ctx, peer.map(|p| p.ip()), &headers) {
+        Continue(asked) => asked,
+        Break(res) => return Ok(res),
+    };
+    let route = match application_route(&state, &ctx, &asked).await? {
+        Continue(route) => route,
+        Break(res) => return Ok(res),
+    };
+    let base = base(&state, &headers);
+    let jar = CookieJar::from_headers(&headers);
+    let Some(digest) = state.session_secret(&jar).map(secret_digest) else {
+        return Ok(login_required(
+            &base,
+            &asked.orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
+    };
+    let visit = Visit::new(
+        &state,
+        &ctx,
+        &route,
+        seq,
+        digest,
+        base,
+        asked.cert.thumbprint,
+    );
+    if let Break(res) = cached(&state, &visit).await? {
+        return Ok(res);
+    }
+    let Some(session) = resolve_session(&state, &jar).await? else {
+        return Ok(login_required(
+            &visit.base,
+            &asked.orig,
+            &route.app_id,
+            "unauthenticated",
+        ));
+    };
+    let fingerprint = asked.cert.fingerprint.as_deref();
+    let decided = decide(&state, &ctx, &route, &session, fingerprint, visit.now).await?;
+    if let Break(res) = step_up_or_block(
+        &decided.outcome,
+        &visit.base,
+        &asked.orig,
+        &route,
+        session.user.id,
+        &ctx,
+    ) {
+        return Ok(res);
+    }
+    answer(&state, visit, &route, session, decided).await
+}
+
+/// The original request as a trusted proxy reports it.
+struct Asked {
+    orig: Original,
+    /// The canonical path (`path::canonical`): what the route is chosen on.
+    path: String,
+    cert: ClientCert,
+}
+
+/// The client certificate the proxy verified (none without `client_cert_header`).
+#[derive(Default)]
+struct ClientCert {
+    /// Its `x5t#S256` thumbprint: what an assertion is bound to.
+    thumbprint: Option<String>,
+    /// Its SHA-256 fingerprint (lowercase hex): what the device is identified by.
+    fingerprint: Option<String>,
+}
+
+/// The original request: asked by a trusted proxy and read from the configured headers (else
+/// refused, [`refused`]), its path canonicalised (cannot be safely: `403`), and the client
+/// certificate header read ([`client_cert`]).
+fn original_request(
+    state: &AppState,
+    ctx: &RequestCtx,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> ControlFlow<Response, Asked> {
     let trust = original::Trust {
         cfg: &state.cfg.forward_auth,
         trusted_proxies: &state.cfg.trusted_proxies,
         secret_digest: state.forward_auth_secret,
     };
     let orig = match trust
-        .admit(peer, &headers)
-        .and_then(|()| original::read(state.cfg.forward_auth.headers, &headers))
+        .admit(peer, headers)
+        .and_then(|()| original::read(state.cfg.forward_auth.headers, headers))
     {
         Ok(o) => o,
-        Err(r) => return Ok(refused(r, &ctx, peer)),
+        Err(r) => return Break(refused(r, ctx, peer)),
     };
-    let canonical = match path::canonical(orig.path()) {
+    let path = match path::canonical(orig.path()) {
         Ok(p) => p,
         Err(e) => {
             count("denied");
             tracing::info!(correlation_id = %ctx.correlation_id, reason = e.reason(),
                 "forward-auth refused a path that cannot be canonicalised safely");
-            return Ok(empty(StatusCode::FORBIDDEN));
+            return Break(empty(StatusCode::FORBIDDEN));
         }
     };
-    let mut cert_hex: Option<String> = None;
-    let cert = match &state.cfg.client_cert_header {
-        Some(name) => {
-            let value = headers
-                .get(name.as_str())
-                .map(|v| v.to_str().map_err(|_| ()));
-            cert_hex = value
-                .transpose()
-                .ok()
-                .flatten()
-                .and_then(|v| client_cert_fingerprint(Some(v)).ok().flatten());
-            match value.transpose().and_then(cert_thumbprint) {
-                Ok(c) => c,
-                Err(()) => {
-                    count("bad_request");
-                    return Ok(text(
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "The {name} header must be a hex SHA-256 fingerprint, a URL-escaped PEM certificate, or empty.\n"
-                        ),
-                    ));
-                }
-            }
-        }
-        None => None,
+    let cert = client_cert(state, headers)?;
+    Continue(Asked { orig, path, cert })
+}
+
+/// The client certificate from the `client_cert_header` header, when one is configured: a
+/// value that is not a hex SHA-256 fingerprint, a URL-escaped PEM certificate or empty is
+/// answered `400`.
+fn client_cert(state: &AppState, headers: &HeaderMap) -> ControlFlow<Response, ClientCert> {
+    let Some(name) = &state.cfg.client_cert_header else {
+        return Continue(ClientCert::default());
     };
-    let store = state.store.as_ref();
-    let routes = state.cae.routes(store).await?;
-    let Some(route) = route_in(&routes, &orig.host, &canonical) else {
+    let value = headers
+        .get(name.as_str())
+        .map(|v| v.to_str().map_err(|_| ()));
+    let fingerprint = value
+        .transpose()
+        .ok()
+        .flatten()
+        .and_then(|v| client_cert_fingerprint(Some(v)).ok().flatten());
+    match value.transpose().and_then(cert_thumbprint) {
+        Ok(thumbprint) => Continue(ClientCert {
+            thumbprint,
+            fingerprint,
+        }),
+        Err(()) => {
+            count("bad_request");
+            Break(text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "The {name} header must be a hex SHA-256 fingerprint, a URL-escaped PEM certificate, or empty.\n"
+                ),
+            ))
+        }
+    }
+}
+
+/// The application route for the request's host and canonical path (none: `403`).
+async fn application_route(
+    state: &AppState,
+    ctx: &RequestCtx,
+    asked: &Asked,
+) -> Result<ControlFlow<Response, Route>, AppError> {
+    let routes = state.cae.routes(state.store.as_ref()).await?;
+    let Some(route) = route_in(&routes, &asked.orig.host, &asked.path) else {
         count("no_route");
-        tracing::info!(correlation_id = %ctx.correlation_id, host = %orig.host,
+        tracing::info!(correlation_id = %ctx.correlation_id, host = %asked.orig.host,
             "forward-auth: no application is configured for this address");
-        return Ok(empty(StatusCode::FORBIDDEN));
+        return Ok(Break(empty(StatusCode::FORBIDDEN)));
     };
-    let base = base(&state, &headers);
-    let jar = CookieJar::from_headers(&headers);
-    let digest = state.session_secret(&jar).map(secret_digest);
-    let Some(digest) = digest else {
-        return Ok(login_required(
-            &base,
-            &orig,
-            &route.app_id,
-            "unauthenticated",
-        ));
-    };
-    let now = state.now();
-    let ua = crate::enforce::cae::ua_hash(ctx.user_agent.as_deref());
-    let resource =
-        crate::enforce::cae::resource_key(&route.app_id, route.sensitivity_label.as_deref());
-    if let Some(hit) = state.cae.get(&digest, &resource) {
-        if let Some(res) = from_cache(&state, &hit, &base, ctx.ip, ua, cert.as_deref(), now).await?
-        {
-            return Ok(res);
+    Ok(Continue(route))
+}
+
+/// The request once it carries a session cookie: what the continuous-access cache files an
+/// answer under (the cookie's digest and the resource) and matches a cached one against, and
+/// what an assertion is issued with.
+struct Visit {
+    /// The cache sequence taken when the check began (`Cae::snapshot`).
+    seq: u64,
+    now: OffsetDateTime,
+    /// The digest of the session cookie's secret.
+    digest: String,
+    /// The application, plus the route's sensitivity label (`cae::resource_key`).
+    resource: String,
+    /// The public base URL: the assertion issuer.
+    base: String,
+    ip: Option<std::net::IpAddr>,
+    /// The user agent (`cae::ua_hash`).
+    ua: u64,
+    /// The client certificate thumbprint an assertion is bound to.
+    cert: Option<String>,
+}
+
+impl Visit {
+    fn new(
+        state: &AppState,
+        ctx: &RequestCtx,
+        route: &Route,
+        seq: u64,
+        digest: String,
+        base: String,
+        cert: Option<String>,
+    ) -> Visit {
+        Visit {
+            seq,
+            now: state.now(),
+            digest,
+            ua: crate::enforce::cae::ua_hash(ctx.user_agent.as_deref()),
+            resource: crate::enforce::cae::resource_key(
+                &route.app_id,
+                route.sensitivity_label.as_deref(),
+            ),
+            base,
+            ip: ctx.ip,
+            cert,
         }
-        state.cae.remove(&digest, &resource);
+    }
+}
+
+/// The continuous-access cache: an entry for the session and resource answers a request it
+/// still matches ([`from_cache`]); one that does not is dropped. `Continue` (a miss): decide
+/// from the store.
+async fn cached(state: &AppState, visit: &Visit) -> Result<ControlFlow<Response>, AppError> {
+    if let Some(hit) = state.cae.get(&visit.digest, &visit.resource) {
+        if let Some(res) = from_cache(
+            state,
+            &hit,
+            &visit.base,
+            visit.ip,
+            visit.ua,
+            visit.cert.as_deref(),
+            visit.now,
+        )
+        .await?
+        {
+            return Ok(Break(res));
+        }
+        state.cae.remove(&visit.digest, &visit.resource);
     }
     metrics::counter!("trustplane_forward_auth_cache_total", "result" => "miss").increment(1);
-    let Some(session) = resolve_session(&state, &jar).await? else {
-        return Ok(login_required(
-            &base,
-            &orig,
-            &route.app_id,
-            "unauthenticated",
-        ));
-    };
+    Ok(Continue(()))
+}
+
+/// What the policy decided, and on what.
+struct Decided {
+    /// The policy set in force.
+    loaded: Arc<policy::Loaded>,
+    actx: AccessContext,
+    /// The device of the client certificate.
+    device: Option<Device>,
+    outcome: Outcome,
+}
+
+/// The policy decision: the session's access context for the route's resource, with the
+/// device the proxy-verified client certificate belongs to, evaluated against the policy set
+/// in force (the same `access::evaluate` as the login flow).
+async fn decide(
+    state: &AppState,
+    ctx: &RequestCtx,
+    route: &Route,
+    session: &SessionCtx,
+    fingerprint: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Decided, AppError> {
+    let store = state.store.as_ref();
     let methods = &session.session.methods;
     let target = crate::enforce::stepup::resource_target(
         store,
@@ -442,7 +614,7 @@ pub async fn check(
         route.sensitivity_label.as_deref(),
     )
     .await?;
-    let actx = policy::context(
+    let mut actx = policy::context(
         store,
         Signals {
             user_id: session.user.id,
@@ -459,33 +631,60 @@ pub async fn check(
     )
     .await?;
     // The device the proxy-verified client certificate belongs to (none: unknown device).
-    let device = crate::signals::device_trust::identify(&state, cert_hex.as_deref(), now).await?;
-    let mut actx = actx;
+    let device = crate::signals::device_trust::identify(state, fingerprint, now).await?;
     actx.device = device.as_ref().and_then(|d| d.signals(now));
     let loaded = state.policies.get(store).await?;
     let decision = trustplane_core::access::evaluate(&loaded.set, &actx);
-    match decision.outcome {
-        Outcome::Allow => {}
-        Outcome::Requires(_) => {
-            return Ok(login_required(&base, &orig, &route.app_id, "step_up"));
-        }
+    Ok(Decided {
+        loaded,
+        actx,
+        device,
+        outcome: decision.outcome,
+    })
+}
+
+/// The answer to an outcome other than allow: step-up (sign in again for what the
+/// application requires) or block (`403`). `Continue`: allowed.
+fn step_up_or_block(
+    outcome: &Outcome,
+    base: &str,
+    orig: &Original,
+    route: &Route,
+    user: Uuid,
+    ctx: &RequestCtx,
+) -> ControlFlow<Response> {
+    match outcome {
+        Outcome::Allow => Continue(()),
+        Outcome::Requires(_) => Break(login_required(base, orig, &route.app_id, "step_up")),
         Outcome::Block { .. } => {
             count("blocked");
-            tracing::info!(app = %route.app_id, user = %session.user.id,
+            tracing::info!(app = %route.app_id, user = %user,
                 correlation_id = %ctx.correlation_id, "forward-auth request blocked by policy");
-            return Ok(empty(StatusCode::FORBIDDEN));
+            Break(empty(StatusCode::FORBIDDEN))
         }
     }
-    let groups: Vec<String> = store
+}
+
+/// The answer to an allowed request: the identity headers and a signed assertion. The
+/// decision is cached for the session's next requests to the resource.
+async fn answer(
+    state: &AppState,
+    visit: Visit,
+    route: &Route,
+    session: SessionCtx,
+    decided: Decided,
+) -> Result<Response, AppError> {
+    let groups: Vec<String> = state
+        .store
         .groups_of(session.user.id)
         .await?
         .into_iter()
         .map(|g| g.name)
         .collect();
-    let amr = trustplane_core::authn::amr(methods);
-    let t = now.unix_timestamp();
+    let amr = trustplane_core::authn::amr(&session.session.methods);
+    let t = visit.now.unix_timestamp();
     let claims = assertion_claims(
-        &base,
+        &visit.base,
         &route.app_id,
         t,
         &Subject {
@@ -493,37 +692,38 @@ pub async fn check(
             username: &session.user.username,
             amr: &amr,
             sid: session.session.id,
-            cert: cert.as_deref(),
+            cert: visit.cert.as_deref(),
         },
     );
-    let assertion = header_value(&sign(&state, &claims).await?);
+    let assertion = header_value(&sign(state, &claims).await?);
     let identity = IdentityHeaders {
         user: header_value(&session.user.username),
         email: header_value(session.user.email.as_deref().unwrap_or_default()),
         groups: header_value(&groups_header(&groups)),
-        device: device
+        device: decided
+            .device
             .as_ref()
             .map(|d| header_value(&d.id.to_string()))
             .unwrap_or_else(|| HeaderValue::from_static("")),
     };
     let res = allowed(&identity, assertion.clone());
     state.cae.insert(
-        &digest,
+        &visit.digest,
         Entry {
-            seq,
+            seq: visit.seq,
             created: std::time::Instant::now(),
             user_id: session.user.id,
             session_id: session.session.id,
             app_id: route.app_id.clone(),
-            resource,
-            policy: loaded,
-            ip: ctx.ip,
-            ua_hash: ua,
-            cert,
-            iss: base,
+            resource: visit.resource,
+            policy: decided.loaded,
+            ip: visit.ip,
+            ua_hash: visit.ua,
+            cert: visit.cert,
+            iss: visit.base,
             username: session.user.username.clone(),
             amr,
-            ctx: actx,
+            ctx: decided.actx,
             session: std::sync::Mutex::new(session.session),
             headers: identity,
             assertion: std::sync::Mutex::new((assertion, t + ASSERTION_SECONDS)),
