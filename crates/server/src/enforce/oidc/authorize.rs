@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
 use trustplane_core::credential::secret_digest;
@@ -178,12 +179,42 @@ pub async fn authorize(
 
 type Refusal = (&'static str, String);
 
+fn invalid_request(description: &str) -> Refusal {
+    ("invalid_request", description.to_string())
+}
+
+/// Checks what a request asks for, once its client and redirect URI are trusted, and
+/// fills `r` with it. The checks run in a fixed order (the first failure is the error
+/// returned): unsupported request objects and response type or mode, the client's grant,
+/// the scopes, PKCE, the length of `state` and `nonce`, `prompt` and `max_age`, and
+/// the requested `acr` values.
 fn validate(
     client: &OidcClient,
-    p: &std::collections::HashMap<String, String>,
+    p: &HashMap<String, String>,
     r: &mut AuthRequest,
 ) -> Result<(), Refusal> {
-    let ir = |d: &str| ("invalid_request", d.to_string());
+    check_response_type(p)?;
+    if !client.grant_types.iter().any(|g| g == GRANT_CODE) {
+        return Err((
+            "unauthorized_client",
+            "The client may not use the authorization code grant.".into(),
+        ));
+    }
+    r.scope = checked_scope(client, p)?;
+    r.code_challenge = checked_challenge(client, p)?;
+    for v in [&r.state, &r.nonce].into_iter().flatten() {
+        if v.len() > 1000 {
+            return Err(invalid_request(
+                "state and nonce are limited to 1000 characters.",
+            ));
+        }
+    }
+    apply_prompt(p, r)?;
+    apply_acr(p, r)
+}
+
+/// No request objects, and only `response_type=code` with `response_mode=query`.
+fn check_response_type(p: &HashMap<String, String>) -> Result<(), Refusal> {
     if p.contains_key("request") {
         return Err((
             "request_not_supported",
@@ -197,7 +228,7 @@ fn validate(
         ));
     }
     match p.get("response_type").map(String::as_str) {
-        None => return Err(ir("response_type is required.")),
+        None => return Err(invalid_request("response_type is required.")),
         Some("code") => {}
         Some(_) => {
             return Err((
@@ -209,14 +240,14 @@ fn validate(
     if let Some(m) = p.get("response_mode")
         && m != "query"
     {
-        return Err(ir("Only response_mode=query is supported."));
+        return Err(invalid_request("Only response_mode=query is supported."));
     }
-    if !client.grant_types.iter().any(|g| g == GRANT_CODE) {
-        return Err((
-            "unauthorized_client",
-            "The client may not use the authorization code grant.".into(),
-        ));
-    }
+    Ok(())
+}
+
+/// The requested scopes, `openid` among them and each allowed to the client, without
+/// repeats and in the order asked.
+fn checked_scope(client: &OidcClient, p: &HashMap<String, String>) -> Result<String, Refusal> {
     let scope = p.get("scope").cloned().unwrap_or_default();
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     if !scopes.contains(&"openid") {
@@ -237,36 +268,41 @@ fn validate(
             uniq.push(s);
         }
     }
-    r.scope = uniq.join(" ");
+    Ok(uniq.join(" "))
+}
+
+/// The PKCE `code_challenge`: S256 only, well formed, required from public clients.
+fn checked_challenge(
+    client: &OidcClient,
+    p: &HashMap<String, String>,
+) -> Result<Option<String>, Refusal> {
     match (
         p.get("code_challenge"),
         p.get("code_challenge_method").map(String::as_str),
     ) {
-        (None, Some(_)) => return Err(ir("code_challenge_method without code_challenge.")),
-        (None, None) if client.is_public() => {
-            return Err(ir(
-                "PKCE (code_challenge with S256) is required for public clients.",
-            ));
-        }
-        (None, None) => {}
-        (Some(_), None | Some("plain")) => {
-            return Err(ir(
-                "Only the S256 code_challenge_method is accepted (plain is refused).",
-            ));
-        }
+        (None, Some(_)) => Err(invalid_request(
+            "code_challenge_method without code_challenge.",
+        )),
+        (None, None) if client.is_public() => Err(invalid_request(
+            "PKCE (code_challenge with S256) is required for public clients.",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => Err(invalid_request(
+            "Only the S256 code_challenge_method is accepted (plain is refused).",
+        )),
         (Some(c), Some("S256")) => {
             if !valid_challenge(c) {
-                return Err(ir("The code_challenge is malformed."));
+                return Err(invalid_request("The code_challenge is malformed."));
             }
-            r.code_challenge = Some(c.clone());
+            Ok(Some(c.clone()))
         }
-        (Some(_), Some(_)) => return Err(ir("Unsupported code_challenge_method.")),
+        (Some(_), Some(_)) => Err(invalid_request("Unsupported code_challenge_method.")),
     }
-    for v in [&r.state, &r.nonce].into_iter().flatten() {
-        if v.len() > 1000 {
-            return Err(ir("state and nonce are limited to 1000 characters."));
-        }
-    }
+}
+
+/// `prompt` (`none` alone, `login`; `consent` and `select_account` are accepted and
+/// ignored) and `max_age`.
+fn apply_prompt(p: &HashMap<String, String>, r: &mut AuthRequest) -> Result<(), Refusal> {
     if let Some(prompt) = p.get("prompt") {
         let values: Vec<&str> = prompt.split(' ').filter(|s| !s.is_empty()).collect();
         for v in &values {
@@ -274,19 +310,27 @@ fn validate(
                 "none" => r.prompt_none = true,
                 "login" => r.prompt_login = true,
                 "consent" | "select_account" => {}
-                _ => return Err(ir("Unsupported prompt value.")),
+                _ => return Err(invalid_request("Unsupported prompt value.")),
             }
         }
         if r.prompt_none && values.len() > 1 {
-            return Err(ir("prompt=none cannot be combined with other values."));
+            return Err(invalid_request(
+                "prompt=none cannot be combined with other values.",
+            ));
         }
     }
     if let Some(m) = p.get("max_age") {
         match m.parse::<i64>() {
             Ok(v) if v >= 0 => r.max_age = Some(v),
-            _ => return Err(ir("max_age must be a non-negative integer.")),
+            _ => return Err(invalid_request("max_age must be a non-negative integer.")),
         }
     }
+    Ok(())
+}
+
+/// `acr_values` (unknown values are dropped) and the essential `acr` values of `claims`
+/// (an unknown one is refused).
+fn apply_acr(p: &HashMap<String, String>, r: &mut AuthRequest) -> Result<(), Refusal> {
     if let Some(a) = p.get("acr_values") {
         r.acr_values = a
             .split(' ')
@@ -295,7 +339,7 @@ fn validate(
             .collect();
     }
     if let Some(c) = p.get("claims") {
-        r.acr_essential = essential_acr(c).map_err(ir)?;
+        r.acr_essential = essential_acr(c).map_err(invalid_request)?;
         if r.acr_essential.iter().any(|v| acr_rank(v).is_none()) {
             return Err((
                 "unmet_authentication_requirements",
