@@ -438,6 +438,55 @@ fn login_url(r: &AuthRequest, stored: &OidcRequest, app: &str, reauth: bool) -> 
     url
 }
 
+/// A stored request being carried on: its client, what it asks for and its stored row.
+#[derive(Clone, Copy)]
+struct Pending<'a> {
+    client: &'a OidcClient,
+    r: &'a AuthRequest,
+    stored: &'a OidcRequest,
+}
+
+impl Pending<'_> {
+    /// To the sign-in page, coming back to this request afterwards.
+    fn login_redirect(&self, reauth: bool) -> Response {
+        Redirect::to(&login_url(self.r, self.stored, &self.client.app_id, reauth)).into_response()
+    }
+}
+
+/// How the session's user signed in, as a request measures it.
+struct SignIn {
+    /// The user signed in (again) after this request was made: requirements that still
+    /// fail now end the request instead of looping back to the sign-in page.
+    fresh: bool,
+    /// `auth_time`: the most recent authentication (a step-up or re-authentication in
+    /// place moves it), which is what `max_age` is measured against.
+    auth_time: OffsetDateTime,
+    acr: &'static str,
+    /// The session reaches the requested `acr` (or none was requested).
+    acr_ok: bool,
+}
+
+impl SignIn {
+    fn of(session: &SessionCtx, r: &AuthRequest, stored: &OidcRequest) -> Self {
+        let methods = &session.session.methods;
+        let last_auth = methods
+            .iter()
+            .map(|m| m.at)
+            .max()
+            .unwrap_or(session.session.created_at)
+            .max(session.session.created_at);
+        let acr = acr_of(methods);
+        SignIn {
+            fresh: last_auth >= stored.created_at,
+            auth_time: last_auth,
+            acr,
+            acr_ok: wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank)),
+        }
+    }
+}
+
+/// Carries on a validated request: to the sign-in page when the user is not signed in, or
+/// not recently or strongly enough; then conditional access; then the code to the client.
 async fn proceed(
     state: &AppState,
     ctx: &RequestCtx,
@@ -448,6 +497,7 @@ async fn proceed(
 ) -> Result<Response, AppError> {
     let now = state.now();
     let session = resolve_session(state, jar).await?;
+    let req = Pending { client, r, stored };
     let Some(session) = session else {
         if r.prompt_none {
             return Ok(redirect_error(
@@ -456,84 +506,112 @@ async fn proceed(
                 "The user is not signed in.",
             ));
         }
-        return Ok(
-            Redirect::to(&login_url(r, stored, &client.app_id, r.prompt_login)).into_response(),
-        );
+        return Ok(req.login_redirect(r.prompt_login));
     };
-    let methods = &session.session.methods;
-    let last_auth = methods
-        .iter()
-        .map(|m| m.at)
-        .max()
-        .unwrap_or(session.session.created_at)
-        .max(session.session.created_at);
-    // The user signed in (again) after this request was made: requirements that still
-    // fail now end the request instead of looping back to the sign-in page.
-    let fresh = last_auth >= stored.created_at;
-    // `auth_time`: the most recent authentication (a step-up or re-authentication in place
-    // moves it), which is what `max_age` is measured against.
-    let auth_time = last_auth;
-    let acr = acr_of(methods);
-    let acr_ok = wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank));
-    let too_old = !fresh
+    let sign_in = SignIn::of(&session, r, stored);
+    if let Some(res) = sign_in_shortfall(state, req, &sign_in, now).await? {
+        return Ok(res);
+    }
+    if let Some(res) = access_shortfall(state, ctx, req, &session, sign_in.fresh, now).await? {
+        return Ok(res);
+    }
+    issue_code(state, req, &session, &sign_in, now).await
+}
+
+/// The answer when the sign-in falls short of the request (`prompt=login`, `max_age`,
+/// `acr`): a new sign-in, or an error when `prompt=none` forbids one or when an essential
+/// `acr` is still not reached after a fresh sign-in.
+async fn sign_in_shortfall(
+    state: &AppState,
+    req: Pending<'_>,
+    s: &SignIn,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    let r = req.r;
+    let too_old = !s.fresh
         && r.max_age
-            .is_some_and(|m| (now - last_auth).whole_seconds() >= m.max(1));
-    let needs_login = (r.prompt_login && !fresh) || too_old || (!acr_ok && !fresh);
+            .is_some_and(|m| (now - s.auth_time).whole_seconds() >= m.max(1));
+    let needs_login = (r.prompt_login && !s.fresh) || too_old || (!s.acr_ok && !s.fresh);
     if needs_login {
         if r.prompt_none {
-            return Ok(redirect_error(
+            return Ok(Some(redirect_error(
                 r,
                 "login_required",
                 "A new sign-in is needed and prompt=none forbids it.",
-            ));
+            )));
         }
-        return Ok(Redirect::to(&login_url(r, stored, &client.app_id, true)).into_response());
+        return Ok(Some(req.login_redirect(true)));
     }
-    if !acr_ok && wanted_acr(r).is_some_and(|(_, essential)| essential) {
-        state.store.delete_oidc_request(&stored.id, now).await?;
-        return Ok(redirect_error(
+    if !s.acr_ok && wanted_acr(r).is_some_and(|(_, essential)| essential) {
+        state.store.delete_oidc_request(&req.stored.id, now).await?;
+        return Ok(Some(redirect_error(
             r,
             "unmet_authentication_requirements",
             "The sign-in did not reach the requested authentication strength.",
-        ));
+        )));
     }
-    // Conditional access for the client's application.
-    match evaluate(state, ctx, &session, &client.app_id, now).await? {
-        Outcome::Allow => {}
+    Ok(None)
+}
+
+/// Conditional access for the client's application: `None` when allowed, else the answer
+/// (an error, or a step-up sign-in unless the user just signed in).
+async fn access_shortfall(
+    state: &AppState,
+    ctx: &RequestCtx,
+    req: Pending<'_>,
+    session: &SessionCtx,
+    fresh: bool,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    let (client, r, stored) = (req.client, req.r, req.stored);
+    match evaluate(state, ctx, session, &client.app_id, now).await? {
+        Outcome::Allow => Ok(None),
         Outcome::Block { .. } => {
             state.store.delete_oidc_request(&stored.id, now).await?;
             tracing::info!(client = %client.id, app = %client.app_id, user = %session.user.id,
                 correlation_id = %ctx.correlation_id, "authorization blocked by conditional access");
-            return Ok(redirect_error(
+            Ok(Some(redirect_error(
                 r,
                 "access_denied",
                 "Access is blocked by your organisation's policy.",
-            ));
+            )))
         }
         Outcome::Requires(_) => {
             if r.prompt_none {
-                return Ok(redirect_error(
+                return Ok(Some(redirect_error(
                     r,
                     "interaction_required",
                     "Your organisation's policy requires a step-up sign-in.",
-                ));
+                )));
             }
             if fresh {
                 state.store.delete_oidc_request(&stored.id, now).await?;
-                return Ok(redirect_error(
+                return Ok(Some(redirect_error(
                     r,
                     "access_denied",
                     "The sign-in did not satisfy your organisation's policy for this application.",
-                ));
+                )));
             }
-            return Ok(Redirect::to(&login_url(r, stored, &client.app_id, true)).into_response());
+            Ok(Some(req.login_redirect(true)))
         }
     }
+}
+
+/// Stores an authorization code for the session's user, ends the stored request and sends
+/// the code (with `state` and `iss`) to the redirect URI.
+async fn issue_code(
+    state: &AppState,
+    req: Pending<'_>,
+    session: &SessionCtx,
+    s: &SignIn,
+    now: OffsetDateTime,
+) -> Result<Response, AppError> {
+    let (client, r) = (req.client, req.r);
     let code = random_token();
     let info = AuthInfo {
-        auth_time: auth_time.unix_timestamp(),
-        acr: acr.to_string(),
-        amr: trustplane_core::authn::amr(methods)
+        auth_time: s.auth_time.unix_timestamp(),
+        acr: s.acr.to_string(),
+        amr: trustplane_core::authn::amr(&session.session.methods)
             .into_iter()
             .map(String::from)
             .collect(),
@@ -559,7 +637,7 @@ async fn proceed(
             used_at: None,
         })
         .await?;
-    state.store.delete_oidc_request(&stored.id, now).await?;
+    state.store.delete_oidc_request(&req.stored.id, now).await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &r.state {
         pairs.push(("state", s));
