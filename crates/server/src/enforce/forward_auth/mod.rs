@@ -5,21 +5,23 @@
 //! `access::evaluate` as the login flow. Allowed requests get identity headers and a
 //! short-lived signed assertion (ES256 JWT, keys at `/.well-known/jwks.json`).
 
-pub mod original;
-pub mod path;
-
-pub use original::{MAX_URI, Original};
-
 use crate::edge::auth::{RequestCtx, SessionCtx, resolve_session};
 use crate::edge::error::AppError;
 use crate::enforce::cae::{Entry, IdentityHeaders};
+use crate::enforce::forward_auth::assertion::Subject;
+use crate::enforce::forward_auth::assertion::allowed;
+use crate::enforce::forward_auth::assertion::assertion_claims;
+use crate::enforce::forward_auth::assertion::groups_header;
+use crate::enforce::forward_auth::assertion::header_value;
+use crate::enforce::forward_auth::assertion::sign;
 use crate::enforce::policy::{self, Signals};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
+pub use original::{MAX_URI, Original};
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -28,6 +30,11 @@ use trustplane_core::credential::secret_digest;
 use trustplane_core::device::Device;
 use trustplane_store::Route;
 use uuid::Uuid;
+
+pub mod assertion;
+pub mod original;
+
+pub mod path;
 
 /// How long an assertion is valid.
 pub const ASSERTION_SECONDS: i64 = 60;
@@ -115,112 +122,6 @@ fn login_required(base: &str, orig: &Original, app: &str, result: &'static str) 
     if let Ok(v) = HeaderValue::from_str(&login) {
         res.headers_mut().insert("x-trustplane-login", v);
     }
-    res
-}
-
-/// How long an unsealed signing key is used before the store is asked again (key rotation).
-const SIGNER_REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Signs an assertion with the cached signing key.
-async fn sign(state: &AppState, claims: &serde_json::Value) -> Result<String, AppError> {
-    let cached = state.cae.signer.lock().ok().and_then(|g| {
-        g.as_ref()
-            .filter(|(at, _)| at.elapsed() < SIGNER_REFRESH)
-            .map(|(_, k)| k.clone())
-    });
-    let key = match cached {
-        Some(k) => k,
-        None => {
-            let k = Arc::new(crate::platform::keys::signer(state).await?);
-            if let Ok(mut g) = state.cae.signer.lock() {
-                *g = Some((std::time::Instant::now(), k.clone()));
-            }
-            k
-        }
-    };
-    Ok(crate::platform::keys::encode(&key.0, &key.1, claims)?)
-}
-
-/// Who an assertion is about.
-struct Subject<'a> {
-    sub: Uuid,
-    username: &'a str,
-    amr: &'a [&'a str],
-    sid: Uuid,
-    /// The client certificate thumbprint the assertion is bound to.
-    cert: Option<&'a str>,
-}
-
-fn assertion_claims(iss: &str, aud: &str, now: i64, who: &Subject<'_>) -> serde_json::Value {
-    let Subject {
-        sub,
-        username,
-        amr,
-        sid,
-        cert,
-    } = *who;
-    let mut claims = serde_json::json!({
-        "iss": iss,
-        "sub": sub,
-        "aud": aud,
-        "iat": now,
-        "exp": now + ASSERTION_SECONDS,
-        "preferred_username": username,
-        "amr": amr,
-        "sid": sid,
-    });
-    if let Some(c) = cert {
-        claims["cnf"] = serde_json::json!({ "x5t#S256": c });
-    }
-    claims
-}
-
-/// What `X-Trustplane-Groups` escapes in a group name: controls, space, `"`, `%`, `,`, `;`,
-/// `\\` (and, as always with percent-encoding, every non-ASCII byte of the UTF-8 form).
-const GROUP_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'%')
-    .add(b',')
-    .add(b';')
-    .add(b'\\');
-
-/// `X-Trustplane-Groups`: the group names, each percent-encoded (UTF-8), joined with `,`. A
-/// comma inside a name is `%2C`, so splitting on `,` and percent-decoding each item gives the
-/// names back exactly.
-pub fn groups_header(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| percent_encoding::utf8_percent_encode(n, GROUP_ESCAPES).to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn header_value(v: &str) -> HeaderValue {
-    HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn allowed(identity: &IdentityHeaders, assertion: HeaderValue) -> Response {
-    count("allow");
-    let mut res = empty(StatusCode::OK);
-    let h = res.headers_mut();
-    h.insert(
-        HeaderName::from_static("x-trustplane-user"),
-        identity.user.clone(),
-    );
-    h.insert(
-        HeaderName::from_static("x-trustplane-email"),
-        identity.email.clone(),
-    );
-    h.insert(
-        HeaderName::from_static("x-trustplane-groups"),
-        identity.groups.clone(),
-    );
-    h.insert(
-        HeaderName::from_static("x-trustplane-device"),
-        identity.device.clone(),
-    );
-    h.insert(HeaderName::from_static("x-trustplane-assertion"), assertion);
     res
 }
 
@@ -733,44 +634,4 @@ async fn answer(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_fingerprints_become_thumbprints() {
-        let hex = "AB:CD:".to_string() + &"01".repeat(30);
-        let t = cert_thumbprint(Some(&hex)).unwrap().unwrap();
-        assert_eq!(t.len(), 43);
-        assert_eq!(
-            cert_thumbprint(Some(&hex.to_lowercase())).unwrap().unwrap(),
-            t
-        );
-        assert_eq!(cert_thumbprint(Some("")), Ok(None));
-        assert_eq!(cert_thumbprint(None), Ok(None));
-        assert!(cert_thumbprint(Some("abc")).is_err());
-        assert!(cert_thumbprint(Some(&"zz".repeat(32))).is_err());
-    }
-
-    #[test]
-    fn group_names_with_commas_stay_unambiguous() {
-        let names = vec![
-            "staff".to_string(),
-            "R&D, Europe".to_string(),
-            "a%2Cb".to_string(),
-            "Über \"x\"".to_string(),
-        ];
-        let v = groups_header(&names);
-        assert_eq!(v, "staff,R&D%2C%20Europe,a%252Cb,%C3%9Cber%20%22x%22");
-        let back: Vec<String> = v
-            .split(',')
-            .map(|p| {
-                percent_encoding::percent_decode_str(p)
-                    .decode_utf8()
-                    .unwrap()
-                    .into_owned()
-            })
-            .collect();
-        assert_eq!(back, names);
-        assert_eq!(groups_header(&[]), "");
-    }
-}
+mod tests;

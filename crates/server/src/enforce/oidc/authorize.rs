@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
 use trustplane_core::credential::secret_digest;
@@ -178,12 +179,42 @@ pub async fn authorize(
 
 type Refusal = (&'static str, String);
 
+fn invalid_request(description: &str) -> Refusal {
+    ("invalid_request", description.to_string())
+}
+
+/// Checks what a request asks for, once its client and redirect URI are trusted, and
+/// fills `r` with it. The checks run in a fixed order (the first failure is the error
+/// returned): unsupported request objects and response type or mode, the client's grant,
+/// the scopes, PKCE, the length of `state` and `nonce`, `prompt` and `max_age`, and
+/// the requested `acr` values.
 fn validate(
     client: &OidcClient,
-    p: &std::collections::HashMap<String, String>,
+    p: &HashMap<String, String>,
     r: &mut AuthRequest,
 ) -> Result<(), Refusal> {
-    let ir = |d: &str| ("invalid_request", d.to_string());
+    check_response_type(p)?;
+    if !client.grant_types.iter().any(|g| g == GRANT_CODE) {
+        return Err((
+            "unauthorized_client",
+            "The client may not use the authorization code grant.".into(),
+        ));
+    }
+    r.scope = checked_scope(client, p)?;
+    r.code_challenge = checked_challenge(client, p)?;
+    for v in [&r.state, &r.nonce].into_iter().flatten() {
+        if v.len() > 1000 {
+            return Err(invalid_request(
+                "state and nonce are limited to 1000 characters.",
+            ));
+        }
+    }
+    apply_prompt(p, r)?;
+    apply_acr(p, r)
+}
+
+/// No request objects, and only `response_type=code` with `response_mode=query`.
+fn check_response_type(p: &HashMap<String, String>) -> Result<(), Refusal> {
     if p.contains_key("request") {
         return Err((
             "request_not_supported",
@@ -197,7 +228,7 @@ fn validate(
         ));
     }
     match p.get("response_type").map(String::as_str) {
-        None => return Err(ir("response_type is required.")),
+        None => return Err(invalid_request("response_type is required.")),
         Some("code") => {}
         Some(_) => {
             return Err((
@@ -209,14 +240,14 @@ fn validate(
     if let Some(m) = p.get("response_mode")
         && m != "query"
     {
-        return Err(ir("Only response_mode=query is supported."));
+        return Err(invalid_request("Only response_mode=query is supported."));
     }
-    if !client.grant_types.iter().any(|g| g == GRANT_CODE) {
-        return Err((
-            "unauthorized_client",
-            "The client may not use the authorization code grant.".into(),
-        ));
-    }
+    Ok(())
+}
+
+/// The requested scopes, `openid` among them and each allowed to the client, without
+/// repeats and in the order asked.
+fn checked_scope(client: &OidcClient, p: &HashMap<String, String>) -> Result<String, Refusal> {
     let scope = p.get("scope").cloned().unwrap_or_default();
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     if !scopes.contains(&"openid") {
@@ -237,36 +268,41 @@ fn validate(
             uniq.push(s);
         }
     }
-    r.scope = uniq.join(" ");
+    Ok(uniq.join(" "))
+}
+
+/// The PKCE `code_challenge`: S256 only, well formed, required from public clients.
+fn checked_challenge(
+    client: &OidcClient,
+    p: &HashMap<String, String>,
+) -> Result<Option<String>, Refusal> {
     match (
         p.get("code_challenge"),
         p.get("code_challenge_method").map(String::as_str),
     ) {
-        (None, Some(_)) => return Err(ir("code_challenge_method without code_challenge.")),
-        (None, None) if client.is_public() => {
-            return Err(ir(
-                "PKCE (code_challenge with S256) is required for public clients.",
-            ));
-        }
-        (None, None) => {}
-        (Some(_), None | Some("plain")) => {
-            return Err(ir(
-                "Only the S256 code_challenge_method is accepted (plain is refused).",
-            ));
-        }
+        (None, Some(_)) => Err(invalid_request(
+            "code_challenge_method without code_challenge.",
+        )),
+        (None, None) if client.is_public() => Err(invalid_request(
+            "PKCE (code_challenge with S256) is required for public clients.",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => Err(invalid_request(
+            "Only the S256 code_challenge_method is accepted (plain is refused).",
+        )),
         (Some(c), Some("S256")) => {
             if !valid_challenge(c) {
-                return Err(ir("The code_challenge is malformed."));
+                return Err(invalid_request("The code_challenge is malformed."));
             }
-            r.code_challenge = Some(c.clone());
+            Ok(Some(c.clone()))
         }
-        (Some(_), Some(_)) => return Err(ir("Unsupported code_challenge_method.")),
+        (Some(_), Some(_)) => Err(invalid_request("Unsupported code_challenge_method.")),
     }
-    for v in [&r.state, &r.nonce].into_iter().flatten() {
-        if v.len() > 1000 {
-            return Err(ir("state and nonce are limited to 1000 characters."));
-        }
-    }
+}
+
+/// `prompt` (`none` alone, `login`; `consent` and `select_account` are accepted and
+/// ignored) and `max_age`.
+fn apply_prompt(p: &HashMap<String, String>, r: &mut AuthRequest) -> Result<(), Refusal> {
     if let Some(prompt) = p.get("prompt") {
         let values: Vec<&str> = prompt.split(' ').filter(|s| !s.is_empty()).collect();
         for v in &values {
@@ -274,19 +310,27 @@ fn validate(
                 "none" => r.prompt_none = true,
                 "login" => r.prompt_login = true,
                 "consent" | "select_account" => {}
-                _ => return Err(ir("Unsupported prompt value.")),
+                _ => return Err(invalid_request("Unsupported prompt value.")),
             }
         }
         if r.prompt_none && values.len() > 1 {
-            return Err(ir("prompt=none cannot be combined with other values."));
+            return Err(invalid_request(
+                "prompt=none cannot be combined with other values.",
+            ));
         }
     }
     if let Some(m) = p.get("max_age") {
         match m.parse::<i64>() {
             Ok(v) if v >= 0 => r.max_age = Some(v),
-            _ => return Err(ir("max_age must be a non-negative integer.")),
+            _ => return Err(invalid_request("max_age must be a non-negative integer.")),
         }
     }
+    Ok(())
+}
+
+/// `acr_values` (unknown values are dropped) and the essential `acr` values of `claims`
+/// (an unknown one is refused).
+fn apply_acr(p: &HashMap<String, String>, r: &mut AuthRequest) -> Result<(), Refusal> {
     if let Some(a) = p.get("acr_values") {
         r.acr_values = a
             .split(' ')
@@ -295,7 +339,7 @@ fn validate(
             .collect();
     }
     if let Some(c) = p.get("claims") {
-        r.acr_essential = essential_acr(c).map_err(ir)?;
+        r.acr_essential = essential_acr(c).map_err(invalid_request)?;
         if r.acr_essential.iter().any(|v| acr_rank(v).is_none()) {
             return Err((
                 "unmet_authentication_requirements",
@@ -394,6 +438,55 @@ fn login_url(r: &AuthRequest, stored: &OidcRequest, app: &str, reauth: bool) -> 
     url
 }
 
+/// A stored request being carried on: its client, what it asks for and its stored row.
+#[derive(Clone, Copy)]
+struct Pending<'a> {
+    client: &'a OidcClient,
+    r: &'a AuthRequest,
+    stored: &'a OidcRequest,
+}
+
+impl Pending<'_> {
+    /// To the sign-in page, coming back to this request afterwards.
+    fn login_redirect(&self, reauth: bool) -> Response {
+        Redirect::to(&login_url(self.r, self.stored, &self.client.app_id, reauth)).into_response()
+    }
+}
+
+/// How the session's user signed in, as a request measures it.
+struct SignIn {
+    /// The user signed in (again) after this request was made: requirements that still
+    /// fail now end the request instead of looping back to the sign-in page.
+    fresh: bool,
+    /// `auth_time`: the most recent authentication (a step-up or re-authentication in
+    /// place moves it), which is what `max_age` is measured against.
+    auth_time: OffsetDateTime,
+    acr: &'static str,
+    /// The session reaches the requested `acr` (or none was requested).
+    acr_ok: bool,
+}
+
+impl SignIn {
+    fn of(session: &SessionCtx, r: &AuthRequest, stored: &OidcRequest) -> Self {
+        let methods = &session.session.methods;
+        let last_auth = methods
+            .iter()
+            .map(|m| m.at)
+            .max()
+            .unwrap_or(session.session.created_at)
+            .max(session.session.created_at);
+        let acr = acr_of(methods);
+        SignIn {
+            fresh: last_auth >= stored.created_at,
+            auth_time: last_auth,
+            acr,
+            acr_ok: wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank)),
+        }
+    }
+}
+
+/// Carries on a validated request: to the sign-in page when the user is not signed in, or
+/// not recently or strongly enough; then conditional access; then the code to the client.
 async fn proceed(
     state: &AppState,
     ctx: &RequestCtx,
@@ -404,6 +497,7 @@ async fn proceed(
 ) -> Result<Response, AppError> {
     let now = state.now();
     let session = resolve_session(state, jar).await?;
+    let req = Pending { client, r, stored };
     let Some(session) = session else {
         if r.prompt_none {
             return Ok(redirect_error(
@@ -412,84 +506,112 @@ async fn proceed(
                 "The user is not signed in.",
             ));
         }
-        return Ok(
-            Redirect::to(&login_url(r, stored, &client.app_id, r.prompt_login)).into_response(),
-        );
+        return Ok(req.login_redirect(r.prompt_login));
     };
-    let methods = &session.session.methods;
-    let last_auth = methods
-        .iter()
-        .map(|m| m.at)
-        .max()
-        .unwrap_or(session.session.created_at)
-        .max(session.session.created_at);
-    // The user signed in (again) after this request was made: requirements that still
-    // fail now end the request instead of looping back to the sign-in page.
-    let fresh = last_auth >= stored.created_at;
-    // `auth_time`: the most recent authentication (a step-up or re-authentication in place
-    // moves it), which is what `max_age` is measured against.
-    let auth_time = last_auth;
-    let acr = acr_of(methods);
-    let acr_ok = wanted_acr(r).is_none_or(|(rank, _)| acr_rank(acr).is_some_and(|a| a >= rank));
-    let too_old = !fresh
+    let sign_in = SignIn::of(&session, r, stored);
+    if let Some(res) = sign_in_shortfall(state, req, &sign_in, now).await? {
+        return Ok(res);
+    }
+    if let Some(res) = access_shortfall(state, ctx, req, &session, sign_in.fresh, now).await? {
+        return Ok(res);
+    }
+    issue_code(state, req, &session, &sign_in, now).await
+}
+
+/// The answer when the sign-in falls short of the request (`prompt=login`, `max_age`,
+/// `acr`): a new sign-in, or an error when `prompt=none` forbids one or when an essential
+/// `acr` is still not reached after a fresh sign-in.
+async fn sign_in_shortfall(
+    state: &AppState,
+    req: Pending<'_>,
+    s: &SignIn,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    let r = req.r;
+    let too_old = !s.fresh
         && r.max_age
-            .is_some_and(|m| (now - last_auth).whole_seconds() >= m.max(1));
-    let needs_login = (r.prompt_login && !fresh) || too_old || (!acr_ok && !fresh);
+            .is_some_and(|m| (now - s.auth_time).whole_seconds() >= m.max(1));
+    let needs_login = (r.prompt_login && !s.fresh) || too_old || (!s.acr_ok && !s.fresh);
     if needs_login {
         if r.prompt_none {
-            return Ok(redirect_error(
+            return Ok(Some(redirect_error(
                 r,
                 "login_required",
                 "A new sign-in is needed and prompt=none forbids it.",
-            ));
+            )));
         }
-        return Ok(Redirect::to(&login_url(r, stored, &client.app_id, true)).into_response());
+        return Ok(Some(req.login_redirect(true)));
     }
-    if !acr_ok && wanted_acr(r).is_some_and(|(_, essential)| essential) {
-        state.store.delete_oidc_request(&stored.id, now).await?;
-        return Ok(redirect_error(
+    if !s.acr_ok && wanted_acr(r).is_some_and(|(_, essential)| essential) {
+        state.store.delete_oidc_request(&req.stored.id, now).await?;
+        return Ok(Some(redirect_error(
             r,
             "unmet_authentication_requirements",
             "The sign-in did not reach the requested authentication strength.",
-        ));
+        )));
     }
-    // Conditional access for the client's application.
-    match evaluate(state, ctx, &session, &client.app_id, now).await? {
-        Outcome::Allow => {}
+    Ok(None)
+}
+
+/// Conditional access for the client's application: `None` when allowed, else the answer
+/// (an error, or a step-up sign-in unless the user just signed in).
+async fn access_shortfall(
+    state: &AppState,
+    ctx: &RequestCtx,
+    req: Pending<'_>,
+    session: &SessionCtx,
+    fresh: bool,
+    now: OffsetDateTime,
+) -> Result<Option<Response>, AppError> {
+    let (client, r, stored) = (req.client, req.r, req.stored);
+    match evaluate(state, ctx, session, &client.app_id, now).await? {
+        Outcome::Allow => Ok(None),
         Outcome::Block { .. } => {
             state.store.delete_oidc_request(&stored.id, now).await?;
             tracing::info!(client = %client.id, app = %client.app_id, user = %session.user.id,
                 correlation_id = %ctx.correlation_id, "authorization blocked by conditional access");
-            return Ok(redirect_error(
+            Ok(Some(redirect_error(
                 r,
                 "access_denied",
                 "Access is blocked by your organisation's policy.",
-            ));
+            )))
         }
         Outcome::Requires(_) => {
             if r.prompt_none {
-                return Ok(redirect_error(
+                return Ok(Some(redirect_error(
                     r,
                     "interaction_required",
                     "Your organisation's policy requires a step-up sign-in.",
-                ));
+                )));
             }
             if fresh {
                 state.store.delete_oidc_request(&stored.id, now).await?;
-                return Ok(redirect_error(
+                return Ok(Some(redirect_error(
                     r,
                     "access_denied",
                     "The sign-in did not satisfy your organisation's policy for this application.",
-                ));
+                )));
             }
-            return Ok(Redirect::to(&login_url(r, stored, &client.app_id, true)).into_response());
+            Ok(Some(req.login_redirect(true)))
         }
     }
+}
+
+/// Stores an authorization code for the session's user, ends the stored request and sends
+/// the code (with `state` and `iss`) to the redirect URI.
+async fn issue_code(
+    state: &AppState,
+    req: Pending<'_>,
+    session: &SessionCtx,
+    s: &SignIn,
+    now: OffsetDateTime,
+) -> Result<Response, AppError> {
+    let (client, r) = (req.client, req.r);
     let code = random_token();
     let info = AuthInfo {
-        auth_time: auth_time.unix_timestamp(),
-        acr: acr.to_string(),
-        amr: trustplane_core::authn::amr(methods)
+        auth_time: s.auth_time.unix_timestamp(),
+        acr: s.acr.to_string(),
+        amr: trustplane_core::authn::amr(&session.session.methods)
             .into_iter()
             .map(String::from)
             .collect(),
@@ -515,7 +637,7 @@ async fn proceed(
             used_at: None,
         })
         .await?;
-    state.store.delete_oidc_request(&stored.id, now).await?;
+    state.store.delete_oidc_request(&req.stored.id, now).await?;
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = &r.state {
         pairs.push(("state", s));
@@ -559,23 +681,5 @@ pub async fn evaluate(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claims_parameter_yields_essential_acr() {
-        let v = essential_acr(
-            r#"{"id_token":{"acr":{"essential":true,"values":["mfa","phishing_resistant_mfa"]}}}"#,
-        )
-        .unwrap();
-        assert_eq!(v, vec!["mfa", "phishing_resistant_mfa"]);
-        assert!(
-            essential_acr(r#"{"id_token":{"acr":{"value":"mfa"}}}"#)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(essential_acr("not json").is_err());
-        assert!(valid_challenge(&"a".repeat(43)));
-        assert!(!valid_challenge("short"));
-    }
-}
+#[path = "authorize_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
+use std::collections::HashMap;
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::secret_digest;
 use uuid::Uuid;
@@ -188,9 +189,7 @@ async fn revoke_inner(
     Ok(())
 }
 
-/// `GET`/`POST /oauth2/logout`: RP-initiated logout. `post_logout_redirect_uri` must be
-/// registered exactly for the client named by `client_id` or by the `id_token_hint`'s
-/// audience; the browser's session (and the hint's `sid`) is revoked.
+/// The confirmation page of a logout that did not come with an ID token hint.
 #[derive(askama::Template)]
 #[template(path = "oidc_logout.html")]
 struct ConfirmLogout<'a> {
@@ -200,6 +199,9 @@ struct ConfirmLogout<'a> {
     state: &'a str,
 }
 
+/// `GET`/`POST /oauth2/logout`: RP-initiated logout. `post_logout_redirect_uri` must be
+/// registered exactly for the client named by `client_id` or by the `id_token_hint`'s
+/// audience; the browser's session (and the hint's `sid`) is revoked.
 pub async fn logout(
     State(state): State<AppState>,
     method: Method,
@@ -215,62 +217,17 @@ pub async fn logout(
     };
     let p = match params(&input) {
         Ok(p) => p,
-        Err(e) => {
-            return Ok(crate::edge::pages::error_page(&AppError::bad_request(
-                "invalid_request",
-                e.description,
-            )));
-        }
+        Err(e) => return Ok(logout_refused(e.description)),
     };
     let iss = issuer(&state, &headers);
-    let mut hint_sid: Option<Uuid> = None;
-    let mut client_id = p.get("client_id").cloned();
-    if let Some(hint) = p.get("id_token_hint") {
-        let Some(claims) = verify_jwt(
-            &state,
-            &iss,
-            hint,
-            &[
-                jsonwebtoken::Algorithm::ES256,
-                jsonwebtoken::Algorithm::RS256,
-            ],
-            true,
-        )
-        .await
-        else {
-            return Ok(crate::edge::pages::error_page(&AppError::bad_request(
-                "invalid_request",
-                "The id_token_hint is not an ID token issued here.",
-            )));
-        };
-        let aud = claims["aud"].as_str().map(String::from);
-        if client_id.is_some() && aud.is_some() && client_id != aud {
-            return Ok(crate::edge::pages::error_page(&AppError::bad_request(
-                "invalid_request",
-                "client_id does not match the id_token_hint.",
-            )));
-        }
-        client_id = client_id.or(aud);
-        hint_sid = claims["sid"].as_str().and_then(|s| Uuid::parse_str(s).ok());
-    }
-    let mut target: Option<String> = None;
-    if let Some(uri) = p.get("post_logout_redirect_uri") {
-        let client = match &client_id {
-            Some(id) => state.store.get_oidc_client(id).await?,
-            None => None,
-        };
-        match client {
-            Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => {
-                target = Some(uri.clone());
-            }
-            _ => {
-                return Ok(crate::edge::pages::error_page(&AppError::bad_request(
-                    "invalid_request",
-                    "The post_logout_redirect_uri is not registered for this client.",
-                )));
-            }
-        }
-    }
+    let (client_id, hint_sid) = match logout_hint(&state, &iss, &p).await {
+        Ok(v) => v,
+        Err(refusal) => return Ok(logout_refused(refusal)),
+    };
+    let target = match logout_target(&state, client_id.as_deref(), &p).await? {
+        Ok(t) => t,
+        Err(refusal) => return Ok(logout_refused(refusal)),
+    };
     // Without a valid ID token hint the request could come from any site (a cross-site GET
     // signing people out): the browser's session ends only after the user confirms on a
     // page of ours (a POST with the CSRF token).
@@ -288,9 +245,85 @@ pub async fn logout(
         };
         return Ok((jar, crate::edge::pages::render(&page)).into_response());
     }
+    end_sessions(&state, &jar, hint_sid, client_id.as_deref()).await?;
+    let jar = state.remove_session_cookie(jar);
+    let to = after_logout(target, &p);
+    Ok((jar, Redirect::to(&to)).into_response())
+}
+
+/// The error page of a refused logout request.
+fn logout_refused(description: impl Into<String>) -> Response {
+    crate::edge::pages::error_page(&AppError::bad_request("invalid_request", description))
+}
+
+/// The client (`client_id`, else the `id_token_hint`'s audience) and the session the hint
+/// names (`sid`). `Err` when the hint is not an ID token of ours or names another client.
+async fn logout_hint(
+    state: &AppState,
+    iss: &str,
+    p: &HashMap<String, String>,
+) -> Result<(Option<String>, Option<Uuid>), &'static str> {
+    let client_id = p.get("client_id").cloned();
+    let Some(hint) = p.get("id_token_hint") else {
+        return Ok((client_id, None));
+    };
+    let Some(claims) = verify_jwt(
+        state,
+        iss,
+        hint,
+        &[
+            jsonwebtoken::Algorithm::ES256,
+            jsonwebtoken::Algorithm::RS256,
+        ],
+        true,
+    )
+    .await
+    else {
+        return Err("The id_token_hint is not an ID token issued here.");
+    };
+    let aud = claims["aud"].as_str().map(String::from);
+    if client_id.is_some() && aud.is_some() && client_id != aud {
+        return Err("client_id does not match the id_token_hint.");
+    }
+    let hint_sid = claims["sid"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    Ok((client_id.or(aud), hint_sid))
+}
+
+/// The `post_logout_redirect_uri`, if one is given: `Ok(Err(_))` unless it is registered
+/// exactly for the client.
+async fn logout_target(
+    state: &AppState,
+    client_id: Option<&str>,
+    p: &HashMap<String, String>,
+) -> Result<Result<Option<String>, &'static str>, AppError> {
+    let Some(uri) = p.get("post_logout_redirect_uri") else {
+        return Ok(Ok(None));
+    };
+    let client = match client_id {
+        Some(id) => state.store.get_oidc_client(id).await?,
+        None => None,
+    };
+    match client {
+        Some(c) if c.post_logout_redirect_uris.iter().any(|u| u == uri) => {
+            Ok(Ok(Some(uri.clone())))
+        }
+        _ => Ok(Err(
+            "The post_logout_redirect_uri is not registered for this client.",
+        )),
+    }
+}
+
+/// Revokes the browser's session and the session the ID token hint named, each with an
+/// `oidc.logout` audit entry.
+async fn end_sessions(
+    state: &AppState,
+    jar: &CookieJar,
+    hint_sid: Option<Uuid>,
+    client_id: Option<&str>,
+) -> Result<(), AppError> {
     let now = state.now();
     let mut ended: Vec<Uuid> = Vec::new();
-    if let Some(ctx) = resolve_session(&state, &jar).await? {
+    if let Some(ctx) = resolve_session(state, jar).await? {
         ended.push(ctx.session.id);
     }
     if let Some(sid) = hint_sid
@@ -308,8 +341,13 @@ pub async fn logout(
         .after(&serde_json::json!({ "client_id": client_id }));
         state.store.revoke_session(sid, now, Some(audit)).await?;
     }
-    let jar = state.remove_session_cookie(jar);
-    let to = match target {
+    Ok(())
+}
+
+/// Where the browser goes once signed out: the registered `post_logout_redirect_uri` (with
+/// `state`), else the sign-in page.
+fn after_logout(target: Option<String>, p: &HashMap<String, String>) -> String {
+    match target {
         Some(uri) => match url::Url::parse(&uri) {
             Ok(mut u) => {
                 if let Some(s) = p.get("state") {
@@ -320,6 +358,5 @@ pub async fn logout(
             Err(_) => "/login?signed_out=1".to_string(),
         },
         None => "/login?signed_out=1".to_string(),
-    };
-    Ok((jar, Redirect::to(&to)).into_response())
+    }
 }

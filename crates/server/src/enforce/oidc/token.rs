@@ -16,11 +16,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use time::OffsetDateTime;
 use trustplane_core::access::{ClientAppType, Outcome, TargetRequest};
 use trustplane_core::audit::{Actor, AuditDraft};
 use trustplane_core::credential::{constant_time_eq, secret_digest};
 use trustplane_core::identity::User;
-use trustplane_store::{CodeTake, OidcClient, Store};
+use trustplane_core::session::Session;
+use trustplane_store::{CodeTake, OidcClient, OidcToken, Store};
 use uuid::Uuid;
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -211,15 +213,35 @@ async fn refresh_grant(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required."))?;
     let hash = secret_digest(token);
     let now = state.now();
-    let Some(t) = state.store.oidc_token(&hash).await? else {
+    let t = client_refresh_token(state, client, &hash).await?;
+    // Validate the request before the token is spent: a refused request (a wider scope)
+    // leaves the refresh token usable instead of rotating it away and later reading its
+    // next use as reuse.
+    let scope = refresh_scope(&t, p)?;
+    spend_refresh_token(state, client, &t, &hash, now).await?;
+    let (user, session) = refresh_holder(state, &t, now).await?;
+    refresh_access(state, client, &t, &user, &session, now).await?;
+    issue_refreshed(state, iss, client, &t, &user, &session, &scope).await
+}
+
+/// The refresh token with this hash, issued to this client (else `invalid_grant`).
+async fn client_refresh_token(
+    state: &AppState,
+    client: &OidcClient,
+    hash: &str,
+) -> Result<OidcToken, OAuthError> {
+    let Some(t) = state.store.oidc_token(hash).await? else {
         return Err(OAuthError::invalid_grant("Unknown refresh token."));
     };
     if t.kind != "refresh" || t.client_id != client.id {
         return Err(OAuthError::invalid_grant("Unknown refresh token."));
     }
-    // Validate the request before the token is spent: a refused request (a wider scope)
-    // leaves the refresh token usable instead of rotating it away and later reading its
-    // next use as reuse.
+    Ok(t)
+}
+
+/// The scope asked for, which may narrow the token's scope but never widen it; the
+/// token's own scope when none is asked.
+fn refresh_scope(t: &OidcToken, p: &HashMap<String, String>) -> Result<String, OAuthError> {
     let mut scope = t.scope.clone();
     if let Some(asked) = p.get("scope") {
         let orig: Vec<&str> = t.scope.split(' ').collect();
@@ -231,12 +253,24 @@ async fn refresh_grant(
         }
         scope = asked.clone();
     }
-    if !state.store.use_refresh_token(&hash, now).await? {
+    Ok(scope)
+}
+
+/// Marks the refresh token used (rotation). A token already used or revoked, or used by
+/// a concurrent request in the meantime, is reuse: the whole grant is revoked and audited.
+async fn spend_refresh_token(
+    state: &AppState,
+    client: &OidcClient,
+    t: &OidcToken,
+    hash: &str,
+    now: OffsetDateTime,
+) -> Result<(), OAuthError> {
+    if !state.store.use_refresh_token(hash, now).await? {
         if t.used_at.is_some() || t.revoked_at.is_some() || {
             // Lost a race to a concurrent use: that is reuse too.
             state
                 .store
-                .oidc_token(&hash)
+                .oidc_token(hash)
                 .await?
                 .is_some_and(|x| x.used_at.is_some())
         } {
@@ -257,8 +291,18 @@ async fn refresh_grant(
         }
         return Err(OAuthError::invalid_grant("The refresh token expired."));
     }
+    Ok(())
+}
+
+/// The token's user (enabled) and session (still active); otherwise the grant is revoked
+/// and the refresh refused.
+async fn refresh_holder(
+    state: &AppState,
+    t: &OidcToken,
+    now: OffsetDateTime,
+) -> Result<(User, Session), OAuthError> {
     let refuse = |msg: &str| OAuthError::invalid_grant(msg.to_string());
-    if !grant_holder_ok(state, &t, now).await? {
+    if !grant_holder_ok(state, t, now).await? {
         crate::enforce::oidc::token_issuer::revoke_grant(state, t.grant_id, now).await?;
         return Err(refuse("The session ended or the user is disabled."));
     }
@@ -268,7 +312,19 @@ async fn refresh_grant(
         None => None,
     }
     .ok_or_else(|| refuse("The session ended."))?;
-    // Conditional access again, with the session's own signals.
+    Ok((user, session))
+}
+
+/// Conditional access again, with the session's own signals: anything but `Allow` revokes
+/// the grant (audited) and refuses the refresh.
+async fn refresh_access(
+    state: &AppState,
+    client: &OidcClient,
+    t: &OidcToken,
+    user: &User,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<(), OAuthError> {
     let ip = session.ip.as_deref().and_then(|i| i.parse().ok());
     let actx = policy::context(
         state.store.as_ref(),
@@ -304,24 +360,38 @@ async fn refresh_grant(
             t.user_id,
         )
         .await;
-        return Err(refuse(
+        return Err(OAuthError::invalid_grant(
             "Conditional access no longer allows this session for the application.",
         ));
     }
+    Ok(())
+}
+
+/// The token response of a refresh: a new refresh token (rotation), and an ID token when
+/// the scope still has `openid`.
+async fn issue_refreshed(
+    state: &AppState,
+    iss: &str,
+    client: &OidcClient,
+    t: &OidcToken,
+    user: &User,
+    session: &Session,
+    scope: &str,
+) -> Result<serde_json::Value, OAuthError> {
     let auth: Option<AuthInfo> = serde_json::from_str(&t.data).ok().flatten();
     issue(
         state,
         Issue {
             issuer: iss,
             client,
-            user: Some(&user),
+            user: Some(user),
             session_id: Some(session.id),
             session_expires: Some(session.absolute_expires_at),
             grant_id: t.grant_id,
-            scope: &scope,
+            scope,
             auth: auth.as_ref(),
             nonce: None,
-            id_token: crate::enforce::oidc::token_issuer::has_scope(&scope, "openid"),
+            id_token: crate::enforce::oidc::token_issuer::has_scope(scope, "openid"),
             refresh_token: true,
         },
     )

@@ -85,6 +85,67 @@ pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, 
     let iat = now.unix_timestamp();
     let exp = iat + ACCESS_SECONDS;
     let jti = Uuid::now_v7();
+    let access = sign_access_token(state, &i, iat, exp, jti).await?;
+    let data = serde_json::to_string(&i.auth)
+        .map_err(|_| OAuthError::server(crate::edge::error::AppError::internal()))?;
+    // Recorded for introspection and revocation, written behind in batches (ledger.rs).
+    let expires = now + time::Duration::seconds(ACCESS_SECONDS);
+    let row = token_row(&i, &access, jti, "access", data.clone(), now, expires);
+    state.token_ledger.record(&state.store, row).await?;
+    let mut out = serde_json::json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_SECONDS,
+        "scope": i.scope,
+    });
+    if i.refresh_token && i.user.is_some() {
+        out["refresh_token"] = create_refresh_token(state, &i, data, now).await?.into();
+    }
+    if i.id_token
+        && let Some(user) = i.user
+    {
+        out["id_token"] = sign_id_token(state, &i, user, &access, iat, exp)
+            .await?
+            .into();
+    }
+    Ok(out)
+}
+
+/// The stored row of an issued token (`kind` "access" or "refresh").
+fn token_row(
+    i: &Issue<'_>,
+    token: &str,
+    id: Uuid,
+    kind: &str,
+    data: String,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> OidcToken {
+    OidcToken {
+        hash: secret_digest(token),
+        id,
+        kind: kind.into(),
+        grant_id: i.grant_id,
+        client_id: i.client.id.clone(),
+        user_id: i.user.map(|u| u.id),
+        session_id: i.session_id,
+        scope: i.scope.to_string(),
+        data,
+        created_at: now,
+        expires_at,
+        used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// The signed access token (a JWT with the user, or the client, as `sub`).
+async fn sign_access_token(
+    state: &AppState,
+    i: &Issue<'_>,
+    iat: i64,
+    exp: i64,
+    jti: Uuid,
+) -> Result<String, OAuthError> {
     let sub = match i.user {
         Some(u) => u.id.to_string(),
         None => i.client.id.clone(),
@@ -102,95 +163,62 @@ pub async fn issue(state: &AppState, i: Issue<'_>) -> Result<serde_json::Value, 
     if let Some(sid) = i.session_id {
         at["sid"] = sid.to_string().into();
     }
-    let access = crate::platform::keys::sign_access_token(state, &at).await?;
-    let data = serde_json::to_string(&i.auth)
-        .map_err(|_| OAuthError::server(crate::edge::error::AppError::internal()))?;
-    // Recorded for introspection and revocation, written behind in batches (ledger.rs).
-    state
-        .token_ledger
-        .record(
-            &state.store,
-            OidcToken {
-                hash: secret_digest(&access),
-                id: jti,
-                kind: "access".into(),
-                grant_id: i.grant_id,
-                client_id: i.client.id.clone(),
-                user_id: i.user.map(|u| u.id),
-                session_id: i.session_id,
-                scope: i.scope.to_string(),
-                data: data.clone(),
-                created_at: now,
-                expires_at: now + time::Duration::seconds(ACCESS_SECONDS),
-                used_at: None,
-                revoked_at: None,
-            },
-        )
-        .await?;
-    let mut out = serde_json::json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_SECONDS,
-        "scope": i.scope,
-    });
-    if i.refresh_token && i.user.is_some() {
-        let refresh = random_token();
-        let mut expires = now + time::Duration::seconds(REFRESH_SECONDS);
-        if let Some(s) = i.session_expires {
-            expires = expires.min(s);
-        }
-        state
-            .store
-            .create_oidc_token(&OidcToken {
-                hash: secret_digest(&refresh),
-                id: Uuid::now_v7(),
-                kind: "refresh".into(),
-                grant_id: i.grant_id,
-                client_id: i.client.id.clone(),
-                user_id: i.user.map(|u| u.id),
-                session_id: i.session_id,
-                scope: i.scope.to_string(),
-                data,
-                created_at: now,
-                expires_at: expires,
-                used_at: None,
-                revoked_at: None,
-            })
-            .await?;
-        out["refresh_token"] = refresh.into();
+    Ok(crate::platform::keys::sign_access_token(state, &at).await?)
+}
+
+/// A new refresh token, stored; it never outlives the session.
+async fn create_refresh_token(
+    state: &AppState,
+    i: &Issue<'_>,
+    data: String,
+    now: OffsetDateTime,
+) -> Result<String, OAuthError> {
+    let refresh = random_token();
+    let mut expires = now + time::Duration::seconds(REFRESH_SECONDS);
+    if let Some(s) = i.session_expires {
+        expires = expires.min(s);
     }
-    if i.id_token
-        && let Some(user) = i.user
-    {
-        let mut claims = serde_json::Map::new();
-        claims.insert("iss".into(), i.issuer.into());
-        claims.insert("sub".into(), user.id.to_string().into());
-        claims.insert("aud".into(), i.client.id.clone().into());
-        claims.insert("azp".into(), i.client.id.clone().into());
-        claims.insert("iat".into(), iat.into());
-        claims.insert("exp".into(), exp.into());
-        claims.insert("at_hash".into(), at_hash(&access).into());
-        if let Some(a) = i.auth {
-            claims.insert("auth_time".into(), a.auth_time.into());
-            claims.insert("acr".into(), a.acr.clone().into());
-            claims.insert("amr".into(), a.amr.clone().into());
-        }
-        if let Some(n) = i.nonce {
-            claims.insert("nonce".into(), n.into());
-        }
-        if let Some(sid) = i.session_id {
-            claims.insert("sid".into(), sid.to_string().into());
-        }
-        user_claims(state, Some(i.client), user, i.scope, &mut claims).await?;
-        let id = crate::platform::keys::sign_with(
-            state,
-            &i.client.id_token_alg,
-            &serde_json::Value::Object(claims),
-        )
-        .await?;
-        out["id_token"] = id.into();
+    let row = token_row(i, &refresh, Uuid::now_v7(), "refresh", data, now, expires);
+    state.store.create_oidc_token(&row).await?;
+    Ok(refresh)
+}
+
+/// The signed ID token: the user, how they authenticated, `nonce`, `sid`, `at_hash` and
+/// the user claims the scope releases.
+async fn sign_id_token(
+    state: &AppState,
+    i: &Issue<'_>,
+    user: &User,
+    access: &str,
+    iat: i64,
+    exp: i64,
+) -> Result<String, OAuthError> {
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), i.issuer.into());
+    claims.insert("sub".into(), user.id.to_string().into());
+    claims.insert("aud".into(), i.client.id.clone().into());
+    claims.insert("azp".into(), i.client.id.clone().into());
+    claims.insert("iat".into(), iat.into());
+    claims.insert("exp".into(), exp.into());
+    claims.insert("at_hash".into(), at_hash(access).into());
+    if let Some(a) = i.auth {
+        claims.insert("auth_time".into(), a.auth_time.into());
+        claims.insert("acr".into(), a.acr.clone().into());
+        claims.insert("amr".into(), a.amr.clone().into());
     }
-    Ok(out)
+    if let Some(n) = i.nonce {
+        claims.insert("nonce".into(), n.into());
+    }
+    if let Some(sid) = i.session_id {
+        claims.insert("sid".into(), sid.to_string().into());
+    }
+    user_claims(state, Some(i.client), user, i.scope, &mut claims).await?;
+    Ok(crate::platform::keys::sign_with(
+        state,
+        &i.client.id_token_alg,
+        &serde_json::Value::Object(claims),
+    )
+    .await?)
 }
 
 /// Verifies a JWT we signed: one of `algs` only (never `none` or HMAC), a `kid` among the
