@@ -44,7 +44,10 @@ test('register an authenticator app, then sign in with password and code', async
   assert.match(secret, /^[A-Z2-7]{32}$/);
   await page.screenshot({ path: `${SHOTS}/totp-enrol.png`, fullPage: true });
 
-  await page.fill('#code', totp(secret));
+  // Kept: typed again at sign-in below, it must be refused as used even when the 30-second
+  // window has moved on meanwhile (recomputing it then would give the next, unused code).
+  const registrationCode = totp(secret);
+  await page.fill('#code', registrationCode);
   await page.fill('#label', 'Work phone');
   await page.click('button:has-text("Confirm")');
   await page.waitForURL((u) => u.pathname === '/my/security-info' && u.search.includes('ok=added'));
@@ -61,7 +64,7 @@ test('register an authenticator app, then sign in with password and code', async
   assert.equal(await page.textContent('main h1'), 'Verify your identity');
   await page.screenshot({ path: `${SHOTS}/mfa-prompt.png` });
   // The code used to register cannot be used again; the next one works.
-  await page.fill('#code', totp(secret));
+  await page.fill('#code', registrationCode);
   await page.click('button:has-text("Verify")');
   await page.waitForSelector('[role=alert]:has-text("already used")');
   await page.fill('#code', totp(secret, 'now + 30 seconds'));
