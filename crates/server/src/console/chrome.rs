@@ -51,3 +51,17 @@ pub(super) fn back_with_error(
 ) -> axum::response::Response {
     Redirect::to(&crate::edge::pages::with_error(state, path, &e.message)).into_response()
 }
+
+/// The answer to a console form: back to `here` with the `ok` flash when the operation
+/// succeeded, or with its error shown.
+pub(super) fn back_to<T>(
+    state: &AppState,
+    here: &str,
+    ok: &str,
+    result: Result<T, AppError>,
+) -> crate::edge::pages::PageResult {
+    Ok(match result {
+        Ok(_) => Redirect::to(&format!("{here}?ok={ok}")).into_response(),
+        Err(e) => back_with_error(state, here, &e),
+    })
+}

@@ -1,6 +1,7 @@
 //! A user's sign-in methods, managed by an administrator: password reset, temporary
 //! password, removal of a method, re-registration, Temporary Access Pass.
 
+use crate::console::chrome::back_to;
 use crate::console::chrome::back_with_error;
 use crate::console::chrome::chrome;
 use crate::console::chrome::ops;
@@ -41,13 +42,14 @@ pub async fn user_password(
     )
     .await?;
     let here = format!("/admin/users/{id}");
-    match ops(&state)
-        .set_password(&ctx.actor(req.ip), id, &f.password, f.must_change.is_some())
-        .await
-    {
-        Ok(()) => Ok(Redirect::to(&format!("{here}?ok=password")).into_response()),
-        Err(e) => Ok(back_with_error(&state, &here, &e)),
-    }
+    back_to(
+        &state,
+        &here,
+        "password",
+        ops(&state)
+            .set_password(&ctx.actor(req.ip), id, &f.password, f.must_change.is_some())
+            .await,
+    )
 }
 
 /// Whether the administrator's roles allow changing this user's password or sign-in methods
@@ -85,13 +87,14 @@ pub async fn remove_method(
     )
     .await?;
     let here = format!("/admin/users/{id}");
-    match ops(&state)
-        .remove_mfa_method(&ctx.actor(req.ip), id, method)
-        .await
-    {
-        Ok(()) => Ok(Redirect::to(&format!("{here}?ok=method")).into_response()),
-        Err(e) => Ok(back_with_error(&state, &here, &e)),
-    }
+    back_to(
+        &state,
+        &here,
+        "method",
+        ops(&state)
+            .remove_mfa_method(&ctx.actor(req.ip), id, method)
+            .await,
+    )
 }
 
 /// `POST /admin/users/{id}/reregister`: require re-registration of MFA.
@@ -110,13 +113,14 @@ pub async fn require_reregistration(
     )
     .await?;
     let here = format!("/admin/users/{id}");
-    match ops(&state)
-        .require_reregistration(&ctx.actor(req.ip), id)
-        .await
-    {
-        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=reregister")).into_response()),
-        Err(e) => Ok(back_with_error(&state, &here, &e)),
-    }
+    back_to(
+        &state,
+        &here,
+        "reregister",
+        ops(&state)
+            .require_reregistration(&ctx.actor(req.ip), id)
+            .await,
+    )
 }
 
 #[derive(Template)]

@@ -1,5 +1,6 @@
 //! Users in the console: the list, creation, a user's page, status, deletion and roles.
 
+use crate::console::chrome::back_to;
 use crate::console::chrome::back_with_error;
 use crate::console::chrome::chrome;
 use crate::console::chrome::ops;
@@ -292,13 +293,14 @@ pub async fn user_status(
             &AppError::bad_request("invalid_status", "Unknown status."),
         ));
     };
-    match ops(&state)
-        .update_user(&ctx.actor(req.ip), id, None, None, Some(status))
-        .await
-    {
-        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=saved")).into_response()),
-        Err(e) => Ok(back_with_error(&state, &here, &e)),
-    }
+    back_to(
+        &state,
+        &here,
+        "saved",
+        ops(&state)
+            .update_user(&ctx.actor(req.ip), id, None, None, Some(status))
+            .await,
+    )
 }
 
 pub async fn user_delete(
@@ -341,10 +343,7 @@ pub async fn user_roles(
         "unassign" => o.unassign_role(&actor, id, role).await,
         _ => Err(AppError::bad_request("invalid_op", "Unknown action.")),
     };
-    match r {
-        Ok(_) => Ok(Redirect::to(&format!("{here}?ok=role")).into_response()),
-        Err(e) => Ok(back_with_error(&state, &here, &e)),
-    }
+    back_to(&state, &here, "role", r)
 }
 
 /// This resource's routes.
